@@ -1,0 +1,420 @@
+//! The command line: argument definitions (clap) and one `run` per command.
+//! `main.rs` only maps the outcome to an exit code.
+
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{Context, Result, bail};
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::ingest::{IngestSummary, Ingester, ReparseSummary, reparse};
+use crate::limits::{Limits, human_bytes, parse_size};
+use crate::store::Store;
+
+/// Exit status: everything worked.
+pub const EXIT_OK: u8 = 0;
+/// Exit status: some inputs failed; everything good was still stored.
+pub const EXIT_PARTIAL: u8 = 1;
+/// Exit status: a fatal error (bad arguments, unusable database).
+pub const EXIT_FATAL: u8 = 2;
+
+/// DMARC aggregate reports into SQLite, and the evidence to tighten your policy.
+#[derive(Debug, Parser)]
+#[command(name = "dmarc-report", version, about, max_term_width = 100)]
+pub struct Cli {
+    /// The SQLite database [default: $XDG_DATA_HOME/dmarc-report/dmarc.db]
+    #[arg(long, global = true, env = "DMARC_REPORT_DB", value_name = "PATH")]
+    pub db: Option<PathBuf>,
+
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Store the reports in files, directories, mbox files, Maildir folders
+    /// or standard input (`-`).
+    Ingest(IngestArgs),
+    /// Rebuild every stored report from its raw XML (after an upgrade that
+    /// fixed the parser).
+    Reparse(ReparseArgs),
+    /// List the inputs that could not be stored (they are kept with their bytes).
+    Errors(ErrorsArgs),
+    /// Ingest the bundled sample reports into a fresh database and show
+    /// what was stored.
+    Demo(DemoArgs),
+}
+
+/// Output format for people or programs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    /// Lines for people.
+    Text,
+    /// One JSON object.
+    Json,
+}
+
+/// Limits on untrusted input sizes.
+#[derive(Debug, Clone, Args)]
+pub struct LimitArgs {
+    /// Largest decompressed report (e.g. 512M, 2G)
+    #[arg(long, value_name = "SIZE", default_value = "1G", value_parser = parse_size)]
+    pub max_report_size: u64,
+    /// Largest email, zip archive or other input read into memory
+    #[arg(long, value_name = "SIZE", default_value = "64M", value_parser = parse_size)]
+    pub max_message_size: u64,
+    /// Most entries a zip archive may have
+    #[arg(long, value_name = "N", default_value_t = 100)]
+    pub max_zip_entries: usize,
+}
+
+impl LimitArgs {
+    fn limits(&self) -> Limits {
+        Limits {
+            max_report_size: self.max_report_size,
+            max_message_size: self.max_message_size,
+            max_zip_entries: self.max_zip_entries,
+        }
+    }
+}
+
+/// `ingest`.
+#[derive(Debug, Args)]
+pub struct IngestArgs {
+    /// Files, directories (walked recursively), mbox files, Maildir folders, or `-` for stdin
+    #[arg(value_name = "PATH", required_unless_present = "retry_failed")]
+    pub paths: Vec<String>,
+    /// Also try again every input that failed before (see `errors`)
+    #[arg(long)]
+    pub retry_failed: bool,
+    /// Output format
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+    /// Size limits
+    #[command(flatten)]
+    pub limits: LimitArgs,
+}
+
+/// `reparse`.
+#[derive(Debug, Args)]
+pub struct ReparseArgs {
+    /// Output format
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+    /// Size limits
+    #[command(flatten)]
+    pub limits: LimitArgs,
+}
+
+/// `errors`.
+#[derive(Debug, Args)]
+pub struct ErrorsArgs {
+    /// Output format
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+    /// Write the kept bytes of failed input ID to FILE
+    #[arg(long, value_name = "ID", requires = "out")]
+    pub export: Option<i64>,
+    /// Where `--export` writes
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+}
+
+/// `demo`.
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// The sample reports [default: ./sample-reports, else the bundled ones]
+    #[arg(long, value_name = "DIR")]
+    pub samples: Option<PathBuf>,
+    /// Where the demo database goes when --db is not given
+    #[arg(long, value_name = "DIR", default_value = "demo-output")]
+    pub out: PathBuf,
+}
+
+/// Runs the parsed command line; the result is the exit status.
+pub fn run(cli: Cli) -> Result<ExitCode> {
+    match cli.command {
+        Command::Ingest(args) => {
+            let store = open_store(cli.db.as_deref())?;
+            let mut ingester = Ingester::new(&store, args.limits.limits());
+            ingester.ingest_paths(&args.paths).context("storing reports")?;
+            if args.retry_failed {
+                ingester.retry_failed().context("retrying failed inputs")?;
+            }
+            let summary = ingester.finish().context("committing")?;
+            print_ingest(&summary, args.format)?;
+            Ok(exit(if summary.failed.is_empty() { EXIT_OK } else { EXIT_PARTIAL }))
+        }
+        Command::Reparse(args) => {
+            let store = open_store(cli.db.as_deref())?;
+            let summary = reparse(&store, &args.limits.limits()).context("reparsing")?;
+            print_reparse(&summary, args.format)?;
+            Ok(exit(if summary.failed.is_empty() { EXIT_OK } else { EXIT_PARTIAL }))
+        }
+        Command::Errors(args) => {
+            let store = open_store(cli.db.as_deref())?;
+            if let (Some(id), Some(out)) = (args.export, &args.out) {
+                let (name, data) = store.failure_data(id)?.with_context(|| {
+                    format!("failed input {id} does not exist or kept no bytes")
+                })?;
+                std::fs::write(out, &data).with_context(|| format!("writing {}", out.display()))?;
+                emit(&format!(
+                    "wrote {} ({}) from {name}\n",
+                    out.display(),
+                    human_bytes(data.len() as u64)
+                ))?;
+                return Ok(exit(EXIT_OK));
+            }
+            let failures = store.failures()?;
+            match args.format {
+                Format::Json => emit(&(serde_json::to_string_pretty(&failures)? + "\n"))?,
+                Format::Text if failures.is_empty() => emit("no failed inputs\n")?,
+                Format::Text => {
+                    let mut out = String::new();
+                    for f in &failures {
+                        out.push_str(&format!(
+                            "#{}  {}  tried {}x, last {}  ({})\n    {}\n",
+                            f.id,
+                            f.name,
+                            f.attempts,
+                            format_time(f.last_seen),
+                            if f.size > 0 {
+                                human_bytes(f.size as u64)
+                            } else {
+                                "no copy kept".into()
+                            },
+                            f.error
+                        ));
+                    }
+                    out.push_str(&format!(
+                        "{} failed input(s); retry with `dmarc-report ingest --retry-failed`\n",
+                        failures.len()
+                    ));
+                    emit(&out)?;
+                }
+            }
+            Ok(exit(EXIT_OK))
+        }
+        Command::Demo(args) => demo(cli.db, args),
+    }
+}
+
+fn exit(code: u8) -> ExitCode {
+    ExitCode::from(code)
+}
+
+/// The database path: `--db`, `DMARC_REPORT_DB` (both via clap), else the
+/// XDG data directory.
+fn default_db() -> Result<PathBuf> {
+    let Some(dir) = dirs::data_dir() else {
+        bail!("no data directory is known for this user; give the database with --db PATH");
+    };
+    Ok(dir.join("dmarc-report").join("dmarc.db"))
+}
+
+fn open_store(db: Option<&Path>) -> Result<Store> {
+    let path = match db {
+        Some(p) => p.to_path_buf(),
+        None => default_db()?,
+    };
+    Store::open(&path).map_err(anyhow::Error::from)
+}
+
+fn print_ingest(s: &IngestSummary, format: Format) -> Result<()> {
+    if format == Format::Json {
+        return emit(&(serde_json::to_string(s)? + "\n"));
+    }
+    for w in &s.warnings {
+        note(&format!("warning: {w}"));
+    }
+    for f in &s.failed {
+        note(&format!("failed: {}", f.error));
+    }
+    emit(&format!(
+        "{} input(s): {} new report(s) with {} record(s), {} duplicate(s), {} failed\n",
+        s.inputs,
+        s.reports_new,
+        s.records,
+        s.reports_duplicate,
+        s.failed.len()
+    ))
+}
+
+fn print_reparse(s: &ReparseSummary, format: Format) -> Result<()> {
+    if format == Format::Json {
+        return emit(&(serde_json::to_string(s)? + "\n"));
+    }
+    for w in &s.warnings {
+        note(&format!("warning: {w}"));
+    }
+    for f in &s.failed {
+        note(&format!("failed (kept as it was): {}", f.error));
+    }
+    emit(&format!(
+        "reparsed {} report(s) with {} record(s); {} merged into another copy; {} failed\n",
+        s.reports,
+        s.records,
+        s.merged,
+        s.failed.len()
+    ))
+}
+
+/// The bundled samples: `./sample-reports` when run from a checkout, else
+/// the folder next to the crate's manifest at build time.
+fn samples_dir(given: Option<PathBuf>) -> Result<PathBuf> {
+    if let Some(dir) = given {
+        return Ok(dir);
+    }
+    let local = PathBuf::from("sample-reports");
+    if local.is_dir() {
+        return Ok(local);
+    }
+    let bundled = Path::new(env!("CARGO_MANIFEST_DIR")).join("sample-reports");
+    if bundled.is_dir() {
+        return Ok(bundled);
+    }
+    bail!("the sample reports are not here; give their folder with --samples DIR")
+}
+
+fn demo(db: Option<PathBuf>, args: DemoArgs) -> Result<ExitCode> {
+    let samples = samples_dir(args.samples)?;
+    let db = match db {
+        Some(db) => db,
+        None => {
+            let db = args.out.join("dmarc.db");
+            for suffix in ["", "-wal", "-shm"] {
+                let file = PathBuf::from(format!("{}{suffix}", db.display()));
+                match std::fs::remove_file(&file) {
+                    Ok(()) => {}
+                    Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                    Err(e) => {
+                        return Err(e).with_context(|| format!("removing {}", file.display()));
+                    }
+                }
+            }
+            db
+        }
+    };
+    let store = Store::open(&db)?;
+    let mut ingester = Ingester::new(&store, Limits::default());
+    ingester.ingest_paths(&[samples.display().to_string()]).context("storing the samples")?;
+    let summary = ingester.finish()?;
+
+    let mut out =
+        format!("Ingested the sample reports in {} into {}\n\n", samples.display(), db.display());
+    out.push_str(&format!(
+        "{} input(s): {} new report(s) with {} record(s), {} duplicate(s), {} failed\n\n",
+        summary.inputs,
+        summary.reports_new,
+        summary.records,
+        summary.reports_duplicate,
+        summary.failed.len()
+    ));
+    out.push_str(&stored_overview(&store)?);
+    if !summary.failed.is_empty() {
+        out.push_str("\nInputs refused (the malformed samples are meant to be):\n");
+        for f in &summary.failed {
+            out.push_str(&format!("  {}\n", f.error));
+        }
+    }
+    if !summary.warnings.is_empty() {
+        out.push_str("\nTolerated quirks:\n");
+        for w in &summary.warnings {
+            out.push_str(&format!("  {w}\n"));
+        }
+    }
+    out.push_str(&format!(
+        "\nThe failed inputs are kept in the database: dmarc-report --db {} errors\n",
+        db.display()
+    ));
+    emit(&out)?;
+    Ok(exit(EXIT_OK))
+}
+
+/// A table of what the database holds, per policy domain and reporter.
+fn stored_overview(store: &Store) -> Result<String> {
+    let conn = store.connection();
+    let mut stmt = conn.prepare(
+        "SELECT r.policy_domain, r.org_name, count(DISTINCT r.id), min(r.begin_ts), max(r.end_ts),
+                sum(r.record_count), sum(r.message_count),
+                (SELECT COALESCE(sum(c.count), 0) FROM records c JOIN reports r2 ON c.report = r2.id
+                  WHERE r2.policy_domain = r.policy_domain AND r2.org_name = r.org_name
+                    AND (c.dkim = 'pass' OR c.spf = 'pass'))
+         FROM reports r GROUP BY r.policy_domain, r.org_name ORDER BY r.policy_domain, r.org_name",
+    )?;
+    let rows = stmt.query_map([], |r| {
+        Ok((
+            r.get::<_, String>(0)?,
+            r.get::<_, String>(1)?,
+            r.get::<_, i64>(2)?,
+            r.get::<_, i64>(3)?,
+            r.get::<_, i64>(4)?,
+            r.get::<_, i64>(5)?,
+            r.get::<_, i64>(6)?,
+            r.get::<_, i64>(7)?,
+        ))
+    })?;
+    let mut out = format!(
+        "{:<14} {:<22} {:>7} {:<23} {:>7} {:>8} {:>9}\n",
+        "DOMAIN", "REPORTER", "REPORTS", "PERIOD (UTC)", "RECORDS", "MESSAGES", "DMARC OK"
+    );
+    for row in rows {
+        let (domain, org, reports, begin, end, records, messages, pass) = row?;
+        let pct = if messages > 0 { 100.0 * pass as f64 / messages as f64 } else { 0.0 };
+        out.push_str(&format!(
+            "{:<14} {:<22} {:>7} {:<23} {:>7} {:>8} {:>8.1}%\n",
+            clip(&domain, 14),
+            clip(&org, 22),
+            reports,
+            format!("{} .. {}", format_date(begin), format_date(end)),
+            records,
+            messages,
+            pct
+        ));
+    }
+    Ok(out)
+}
+
+fn clip(s: &str, width: usize) -> String {
+    if s.chars().count() <= width {
+        s.to_owned()
+    } else {
+        let mut cut: String = s.chars().take(width - 1).collect();
+        cut.push('~');
+        cut
+    }
+}
+
+fn format_time(ts: i64) -> String {
+    time::OffsetDateTime::from_unix_timestamp(ts)
+        .ok()
+        .and_then(|t| {
+            t.format(time::macros::format_description!("[year]-[month]-[day] [hour]:[minute]")).ok()
+        })
+        .unwrap_or_else(|| ts.to_string())
+}
+
+fn format_date(ts: i64) -> String {
+    time::OffsetDateTime::from_unix_timestamp(ts)
+        .ok()
+        .and_then(|t| t.format(time::macros::format_description!("[year]-[month]-[day]")).ok())
+        .unwrap_or_else(|| ts.to_string())
+}
+
+/// Writes a diagnostic line to stderr; a closed stderr is ignored.
+fn note(line: &str) {
+    let _ = writeln!(io::stderr().lock(), "{line}");
+}
+
+/// Writes to stdout; a closed pipe (`| head`) is not an error.
+fn emit(text: &str) -> Result<()> {
+    let mut stdout = io::stdout().lock();
+    match stdout.write_all(text.as_bytes()).and_then(|()| stdout.flush()) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == io::ErrorKind::BrokenPipe => Ok(()),
+        Err(e) => Err(e).context("writing to standard output"),
+    }
+}

@@ -1,0 +1,79 @@
+//! Expands the paths given on the command line into the files to ingest:
+//! directories are walked recursively in name order; in a Maildir folder
+//! (one with `cur/` and `new/`) the `tmp/` folder, which holds deliveries
+//! still being written, is skipped. Hidden files are skipped too.
+
+use std::path::{Path, PathBuf};
+
+use walkdir::WalkDir;
+
+/// A path that could not be read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PathProblem {
+    /// The path.
+    pub path: String,
+    /// What went wrong.
+    pub error: String,
+}
+
+/// The files under `path` (or `path` itself), in a stable order.
+pub fn expand(path: &Path) -> Vec<Result<PathBuf, PathProblem>> {
+    let problem = |p: &Path, error: String| PathProblem { path: p.display().to_string(), error };
+    match std::fs::metadata(path) {
+        Err(e) => return vec![Err(problem(path, format!("cannot read: {e}")))],
+        Ok(meta) if !meta.is_dir() => return vec![Ok(path.to_path_buf())],
+        Ok(_) => {}
+    }
+    let walker = WalkDir::new(path)
+        .follow_links(false)
+        .sort_by_file_name()
+        .into_iter()
+        .filter_entry(|entry| {
+            let hidden = entry.depth() > 0 && entry.file_name().to_string_lossy().starts_with('.');
+            !hidden && !is_maildir_tmp(entry.path())
+        });
+    let mut out = Vec::new();
+    for entry in walker {
+        match entry {
+            Ok(entry) if entry.file_type().is_file() => out.push(Ok(entry.into_path())),
+            Ok(_) => {}
+            Err(e) => {
+                let at = e.path().map(Path::to_path_buf).unwrap_or_else(|| path.to_path_buf());
+                out.push(Err(problem(&at, format!("cannot read: {e}"))));
+            }
+        }
+    }
+    out
+}
+
+/// `tmp/` of a Maildir: a sibling `cur/` and `new/` exist.
+fn is_maildir_tmp(path: &Path) -> bool {
+    path.file_name().is_some_and(|n| n == "tmp")
+        && path.parent().is_some_and(|p| p.join("cur").is_dir() && p.join("new").is_dir())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn maildir_tmp_and_hidden_files_are_skipped_and_order_is_stable() {
+        let dir = tempfile::tempdir().unwrap();
+        let md = dir.path().join("Maildir");
+        for sub in ["cur", "new", "tmp"] {
+            std::fs::create_dir_all(md.join(sub)).unwrap();
+        }
+        std::fs::write(md.join("new/2"), "b").unwrap();
+        std::fs::write(md.join("cur/1"), "a").unwrap();
+        std::fs::write(md.join("tmp/3"), "partial").unwrap();
+        std::fs::write(dir.path().join(".hidden"), "x").unwrap();
+        let files: Vec<_> = expand(dir.path()).into_iter().map(|r| r.unwrap()).collect();
+        assert_eq!(files, vec![md.join("cur/1"), md.join("new/2")]);
+    }
+
+    #[test]
+    fn a_missing_path_is_a_problem_not_a_panic() {
+        let out = expand(Path::new("/nonexistent/dmarc"));
+        assert!(matches!(&out[..], [Err(p)] if p.error.contains("cannot read")));
+    }
+}

@@ -1,0 +1,482 @@
+//! The ingest pipeline: one input (a file, a message, standard input) at a
+//! time through unpack → parse → store.
+//!
+//! One bad input never stops a batch: it is recorded with its bytes in
+//! `failed_inputs` and the run carries on. Only storage failures are fatal.
+//! Reports are committed in batches; each report sits in its own savepoint,
+//! so one that breaks half-way leaves no rows behind.
+
+use std::fs::File;
+use std::io::{self, BufReader, Cursor, Read};
+use std::path::Path;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use serde::Serialize;
+
+use crate::fetch::files;
+use crate::limits::{Limits, read_capped};
+use crate::parse::{ParseError, ParseOptions, ReportReader};
+use crate::store::raw::{self, RawCapture};
+use crate::store::{RawReport, ReportTail, Store, StoreError};
+use crate::unpack::{self, Document, Hints, Sink, UnpackError, sniff};
+
+/// Reports per transaction.
+const BATCH_REPORTS: usize = 500;
+/// Records per transaction, so one huge batch does not grow the WAL unduly.
+const BATCH_RECORDS: u64 = 1_000_000;
+
+/// What an ingest run did, as printed by `ingest --format json`.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct IngestSummary {
+    /// Inputs processed (files, messages, standard input, retried inputs).
+    pub inputs: u64,
+    /// Reports stored for the first time.
+    pub reports_new: u64,
+    /// Reports that were already stored.
+    pub reports_duplicate: u64,
+    /// Records stored.
+    pub records: u64,
+    /// Inputs that failed, each with its error.
+    pub failed: Vec<Failure>,
+    /// Harmless oddities, each prefixed with where it was found.
+    pub warnings: Vec<String>,
+}
+
+/// One failed input.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct Failure {
+    /// The input.
+    pub input: String,
+    /// Every problem found in it, `location: error`, joined by `; `.
+    pub error: String,
+}
+
+/// What happened to one input; `fetch` uses it to decide where a message goes.
+#[derive(Debug, Clone, Default)]
+pub struct InputOutcome {
+    /// Reports stored for the first time.
+    pub reports_new: u64,
+    /// Reports already stored.
+    pub reports_duplicate: u64,
+    /// Records stored.
+    pub records: u64,
+    /// Problems, each `location: error`.
+    pub errors: Vec<String>,
+    /// Warnings, each `location: warning`.
+    pub warnings: Vec<String>,
+}
+
+impl InputOutcome {
+    /// Every report in the input is stored (new or duplicate) and nothing failed.
+    pub fn is_ok(&self) -> bool {
+        self.errors.is_empty()
+    }
+}
+
+/// Feeds inputs into the store.
+pub struct Ingester<'s> {
+    store: &'s Store,
+    limits: Limits,
+    summary: IngestSummary,
+    batch_reports: usize,
+    batch_records: u64,
+}
+
+impl<'s> Ingester<'s> {
+    /// An ingester writing to `store`.
+    pub fn new(store: &'s Store, limits: Limits) -> Self {
+        Ingester {
+            store,
+            limits,
+            summary: IngestSummary::default(),
+            batch_reports: 0,
+            batch_records: 0,
+        }
+    }
+
+    /// Ingests each path: files, directories (recursively, Maildir aware),
+    /// mbox files, and `-` for standard input.
+    pub fn ingest_paths(&mut self, paths: &[String]) -> Result<(), StoreError> {
+        for path in paths {
+            if path == "-" {
+                self.ingest_stdin()?;
+                continue;
+            }
+            let expanded = files::expand(Path::new(path));
+            for item in expanded {
+                match item {
+                    Ok(file) => self.ingest_file(&file)?,
+                    Err(problem) => self.fail_without_bytes(&problem.path, &problem.error),
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Ingests one file (an mbox file is split into its messages).
+    pub fn ingest_file(&mut self, path: &Path) -> Result<(), StoreError> {
+        let name = path.display().to_string();
+        let mut file = match File::open(path) {
+            Ok(f) => BufReader::with_capacity(256 * 1024, f),
+            Err(e) => {
+                self.fail_without_bytes(&name, &format!("cannot read: {e}"));
+                return Ok(());
+            }
+        };
+        let head = match sniff::read_head(&mut file) {
+            Ok(head) => head,
+            Err(e) => {
+                self.fail_without_bytes(&name, &format!("cannot read: {e}"));
+                return Ok(());
+            }
+        };
+        if sniff::classify(&head, &Hints::default()) == sniff::Kind::Mbox {
+            return self.ingest_mbox(&name, Cursor::new(head).chain(file));
+        }
+        let file_name = path.file_name().map(|n| n.to_string_lossy().into_owned());
+        let hints = Hints { content_type: None, file_name, known_utf8: false };
+        let outcome = self.process(&name, Cursor::new(head).chain(file), &hints)?;
+        if !outcome.is_ok() {
+            // Keep the bytes so the input can be retried after a fix.
+            let kept = File::open(path).and_then(|f| {
+                read_capped(f, self.limits.max_message_size, "input", "--max-message-size")
+            });
+            self.record_failure(&name, kept.ok().as_deref(), &outcome)?;
+        }
+        self.account(outcome);
+        self.maybe_commit()
+    }
+
+    /// Ingests standard input.
+    pub fn ingest_stdin(&mut self) -> Result<(), StoreError> {
+        let name = "<stdin>";
+        match read_capped(
+            io::stdin().lock(),
+            self.limits.max_report_size,
+            "input",
+            "--max-report-size",
+        ) {
+            Ok(bytes) => {
+                let head = &bytes[..bytes.len().min(sniff::HEAD_SIZE)];
+                if sniff::classify(head, &Hints::default()) == sniff::Kind::Mbox {
+                    return self.ingest_mbox(name, Cursor::new(bytes));
+                }
+                self.ingest_bytes(name, &bytes, &Hints::default()).map(drop)
+            }
+            Err(e) => {
+                self.fail_without_bytes(name, &UnpackError::from_io("input", e).to_string());
+                Ok(())
+            }
+        }
+    }
+
+    /// Ingests one input held in memory (a fetched message, a retried
+    /// input) and returns what happened to it.
+    pub fn ingest_bytes(
+        &mut self,
+        name: &str,
+        bytes: &[u8],
+        hints: &Hints,
+    ) -> Result<InputOutcome, StoreError> {
+        let outcome = self.process(name, bytes, hints)?;
+        if !outcome.is_ok() {
+            self.record_failure(name, Some(bytes), &outcome)?;
+        }
+        self.account(outcome.clone());
+        self.maybe_commit()?;
+        Ok(outcome)
+    }
+
+    /// Tries every stored failed input again; those that now work are
+    /// removed from the failed list.
+    pub fn retry_failed(&mut self) -> Result<(), StoreError> {
+        for failure in self.store.failures()? {
+            let Some((name, data)) = self.store.failure_data(failure.id)? else {
+                self.summary.warnings.push(format!(
+                    "{}: not retried: its bytes were too large to keep; ingest the file again",
+                    failure.name
+                ));
+                continue;
+            };
+            self.begin_if_needed()?;
+            let outcome = self.ingest_bytes(&name, &data, &Hints::default())?;
+            if outcome.is_ok() {
+                self.begin_if_needed()?;
+                self.store.delete_failure(failure.id)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Commits what is pending and returns the summary.
+    pub fn finish(self) -> Result<IngestSummary, StoreError> {
+        if self.store.in_transaction() {
+            self.store.commit()?;
+        }
+        Ok(self.summary)
+    }
+
+    /// Commits the current batch now (`fetch` calls this before it moves
+    /// messages on the server).
+    pub fn commit(&mut self) -> Result<(), StoreError> {
+        if self.store.in_transaction() {
+            self.store.commit()?;
+        }
+        self.batch_reports = 0;
+        self.batch_records = 0;
+        Ok(())
+    }
+
+    /// The summary so far.
+    pub fn summary(&self) -> &IngestSummary {
+        &self.summary
+    }
+
+    fn ingest_mbox(&mut self, name: &str, reader: impl Read) -> Result<(), StoreError> {
+        let messages = mail_parser::mailbox::mbox::MessageIterator::new(BufReader::new(reader));
+        for (index, message) in messages.enumerate() {
+            let location = format!("{name} (message {})", index + 1);
+            match message {
+                Ok(message) => {
+                    let contents = message.contents();
+                    if contents.len() as u64 > self.limits.max_message_size {
+                        let error = crate::limits::LimitExceeded {
+                            what: "message",
+                            limit: self.limits.max_message_size,
+                            flag: "--max-message-size",
+                        };
+                        self.fail_without_bytes(&location, &error.to_string());
+                        continue;
+                    }
+                    self.ingest_bytes(&location, contents, &Hints::default())?;
+                }
+                Err(e) => {
+                    self.fail_without_bytes(&location, &format!("cannot read the mbox: {e}"));
+                    break;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Runs one input through unpack, parse and store.
+    fn process(
+        &mut self,
+        name: &str,
+        input: impl Read,
+        hints: &Hints,
+    ) -> Result<InputOutcome, StoreError> {
+        self.begin_if_needed()?;
+        let mut sink =
+            StoreSink { store: self.store, outcome: InputOutcome::default(), now: now() };
+        unpack::unpack(name, input, hints, &self.limits, &mut sink)?;
+        Ok(sink.outcome)
+    }
+
+    fn begin_if_needed(&self) -> Result<(), StoreError> {
+        if !self.store.in_transaction() {
+            self.store.begin()?;
+        }
+        Ok(())
+    }
+
+    fn maybe_commit(&mut self) -> Result<(), StoreError> {
+        if self.batch_reports >= BATCH_REPORTS || self.batch_records >= BATCH_RECORDS {
+            self.commit()?;
+        }
+        Ok(())
+    }
+
+    fn record_failure(
+        &mut self,
+        name: &str,
+        bytes: Option<&[u8]>,
+        outcome: &InputOutcome,
+    ) -> Result<(), StoreError> {
+        self.begin_if_needed()?;
+        let mut error = outcome.errors.join("; ");
+        if bytes.is_none() {
+            error.push_str(" (the input is too large to keep a copy; it stays where it is)");
+        }
+        self.store.record_failure(name, bytes, &error, now())?;
+        Ok(())
+    }
+
+    fn fail_without_bytes(&mut self, name: &str, error: &str) {
+        self.summary.inputs += 1;
+        self.summary
+            .failed
+            .push(Failure { input: name.to_owned(), error: format!("{name}: {error}") });
+    }
+
+    fn account(&mut self, outcome: InputOutcome) {
+        let s = &mut self.summary;
+        s.inputs += 1;
+        s.reports_new += outcome.reports_new;
+        s.reports_duplicate += outcome.reports_duplicate;
+        s.records += outcome.records;
+        s.warnings.extend(outcome.warnings);
+        self.batch_reports += (outcome.reports_new + outcome.reports_duplicate) as usize;
+        self.batch_records += outcome.records;
+        if !outcome.errors.is_empty() {
+            // The input name is the start of every location, so the error
+            // text alone says where.
+            let input = outcome.errors[0].split(" > ").next().unwrap_or_default();
+            let input = input.split(": ").next().unwrap_or(input).to_owned();
+            s.failed.push(Failure { input, error: outcome.errors.join("; ") });
+        }
+    }
+}
+
+/// Rebuilds every stored report from its raw XML (after a parser fix).
+pub fn reparse(store: &Store, limits: &Limits) -> Result<ReparseSummary, StoreError> {
+    let mut summary = ReparseSummary::default();
+    for id in store.report_ids()? {
+        let Some((source, raw)) = store.raw_report(id)? else { continue };
+        store.begin()?;
+        store.savepoint()?;
+        store.delete_report(id)?;
+        let mut sink = StoreSink { store, outcome: InputOutcome::default(), now: now() };
+        let mut reader = raw::open(&raw.gzip);
+        let mut capped = crate::limits::Capped::new(
+            &mut reader,
+            limits.max_report_size,
+            "decompressed report",
+            "--max-report-size",
+        );
+        sink.document(Document {
+            location: source.clone(),
+            file_name: raw.file_name.clone(),
+            reader: &mut capped,
+            known_utf8: raw.known_utf8,
+        })?;
+        let outcome = sink.outcome;
+        if outcome.is_ok() {
+            store.release()?;
+            summary.reports += 1;
+            summary.records += outcome.records;
+            if outcome.reports_duplicate > 0 {
+                summary.merged += 1;
+            }
+            summary.warnings.extend(outcome.warnings);
+        } else {
+            // Keep the report as it was: the new parser cannot read it.
+            store.rollback_savepoint()?;
+            summary.failed.push(Failure { input: source, error: outcome.errors.join("; ") });
+        }
+        store.commit()?;
+    }
+    Ok(summary)
+}
+
+/// What `reparse` did.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct ReparseSummary {
+    /// Reports parsed again and stored.
+    pub reports: u64,
+    /// Records stored.
+    pub records: u64,
+    /// Reports that turned out to be copies of another stored report and
+    /// were merged into it.
+    pub merged: u64,
+    /// Reports the current parser cannot read (left as they were).
+    pub failed: Vec<Failure>,
+    /// Warnings.
+    pub warnings: Vec<String>,
+}
+
+/// Stores the documents of one input.
+struct StoreSink<'a> {
+    store: &'a Store,
+    outcome: InputOutcome,
+    now: i64,
+}
+
+impl StoreSink<'_> {
+    fn fail(&mut self, location: &str, error: impl std::fmt::Display) {
+        self.outcome.errors.push(format!("{location}: {error}"));
+    }
+}
+
+impl Sink for StoreSink<'_> {
+    type Fatal = StoreError;
+
+    fn document(&mut self, doc: Document<'_>) -> Result<(), StoreError> {
+        let mut capture = RawCapture::new(doc.reader);
+        let options = ParseOptions { known_utf8: doc.known_utf8, file_name: doc.file_name.clone() };
+        let (mut reader, header) = match ReportReader::open(&mut capture, &options) {
+            Ok(opened) => opened,
+            Err(e) => {
+                self.fail(&doc.location, describe_parse_error(e));
+                return Ok(());
+            }
+        };
+        self.store.savepoint()?;
+        let Some(report) = self.store.insert_report(&header, &doc.location, self.now)? else {
+            self.store.release()?;
+            self.outcome.reports_duplicate += 1;
+            return Ok(());
+        };
+        let (mut records, mut messages) = (0u64, 0u64);
+        loop {
+            match reader.next_record() {
+                Ok(Some(record)) => {
+                    self.store.insert_record(report, &record)?;
+                    records += 1;
+                    messages = messages.saturating_add(record.count);
+                }
+                Ok(None) => break,
+                Err(e) => {
+                    self.store.rollback_savepoint()?;
+                    self.fail(&doc.location, describe_parse_error(e));
+                    return Ok(());
+                }
+            }
+        }
+        let warnings = reader.warnings();
+        let extensions = match reader.late_extensions() {
+            [] => Vec::new(),
+            late => header.extensions.iter().chain(late).cloned().collect(),
+        };
+        drop(reader);
+        let gzip = match capture.finish() {
+            Ok(gzip) => gzip,
+            Err(e) => {
+                self.store.rollback_savepoint()?;
+                self.fail(&doc.location, UnpackError::from_io("input", e));
+                return Ok(());
+            }
+        };
+        let raw = RawReport { file_name: doc.file_name, known_utf8: doc.known_utf8, gzip };
+        let tail = ReportTail { records, messages, warnings: warnings.clone(), extensions };
+        self.store.finish_report(report, &tail, &raw)?;
+        self.store.release()?;
+        self.outcome.reports_new += 1;
+        self.outcome.records += records;
+        self.outcome
+            .warnings
+            .extend(warnings.into_iter().map(|w| format!("{}: {w}", doc.location)));
+        Ok(())
+    }
+
+    fn problem(&mut self, location: &str, error: UnpackError) {
+        self.fail(location, error);
+    }
+
+    fn warning(&mut self, location: &str, message: String) {
+        self.outcome.warnings.push(format!("{location}: {message}"));
+    }
+}
+
+/// Parse errors as users should read them: I/O errors from below the parser
+/// (limits, corrupt compression) in the words of the layer that raised them.
+fn describe_parse_error(e: ParseError) -> String {
+    match e {
+        ParseError::Io(io) => UnpackError::from_io("input", io).to_string(),
+        other => other.to_string(),
+    }
+}
+
+fn now() -> i64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
+}

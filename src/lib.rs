@@ -1,0 +1,19 @@
+//! `dmarc-report`: DMARC aggregate report processing.
+//!
+//! The data flows through one module per stage:
+//!
+//! 1. [`fetch`]: where inputs come from (files, directories, mbox, Maildir, stdin);
+//! 2. [`unpack`]: gzip, zip and MIME messages down to XML documents;
+//! 3. [`parse`]: streaming XML to the [`model`], record by record;
+//! 4. [`store`]: SQLite, idempotent, loss-free;
+//!
+//! [`ingest`] wires the stages together; [`cli`] is the command line.
+
+pub mod cli;
+pub mod fetch;
+pub mod ingest;
+pub mod limits;
+pub mod model;
+pub mod parse;
+pub mod store;
+pub mod unpack;

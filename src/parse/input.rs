@@ -1,0 +1,232 @@
+//! Turns the bytes of an XML document, whatever their encoding, into the
+//! UTF-8 stream quick-xml requires, and counts lines for error messages.
+//!
+//! - A UTF-8 byte-order mark is skipped; a UTF-16 one selects UTF-16.
+//! - A declared encoding (`<?xml ... encoding="windows-1252"?>`) is honoured
+//!   unless the caller already knows the text is UTF-8 (a `text/xml` MIME
+//!   part that the mail parser decoded for us).
+//! - Bytes that are invalid in the encoding become U+FFFD; the reader
+//!   remembers that it happened so the caller can warn.
+//!
+//! Everything is streamed through fixed buffers: memory does not depend on
+//! the size of the document.
+
+use std::io::{self, BufRead, Read};
+
+use encoding_rs::{CoderResult, Encoding, UTF_8};
+
+const BUF_SIZE: usize = 64 * 1024;
+/// How much of the start is inspected for a BOM and an XML declaration.
+const PROLOG_SIZE: usize = 1024;
+
+/// A `BufRead` of UTF-8 produced from a document in any encoding.
+pub struct XmlInput<R> {
+    inner: R,
+    decoder: encoding_rs::Decoder,
+    encoding: &'static Encoding,
+    in_buf: Box<[u8]>,
+    in_start: usize,
+    in_end: usize,
+    inner_eof: bool,
+    decoder_done: bool,
+    out_buf: Box<[u8]>,
+    out_pos: usize,
+    out_end: usize,
+    lines: u64,
+    replaced: bool,
+}
+
+impl<R: Read> XmlInput<R> {
+    /// Wraps `inner`. With `known_utf8`, a declared encoding is ignored.
+    pub fn new(mut inner: R, known_utf8: bool) -> io::Result<Self> {
+        let mut in_buf = vec![0u8; BUF_SIZE].into_boxed_slice();
+        let mut filled = 0;
+        let mut inner_eof = false;
+        while filled < PROLOG_SIZE {
+            match inner.read(&mut in_buf[filled..PROLOG_SIZE]) {
+                Ok(0) => {
+                    inner_eof = true;
+                    break;
+                }
+                Ok(n) => filled += n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        let (encoding, bom_len) = match Encoding::for_bom(&in_buf[..filled]) {
+            Some((enc, len)) => (enc, len),
+            None if known_utf8 => (UTF_8, 0),
+            None => (declared_encoding(&in_buf[..filled]).unwrap_or(UTF_8), 0),
+        };
+        Ok(XmlInput {
+            inner,
+            decoder: encoding.new_decoder_without_bom_handling(),
+            encoding,
+            in_buf,
+            in_start: bom_len,
+            in_end: filled,
+            inner_eof,
+            decoder_done: false,
+            out_buf: vec![0u8; BUF_SIZE].into_boxed_slice(),
+            out_pos: 0,
+            out_end: 0,
+            lines: 0,
+            replaced: false,
+        })
+    }
+
+    /// The encoding the document is read in.
+    pub fn encoding(&self) -> &'static Encoding {
+        self.encoding
+    }
+
+    /// Whether some bytes were invalid and replaced by U+FFFD.
+    pub fn had_replacements(&self) -> bool {
+        self.replaced
+    }
+
+    /// The 1-based line of the next unread character.
+    pub fn line(&self) -> u64 {
+        self.lines + 1
+    }
+
+    /// The underlying reader.
+    pub fn get_ref(&self) -> &R {
+        &self.inner
+    }
+
+    fn refill_input(&mut self) -> io::Result<()> {
+        if self.in_start > 0 {
+            self.in_buf.copy_within(self.in_start..self.in_end, 0);
+            self.in_end -= self.in_start;
+            self.in_start = 0;
+        }
+        while self.in_end < self.in_buf.len() && !self.inner_eof {
+            match self.inner.read(&mut self.in_buf[self.in_end..]) {
+                Ok(0) => self.inner_eof = true,
+                Ok(n) => {
+                    self.in_end += n;
+                    return Ok(());
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
+    }
+}
+
+impl<R: Read> Read for XmlInput<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let available = self.fill_buf()?;
+        let n = available.len().min(buf.len());
+        buf[..n].copy_from_slice(&available[..n]);
+        self.consume(n);
+        Ok(n)
+    }
+}
+
+impl<R: Read> BufRead for XmlInput<R> {
+    fn fill_buf(&mut self) -> io::Result<&[u8]> {
+        while self.out_pos == self.out_end && !self.decoder_done {
+            if self.in_start == self.in_end && !self.inner_eof {
+                self.refill_input()?;
+            }
+            let last = self.inner_eof;
+            let (result, read, written, replaced) = self.decoder.decode_to_utf8(
+                &self.in_buf[self.in_start..self.in_end],
+                &mut self.out_buf,
+                last,
+            );
+            self.replaced |= replaced;
+            self.in_start += read;
+            self.out_pos = 0;
+            self.out_end = written;
+            if last && result == CoderResult::InputEmpty {
+                self.decoder_done = true;
+            } else if result == CoderResult::InputEmpty && written == 0 {
+                // The decoder holds a partial sequence: it needs more input.
+                self.refill_input()?;
+            }
+        }
+        Ok(&self.out_buf[self.out_pos..self.out_end])
+    }
+
+    fn consume(&mut self, amt: usize) {
+        let end = (self.out_pos + amt).min(self.out_end);
+        self.lines += memchr::memchr_iter(b'\n', &self.out_buf[self.out_pos..end]).count() as u64;
+        self.out_pos = end;
+    }
+}
+
+/// The encoding named in an XML declaration at the start of `prolog`.
+fn declared_encoding(prolog: &[u8]) -> Option<&'static Encoding> {
+    let start = memchr::memmem::find(prolog, b"<?xml")?;
+    let decl_end = memchr::memmem::find(&prolog[start..], b"?>")? + start;
+    let decl = &prolog[start..decl_end];
+    let at = memchr::memmem::find(decl, b"encoding")? + "encoding".len();
+    let rest = decl[at..].trim_ascii_start().strip_prefix(b"=")?.trim_ascii_start();
+    let quote = *rest.first()?;
+    if quote != b'"' && quote != b'\'' {
+        return None;
+    }
+    let value = &rest[1..];
+    let label = &value[..memchr::memchr(quote, value)?];
+    let encoding = Encoding::for_label(label)?;
+    // A UTF-16 declaration on bytes we could read as ASCII cannot be true.
+    (encoding != encoding_rs::UTF_16LE && encoding != encoding_rs::UTF_16BE).then_some(encoding)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn decode(bytes: &[u8], known_utf8: bool) -> (String, bool) {
+        let mut input = XmlInput::new(bytes, known_utf8).unwrap();
+        let mut out = String::new();
+        input.read_to_string(&mut out).unwrap();
+        (out, input.had_replacements())
+    }
+
+    #[test]
+    fn utf8_bom_is_skipped() {
+        let (s, r) = decode(b"\xEF\xBB\xBF<feedback/>", false);
+        assert_eq!(s, "<feedback/>");
+        assert!(!r);
+    }
+
+    #[test]
+    fn declared_windows_1252_is_transcoded() {
+        let doc = b"<?xml version='1.0' encoding='windows-1252'?><o>Soci\xe9t\xe9</o>";
+        let (s, r) = decode(doc, false);
+        assert!(s.ends_with("<o>Soci\u{e9}t\u{e9}</o>"), "{s}");
+        assert!(!r);
+    }
+
+    #[test]
+    fn declared_encoding_is_ignored_when_text_is_known_utf8() {
+        let doc = "<?xml version='1.0' encoding='windows-1252'?><o>Soci\u{e9}t\u{e9}</o>";
+        let (s, _) = decode(doc.as_bytes(), true);
+        assert_eq!(s, doc);
+    }
+
+    #[test]
+    fn invalid_utf8_is_replaced_and_flagged() {
+        let (s, r) = decode(b"<a>bad\x91byte</a>", false);
+        assert_eq!(s, "<a>bad\u{FFFD}byte</a>");
+        assert!(r);
+    }
+
+    #[test]
+    fn large_input_streams_through_small_buffers_and_counts_lines() {
+        let mut doc = Vec::new();
+        for i in 0..50_000 {
+            doc.extend_from_slice(format!("<r>{i} \u{e9}</r>\n").as_bytes());
+        }
+        let mut input = XmlInput::new(&doc[..], false).unwrap();
+        let mut out = Vec::new();
+        input.read_to_end(&mut out).unwrap();
+        assert_eq!(out, doc);
+        assert_eq!(input.line(), 50_001);
+    }
+}

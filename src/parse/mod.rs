@@ -1,0 +1,896 @@
+//! Streaming parser for DMARC aggregate reports, both schema generations
+//! (RFC 7489 Appendix C and RFC 9990), record by record.
+//!
+//! [`ReportReader::open`] reads up to the first `<record>` and returns the
+//! report header; [`ReportReader::next_record`] then yields one record at a
+//! time, so memory does not grow with the number of records.
+//!
+//! The parser never panics on input. It is strict where a wrong value would
+//! corrupt the data (a `<count>` that is not a number is an error naming the
+//! line) and lenient where reporters differ harmlessly: every tolerance is
+//! listed in [`lenient`]. Documents with a `<!DOCTYPE>` are refused, so no
+//! entity is ever expanded and nothing external is fetched.
+
+pub mod input;
+pub mod lenient;
+
+use std::io::Read;
+
+use quick_xml::events::{BytesStart, Event};
+
+use crate::model::{DkimAuth, PolicyPublished, Reason, Record, ReportHeader, Schema, SpfAuth};
+use input::XmlInput;
+
+/// The RFC 9990 namespace.
+pub const RFC9990_NAMESPACE: &str = "urn:ietf:params:xml:ns:dmarc-2.0";
+
+/// Longest text accepted in one element, and longest `<extension>` kept.
+const MAX_TEXT: usize = 64 * 1024;
+/// Deepest element nesting accepted.
+const MAX_DEPTH: usize = 64;
+
+/// Why a document could not be read as an aggregate report.
+#[derive(Debug, thiserror::Error)]
+pub enum ParseError {
+    /// The XML is not well-formed.
+    #[error("line {line}: malformed XML: {message}")]
+    Xml {
+        /// Line where the reader stopped.
+        line: u64,
+        /// What quick-xml said.
+        message: String,
+    },
+    /// A value that must be read exactly is wrong.
+    #[error("line {line}: <{element}> is \"{value}\", expected {expected}")]
+    BadValue {
+        /// Line of the element.
+        line: u64,
+        /// Element name.
+        element: &'static str,
+        /// The offending value (shortened).
+        value: String,
+        /// What was expected.
+        expected: &'static str,
+    },
+    /// A required element is missing.
+    #[error("line {line}: {what}")]
+    Missing {
+        /// Line where it was noticed.
+        line: u64,
+        /// What is missing.
+        what: String,
+    },
+    /// The document is XML but not an aggregate report.
+    #[error("{0}")]
+    NotAggregate(String),
+    /// The document is empty.
+    #[error("empty document")]
+    Empty,
+    /// The document uses a construct refused for safety.
+    #[error("line {line}: {what}")]
+    Refused {
+        /// Line of the construct.
+        line: u64,
+        /// What was refused and why.
+        what: &'static str,
+    },
+    /// Reading the underlying bytes failed (including a size limit).
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// Options for one document.
+#[derive(Debug, Clone, Default)]
+pub struct ParseOptions {
+    /// The text is already UTF-8 (ignore a declared encoding).
+    pub known_utf8: bool,
+    /// The document's file or attachment name, used for the date-range fallback.
+    pub file_name: Option<String>,
+}
+
+/// Whether a `<feedback>` start tag declares the RFC 9990 namespace
+/// (as the default namespace or under any prefix).
+fn declares_rfc9990(start: &BytesStart<'_>) -> bool {
+    start.attributes().flatten().any(|a| {
+        let key: &[u8] = a.key.as_ref().as_bytes();
+        let value: &[u8] = a.value.as_ref().as_bytes();
+        (key == b"xmlns" || key.starts_with(b"xmlns:")) && value == RFC9990_NAMESPACE.as_bytes()
+    })
+}
+
+/// Appends element text; `false` when it would exceed [`MAX_TEXT`].
+fn append_text(text: &mut String, chunk: &str) -> bool {
+    if text.len() + chunk.len() > MAX_TEXT {
+        return false;
+    }
+    text.push_str(chunk);
+    true
+}
+
+fn text_too_long(line: u64) -> ParseError {
+    ParseError::Refused { line, what: "an element's text is longer than 64 KiB" }
+}
+
+/// A value shortened for an error message.
+fn shorten(value: &str) -> String {
+    const MAX: usize = 60;
+    if value.chars().count() <= MAX {
+        value.to_owned()
+    } else {
+        let cut: String = value.chars().take(MAX).collect();
+        format!("{cut}...")
+    }
+}
+
+/// Element names the parser knows, by local name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum E {
+    Feedback,
+    Version,
+    ReportMetadata,
+    OrgName,
+    Email,
+    ExtraContactInfo,
+    ReportId,
+    DateRange,
+    Begin,
+    End,
+    Error,
+    Generator,
+    PolicyPublished,
+    Domain,
+    Adkim,
+    Aspf,
+    P,
+    Sp,
+    Np,
+    Pct,
+    Fo,
+    Testing,
+    DiscoveryMethod,
+    Record,
+    Row,
+    SourceIp,
+    Count,
+    PolicyEvaluated,
+    Disposition,
+    Dkim,
+    Spf,
+    Reason,
+    Type,
+    Comment,
+    Identifiers,
+    HeaderFrom,
+    EnvelopeFrom,
+    EnvelopeTo,
+    AuthResults,
+    Selector,
+    Result,
+    HumanResult,
+    Scope,
+    Extension,
+    Other,
+}
+
+fn element(local: &[u8]) -> E {
+    match local {
+        b"feedback" => E::Feedback,
+        b"version" => E::Version,
+        b"report_metadata" => E::ReportMetadata,
+        b"org_name" => E::OrgName,
+        b"email" => E::Email,
+        b"extra_contact_info" => E::ExtraContactInfo,
+        b"report_id" => E::ReportId,
+        // KDDI misspells date_range (see `lenient`).
+        b"date_range" | b"data_range" => E::DateRange,
+        b"begin" => E::Begin,
+        b"end" => E::End,
+        b"error" => E::Error,
+        b"generator" => E::Generator,
+        b"policy_published" => E::PolicyPublished,
+        b"domain" => E::Domain,
+        b"adkim" => E::Adkim,
+        b"aspf" => E::Aspf,
+        b"p" => E::P,
+        b"sp" => E::Sp,
+        b"np" => E::Np,
+        b"pct" => E::Pct,
+        b"fo" => E::Fo,
+        b"testing" => E::Testing,
+        b"discovery_method" => E::DiscoveryMethod,
+        b"record" => E::Record,
+        b"row" => E::Row,
+        b"source_ip" => E::SourceIp,
+        b"count" => E::Count,
+        b"policy_evaluated" => E::PolicyEvaluated,
+        b"disposition" => E::Disposition,
+        b"dkim" => E::Dkim,
+        b"spf" => E::Spf,
+        b"reason" => E::Reason,
+        b"type" => E::Type,
+        b"comment" => E::Comment,
+        b"identifiers" => E::Identifiers,
+        b"header_from" => E::HeaderFrom,
+        b"envelope_from" => E::EnvelopeFrom,
+        b"envelope_to" => E::EnvelopeTo,
+        b"auth_results" => E::AuthResults,
+        b"selector" => E::Selector,
+        b"result" => E::Result,
+        b"human_result" => E::HumanResult,
+        b"scope" => E::Scope,
+        // `extensions` (a wrapper of `extension` elements) is what drafts of
+        // RFC 9990 had; stalwart's samples still use it.
+        b"extension" | b"extensions" => E::Extension,
+        _ => E::Other,
+    }
+}
+
+/// Header fields as they are collected, before validation.
+#[derive(Default)]
+struct HeaderDraft {
+    schema: Option<Schema>,
+    version: Option<String>,
+    org_name: Option<String>,
+    email: Option<String>,
+    extra_contact_info: Option<String>,
+    report_id: Option<String>,
+    begin: Option<String>,
+    end: Option<String>,
+    errors: Vec<String>,
+    generator: Option<String>,
+    policy: PolicyPublished,
+    pct_line: u64,
+    pct_raw: Option<String>,
+    extensions: Vec<String>,
+}
+
+/// Where the reader is in the document.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum State {
+    /// Before `<feedback>`.
+    Prolog,
+    /// Inside `<feedback>`.
+    Feedback,
+    /// After `</feedback>` (or end of input).
+    Done,
+}
+
+/// A streaming reader of one aggregate report.
+pub struct ReportReader<R: Read> {
+    xml: quick_xml::Reader<XmlInput<R>>,
+    buf: Vec<u8>,
+    /// Elements open inside `<feedback>`, `<feedback>` itself first.
+    stack: Vec<E>,
+    /// Elements open around `<feedback>` (junk such as `<xs:schema>`).
+    outer_depth: usize,
+    text: String,
+    state: State,
+    /// A `<record>` start was read by `open` and not parsed yet.
+    pending_record: bool,
+    warnings: Vec<String>,
+    empty_source_ip: u64,
+    bad_source_ip: u64,
+    first_bad_source_ip: Option<String>,
+    ignored_after_records: bool,
+    records: u64,
+    /// The text of the current element was handed out: clear it on the next event.
+    clear_text: bool,
+    /// The `<feedback>` element declared the RFC 9990 namespace.
+    feedback_is_rfc9990: bool,
+    /// The qualified name of the last unknown or extension element opened.
+    current_name: String,
+    /// Its whole start tag (name and attributes), for keeping it verbatim.
+    current_tag: String,
+    /// Report-level extensions found after the records.
+    late_extensions: Vec<String>,
+}
+
+/// The events the element loop needs, with text collected in `ReportReader::text`.
+enum Ev {
+    Start(E),
+    End,
+    Text,
+    Eof,
+}
+
+/// The outcome of an event in the element loop.
+enum Step {
+    Continue,
+    RecordStart,
+    FeedbackEnd,
+}
+
+impl<R: Read> ReportReader<R> {
+    /// Reads the document up to its first record and returns the header.
+    pub fn open(input: R, options: &ParseOptions) -> Result<(Self, ReportHeader), ParseError> {
+        let input = XmlInput::new(input, options.known_utf8)?;
+        let mut xml = quick_xml::Reader::from_reader(input);
+        let config = xml.config_mut();
+        config.expand_empty_elements = true;
+        config.check_end_names = true;
+        config.trim_markup_names_in_closing_tags = true;
+        let mut reader = ReportReader {
+            xml,
+            buf: Vec::with_capacity(1024),
+            stack: Vec::with_capacity(16),
+            outer_depth: 0,
+            text: String::with_capacity(256),
+            state: State::Prolog,
+            pending_record: false,
+            warnings: Vec::new(),
+            empty_source_ip: 0,
+            bad_source_ip: 0,
+            first_bad_source_ip: None,
+            ignored_after_records: false,
+            records: 0,
+            clear_text: false,
+            feedback_is_rfc9990: false,
+            current_name: String::new(),
+            current_tag: String::new(),
+            late_extensions: Vec::new(),
+        };
+        let mut draft = HeaderDraft::default();
+        let mut saw_anything = false;
+        let mut first_root: Option<String> = None;
+        loop {
+            let event = reader.next_event()?;
+            match &event {
+                Ev::Eof => break,
+                Ev::Start(local) if reader.state == State::Prolog => {
+                    saw_anything = true;
+                    if *local == E::Feedback {
+                        draft.schema = Some(reader.schema_of_feedback());
+                        reader.state = State::Feedback;
+                        reader.stack.push(E::Feedback);
+                    } else {
+                        if first_root.is_none() {
+                            first_root = Some(shorten(&reader.current_name));
+                        }
+                        reader.outer_depth += 1;
+                    }
+                    continue;
+                }
+                Ev::End if reader.state == State::Prolog => {
+                    reader.outer_depth = reader.outer_depth.saturating_sub(1);
+                    continue;
+                }
+                Ev::Text if reader.state == State::Prolog => {
+                    if !reader.text.trim().is_empty() {
+                        saw_anything = true;
+                    }
+                    reader.text.clear();
+                    continue;
+                }
+                _ => {}
+            }
+            match reader.step_header(event, &mut draft)? {
+                Step::RecordStart => {
+                    reader.pending_record = true;
+                    break;
+                }
+                Step::FeedbackEnd => {
+                    reader.state = State::Done;
+                    break;
+                }
+                Step::Continue => {}
+            }
+        }
+        if reader.state == State::Prolog {
+            return Err(match first_root {
+                Some(root) => ParseError::NotAggregate(format!(
+                    "the root element is <{root}>, not <feedback>: not a DMARC aggregate report"
+                )),
+                None if saw_anything => ParseError::NotAggregate(
+                    "no <feedback> element: not a DMARC aggregate report".into(),
+                ),
+                None => ParseError::Empty,
+            });
+        }
+        let header = reader.finish_header(draft, options)?;
+        Ok((reader, header))
+    }
+
+    /// The next record, or `None` after the last one.
+    pub fn next_record(&mut self) -> Result<Option<Record>, ParseError> {
+        if self.state == State::Done {
+            return Ok(None);
+        }
+        if !self.pending_record {
+            loop {
+                match self.next_event()? {
+                    Ev::Eof => {
+                        self.state = State::Done;
+                        return Ok(None);
+                    }
+                    Ev::Start(E::Record) if self.stack.len() == 1 => {
+                        self.stack.push(E::Record);
+                        break;
+                    }
+                    Ev::Start(e) => {
+                        let top_level = self.stack.len() == 1;
+                        self.push(e)?;
+                        if top_level && e == E::Extension {
+                            let ext = self.capture_subtree()?;
+                            self.late_extensions.push(ext);
+                        } else if top_level {
+                            self.ignored_after_records = true;
+                        }
+                    }
+                    Ev::End => {
+                        if self.stack.pop() == Some(E::Feedback) {
+                            self.state = State::Done;
+                            return Ok(None);
+                        }
+                    }
+                    Ev::Text => {}
+                }
+            }
+        }
+        self.pending_record = false;
+        let start_line = self.line();
+        let mut record = Record::default();
+        let mut count: Option<u64> = None;
+        loop {
+            match self.next_event()? {
+                Ev::Eof => {
+                    return Err(ParseError::Xml {
+                        line: self.line(),
+                        message: "the document ends inside a <record>".into(),
+                    });
+                }
+                Ev::Start(e) => {
+                    self.push(e)?;
+                    match self.stack[1..] {
+                        [E::Record, E::Row, E::PolicyEvaluated, E::Reason] => {
+                            record.reasons.push(Reason { kind: None, comment: None })
+                        }
+                        [E::Record, E::AuthResults, E::Dkim] => {
+                            record.dkim_results.push(DkimAuth {
+                                domain: String::new(),
+                                selector: None,
+                                result: None,
+                                human_result: None,
+                            })
+                        }
+                        [E::Record, E::AuthResults, E::Spf] => record.spf_results.push(SpfAuth {
+                            domain: String::new(),
+                            scope: None,
+                            result: None,
+                            human_result: None,
+                        }),
+                        // RFC 9990: record-level extensions are namespaced
+                        // elements after <auth_results>; some wrap them in
+                        // <extension>. Both are kept verbatim.
+                        [E::Record, E::Extension | E::Other] => {
+                            let ext = self.capture_subtree()?;
+                            record.extensions.push(ext);
+                        }
+                        _ => {}
+                    }
+                }
+                Ev::End => {
+                    if self.stack.len() == 2 {
+                        self.stack.pop();
+                        break;
+                    }
+                    self.record_value(&mut record, &mut count)?;
+                    self.stack.pop();
+                }
+                Ev::Text => {}
+            }
+        }
+        record.count = count.ok_or_else(|| ParseError::Missing {
+            line: start_line,
+            what: "a <record> has no <row><count>".into(),
+        })?;
+        if record.source_ip.is_empty() {
+            self.empty_source_ip += 1;
+        } else if record.source_ip.parse::<std::net::IpAddr>().is_err() {
+            self.bad_source_ip += 1;
+            if self.first_bad_source_ip.is_none() {
+                self.first_bad_source_ip = Some(shorten(&record.source_ip));
+            }
+        }
+        self.records += 1;
+        Ok(Some(record))
+    }
+
+    /// Warnings about the document so far (complete once `next_record`
+    /// returned `None`).
+    pub fn warnings(&self) -> Vec<String> {
+        let mut out = self.warnings.clone();
+        if self.xml.get_ref().had_replacements() {
+            out.push(format!(
+                "bytes that are not valid {} were replaced by U+FFFD",
+                self.xml.get_ref().encoding().name()
+            ));
+        }
+        if self.empty_source_ip > 0 {
+            out.push(format!("{} record(s) have an empty <source_ip>", self.empty_source_ip));
+        }
+        if self.bad_source_ip > 0 {
+            out.push(format!(
+                "{} record(s) have a <source_ip> that is not an IP address (first: \"{}\")",
+                self.bad_source_ip,
+                self.first_bad_source_ip.as_deref().unwrap_or_default()
+            ));
+        }
+        if self.ignored_after_records {
+            out.push("report-level elements after the first <record> were ignored".into());
+        }
+        out
+    }
+
+    /// Report-level `<extension>` blocks that came after the records
+    /// (complete once `next_record` returned `None`).
+    pub fn late_extensions(&self) -> &[String] {
+        &self.late_extensions
+    }
+
+    /// The current 1-based line.
+    pub fn line(&self) -> u64 {
+        self.xml.get_ref().line()
+    }
+
+    /// Reads the next event that matters, collecting text and refusing
+    /// what is unsafe.
+    fn next_event(&mut self) -> Result<Ev, ParseError> {
+        if self.clear_text {
+            self.text.clear();
+            self.clear_text = false;
+        }
+        loop {
+            self.buf.clear();
+            let event = match self.xml.read_event_into(&mut self.buf) {
+                Ok(event) => event,
+                Err(e) => return Err(self.xml_error(e)),
+            };
+            match event {
+                Event::Start(start) => {
+                    let e = element(start.local_name().as_ref().as_bytes());
+                    self.text.clear();
+                    if matches!(e, E::Extension | E::Other) || self.state == State::Prolog {
+                        self.current_name = start.name().as_ref().to_owned();
+                        let tag: &str = start.as_ref();
+                        self.current_tag = tag.to_owned();
+                    }
+                    if e == E::Feedback && self.state == State::Prolog {
+                        self.feedback_is_rfc9990 = declares_rfc9990(&start);
+                    }
+                    return Ok(Ev::Start(e));
+                }
+                Event::End(_) => {
+                    self.clear_text = true;
+                    return Ok(Ev::End);
+                }
+                Event::Text(t) => {
+                    if !append_text(&mut self.text, &t.into_inner()) {
+                        return Err(text_too_long(self.xml.get_ref().line()));
+                    }
+                    return Ok(Ev::Text);
+                }
+                Event::CData(t) => {
+                    if !append_text(&mut self.text, &t.into_inner()) {
+                        return Err(text_too_long(self.xml.get_ref().line()));
+                    }
+                    return Ok(Ev::Text);
+                }
+                Event::GeneralRef(r) => {
+                    let resolved = match r.resolve_char_ref() {
+                        Ok(Some(c)) => c.to_string(),
+                        _ => match r.as_ref() {
+                            "amp" => "&".into(),
+                            "lt" => "<".into(),
+                            "gt" => ">".into(),
+                            "quot" => "\"".into(),
+                            "apos" => "'".into(),
+                            // No DTD is ever read, so any other entity is
+                            // unknown: keep it as written.
+                            other => format!("&{other};"),
+                        },
+                    };
+                    if !append_text(&mut self.text, &resolved) {
+                        return Err(text_too_long(self.xml.get_ref().line()));
+                    }
+                    return Ok(Ev::Text);
+                }
+                Event::DocType(_) => {
+                    return Err(ParseError::Refused {
+                        line: self.line(),
+                        what: "the document has a <!DOCTYPE>; reports never need one, and \
+                               entity expansion and external entities are refused",
+                    });
+                }
+                Event::Empty(_) | Event::Comment(_) | Event::Decl(_) | Event::PI(_) => {}
+                Event::Eof => return Ok(Ev::Eof),
+            }
+        }
+    }
+
+    fn xml_error(&self, e: quick_xml::Error) -> ParseError {
+        match e {
+            quick_xml::Error::Io(io) => {
+                ParseError::Io(std::sync::Arc::try_unwrap(io).unwrap_or_else(|shared| {
+                    std::io::Error::new(shared.kind(), shared.to_string())
+                }))
+            }
+            other => ParseError::Xml { line: self.line(), message: other.to_string() },
+        }
+    }
+
+    /// Reads the rest of an element whose start was just pushed, and
+    /// returns it as XML text (for `<extension>` blocks, kept verbatim).
+    fn capture_subtree(&mut self) -> Result<String, ParseError> {
+        let name = std::mem::take(&mut self.current_name);
+        let tag = std::mem::take(&mut self.current_tag);
+        let mut writer = quick_xml::Writer::new(Vec::new());
+        let mut depth = 0usize;
+        let too_long =
+            |line| ParseError::Refused { line, what: "an <extension> block is longer than 64 KiB" };
+        loop {
+            self.buf.clear();
+            let event = match self.xml.read_event_into(&mut self.buf) {
+                Ok(event) => event,
+                Err(e) => return Err(self.xml_error(e)),
+            };
+            match &event {
+                Event::Start(_) => {
+                    depth += 1;
+                    if depth > MAX_DEPTH {
+                        return Err(ParseError::Refused {
+                            line: self.line(),
+                            what: "elements are nested too deeply (more than 64 levels)",
+                        });
+                    }
+                }
+                Event::End(_) if depth == 0 => break,
+                Event::End(_) => depth -= 1,
+                Event::Eof => {
+                    return Err(ParseError::Xml {
+                        line: self.line(),
+                        message: "the document ends inside an <extension>".into(),
+                    });
+                }
+                _ => {}
+            }
+            if writer.write_event(event).is_err() || writer.get_ref().len() > MAX_TEXT {
+                return Err(too_long(self.line()));
+            }
+        }
+        self.stack.pop();
+        let inner = String::from_utf8_lossy(&writer.into_inner()).into_owned();
+        Ok(format!("<{tag}>{}</{name}>", inner.trim()))
+    }
+
+    fn push(&mut self, e: E) -> Result<(), ParseError> {
+        if self.stack.len() >= MAX_DEPTH {
+            return Err(ParseError::Refused {
+                line: self.line(),
+                what: "elements are nested too deeply (more than 64 levels)",
+            });
+        }
+        self.stack.push(e);
+        Ok(())
+    }
+
+    fn schema_of_feedback(&self) -> Schema {
+        if self.feedback_is_rfc9990 { Schema::Rfc9990 } else { Schema::Rfc7489 }
+    }
+
+    /// Handles one event while reading the header.
+    fn step_header(&mut self, event: Ev, d: &mut HeaderDraft) -> Result<Step, ParseError> {
+        match event {
+            Ev::Start(e) => {
+                if self.stack.len() == 1 && e == E::Record {
+                    self.stack.push(E::Record);
+                    return Ok(Step::RecordStart);
+                }
+                self.push(e)?;
+                if matches!(self.stack[..], [E::Feedback, E::Extension]) {
+                    let ext = self.capture_subtree()?;
+                    d.extensions.push(ext);
+                }
+                Ok(Step::Continue)
+            }
+            Ev::End => {
+                self.header_value(d);
+                if self.stack.pop() == Some(E::Feedback) && self.stack.is_empty() {
+                    return Ok(Step::FeedbackEnd);
+                }
+                Ok(Step::Continue)
+            }
+            Ev::Text | Ev::Eof => Ok(Step::Continue),
+        }
+    }
+
+    /// Stores the text of the element being closed into the header draft.
+    fn header_value(&mut self, d: &mut HeaderDraft) {
+        use lenient::{alignment, lower, policy, text};
+        let t = self.text.as_str();
+        match self.stack[..] {
+            [E::Feedback, E::Version] => d.version = text(t),
+            [E::Feedback, E::ReportMetadata, leaf] => match leaf {
+                E::OrgName => d.org_name = text(t),
+                E::Email => d.email = text(t),
+                E::ExtraContactInfo => d.extra_contact_info = text(t),
+                E::ReportId => d.report_id = text(t),
+                E::Error => d.errors.extend(text(t)),
+                E::Generator => d.generator = text(t),
+                _ => {}
+            },
+            [E::Feedback, E::ReportMetadata, E::DateRange, E::Begin] => d.begin = text(t),
+            [E::Feedback, E::ReportMetadata, E::DateRange, E::End] => d.end = text(t),
+            [E::Feedback, E::PolicyPublished, leaf] => {
+                let p = &mut d.policy;
+                match leaf {
+                    E::Domain => p.domain = lower(t).unwrap_or_default(),
+                    E::Adkim => p.adkim = alignment(t),
+                    E::Aspf => p.aspf = alignment(t),
+                    E::P => p.p = policy(t),
+                    E::Sp => p.sp = policy(t),
+                    E::Np => p.np = policy(t),
+                    E::Pct => {
+                        d.pct_raw = text(t);
+                        d.pct_line = self.xml.get_ref().line();
+                    }
+                    E::Fo => p.fo = text(t),
+                    E::Testing => p.testing = lower(t),
+                    E::DiscoveryMethod => p.discovery_method = lower(t),
+                    _ => {}
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// Stores the text of the element being closed into the record.
+    fn record_value(&mut self, r: &mut Record, count: &mut Option<u64>) -> Result<(), ParseError> {
+        use lenient::{lower, text};
+        let t = self.text.as_str();
+        match self.stack[1..] {
+            [E::Record, E::Row, E::SourceIp] => r.source_ip = t.trim().to_owned(),
+            [E::Record, E::Row, E::Count] => {
+                let n = lenient::count(t).map_err(|value| ParseError::BadValue {
+                    line: self.line(),
+                    element: "count",
+                    value: shorten(&value),
+                    expected: "a non-negative whole number",
+                })?;
+                *count = Some(n);
+            }
+            [E::Record, E::Row, E::PolicyEvaluated, E::Reason]
+                // `<reason><type/></reason>` (Google, Mimecast) says nothing.
+                if r.reasons.last().is_some_and(|x| x.kind.is_none() && x.comment.is_none()) => {
+                    r.reasons.pop();
+                }
+            [E::Record, E::Row, E::PolicyEvaluated, leaf] => match leaf {
+                E::Disposition => r.disposition = lenient::disposition(t),
+                E::Dkim => r.dkim = lenient::dmarc_result(t),
+                E::Spf => r.spf = lenient::dmarc_result(t),
+                _ => {}
+            },
+            [E::Record, E::Row, E::PolicyEvaluated, E::Reason, leaf] => {
+                if let Some(reason) = r.reasons.last_mut() {
+                    match leaf {
+                        E::Type => reason.kind = lenient::override_reason(t),
+                        E::Comment => reason.comment = text(t),
+                        _ => {}
+                    }
+                }
+            }
+            [E::Record, E::Identifiers, leaf] => match leaf {
+                E::HeaderFrom => r.header_from = lower(t),
+                E::EnvelopeFrom => r.envelope_from = lower(t),
+                E::EnvelopeTo => r.envelope_to = lower(t),
+                _ => {}
+            },
+            [E::Record, E::AuthResults, E::Dkim, leaf] => {
+                if let Some(a) = r.dkim_results.last_mut() {
+                    match leaf {
+                        E::Domain => a.domain = lower(t).unwrap_or_default(),
+                        E::Selector => a.selector = text(t),
+                        E::Result => a.result = lenient::dkim_result(t),
+                        E::HumanResult => a.human_result = text(t),
+                        _ => {}
+                    }
+                }
+            }
+            [E::Record, E::AuthResults, E::Spf, leaf] => {
+                if let Some(a) = r.spf_results.last_mut() {
+                    match leaf {
+                        E::Domain => a.domain = lower(t).unwrap_or_default(),
+                        E::Scope => a.scope = lenient::spf_scope(t),
+                        E::Result => a.result = lenient::spf_result(t),
+                        E::HumanResult => a.human_result = text(t),
+                        _ => {}
+                    }
+                }
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    /// Validates the header and applies the fallbacks.
+    fn finish_header(
+        &mut self,
+        d: HeaderDraft,
+        options: &ParseOptions,
+    ) -> Result<ReportHeader, ParseError> {
+        let line = self.line();
+        let report_id = d.report_id.ok_or_else(|| ParseError::Missing {
+            line,
+            what: "the report has no <report_metadata><report_id>".into(),
+        })?;
+        let mut policy = d.policy;
+        policy.pct = lenient::pct(d.pct_raw.as_deref().unwrap_or("")).map_err(|value| {
+            ParseError::BadValue {
+                line: d.pct_line,
+                element: "pct",
+                value: shorten(&value),
+                expected: "a percentage from 0 to 100",
+            }
+        })?;
+        let from_name = options.file_name.as_deref().and_then(lenient::dates_from_filename);
+        let begin = d.begin.as_deref().and_then(lenient::timestamp);
+        let end = d.end.as_deref().and_then(lenient::timestamp);
+        let (begin, end) = match (begin, end, &from_name) {
+            (Some(b), Some(e), _) => (b, e),
+            (_, _, Some((_, fb, fe))) => {
+                self.warnings.push(format!(
+                    "the date range is missing or unreadable; took {fb}..{fe} from the file name"
+                ));
+                (*fb, *fe)
+            }
+            _ => {
+                return Err(ParseError::Missing {
+                    line,
+                    what: match (&d.begin, &d.end) {
+                        (None, _) | (_, None) => {
+                            "the report has no <date_range><begin>/<end> and its file name \
+                             (receiver!domain!begin!end.xml) does not give one"
+                                .into()
+                        }
+                        (Some(b), Some(e)) => format!(
+                            "the date range \"{}\"..\"{}\" is not in seconds since 1970 and the \
+                             file name does not give one",
+                            shorten(b),
+                            shorten(e)
+                        ),
+                    },
+                });
+            }
+        };
+        if begin > end {
+            self.warnings.push(format!("the date range is reversed (begin {begin} > end {end})"));
+        }
+        if begin < 0 {
+            self.warnings.push(format!("the date range begins before 1970 ({begin})"));
+        }
+        if policy.domain.is_empty() {
+            match &from_name {
+                Some((domain, _, _)) => {
+                    self.warnings.push(format!(
+                        "<policy_published> has no <domain>; took \"{domain}\" from the file name"
+                    ));
+                    policy.domain = domain.clone();
+                }
+                None => self.warnings.push("<policy_published> has no <domain>".into()),
+            }
+        }
+        Ok(ReportHeader {
+            schema: d.schema.unwrap_or(Schema::Rfc7489),
+            version: d.version,
+            org_name: d.org_name.unwrap_or_default(),
+            email: d.email,
+            extra_contact_info: d.extra_contact_info,
+            report_id,
+            begin,
+            end,
+            errors: d.errors,
+            generator: d.generator,
+            policy,
+            extensions: d.extensions,
+        })
+    }
+}

@@ -1,0 +1,435 @@
+//! SQLite storage: one file, WAL mode, schema applied as numbered
+//! migrations from `schemas/migrations/`.
+//!
+//! Inserts are idempotent: a report is identified by (org_name, policy
+//! domain, report_id, begin, end) and a second copy stores nothing. Every
+//! stored report keeps its raw XML (see [`raw`]); every input that failed is
+//! kept with its bytes in `failed_inputs`.
+//!
+//! Transactions are explicit: the caller opens a batch with [`Store::begin`],
+//! wraps each report in a savepoint so that a report broken half-way leaves
+//! nothing behind, and commits. A killed process leaves the database as of
+//! the last commit.
+
+mod migrations;
+pub mod raw;
+pub mod snapshot;
+
+use std::path::Path;
+
+use rusqlite::{Connection, OptionalExtension, params};
+use sha2::{Digest, Sha256};
+
+use crate::model::{Record, ReportHeader};
+
+/// A storage failure. These stop the run: the database is unusable.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// SQLite said no.
+    #[error("database error: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    /// The database is newer than this program.
+    #[error(
+        "the database has schema version {found}, newer than this dmarc-report knows ({known}); \
+         upgrade dmarc-report"
+    )]
+    TooNew {
+        /// Version in the file.
+        found: i64,
+        /// Latest version this build has.
+        known: i64,
+    },
+    /// The file could not be opened or created.
+    #[error("cannot open the database {path}: {source}")]
+    Open {
+        /// The database path.
+        path: String,
+        /// The cause.
+        source: rusqlite::Error,
+    },
+    /// A directory for the database could not be created.
+    #[error("cannot create the directory {path}: {source}")]
+    CreateDir {
+        /// The directory.
+        path: String,
+        /// The cause.
+        source: std::io::Error,
+    },
+}
+
+/// An input that could not be stored.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct FailedInput {
+    /// Row id, for `--retry-failed` and `errors`.
+    pub id: i64,
+    /// File path or message it came from.
+    pub name: String,
+    /// The error.
+    pub error: String,
+    /// When it first failed (Unix seconds).
+    pub first_seen: i64,
+    /// When it last failed (Unix seconds).
+    pub last_seen: i64,
+    /// How many times it was tried.
+    pub attempts: i64,
+    /// Bytes kept (0 when it was too large to keep).
+    pub size: i64,
+}
+
+/// A report's XML as received, gzip-compressed, with what is needed to
+/// parse it again exactly as the first time.
+#[derive(Debug, Clone)]
+pub struct RawReport {
+    /// Its attachment or file name (date-range fallback).
+    pub file_name: Option<String>,
+    /// The bytes were already decoded to UTF-8 by the mail parser.
+    pub known_utf8: bool,
+    /// The XML, gzip-compressed.
+    pub gzip: Vec<u8>,
+}
+
+/// What is known about a report only after its last record.
+#[derive(Debug, Clone, Default)]
+pub struct ReportTail {
+    /// Number of records.
+    pub records: u64,
+    /// Sum of their counts.
+    pub messages: u64,
+    /// Parser warnings.
+    pub warnings: Vec<String>,
+    /// All report-level extensions, when some came after the records.
+    pub extensions: Vec<String>,
+}
+
+/// The database.
+pub struct Store {
+    conn: Connection,
+}
+
+impl Store {
+    /// Opens (creating if needed) the database at `path` and migrates it.
+    pub fn open(path: &Path) -> Result<Store, StoreError> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|source| StoreError::CreateDir {
+                path: dir.display().to_string(),
+                source,
+            })?;
+        }
+        let conn = Connection::open(path)
+            .map_err(|source| StoreError::Open { path: path.display().to_string(), source })?;
+        Self::setup(conn).map_err(|e| match e {
+            StoreError::Sqlite(source) => {
+                StoreError::Open { path: path.display().to_string(), source }
+            }
+            other => other,
+        })
+    }
+
+    /// An in-memory database (tests, benchmarks).
+    pub fn open_in_memory() -> Result<Store, StoreError> {
+        Self::setup(Connection::open_in_memory()?)
+    }
+
+    fn setup(conn: Connection) -> Result<Store, StoreError> {
+        conn.busy_timeout(std::time::Duration::from_secs(30))?;
+        // WAL: readers do not block the writer; NORMAL sync is durable at
+        // every checkpoint and never corrupts on power loss in WAL mode.
+        let _mode: String = conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))?;
+        conn.execute_batch(
+            "PRAGMA synchronous = NORMAL;
+             PRAGMA foreign_keys = ON;
+             PRAGMA cache_size = -32000;",
+        )?;
+        conn.set_prepared_statement_cache_capacity(32);
+        migrations::apply(&conn)?;
+        Ok(Store { conn })
+    }
+
+    /// The underlying connection, for queries.
+    pub fn connection(&self) -> &Connection {
+        &self.conn
+    }
+
+    /// The schema version (number of applied migrations).
+    pub fn schema_version(&self) -> Result<i64, StoreError> {
+        Ok(self.conn.query_row("PRAGMA user_version", [], |r| r.get(0))?)
+    }
+
+    /// Starts a batch transaction (takes the write lock now, not later).
+    pub fn begin(&self) -> Result<(), StoreError> {
+        self.conn.execute_batch("BEGIN IMMEDIATE")?;
+        Ok(())
+    }
+
+    /// Commits the batch.
+    pub fn commit(&self) -> Result<(), StoreError> {
+        self.conn.execute_batch("COMMIT")?;
+        Ok(())
+    }
+
+    /// Whether a transaction is open.
+    pub fn in_transaction(&self) -> bool {
+        !self.conn.is_autocommit()
+    }
+
+    /// Marks the start of one report's rows.
+    pub fn savepoint(&self) -> Result<(), StoreError> {
+        self.conn.execute_batch("SAVEPOINT report")?;
+        Ok(())
+    }
+
+    /// Keeps the rows since the savepoint.
+    pub fn release(&self) -> Result<(), StoreError> {
+        self.conn.execute_batch("RELEASE report")?;
+        Ok(())
+    }
+
+    /// Discards the rows since the savepoint.
+    pub fn rollback_savepoint(&self) -> Result<(), StoreError> {
+        self.conn.execute_batch("ROLLBACK TO report; RELEASE report")?;
+        Ok(())
+    }
+
+    /// Inserts a report's header; `None` when the report is already stored.
+    pub fn insert_report(
+        &self,
+        h: &ReportHeader,
+        source: &str,
+        now: i64,
+    ) -> Result<Option<i64>, StoreError> {
+        let p = &h.policy;
+        let mut stmt = self.conn.prepare_cached(
+            "INSERT INTO reports (org_name, policy_domain, report_id, begin_ts, end_ts, schema,
+                 version, email, extra_contact_info, generator, errors, adkim, aspf, p, sp, np,
+                 pct, fo, testing, discovery_method, extensions, source, ingested_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16,
+                 ?17, ?18, ?19, ?20, ?21, ?22, ?23)
+             ON CONFLICT DO NOTHING",
+        )?;
+        let changed = stmt.execute(params![
+            h.org_name,
+            p.domain,
+            h.report_id,
+            h.begin,
+            h.end,
+            h.schema.as_str(),
+            h.version,
+            h.email,
+            h.extra_contact_info,
+            h.generator,
+            json_list(&h.errors),
+            p.adkim.as_ref().map(|v| v.as_str()),
+            p.aspf.as_ref().map(|v| v.as_str()),
+            p.p.as_ref().map(|v| v.as_str()),
+            p.sp.as_ref().map(|v| v.as_str()),
+            p.np.as_ref().map(|v| v.as_str()),
+            p.pct,
+            p.fo,
+            p.testing,
+            p.discovery_method,
+            json_list(&h.extensions),
+            source,
+            now,
+        ])?;
+        Ok((changed == 1).then(|| self.conn.last_insert_rowid()))
+    }
+
+    /// Inserts one record of report `report` with its auth results.
+    pub fn insert_record(&self, report: i64, r: &Record) -> Result<(), StoreError> {
+        let mut stmt = self.conn.prepare_cached(
+            "INSERT INTO records (report, source_ip, count, disposition, dkim, spf, header_from,
+                 envelope_from, envelope_to, extensions)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+        )?;
+        stmt.execute(params![
+            report,
+            r.source_ip,
+            // SQLite integers are signed 64-bit; a count beyond that is
+            // clamped rather than wrapped (a report cannot hold 2^63 messages).
+            i64::try_from(r.count).unwrap_or(i64::MAX),
+            r.disposition.as_ref().map(|v| v.as_str()),
+            r.dkim.as_ref().map(|v| v.as_str()),
+            r.spf.as_ref().map(|v| v.as_str()),
+            r.header_from,
+            r.envelope_from,
+            r.envelope_to,
+            json_list(&r.extensions),
+        ])?;
+        let record = self.conn.last_insert_rowid();
+        if !r.reasons.is_empty() {
+            let mut stmt = self.conn.prepare_cached(
+                "INSERT INTO record_reasons (record, type, comment) VALUES (?1, ?2, ?3)",
+            )?;
+            for reason in &r.reasons {
+                stmt.execute(params![
+                    record,
+                    reason.kind.as_ref().map(|k| k.as_str()),
+                    reason.comment
+                ])?;
+            }
+        }
+        if !r.dkim_results.is_empty() {
+            let mut stmt = self.conn.prepare_cached(
+                "INSERT INTO dkim_results (record, domain, selector, result, human_result)
+                 VALUES (?1, ?2, ?3, ?4, ?5)",
+            )?;
+            for a in &r.dkim_results {
+                stmt.execute(params![
+                    record,
+                    a.domain,
+                    a.selector,
+                    a.result.as_ref().map(|v| v.as_str()),
+                    a.human_result
+                ])?;
+            }
+        }
+        if !r.spf_results.is_empty() {
+            let mut stmt = self.conn.prepare_cached(
+                "INSERT INTO spf_results (record, domain, scope, result, human_result)
+                 VALUES (?1, ?2, ?3, ?4, ?5)",
+            )?;
+            for a in &r.spf_results {
+                stmt.execute(params![
+                    record,
+                    a.domain,
+                    a.scope.as_ref().map(|v| v.as_str()),
+                    a.result.as_ref().map(|v| v.as_str()),
+                    a.human_result
+                ])?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Completes a report once its records are in: totals, warnings,
+    /// report-level extensions found after the records, and its raw XML.
+    pub fn finish_report(
+        &self,
+        report: i64,
+        done: &ReportTail,
+        raw: &RawReport,
+    ) -> Result<(), StoreError> {
+        self.conn.execute(
+            "UPDATE reports SET record_count = ?2, message_count = ?3, warnings = ?4,
+                 extensions = COALESCE(?5, extensions) WHERE id = ?1",
+            params![
+                report,
+                i64::try_from(done.records).unwrap_or(i64::MAX),
+                i64::try_from(done.messages).unwrap_or(i64::MAX),
+                json_list(&done.warnings),
+                json_list(&done.extensions),
+            ],
+        )?;
+        self.conn.execute(
+            "INSERT INTO report_raw (report, compression, file_name, known_utf8, data)
+             VALUES (?1, 'gzip', ?2, ?3, ?4)",
+            params![report, raw.file_name, raw.known_utf8, raw.gzip],
+        )?;
+        Ok(())
+    }
+
+    /// Keeps an input that failed, with its bytes (`None` when too large to
+    /// keep). The same bytes failing again update the existing row.
+    pub fn record_failure(
+        &self,
+        name: &str,
+        data: Option<&[u8]>,
+        error: &str,
+        now: i64,
+    ) -> Result<i64, StoreError> {
+        let sha = data.map(|d| Sha256::digest(d).to_vec());
+        if let Some(sha) = &sha {
+            let existing: Option<i64> = self
+                .conn
+                .query_row("SELECT id FROM failed_inputs WHERE sha256 = ?1", [sha], |r| r.get(0))
+                .optional()?;
+            if let Some(id) = existing {
+                self.conn.execute(
+                    "UPDATE failed_inputs SET error = ?2, last_seen = ?3, attempts = attempts + 1,
+                         name = ?4 WHERE id = ?1",
+                    params![id, error, now, name],
+                )?;
+                return Ok(id);
+            }
+        }
+        self.conn.execute(
+            "INSERT INTO failed_inputs (name, sha256, data, error, first_seen, last_seen)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?5)",
+            params![name, sha, data, error, now],
+        )?;
+        Ok(self.conn.last_insert_rowid())
+    }
+
+    /// Forgets a failed input (it was stored after all).
+    pub fn delete_failure(&self, id: i64) -> Result<(), StoreError> {
+        self.conn.execute("DELETE FROM failed_inputs WHERE id = ?1", [id])?;
+        Ok(())
+    }
+
+    /// Every failed input, oldest first.
+    pub fn failures(&self) -> Result<Vec<FailedInput>, StoreError> {
+        let mut stmt = self.conn.prepare(
+            "SELECT id, name, error, first_seen, last_seen, attempts, COALESCE(length(data), 0)
+             FROM failed_inputs ORDER BY id",
+        )?;
+        let rows = stmt.query_map([], |r| {
+            Ok(FailedInput {
+                id: r.get(0)?,
+                name: r.get(1)?,
+                error: r.get(2)?,
+                first_seen: r.get(3)?,
+                last_seen: r.get(4)?,
+                attempts: r.get(5)?,
+                size: r.get(6)?,
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// The kept bytes of a failed input (`None` if it had none).
+    pub fn failure_data(&self, id: i64) -> Result<Option<(String, Vec<u8>)>, StoreError> {
+        let row: Option<(String, Option<Vec<u8>>)> = self
+            .conn
+            .query_row("SELECT name, data FROM failed_inputs WHERE id = ?1", [id], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })
+            .optional()?;
+        Ok(row.and_then(|(name, data)| data.map(|d| (name, d))))
+    }
+
+    /// Ids of all stored reports, in insertion order.
+    pub fn report_ids(&self) -> Result<Vec<i64>, StoreError> {
+        let mut stmt = self.conn.prepare("SELECT id FROM reports ORDER BY id")?;
+        let ids = stmt.query_map([], |r| r.get(0))?;
+        Ok(ids.collect::<Result<_, _>>()?)
+    }
+
+    /// A stored report's source and raw XML.
+    pub fn raw_report(&self, id: i64) -> Result<Option<(String, RawReport)>, StoreError> {
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT r.source, w.file_name, w.known_utf8, w.data
+                 FROM reports r JOIN report_raw w ON w.report = r.id WHERE r.id = ?1",
+                [id],
+                |r| {
+                    Ok((
+                        r.get(0)?,
+                        RawReport { file_name: r.get(1)?, known_utf8: r.get(2)?, gzip: r.get(3)? },
+                    ))
+                },
+            )
+            .optional()?)
+    }
+
+    /// Deletes a report and everything that belongs to it.
+    pub fn delete_report(&self, id: i64) -> Result<(), StoreError> {
+        self.conn.execute("DELETE FROM reports WHERE id = ?1", [id])?;
+        Ok(())
+    }
+}
+
+/// A list as a JSON array, or NULL when empty.
+fn json_list(items: &[String]) -> Option<String> {
+    (!items.is_empty()).then(|| serde_json::to_string(items).unwrap_or_default())
+}

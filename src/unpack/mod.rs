@@ -1,0 +1,353 @@
+//! Unpacks one input down to the XML documents inside it: gzip (also a gzip
+//! inside a gzip, and with trailing bytes after the member), zip (every
+//! report entry), RFC 5322 messages (the whole MIME tree, forwarded messages
+//! included), and plain XML.
+//!
+//! The input is recognised by its content first (magic bytes), then by the
+//! MIME type and the file name. Documents are handed to a [`Sink`] as
+//! streams, so a large gzip file is never held in memory decompressed.
+//! Every decompression is capped ([`crate::limits`]).
+
+mod mime;
+pub mod sniff;
+
+use std::io::{self, Cursor, Read};
+
+use flate2::read::GzDecoder;
+
+use crate::limits::{Capped, LimitExceeded, Limits, read_capped};
+use sniff::Kind;
+
+/// How deep archives and forwarded messages may nest.
+const MAX_NESTING: usize = 6;
+
+/// An XML document found in an input.
+pub struct Document<'a> {
+    /// Where it was found, e.g. `mail.eml > report.zip > report.xml`.
+    pub location: String,
+    /// Its own file name (attachment or zip entry), for the date fallback.
+    pub file_name: Option<String>,
+    /// The XML bytes.
+    pub reader: &'a mut dyn Read,
+    /// The bytes are UTF-8 already (decoded by the mail parser).
+    pub known_utf8: bool,
+}
+
+/// Receives what unpacking finds.
+pub trait Sink {
+    /// An error that stops the whole run (storage failure).
+    type Fatal;
+    /// An XML document to parse and store.
+    fn document(&mut self, doc: Document<'_>) -> Result<(), Self::Fatal>;
+    /// A part of the input that is not, or does not hold, an aggregate report.
+    fn problem(&mut self, location: &str, error: UnpackError);
+    /// Something odd but harmless.
+    fn warning(&mut self, location: &str, message: String);
+}
+
+/// Why (part of) an input holds no readable aggregate report.
+#[derive(Debug, thiserror::Error)]
+pub enum UnpackError {
+    /// Nothing there.
+    #[error("empty input")]
+    Empty,
+    /// Not a format we read.
+    #[error("not a DMARC aggregate report: {0}")]
+    Unrecognised(String),
+    /// A DMARC failure report (ruf).
+    #[error(
+        "this is a DMARC failure (ruf) report (RFC 6591), not an aggregate (rua) report; \
+         failure reports are not supported yet"
+    )]
+    FailureReport,
+    /// An SMTP TLS report.
+    #[error(
+        "this is an SMTP TLS report (RFC 8460), not a DMARC aggregate report; \
+         TLS reports are not supported yet"
+    )]
+    TlsReport,
+    /// A message without any report in it.
+    #[error("no DMARC aggregate report in this message{0}")]
+    NoReport(String),
+    /// The compressed data is broken.
+    #[error("{format} data is corrupt: {message}")]
+    Corrupt {
+        /// gzip, zip, ...
+        format: &'static str,
+        /// What the decoder said.
+        message: String,
+    },
+    /// A limit was reached.
+    #[error("{0}")]
+    Limit(LimitExceeded),
+    /// Archives inside archives, too deep.
+    #[error("archives or forwarded messages are nested more than {MAX_NESTING} deep")]
+    TooDeep,
+    /// Reading failed.
+    #[error("read error: {0}")]
+    Io(io::Error),
+}
+
+impl UnpackError {
+    /// Classifies an I/O error met while reading `format` data.
+    pub fn from_io(format: &'static str, e: io::Error) -> Self {
+        if let Some(limit) = LimitExceeded::from_io(&e) {
+            return UnpackError::Limit(limit.clone());
+        }
+        match e.kind() {
+            io::ErrorKind::InvalidData
+            | io::ErrorKind::InvalidInput
+            | io::ErrorKind::UnexpectedEof => {
+                UnpackError::Corrupt { format, message: e.to_string() }
+            }
+            _ => UnpackError::Io(e),
+        }
+    }
+}
+
+/// What the caller knows about an input besides its bytes.
+#[derive(Debug, Clone, Default)]
+pub struct Hints {
+    /// The MIME type it was sent with, lower-case (`application/gzip`).
+    pub content_type: Option<String>,
+    /// Its file or attachment name.
+    pub file_name: Option<String>,
+    /// Text already decoded to UTF-8 (MIME text parts).
+    pub known_utf8: bool,
+}
+
+/// Unpacks one input stream, handing every XML document to `sink`.
+pub fn unpack<S: Sink>(
+    location: &str,
+    mut input: impl Read,
+    hints: &Hints,
+    limits: &Limits,
+    sink: &mut S,
+) -> Result<(), S::Fatal> {
+    let mut ctx = Ctx { limits, sink, found: 0, problems: 0 };
+    ctx.stream(location, &mut input, hints, 0)
+}
+
+struct Ctx<'a, S> {
+    limits: &'a Limits,
+    sink: &'a mut S,
+    /// Documents handed to the sink so far.
+    found: usize,
+    /// Problems reported so far.
+    problems: usize,
+}
+
+impl<S: Sink> Ctx<'_, S> {
+    fn problem(&mut self, location: &str, error: UnpackError) {
+        self.problems += 1;
+        self.sink.problem(location, error);
+    }
+
+    fn stream(
+        &mut self,
+        location: &str,
+        input: &mut dyn Read,
+        hints: &Hints,
+        depth: usize,
+    ) -> Result<(), S::Fatal> {
+        if depth > MAX_NESTING {
+            self.problem(location, UnpackError::TooDeep);
+            return Ok(());
+        }
+        let head = match sniff::read_head(input) {
+            Ok(head) => head,
+            Err(e) => {
+                self.problem(location, UnpackError::from_io("input", e));
+                return Ok(());
+            }
+        };
+        let kind = sniff::classify(&head, hints);
+        let input = Cursor::new(head).chain(input);
+        let limits = *self.limits;
+        match kind {
+            Kind::Empty => self.problem(location, UnpackError::Empty),
+            Kind::Gzip => {
+                // One member: bytes after it (Mimecast's CRLF) are never read.
+                let decoded = Capped::new(
+                    GzDecoder::new(input),
+                    limits.max_report_size,
+                    "decompressed report",
+                    "--max-report-size",
+                );
+                let inner = Hints {
+                    content_type: None,
+                    file_name: hints.file_name.as_deref().map(strip_compression_suffix),
+                    known_utf8: false,
+                };
+                return self.stream(location, &mut GzipErrors(decoded), &inner, depth + 1);
+            }
+            Kind::Zip => {
+                match read_capped(
+                    input,
+                    limits.max_message_size,
+                    "zip archive",
+                    "--max-message-size",
+                ) {
+                    Ok(bytes) => return self.zip(location, bytes, depth),
+                    Err(e) => self.problem(location, UnpackError::from_io("zip", e)),
+                }
+            }
+            Kind::Email => {
+                match read_capped(input, limits.max_message_size, "message", "--max-message-size") {
+                    Ok(bytes) => return self.email(location, &bytes, depth),
+                    Err(e) => self.problem(location, UnpackError::from_io("message", e)),
+                }
+            }
+            Kind::Xml => {
+                self.found += 1;
+                let mut capped = Capped::new(
+                    input,
+                    limits.max_report_size,
+                    "decompressed report",
+                    "--max-report-size",
+                );
+                return self.sink.document(Document {
+                    location: location.to_owned(),
+                    file_name: hints.file_name.clone(),
+                    reader: &mut capped,
+                    known_utf8: hints.known_utf8,
+                });
+            }
+            Kind::TlsReportJson => self.problem(location, UnpackError::TlsReport),
+            Kind::Mbox => self.problem(
+                location,
+                UnpackError::Unrecognised(
+                    "an mbox mailbox inside another input; give the mbox file itself".into(),
+                ),
+            ),
+            Kind::Unknown(what) => self.problem(location, UnpackError::Unrecognised(what)),
+        }
+        Ok(())
+    }
+
+    fn zip(&mut self, location: &str, bytes: Vec<u8>, depth: usize) -> Result<(), S::Fatal> {
+        let mut archive = match zip::ZipArchive::new(Cursor::new(bytes)) {
+            Ok(a) => a,
+            Err(e) => {
+                self.problem(
+                    location,
+                    UnpackError::Corrupt { format: "zip", message: e.to_string() },
+                );
+                return Ok(());
+            }
+        };
+        if archive.len() > self.limits.max_zip_entries {
+            self.problem(
+                location,
+                UnpackError::Unrecognised(format!(
+                    "the zip archive has {} entries, more than the limit of {} (raise it with \
+                     --max-zip-entries)",
+                    archive.len(),
+                    self.limits.max_zip_entries
+                )),
+            );
+            return Ok(());
+        }
+        let before = self.found;
+        let mut skipped = Vec::new();
+        for i in 0..archive.len() {
+            let mut entry = match archive.by_index(i) {
+                Ok(entry) => entry,
+                Err(e) => {
+                    self.problem(
+                        &format!("{location} > entry {}", i + 1),
+                        UnpackError::Corrupt { format: "zip", message: e.to_string() },
+                    );
+                    continue;
+                }
+            };
+            if entry.is_dir() {
+                continue;
+            }
+            // The entry name is only a label: it is never used as a path.
+            let name =
+                entry.name().map(|n| n.into_owned()).unwrap_or_else(|_| format!("entry {}", i + 1));
+            let entry_location = format!("{location} > {name}");
+            let head = match sniff::read_head(&mut entry) {
+                Ok(head) => head,
+                Err(e) => {
+                    self.problem(&entry_location, UnpackError::from_io("zip", e));
+                    continue;
+                }
+            };
+            let hints =
+                Hints { content_type: None, file_name: Some(name.clone()), known_utf8: false };
+            if !sniff::is_report_like(sniff::classify(&head, &hints)) {
+                skipped.push(name);
+                continue;
+            }
+            let mut reader = Capped::new(
+                Cursor::new(head).chain(ZipErrors(entry)),
+                self.limits.max_report_size,
+                "decompressed report",
+                "--max-report-size",
+            );
+            self.stream(&entry_location, &mut reader, &hints, depth + 1)?;
+        }
+        if self.found == before {
+            self.problem(
+                location,
+                UnpackError::Unrecognised(format!(
+                    "the zip archive holds no XML report{}",
+                    if skipped.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" (entries: {})", skipped.join(", "))
+                    }
+                )),
+            );
+        } else if !skipped.is_empty() {
+            self.sink.warning(
+                location,
+                format!("skipped zip entries that are not reports: {}", skipped.join(", ")),
+            );
+        }
+        Ok(())
+    }
+}
+
+/// Removes `.gz`/`.gzip` so the inner document keeps a meaningful name.
+fn strip_compression_suffix(name: &str) -> String {
+    let lower = name.to_ascii_lowercase();
+    for suffix in [".gz", ".gzip"] {
+        if lower.ends_with(suffix) {
+            return name[..name.len() - suffix.len()].to_owned();
+        }
+    }
+    name.to_owned()
+}
+
+/// Labels decoder errors from a gzip stream as such.
+struct GzipErrors<R>(R);
+
+impl<R: Read> Read for GzipErrors<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.0.read(buf).map_err(|e| label_io("gzip", e))
+    }
+}
+
+/// Labels decoder errors from a zip entry as such.
+struct ZipErrors<R>(R);
+
+impl<R: Read> Read for ZipErrors<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.0.read(buf).map_err(|e| label_io("zip", e))
+    }
+}
+
+/// Adds the format to a decompression error, keeping limit errors intact.
+fn label_io(format: &str, e: io::Error) -> io::Error {
+    if LimitExceeded::from_io(&e).is_some() {
+        return e;
+    }
+    let message = match e.kind() {
+        io::ErrorKind::UnexpectedEof => format!("the {format} data is truncated"),
+        _ => format!("the {format} data is corrupt: {e}"),
+    };
+    io::Error::new(e.kind(), message)
+}
