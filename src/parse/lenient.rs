@@ -25,6 +25,7 @@
 //! | empty `<source_ip>` | hand-edited reports | kept empty, with a warning |
 //! | several `<spf>` results per record | Google, Yahoo | all kept |
 //! | `<policy_evaluated>` without `<dkim>`/`<spf>` | 2012-era AOL | those results absent |
+//! | a `<count>` above 10^12 | hostile or broken reporters | refused: the report is kept as failed ([`MAX_COUNT`]) |
 //! | namespaces and prefixes (`xmlns:xsd`, `ns1:`, the RFC 9990 namespace) | Microsoft, AOL, GMX | element local names are used |
 
 use crate::model::{
@@ -131,10 +132,18 @@ pub fn pct(raw: &str) -> Result<Option<u32>, String> {
     }
 }
 
-/// `row/count`: a non-negative integer; `Err` with the value otherwise.
+/// The largest `<count>` believed: 10^12 messages from one source in one
+/// report is eleven million a second for a whole day. Anyone can send a
+/// report to an rua address, so a larger count is refused rather than
+/// stored, where it would overflow every sum over it (SQLite integers are
+/// 64-bit; nine million records at this bound still fit).
+pub const MAX_COUNT: u64 = 1_000_000_000_000;
+
+/// `row/count`: a whole number from 0 to [`MAX_COUNT`]; `Err` with the
+/// value otherwise.
 pub fn count(raw: &str) -> Result<u64, String> {
     let v = raw.trim();
-    v.parse::<u64>().map_err(|_| v.to_owned())
+    v.parse::<u64>().ok().filter(|n| *n <= MAX_COUNT).ok_or_else(|| v.to_owned())
 }
 
 /// `date_range/begin|end`: seconds since the epoch; a float is truncated.
@@ -199,6 +208,8 @@ mod tests {
         assert_eq!(count(" 12 "), Ok(12));
         assert_eq!(count("abc"), Err("abc".into()));
         assert_eq!(count("-1"), Err("-1".into()));
+        assert_eq!(count("1000000000000"), Ok(MAX_COUNT));
+        assert_eq!(count("1000000000001"), Err("1000000000001".into()));
         assert_eq!(pct("100%"), Ok(Some(100)));
         assert_eq!(pct("50.0"), Ok(Some(50)));
         assert_eq!(timestamp("1700000000.0"), Some(1_700_000_000));

@@ -754,7 +754,7 @@ impl<R: Read> ReportReader<R> {
                     line: self.line(),
                     element: "count",
                     value: shorten(&value),
-                    expected: "a non-negative whole number",
+                    expected: "a whole number from 0 to 10^12",
                 })?;
                 *count = Some(n);
             }
@@ -892,5 +892,183 @@ impl<R: Read> ReportReader<R> {
             policy,
             extensions: d.extensions,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{Disposition, DkimResult, DmarcResult, OverrideReason, Policy, SpfResult};
+
+    fn parse(xml: &str) -> Result<(ReportHeader, Vec<Record>, Vec<String>), ParseError> {
+        parse_named(xml, None)
+    }
+
+    fn parse_named(
+        xml: &str,
+        name: Option<&str>,
+    ) -> Result<(ReportHeader, Vec<Record>, Vec<String>), ParseError> {
+        let options = ParseOptions { known_utf8: false, file_name: name.map(str::to_owned) };
+        let (mut reader, header) = ReportReader::open(xml.as_bytes(), &options)?;
+        let mut records = Vec::new();
+        while let Some(r) = reader.next_record()? {
+            records.push(r);
+        }
+        Ok((header, records, reader.warnings()))
+    }
+
+    const RECORD: &str = "<record><row><source_ip>192.0.2.1</source_ip><count>3</count>
+        <policy_evaluated><disposition>none</disposition><dkim>pass</dkim><spf>fail</spf>
+        </policy_evaluated></row><identifiers><header_from>Example.COM</header_from></identifiers>
+        <auth_results><dkim><domain>example.com</domain><selector>s1</selector><result>pass</result>
+        </dkim><spf><domain>example.com</domain><result>softfail</result></spf></auth_results></record>";
+
+    fn report(metadata_extra: &str, policy_extra: &str, records: &str) -> String {
+        format!(
+            "<?xml version=\"1.0\"?>\n<feedback>\n<report_metadata><org_name>Org</org_name>\
+             <email>r@org.example</email><report_id>id-1</report_id>{metadata_extra}\
+             </report_metadata>\n<policy_published><domain>example.com</domain><p>none</p>\
+             {policy_extra}</policy_published>\n{records}\n</feedback>\n"
+        )
+    }
+
+    const RANGE: &str = "<date_range><begin>1700000000</begin><end>1700086399</end></date_range>";
+
+    #[test]
+    fn rfc7489_report_parses_record_by_record() {
+        let (h, records, warnings) = parse(&report(RANGE, "", &RECORD.repeat(2))).unwrap();
+        assert_eq!(h.schema, Schema::Rfc7489);
+        assert_eq!((h.org_name.as_str(), h.report_id.as_str()), ("Org", "id-1"));
+        assert_eq!((h.begin, h.end), (1_700_000_000, 1_700_086_399));
+        assert_eq!(h.policy.p, Some(Policy::None));
+        assert_eq!(records.len(), 2);
+        let r = &records[0];
+        assert_eq!(r.count, 3);
+        assert_eq!(r.disposition, Some(Disposition::None));
+        assert_eq!(
+            (r.dkim.clone(), r.spf.clone()),
+            (Some(DmarcResult::Pass), Some(DmarcResult::Fail))
+        );
+        assert_eq!(r.header_from.as_deref(), Some("example.com"));
+        assert_eq!(r.dkim_results[0].result, Some(DkimResult::Pass));
+        assert_eq!(r.dkim_results[0].selector.as_deref(), Some("s1"));
+        assert_eq!(r.spf_results[0].result, Some(SpfResult::SoftFail));
+        assert!(warnings.is_empty(), "{warnings:?}");
+    }
+
+    #[test]
+    fn rfc9990_fields_and_namespace_are_kept() {
+        let xml = r#"<feedback xmlns="urn:ietf:params:xml:ns:dmarc-2.0">
+            <report_metadata><org_name>R</org_name><report_id>x</report_id>
+              <generator>Gen 1.0</generator>
+              <date_range><begin>1</begin><end>2</end></date_range></report_metadata>
+            <policy_published><domain>example.org</domain><p>reject</p><sp>quarantine</sp>
+              <np>reject</np><testing>y</testing><discovery_method>treewalk</discovery_method>
+            </policy_published>
+            <extension><v:x xmlns:v="urn:v">1</v:x></extension>
+            <record><row><source_ip>2001:db8::1</source_ip><count>1</count>
+              <policy_evaluated><disposition>pass</disposition><dkim>pass</dkim><spf>pass</spf>
+              <reason><type>policy_test_mode</type></reason></policy_evaluated></row>
+              <identifiers><header_from>example.org</header_from></identifiers>
+              <auth_results><spf><domain>example.org</domain><result>policy</result>
+              <human_result>local override</human_result></spf></auth_results>
+              <v:note xmlns:v="urn:v" k="1">hi</v:note></record></feedback>"#;
+        let (h, records, _) = parse(xml).unwrap();
+        assert_eq!(h.schema, Schema::Rfc9990);
+        assert_eq!(h.generator.as_deref(), Some("Gen 1.0"));
+        assert_eq!(h.policy.np, Some(Policy::Reject));
+        assert_eq!(h.policy.testing.as_deref(), Some("y"));
+        assert_eq!(h.policy.discovery_method.as_deref(), Some("treewalk"));
+        assert_eq!(h.version, None);
+        assert_eq!(h.extensions, vec![r#"<extension><v:x xmlns:v="urn:v">1</v:x></extension>"#]);
+        let r = &records[0];
+        assert_eq!(r.disposition, Some(Disposition::Pass));
+        assert_eq!(r.reasons[0].kind, Some(OverrideReason::PolicyTestMode));
+        assert_eq!(r.spf_results[0].result, Some(SpfResult::Policy));
+        assert_eq!(r.spf_results[0].human_result.as_deref(), Some("local override"));
+        assert_eq!(r.extensions, vec![r#"<v:note xmlns:v="urn:v" k="1">hi</v:note>"#]);
+    }
+
+    #[test]
+    fn a_bad_count_names_the_line_and_the_value() {
+        let xml = report(RANGE, "", &RECORD.replace("<count>3</count>", "<count>abc</count>"));
+        let err = parse(&xml).unwrap_err().to_string();
+        assert_eq!(err, "line 5: <count> is \"abc\", expected a whole number from 0 to 10^12");
+    }
+
+    #[test]
+    fn a_count_beyond_u64_is_refused_not_wrapped() {
+        let xml = report(
+            RANGE,
+            "",
+            &RECORD.replace("<count>3</count>", "<count>18446744073709551616</count>"),
+        );
+        assert!(matches!(parse(&xml), Err(ParseError::BadValue { element: "count", .. })));
+    }
+
+    #[test]
+    fn junk_around_feedback_is_ignored() {
+        // IKEA: an unclosed <xs:schema> before <feedback>, never closed.
+        let xml = report(RANGE, "", RECORD).replacen(
+            "<feedback>",
+            "<xs:schema xmlns:xs=\"http://www.w3.org/2001/XMLSchema\">\n<feedback>",
+            1,
+        );
+        let (_, records, _) = parse(&xml).unwrap();
+        assert_eq!(records.len(), 1);
+    }
+
+    #[test]
+    fn a_missing_date_range_falls_back_to_the_file_name_with_a_warning() {
+        let name = "rcv.example!example.com!1700000000!1700086399!7.xml.gz";
+        let (h, _, warnings) = parse_named(&report("", "", RECORD), Some(name)).unwrap();
+        assert_eq!((h.begin, h.end), (1_700_000_000, 1_700_086_399));
+        assert!(warnings[0].contains("from the file name"), "{warnings:?}");
+        let err = parse(&report("", "", RECORD)).unwrap_err().to_string();
+        assert!(err.contains("no <date_range>"), "{err}");
+    }
+
+    #[test]
+    fn doctype_is_refused_so_no_entity_is_ever_expanded() {
+        let xml = format!(
+            "<?xml version=\"1.0\"?><!DOCTYPE feedback [<!ENTITY a \"aaaa\"><!ENTITY b \"&a;&a;\">]>{}",
+            report(RANGE, "", RECORD).trim_start_matches("<?xml version=\"1.0\"?>\n")
+        );
+        let err = parse(&xml).unwrap_err().to_string();
+        assert!(err.contains("DOCTYPE"), "{err}");
+    }
+
+    #[test]
+    fn unknown_entities_are_kept_literally() {
+        let xml = report(RANGE, "", RECORD)
+            .replace("<org_name>Org</org_name>", "<org_name>A &amp; B &#233; &foo;</org_name>");
+        assert_eq!(parse(&xml).unwrap().0.org_name, "A & B \u{e9} &foo;");
+    }
+
+    #[test]
+    fn deep_nesting_and_huge_text_are_refused() {
+        let deep = format!("{}{}", "<x>".repeat(100), "</x>".repeat(100));
+        let err = parse(&report(RANGE, "", &format!("<record>{deep}</record>"))).unwrap_err();
+        assert!(err.to_string().contains("nested too deeply"), "{err}");
+        let big = "a".repeat(MAX_TEXT + 1);
+        let xml = report(RANGE, "", RECORD).replace("<org_name>Org", &format!("<org_name>{big}"));
+        assert!(parse(&xml).unwrap_err().to_string().contains("longer than 64 KiB"));
+    }
+
+    #[test]
+    fn non_reports_are_named() {
+        assert!(matches!(parse(""), Err(ParseError::Empty)));
+        let err = parse("<html><body/></html>").unwrap_err().to_string();
+        assert!(err.contains("<html>") && err.contains("not a DMARC aggregate report"), "{err}");
+        let err = parse(&report(RANGE, "", RECORD).replace("</record>", "")).unwrap_err();
+        assert!(matches!(err, ParseError::Xml { .. }), "{err}");
+    }
+
+    #[test]
+    fn empty_and_bad_source_ips_are_counted_in_warnings() {
+        let records = RECORD.replace("192.0.2.1", "") + &RECORD.replace("192.0.2.1", "not-an-ip");
+        let (_, _, warnings) = parse(&report(RANGE, "", &records)).unwrap();
+        assert!(warnings.iter().any(|w| w.contains("empty <source_ip>")), "{warnings:?}");
+        assert!(warnings.iter().any(|w| w.contains("\"not-an-ip\"")), "{warnings:?}");
     }
 }
