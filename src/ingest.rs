@@ -443,7 +443,7 @@ impl Sink for StoreSink<'_> {
             Ok(gzip) => gzip,
             Err(e) => {
                 self.store.rollback_savepoint()?;
-                self.fail(&doc.location, UnpackError::from_io("input", e));
+                self.fail(&doc.location, describe_read_error(e));
                 return Ok(());
             }
         };
@@ -472,9 +472,15 @@ impl Sink for StoreSink<'_> {
 /// (limits, corrupt compression) in the words of the layer that raised them.
 fn describe_parse_error(e: ParseError) -> String {
     match e {
-        ParseError::Io(io) => UnpackError::from_io("input", io).to_string(),
+        ParseError::Io(io) => describe_read_error(io),
         other => other.to_string(),
     }
+}
+
+/// A read error met while streaming a document: a limit, or a decoder
+/// error that `unpack` already labelled ("the gzip data is truncated").
+fn describe_read_error(io: io::Error) -> String {
+    UnpackError::from_io("input", io).to_string()
 }
 
 fn now() -> i64 {

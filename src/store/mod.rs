@@ -40,12 +40,12 @@ pub enum StoreError {
         known: i64,
     },
     /// The file could not be opened or created.
-    #[error("cannot open the database {path}: {source}")]
+    #[error("cannot open the database {path}: {reason}")]
     Open {
         /// The database path.
         path: String,
-        /// The cause.
-        source: rusqlite::Error,
+        /// The cause, in SQLite's words.
+        reason: String,
     },
     /// A directory for the database could not be created.
     #[error("cannot create the directory {path}: {source}")]
@@ -115,12 +115,18 @@ impl Store {
                 source,
             })?;
         }
-        let conn = Connection::open(path)
-            .map_err(|source| StoreError::Open { path: path.display().to_string(), source })?;
+        let open_error = |e: rusqlite::Error| StoreError::Open {
+            path: path.display().to_string(),
+            reason: match &e {
+                _ if path.is_dir() => "it is a directory".to_owned(),
+                rusqlite::Error::SqliteFailure(_, Some(message)) => message.clone(),
+                rusqlite::Error::SqliteFailure(code, None) => code.to_string(),
+                other => other.to_string(),
+            },
+        };
+        let conn = Connection::open(path).map_err(open_error)?;
         Self::setup(conn).map_err(|e| match e {
-            StoreError::Sqlite(source) => {
-                StoreError::Open { path: path.display().to_string(), source }
-            }
+            StoreError::Sqlite(source) => open_error(source),
             other => other,
         })
     }

@@ -83,16 +83,35 @@ pub enum UnpackError {
     /// Archives inside archives, too deep.
     #[error("archives or forwarded messages are nested more than {MAX_NESTING} deep")]
     TooDeep,
+    /// A decompressor said the data is broken (its words, labelled).
+    #[error("{0}")]
+    Decode(DecodeError),
     /// Reading failed.
     #[error("read error: {0}")]
     Io(io::Error),
 }
+
+/// A decompression error, labelled with the format ("the gzip data is
+/// truncated"); carried inside `io::Error` through the readers above it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DecodeError(pub String);
+
+impl std::fmt::Display for DecodeError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for DecodeError {}
 
 impl UnpackError {
     /// Classifies an I/O error met while reading `format` data.
     pub fn from_io(format: &'static str, e: io::Error) -> Self {
         if let Some(limit) = LimitExceeded::from_io(&e) {
             return UnpackError::Limit(limit.clone());
+        }
+        if let Some(decode) = e.get_ref().and_then(|inner| inner.downcast_ref::<DecodeError>()) {
+            return UnpackError::Decode(decode.clone());
         }
         match e.kind() {
             io::ErrorKind::InvalidData
@@ -340,14 +359,17 @@ impl<R: Read> Read for ZipErrors<R> {
     }
 }
 
-/// Adds the format to a decompression error, keeping limit errors intact.
+/// Adds the format to a decompression error, keeping limit errors and
+/// errors labelled by an inner layer intact.
 fn label_io(format: &str, e: io::Error) -> io::Error {
-    if LimitExceeded::from_io(&e).is_some() {
+    let labelled =
+        e.get_ref().is_some_and(|inner| inner.is::<LimitExceeded>() || inner.is::<DecodeError>());
+    if labelled {
         return e;
     }
     let message = match e.kind() {
         io::ErrorKind::UnexpectedEof => format!("the {format} data is truncated"),
         _ => format!("the {format} data is corrupt: {e}"),
     };
-    io::Error::new(e.kind(), message)
+    io::Error::new(e.kind(), DecodeError(message))
 }
