@@ -143,7 +143,7 @@ impl<'s> Ingester<'s> {
             });
             self.record_failure(&name, kept.ok().as_deref(), &outcome)?;
         }
-        self.account(outcome);
+        self.account(&name, outcome);
         self.maybe_commit()
     }
 
@@ -182,7 +182,7 @@ impl<'s> Ingester<'s> {
         if !outcome.is_ok() {
             self.record_failure(name, Some(bytes), &outcome)?;
         }
-        self.account(outcome.clone());
+        self.account(name, outcome.clone());
         self.maybe_commit()?;
         Ok(outcome)
     }
@@ -309,7 +309,7 @@ impl<'s> Ingester<'s> {
             .push(Failure { input: name.to_owned(), error: format!("{name}: {error}") });
     }
 
-    fn account(&mut self, outcome: InputOutcome) {
+    fn account(&mut self, input: &str, outcome: InputOutcome) {
         let s = &mut self.summary;
         s.inputs += 1;
         s.reports_new += outcome.reports_new;
@@ -319,11 +319,7 @@ impl<'s> Ingester<'s> {
         self.batch_reports += (outcome.reports_new + outcome.reports_duplicate) as usize;
         self.batch_records += outcome.records;
         if !outcome.errors.is_empty() {
-            // The input name is the start of every location, so the error
-            // text alone says where.
-            let input = outcome.errors[0].split(" > ").next().unwrap_or_default();
-            let input = input.split(": ").next().unwrap_or(input).to_owned();
-            s.failed.push(Failure { input, error: outcome.errors.join("; ") });
+            s.failed.push(Failure { input: input.to_owned(), error: outcome.errors.join("; ") });
         }
     }
 }

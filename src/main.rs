@@ -8,7 +8,24 @@ use clap::Parser;
 use dmarc_report::cli::{self, Cli};
 
 fn main() -> ExitCode {
-    let args = Cli::parse();
+    let args = match Cli::try_parse() {
+        Ok(args) => args,
+        // --help, --version, and no command at all: clap's full help.
+        Err(e)
+            if !e.use_stderr()
+                || e.kind() == clap::error::ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand =>
+        {
+            e.exit()
+        }
+        Err(e) => {
+            // One line, like every other fatal error.
+            let rendered = e.render().to_string();
+            let first = rendered.lines().next().unwrap_or_default();
+            let message = first.strip_prefix("error: ").unwrap_or(first);
+            let _ = writeln!(std::io::stderr(), "dmarc-report: error: {message} (see --help)");
+            return ExitCode::from(cli::EXIT_FATAL);
+        }
+    };
     match cli::run(args) {
         Ok(code) => code,
         Err(e) => {
