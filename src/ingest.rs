@@ -143,7 +143,7 @@ impl<'s> Ingester<'s> {
             });
             self.record_failure(&name, kept.ok().as_deref(), &outcome)?;
         }
-        self.account(&name, outcome);
+        self.account(&name, outcome)?;
         self.maybe_commit()
     }
 
@@ -182,7 +182,7 @@ impl<'s> Ingester<'s> {
         if !outcome.is_ok() {
             self.record_failure(name, Some(bytes), &outcome)?;
         }
-        self.account(name, outcome.clone());
+        self.account(name, outcome.clone())?;
         self.maybe_commit()?;
         Ok(outcome)
     }
@@ -198,12 +198,8 @@ impl<'s> Ingester<'s> {
                 ));
                 continue;
             };
-            self.begin_if_needed()?;
-            let outcome = self.ingest_bytes(&name, &data, &Hints::default())?;
-            if outcome.is_ok() {
-                self.begin_if_needed()?;
-                self.store.delete_failure(failure.id)?;
-            }
+            // Once it works, `account` forgets its failure.
+            self.ingest_bytes(&name, &data, &Hints::default())?;
         }
         Ok(())
     }
@@ -309,7 +305,11 @@ impl<'s> Ingester<'s> {
             .push(Failure { input: name.to_owned(), error: format!("{name}: {error}") });
     }
 
-    fn account(&mut self, input: &str, outcome: InputOutcome) {
+    fn account(&mut self, input: &str, outcome: InputOutcome) -> Result<(), StoreError> {
+        if outcome.is_ok() {
+            // It may have failed before (and been fixed, or the limits raised).
+            self.store.delete_failures_named(input)?;
+        }
         let s = &mut self.summary;
         s.inputs += 1;
         s.reports_new += outcome.reports_new;
@@ -321,6 +321,7 @@ impl<'s> Ingester<'s> {
         if !outcome.errors.is_empty() {
             s.failed.push(Failure { input: input.to_owned(), error: outcome.errors.join("; ") });
         }
+        Ok(())
     }
 }
 
@@ -328,11 +329,12 @@ impl<'s> Ingester<'s> {
 pub fn reparse(store: &Store, limits: &Limits) -> Result<ReparseSummary, StoreError> {
     let mut summary = ReparseSummary::default();
     for id in store.report_ids()? {
-        let Some((source, raw)) = store.raw_report(id)? else { continue };
+        let Some((source, ingested_at, raw)) = store.raw_report(id)? else { continue };
         store.begin()?;
         store.savepoint()?;
         store.delete_report(id)?;
-        let mut sink = StoreSink { store, outcome: InputOutcome::default(), now: now() };
+        // The report keeps the time it first arrived.
+        let mut sink = StoreSink { store, outcome: InputOutcome::default(), now: ingested_at };
         let mut reader = raw::open(&raw.gzip);
         let mut capped = crate::limits::Capped::new(
             &mut reader,

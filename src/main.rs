@@ -18,10 +18,15 @@ fn main() -> ExitCode {
             e.exit()
         }
         Err(e) => {
-            // One line, like every other fatal error.
+            // One line, like every other fatal error. clap puts details
+            // (the missing arguments) on indented lines after the first.
             let rendered = e.render().to_string();
-            let first = rendered.lines().next().unwrap_or_default();
-            let message = first.strip_prefix("error: ").unwrap_or(first);
+            let mut lines = rendered.lines();
+            let first = lines.next().unwrap_or_default();
+            let details: Vec<&str> =
+                lines.take_while(|l| l.starts_with("  ")).map(str::trim).collect();
+            let first = first.strip_prefix("error: ").unwrap_or(first);
+            let message = [first].into_iter().chain(details).collect::<Vec<_>>().join(" ");
             let _ = writeln!(std::io::stderr(), "dmarc-report: error: {message} (see --help)");
             return ExitCode::from(cli::EXIT_FATAL);
         }

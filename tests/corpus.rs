@@ -6,6 +6,8 @@
 //!
 //! The corpus path can be overridden with `DMARC_REPORT_CORPUS`.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 #[path = "support/totals.rs"]
 mod totals;
 

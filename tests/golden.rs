@@ -10,6 +10,8 @@
 //! The same inputs are also checked against `tests/data/samples-expected.json`,
 //! written by the samples generator's own independent reader.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 #[path = "support/totals.rs"]
 mod totals;
 

@@ -2,6 +2,8 @@
 //! report says survives parsing and storage whatever casing, padding and
 //! escaping the reporter used.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::io::Read;
 
 use dmarc_report::ingest::Ingester;

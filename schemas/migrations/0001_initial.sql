@@ -106,3 +106,4 @@ CREATE TABLE failed_inputs (
     last_seen      INTEGER NOT NULL,
     attempts       INTEGER NOT NULL DEFAULT 1
 );
+CREATE INDEX failed_inputs_name ON failed_inputs (name);

@@ -372,6 +372,12 @@ impl Store {
         Ok(())
     }
 
+    /// Forgets the failures of an input that has now been read in full.
+    pub fn delete_failures_named(&self, name: &str) -> Result<(), StoreError> {
+        self.conn.execute("DELETE FROM failed_inputs WHERE name = ?1", [name])?;
+        Ok(())
+    }
+
     /// Every failed input, oldest first.
     pub fn failures(&self) -> Result<Vec<FailedInput>, StoreError> {
         let mut stmt = self.conn.prepare(
@@ -410,18 +416,19 @@ impl Store {
         Ok(ids.collect::<Result<_, _>>()?)
     }
 
-    /// A stored report's source and raw XML.
-    pub fn raw_report(&self, id: i64) -> Result<Option<(String, RawReport)>, StoreError> {
+    /// A stored report's source, first ingestion time and raw XML.
+    pub fn raw_report(&self, id: i64) -> Result<Option<(String, i64, RawReport)>, StoreError> {
         Ok(self
             .conn
             .query_row(
-                "SELECT r.source, w.file_name, w.known_utf8, w.data
+                "SELECT r.source, r.ingested_at, w.file_name, w.known_utf8, w.data
                  FROM reports r JOIN report_raw w ON w.report = r.id WHERE r.id = ?1",
                 [id],
                 |r| {
                     Ok((
                         r.get(0)?,
-                        RawReport { file_name: r.get(1)?, known_utf8: r.get(2)?, gzip: r.get(3)? },
+                        r.get(1)?,
+                        RawReport { file_name: r.get(2)?, known_utf8: r.get(3)?, gzip: r.get(4)? },
                     ))
                 },
             )
