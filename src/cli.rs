@@ -8,6 +8,8 @@ use std::process::ExitCode;
 use anyhow::{Context, Result, bail};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+use crate::config::{self, Overrides, TlsMode};
+use crate::fetch::imap::{self as imap_fetch, FetchSummary};
 use crate::ingest::{IngestSummary, Ingester, ReparseSummary, reparse};
 use crate::limits::{Limits, human_bytes, parse_size};
 use crate::store::Store;
@@ -35,6 +37,8 @@ pub struct Cli {
 /// The commands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Pull rua emails from IMAP mailboxes and store their reports (for cron).
+    Fetch(Box<FetchArgs>),
     /// Store the reports in files, directories, mbox files, Maildir folders
     /// or standard input (`-`).
     Ingest(IngestArgs),
@@ -98,6 +102,67 @@ pub struct IngestArgs {
     pub limits: LimitArgs,
 }
 
+/// `fetch`. Every setting overrides the same setting of each account in the
+/// config file; the password comes only from a file or the environment
+/// (`DMARC_REPORT_PASSWORD`), never from the command line.
+#[derive(Debug, Args)]
+pub struct FetchArgs {
+    /// Config file [default: $XDG_CONFIG_HOME/dmarc-report/config.toml]
+    #[arg(long, env = "DMARC_REPORT_CONFIG", value_name = "PATH")]
+    pub config: Option<PathBuf>,
+    /// Only the account with this name (or host) from the config file
+    #[arg(long, env = "DMARC_REPORT_ACCOUNT", value_name = "NAME")]
+    pub account: Option<String>,
+    /// IMAP server
+    #[arg(long, env = "DMARC_REPORT_HOST")]
+    pub host: Option<String>,
+    /// IMAP port [default: 993 for implicit TLS, 143 otherwise]
+    #[arg(long, env = "DMARC_REPORT_PORT")]
+    pub port: Option<u16>,
+    /// Connection security [default: implicit]
+    #[arg(long, value_enum, env = "DMARC_REPORT_TLS")]
+    pub tls: Option<TlsMode>,
+    /// Login name
+    #[arg(long, env = "DMARC_REPORT_USER")]
+    pub user: Option<String>,
+    /// File whose first line is the password
+    #[arg(long, env = "DMARC_REPORT_PASSWORD_FILE", value_name = "PATH")]
+    pub password_file: Option<PathBuf>,
+    /// Extra CA certificate(s) to trust, PEM (for a private CA)
+    #[arg(long, env = "DMARC_REPORT_CA_FILE", value_name = "PATH")]
+    pub ca_file: Option<PathBuf>,
+    /// Folder to read (repeatable) [default: INBOX]
+    #[arg(long = "folder", env = "DMARC_REPORT_FOLDER", value_delimiter = ',')]
+    pub folders: Vec<String>,
+    /// Move processed messages here (created when missing); else flag them \Seen
+    #[arg(long, env = "DMARC_REPORT_ARCHIVE_FOLDER", value_name = "FOLDER")]
+    pub archive_folder: Option<String>,
+    /// Move messages without a readable report here
+    #[arg(long, env = "DMARC_REPORT_ERROR_FOLDER", value_name = "FOLDER")]
+    pub error_folder: Option<String>,
+    /// Skip (and report) messages larger than this [default: 64M]
+    #[arg(long, env = "DMARC_REPORT_MAX_MESSAGE_SIZE", value_name = "SIZE", value_parser = parse_size)]
+    pub max_message_size: Option<u64>,
+    /// Messages fetched and committed together [default: 50]
+    #[arg(long, value_name = "N")]
+    pub batch_size: Option<usize>,
+    /// Largest decompressed report
+    #[arg(long, value_name = "SIZE", default_value = "1G", value_parser = parse_size)]
+    pub max_report_size: u64,
+    /// Most entries a zip archive may have
+    #[arg(long, value_name = "N", default_value_t = 100)]
+    pub max_zip_entries: usize,
+    /// Stay connected and process new reports as they arrive (IMAP IDLE)
+    #[arg(long)]
+    pub watch: bool,
+    /// Say what was done even when all went well
+    #[arg(long, short)]
+    pub verbose: bool,
+    /// Output format
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+}
+
 /// `reparse`.
 #[derive(Debug, Args)]
 pub struct ReparseArgs {
@@ -137,6 +202,7 @@ pub struct DemoArgs {
 /// Runs the parsed command line; the result is the exit status.
 pub fn run(cli: Cli) -> Result<ExitCode> {
     match cli.command {
+        Command::Fetch(args) => fetch(cli.db, *args),
         Command::Ingest(args) => {
             let store = open_store(cli.db.as_deref())?;
             let mut ingester = Ingester::new(&store, args.limits.limits());
@@ -260,6 +326,122 @@ fn print_reparse(s: &ReparseSummary, format: Format) -> Result<()> {
         s.merged,
         s.failed.len()
     ))
+}
+
+fn fetch(db: Option<PathBuf>, args: FetchArgs) -> Result<ExitCode> {
+    let overrides = Overrides {
+        account: args.account.clone(),
+        host: args.host.clone(),
+        port: args.port,
+        tls: args.tls,
+        user: args.user.clone(),
+        password_file: args.password_file.clone(),
+        password: std::env::var("DMARC_REPORT_PASSWORD").ok().filter(|p| !p.is_empty()),
+        ca_file: args.ca_file.clone(),
+        folders: args.folders.clone(),
+        archive_folder: args.archive_folder.clone(),
+        error_folder: args.error_folder.clone(),
+        max_message_size: args.max_message_size,
+        batch_size: args.batch_size,
+    };
+    let config = config::load(args.config.as_deref(), &overrides)?;
+    let db = match db.or(config.database.clone()) {
+        Some(db) => db,
+        None => default_db()?,
+    };
+    let limits = Limits {
+        max_report_size: args.max_report_size,
+        max_message_size: args.max_message_size.unwrap_or(Limits::default().max_message_size),
+        max_zip_entries: args.max_zip_entries,
+    };
+
+    // Two overlapping runs (cron) must not both work: the second says so and
+    // leaves. The lock is released when the process ends, however it ends.
+    let lock_path = PathBuf::from(format!("{}.lock", db.display()));
+    if let Some(dir) = lock_path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    }
+    let lock = std::fs::File::create(&lock_path)
+        .with_context(|| format!("creating the lock file {}", lock_path.display()))?;
+    match lock.try_lock() {
+        Ok(()) => {}
+        Err(std::fs::TryLockError::WouldBlock) => {
+            note(&format!(
+                "another dmarc-report fetch is running (it holds {}); nothing to do",
+                lock_path.display()
+            ));
+            return Ok(exit(EXIT_OK));
+        }
+        Err(std::fs::TryLockError::Error(e)) => {
+            return Err(e).with_context(|| format!("locking {}", lock_path.display()));
+        }
+    }
+    let store = open_store(Some(&db))?;
+    let verbose = args.verbose;
+    let mut log = |line: String| {
+        if verbose || line.contains("plain-text IMAP") || line.contains("reconnecting") {
+            note(&line);
+        }
+    };
+
+    if args.watch {
+        let [account] = &config.accounts[..] else {
+            bail!(
+                "--watch follows one account and one folder; choose the account with --account                  (the config has {})",
+                config.accounts.len()
+            );
+        };
+        let format = args.format;
+        let mut report = |s: &FetchSummary| {
+            let _ = print_fetch(s, format, verbose);
+        };
+        imap_fetch::watch(&store, account, &limits, &mut log, &mut report)?;
+        return Ok(exit(EXIT_OK));
+    }
+
+    let summary = imap_fetch::fetch_all(&store, &config.accounts, &limits, &mut log);
+    print_fetch(&summary, args.format, verbose)?;
+    Ok(exit(if !summary.errors.is_empty() {
+        EXIT_FATAL
+    } else if !summary.ingest.failed.is_empty() {
+        EXIT_PARTIAL
+    } else {
+        EXIT_OK
+    }))
+}
+
+/// Quiet when all went well (cron mails whatever a job prints), unless
+/// `--verbose`; problems always go to stderr.
+fn print_fetch(s: &FetchSummary, format: Format, verbose: bool) -> Result<()> {
+    if format == Format::Json {
+        return emit(&(serde_json::to_string(s)? + "\n"));
+    }
+    for w in &s.ingest.warnings {
+        note(&format!("warning: {w}"));
+    }
+    for f in &s.ingest.failed {
+        note(&format!("failed: {}", f.error));
+    }
+    for e in &s.errors {
+        note(&format!("dmarc-report: error: {e}"));
+    }
+    if verbose {
+        emit(&format!(
+            "{} message(s) new, {} fetched: {} new report(s) with {} record(s), {} duplicate(s), \
+             {} failed; {} archived, {} to the error folder, {} flagged, {} too large\n",
+            s.messages_new,
+            s.messages_fetched,
+            s.ingest.reports_new,
+            s.ingest.records,
+            s.ingest.reports_duplicate,
+            s.ingest.failed.len(),
+            s.messages_archived,
+            s.messages_to_error_folder,
+            s.messages_flagged,
+            s.messages_too_large
+        ))?;
+    }
+    Ok(())
 }
 
 /// The bundled samples: `./sample-reports` when run from a checkout, else

@@ -223,6 +223,15 @@ impl<'s> Ingester<'s> {
         Ok(())
     }
 
+    /// Records an input that cannot even be read (too large to download,
+    /// say): it is listed by `errors`, without bytes.
+    pub fn fail_input(&mut self, name: &str, error: &str) -> Result<(), StoreError> {
+        self.begin_if_needed()?;
+        self.store.record_failure(name, None, &format!("{name}: {error}"), now())?;
+        self.fail_without_bytes(name, error);
+        Ok(())
+    }
+
     /// The summary so far.
     pub fn summary(&self) -> &IngestSummary {
         &self.summary

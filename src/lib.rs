@@ -2,14 +2,16 @@
 //!
 //! The data flows through one module per stage:
 //!
-//! 1. [`fetch`]: where inputs come from (files, directories, mbox, Maildir, stdin);
+//! 1. [`fetch`]: where inputs come from (IMAP, files, directories, mbox, Maildir, stdin);
 //! 2. [`unpack`]: gzip, zip and MIME messages down to XML documents;
 //! 3. [`parse`]: streaming XML to the [`model`], record by record;
 //! 4. [`store`]: SQLite, idempotent, loss-free;
 //!
-//! [`ingest`] wires the stages together; [`cli`] is the command line.
+//! [`ingest`] wires the stages together; [`config`] holds `fetch`'s settings;
+//! [`cli`] is the command line.
 
 pub mod cli;
+pub mod config;
 pub mod fetch;
 pub mod ingest;
 pub mod limits;

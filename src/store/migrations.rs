@@ -8,7 +8,10 @@ use super::StoreError;
 
 /// The migrations, in order; migration `i` (1-based) moves the schema from
 /// version `i - 1` to `i`.
-const MIGRATIONS: &[&str] = &[include_str!("../../schemas/migrations/0001_initial.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("../../schemas/migrations/0001_initial.sql"),
+    include_str!("../../schemas/migrations/0002_imap.sql"),
+];
 
 /// The schema version this build creates.
 pub const LATEST: i64 = MIGRATIONS.len() as i64;
@@ -49,6 +52,25 @@ mod tests {
             })
             .unwrap();
         assert_eq!(n, 1);
+    }
+
+    #[test]
+    fn a_version_1_database_is_upgraded_in_place_keeping_its_data() {
+        let conn = Connection::open_in_memory().unwrap();
+        conn.execute_batch(&format!("BEGIN; {} PRAGMA user_version = 1; COMMIT;", MIGRATIONS[0]))
+            .unwrap();
+        conn.execute(
+            "INSERT INTO failed_inputs (name, error, first_seen, last_seen) VALUES ('x', 'e', 1, 1)",
+            [],
+        )
+        .unwrap();
+        apply(&conn).unwrap();
+        let v: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0)).unwrap();
+        assert_eq!(v, LATEST);
+        let kept: i64 =
+            conn.query_row("SELECT count(*) FROM failed_inputs", [], |r| r.get(0)).unwrap();
+        assert_eq!(kept, 1);
+        conn.execute_batch("SELECT * FROM imap_messages").unwrap();
     }
 
     #[test]

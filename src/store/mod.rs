@@ -442,6 +442,121 @@ impl Store {
     }
 }
 
+/// What `fetch` did with one IMAP message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MessageOutcome {
+    /// Its reports are stored (or were already).
+    Stored,
+    /// It holds no readable report; its bytes are in `failed_inputs`.
+    Failed,
+    /// It is over the size limit and was not downloaded.
+    TooLarge,
+}
+
+impl MessageOutcome {
+    fn as_str(self) -> &'static str {
+        match self {
+            MessageOutcome::Stored => "stored",
+            MessageOutcome::Failed => "failed",
+            MessageOutcome::TooLarge => "too_large",
+        }
+    }
+
+    fn parse(s: &str) -> MessageOutcome {
+        match s {
+            "stored" => MessageOutcome::Stored,
+            "too_large" => MessageOutcome::TooLarge,
+            _ => MessageOutcome::Failed,
+        }
+    }
+}
+
+impl Store {
+    /// The messages of a folder (at one UIDVALIDITY) that `fetch` has seen:
+    /// uid → (outcome, done on the server).
+    pub fn imap_messages(
+        &self,
+        account: &str,
+        folder: &str,
+        uidvalidity: u32,
+    ) -> Result<std::collections::HashMap<u32, (MessageOutcome, bool)>, StoreError> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT uid, outcome, done FROM imap_messages
+             WHERE account = ?1 AND folder = ?2 AND uidvalidity = ?3",
+        )?;
+        let rows = stmt.query_map(params![account, folder, uidvalidity], |r| {
+            let outcome: String = r.get(1)?;
+            Ok((r.get::<_, u32>(0)?, (MessageOutcome::parse(&outcome), r.get::<_, bool>(2)?)))
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Records what happened to a message (before anything is done to it
+    /// on the server).
+    pub fn record_imap_message(
+        &self,
+        account: &str,
+        folder: &str,
+        uidvalidity: u32,
+        uid: u32,
+        outcome: MessageOutcome,
+        now: i64,
+    ) -> Result<(), StoreError> {
+        self.conn.execute(
+            "INSERT INTO imap_messages (account, folder, uidvalidity, uid, outcome, first_seen)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+             ON CONFLICT DO UPDATE SET outcome = excluded.outcome",
+            params![account, folder, uidvalidity, uid, outcome.as_str(), now],
+        )?;
+        Ok(())
+    }
+
+    /// Marks messages as moved or flagged on the server. Moved ones are
+    /// forgotten: their UIDs never come back in this folder.
+    pub fn imap_messages_done(
+        &self,
+        account: &str,
+        folder: &str,
+        uidvalidity: u32,
+        uids: &[u32],
+        moved: bool,
+    ) -> Result<(), StoreError> {
+        let sql = if moved {
+            "DELETE FROM imap_messages WHERE account = ?1 AND folder = ?2 AND uidvalidity = ?3
+             AND uid = ?4"
+        } else {
+            "UPDATE imap_messages SET done = 1 WHERE account = ?1 AND folder = ?2
+             AND uidvalidity = ?3 AND uid = ?4"
+        };
+        let mut stmt = self.conn.prepare_cached(sql)?;
+        for uid in uids {
+            stmt.execute(params![account, folder, uidvalidity, uid])?;
+        }
+        Ok(())
+    }
+
+    /// Forgets the state of a folder at other UIDVALIDITY values, and
+    /// messages that are no longer in it.
+    pub fn prune_imap_messages(
+        &self,
+        account: &str,
+        folder: &str,
+        uidvalidity: u32,
+        present: &std::collections::HashSet<u32>,
+    ) -> Result<(), StoreError> {
+        self.conn.execute(
+            "DELETE FROM imap_messages WHERE account = ?1 AND folder = ?2 AND uidvalidity != ?3",
+            params![account, folder, uidvalidity],
+        )?;
+        let gone: Vec<u32> = self
+            .imap_messages(account, folder, uidvalidity)?
+            .into_keys()
+            .filter(|uid| !present.contains(uid))
+            .collect();
+        self.imap_messages_done(account, folder, uidvalidity, &gone, true)
+    }
+}
+
 /// A list as a JSON array, or NULL when empty.
 fn json_list(items: &[String]) -> Option<String> {
     (!items.is_empty()).then(|| serde_json::to_string(items).unwrap_or_default())
