@@ -1,0 +1,857 @@
+//! Ingest benchmark: synthetic RFC 7489 aggregate reports of 100,000 and
+//! 1,000,000 records, ingested exactly as `dmarc-report ingest` does it.
+//!
+//! ```sh
+//! cargo bench --bench ingest                      # 100,000 and 1,000,000 records
+//! cargo bench --bench ingest -- 100000            # only the sizes given
+//! cargo bench --bench ingest -- 100000 --runs 5   # median of 5 runs per measurement
+//! ```
+//!
+//! Every measurement runs in a fresh child process (this binary re-executed
+//! with a hidden `__child` argument), so the peak resident memory it reports
+//! (`VmHWM`) is that of the measured work alone, not of generating the input.
+//!
+//! Rows per size:
+//!
+//! - `ingest xml` / `ingest xml.gz`: `Store::open` on a new file-backed
+//!   database, `Ingester::new(&store, Limits::default())`, `ingest_paths`,
+//!   `finish` (what the CLI does); checked against the targets.
+//! - `floor tokenize`: reading (and gunzipping) the same file and running
+//!   quick-xml's event loop over it, with the parser's reader settings: the
+//!   least any ingest can cost.
+//! - `parse only`: the crate's `ReportReader` over the file, records built
+//!   and dropped, nothing stored.
+//! - `parse + raw gzip`: the same through `RawCapture` (the gzip copy of the
+//!   raw XML every stored report keeps), still without SQLite.
+//!
+//! Inputs are generated once into `target/bench-ingest/` and reused while the
+//! generator version and the sizes match. This is a benchmark, not a test: it
+//! prints PASS/FAIL against the targets but exits non-zero only on a real
+//! error.
+
+use std::fmt::Write as _;
+use std::fs::{self, File};
+use std::io::{self, BufReader, BufWriter, Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode};
+use std::time::Instant;
+
+use dmarc_report::ingest::Ingester;
+use dmarc_report::limits::Limits;
+use dmarc_report::parse::{ParseOptions, ReportReader};
+use dmarc_report::store::Store;
+use dmarc_report::store::raw::RawCapture;
+use flate2::Compression;
+use flate2::read::GzDecoder;
+use flate2::write::GzEncoder;
+
+/// Bump when the generated XML changes, so cached inputs are rebuilt.
+const GENERATOR_VERSION: u32 = 1;
+/// Sizes measured when none are given.
+const DEFAULT_SIZES: [u64; 2] = [100_000, 1_000_000];
+/// Time target: 100,000 records parsed and stored in at most this.
+const TARGET_WALL_100K_S: f64 = 0.5;
+/// Memory target for every size, in MiB of peak resident memory.
+const TARGET_RSS_MIB: f64 = 64.0;
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let result = if args.first().map(String::as_str) == Some("__child") {
+        child(&args[1..])
+    } else {
+        parent(&args)
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("bench ingest: error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+type Res<T> = Result<T, Box<dyn std::error::Error>>;
+
+// ---------------------------------------------------------------------------
+// Parent: generate, run the children, print the table.
+// ---------------------------------------------------------------------------
+
+/// What a child measures.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    Ingest,
+    Tokenize,
+    Parse,
+    ParseCapture,
+}
+
+impl Mode {
+    fn arg(self) -> &'static str {
+        match self {
+            Mode::Ingest => "ingest",
+            Mode::Tokenize => "tokenize",
+            Mode::Parse => "parse",
+            Mode::ParseCapture => "parse-capture",
+        }
+    }
+
+    fn from_arg(s: &str) -> Option<Mode> {
+        [Mode::Ingest, Mode::Tokenize, Mode::Parse, Mode::ParseCapture]
+            .into_iter()
+            .find(|m| m.arg() == s)
+    }
+
+    fn label(self) -> &'static str {
+        match self {
+            Mode::Ingest => "ingest",
+            Mode::Tokenize => "floor tokenize",
+            Mode::Parse => "parse only",
+            Mode::ParseCapture => "parse + raw gzip",
+        }
+    }
+}
+
+/// One measurement as a child reports it.
+#[derive(Clone, Debug, Default)]
+struct Sample {
+    /// Seconds of the measured work (for ingest: `Store::open` .. `finish`).
+    wall_s: f64,
+    /// Seconds to drop the store afterwards (SQLite close, WAL checkpoint).
+    close_s: f64,
+    /// CPU seconds of the measured work (`/proc/self/schedstat`).
+    cpu_s: f64,
+    /// Seconds the process was runnable but waiting for a CPU (other load).
+    wait_s: f64,
+    records: u64,
+    hwm_kib: u64,
+    db_bytes: u64,
+}
+
+/// One row of the table.
+struct Row {
+    size: u64,
+    input: String,
+    mode: Mode,
+    file_bytes: u64,
+    xml_bytes: u64,
+    /// Median over the runs.
+    sample: Sample,
+    runs: usize,
+}
+
+fn parent(args: &[String]) -> Res<()> {
+    let mut sizes = Vec::new();
+    let mut runs: Option<usize> = None;
+    let mut it = args.iter();
+    while let Some(arg) = it.next() {
+        match arg.as_str() {
+            // `cargo bench` passes --bench to harness = false targets.
+            "--bench" => {}
+            "--runs" => {
+                let n = it.next().ok_or("--runs needs a number")?;
+                runs = Some(n.parse().map_err(|_| format!("--runs {n}: not a number"))?);
+            }
+            other if other.starts_with('-') => {}
+            other => {
+                let digits: String = other.chars().filter(|c| *c != '_' && *c != ',').collect();
+                let n: u64 =
+                    digits.parse().map_err(|_| format!("\"{other}\" is not a record count"))?;
+                if n == 0 {
+                    return Err("a size must be at least one record".into());
+                }
+                sizes.push(n);
+            }
+        }
+    }
+    if sizes.is_empty() {
+        sizes.extend(DEFAULT_SIZES);
+    }
+    let exe = std::env::current_exe()?;
+    let dir = bench_dir(&exe);
+    fs::create_dir_all(&dir)?;
+    println!("ingest benchmark; inputs and databases under {}", dir.display());
+    println!(
+        "machine: {} CPU(s), {}; targets: 100,000 records in <= {TARGET_WALL_100K_S} s, \
+         peak RSS <= {TARGET_RSS_MIB} MiB",
+        std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
+        cpu_model()
+    );
+
+    let mut rows = Vec::new();
+    for &size in &sizes {
+        let inputs = ensure_inputs(&dir, size)?;
+        let runs = runs.unwrap_or(if size <= 200_000 { 3 } else { 1 });
+        let plan: [(&Path, &str, Mode); 7] = [
+            (&inputs.xml, "xml", Mode::Ingest),
+            (&inputs.gz, "xml.gz", Mode::Ingest),
+            (&inputs.xml, "xml", Mode::Tokenize),
+            (&inputs.gz, "xml.gz", Mode::Tokenize),
+            (&inputs.xml, "xml", Mode::Parse),
+            (&inputs.xml, "xml", Mode::ParseCapture),
+            (&inputs.gz, "xml.gz", Mode::ParseCapture),
+        ];
+        for (path, input, mode) in plan {
+            let mut samples = Vec::new();
+            for _ in 0..runs {
+                let sample = run_child(&exe, &dir, mode, path)?;
+                if sample.records != size {
+                    return Err(format!(
+                        "{} of {}: {} records seen, expected {size}",
+                        mode.label(),
+                        path.display(),
+                        sample.records
+                    )
+                    .into());
+                }
+                samples.push(sample);
+            }
+            let row = Row {
+                size,
+                input: input.to_owned(),
+                mode,
+                file_bytes: fs::metadata(path)?.len(),
+                xml_bytes: inputs.xml_bytes,
+                sample: median(&samples),
+                runs,
+            };
+            eprintln!("  {}", row_line(&row));
+            rows.push(row);
+        }
+    }
+    println!();
+    print!("{}", table(&rows));
+    Ok(())
+}
+
+/// `target/bench-ingest`, found from the bench binary's own path
+/// (`target/<profile>/deps/ingest-<hash>`).
+fn bench_dir(exe: &Path) -> PathBuf {
+    if let Some(dir) = std::env::var_os("CARGO_TARGET_DIR") {
+        return PathBuf::from(dir).join("bench-ingest");
+    }
+    exe.ancestors()
+        .nth(3)
+        .map(|target| target.join("bench-ingest"))
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/bench-ingest"))
+}
+
+fn run_child(exe: &Path, dir: &Path, mode: Mode, input: &Path) -> Res<Sample> {
+    // A fresh database directory per run, removed afterwards.
+    let db_dir = tempfile::Builder::new().prefix("db-").tempdir_in(dir)?;
+    let output = Command::new(exe)
+        .arg("__child")
+        .arg(mode.arg())
+        .arg(input)
+        .arg(db_dir.path().join("dmarc.db"))
+        .output()?;
+    if !output.status.success() {
+        return Err(format!(
+            "child {} {} failed ({}): {}",
+            mode.arg(),
+            input.display(),
+            output.status,
+            String::from_utf8_lossy(&output.stderr).trim()
+        )
+        .into());
+    }
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let line = stdout
+        .lines()
+        .find(|l| l.starts_with("BENCH "))
+        .ok_or_else(|| format!("child printed no result: {stdout}"))?;
+    let mut sample = Sample::default();
+    for field in line.split_whitespace().skip(1) {
+        let (key, value) = field.split_once('=').ok_or("bad child output")?;
+        match key {
+            "wall_s" => sample.wall_s = value.parse()?,
+            "close_s" => sample.close_s = value.parse()?,
+            "cpu_s" => sample.cpu_s = value.parse()?,
+            "wait_s" => sample.wait_s = value.parse()?,
+            "records" => sample.records = value.parse()?,
+            "hwm_kib" => sample.hwm_kib = value.parse()?,
+            "db_bytes" => sample.db_bytes = value.parse()?,
+            _ => {}
+        }
+    }
+    Ok(sample)
+}
+
+/// The run with the median wall time; the peak RSS is the largest seen.
+fn median(samples: &[Sample]) -> Sample {
+    let mut sorted = samples.to_vec();
+    sorted.sort_by(|a, b| a.wall_s.total_cmp(&b.wall_s));
+    let mut mid = sorted[sorted.len() / 2].clone();
+    mid.hwm_kib = samples.iter().map(|s| s.hwm_kib).max().unwrap_or(0);
+    mid
+}
+
+fn mib(kib: u64) -> f64 {
+    kib as f64 / 1024.0
+}
+
+fn mb(bytes: u64) -> f64 {
+    bytes as f64 / 1e6
+}
+
+fn verdicts(row: &Row) -> (&'static str, &'static str) {
+    if row.mode != Mode::Ingest {
+        return ("ref", "ref");
+    }
+    let time = if row.size == 100_000 {
+        if row.sample.wall_s <= TARGET_WALL_100K_S { "PASS" } else { "FAIL" }
+    } else {
+        "-"
+    };
+    let rss = if mib(row.sample.hwm_kib) <= TARGET_RSS_MIB { "PASS" } else { "FAIL" };
+    (time, rss)
+}
+
+fn row_line(row: &Row) -> String {
+    let s = &row.sample;
+    format!(
+        "{} records, {} {}: {:.3} s (+{:.3} s close; CPU {:.3} s, waited {:.3} s), peak RSS {:.1} MiB",
+        row.size,
+        row.mode.label(),
+        row.input,
+        s.wall_s,
+        s.close_s,
+        s.cpu_s,
+        s.wait_s,
+        mib(s.hwm_kib)
+    )
+}
+
+fn table(rows: &[Row]) -> String {
+    let mut out = String::new();
+    let header = [
+        "records",
+        "measurement",
+        "input",
+        "file MB",
+        "wall s",
+        "close s",
+        "CPU s",
+        "CPU-wait s",
+        "records/s",
+        "XML MB/s",
+        "peak RSS MiB",
+        "DB MB",
+        "runs",
+        "time <= 0.5 s",
+        "RSS <= 64 MiB",
+    ];
+    let mut lines: Vec<Vec<String>> = vec![header.iter().map(|h| h.to_string()).collect()];
+    for row in rows {
+        let s = &row.sample;
+        let (time, rss) = verdicts(row);
+        lines.push(vec![
+            row.size.to_string(),
+            row.mode.label().to_owned(),
+            row.input.clone(),
+            format!("{:.1}", mb(row.file_bytes)),
+            format!("{:.3}", s.wall_s),
+            if row.mode == Mode::Ingest { format!("{:.3}", s.close_s) } else { "-".into() },
+            format!("{:.3}", s.cpu_s),
+            format!("{:.3}", s.wait_s),
+            format!("{:.0}", s.records as f64 / s.wall_s),
+            format!("{:.1}", mb(row.xml_bytes) / s.wall_s),
+            format!("{:.1}", mib(s.hwm_kib)),
+            if row.mode == Mode::Ingest { format!("{:.1}", mb(s.db_bytes)) } else { "-".into() },
+            row.runs.to_string(),
+            time.to_owned(),
+            rss.to_owned(),
+        ]);
+    }
+    let widths: Vec<usize> =
+        (0..header.len()).map(|i| lines.iter().map(|l| l[i].len()).max().unwrap_or(0)).collect();
+    for (n, line) in lines.iter().enumerate() {
+        out.push('|');
+        for (cell, width) in line.iter().zip(&widths) {
+            let _ = write!(out, " {cell:<width$} |");
+        }
+        out.push('\n');
+        if n == 0 {
+            out.push('|');
+            for width in &widths {
+                let _ = write!(out, "{}|", "-".repeat(width + 2));
+            }
+            out.push('\n');
+        }
+    }
+    out.push_str(
+        "\nwall s: median run; ingest = Store::open .. Ingester::finish (close s = dropping the \
+         store afterwards).\nCPU s: CPU time of the whole child run (includes close); CPU-wait s: \
+         time it was runnable but another process had the CPU (non-zero = a busy machine).\n\
+         XML MB/s: decompressed XML bytes / wall s. Peak RSS: VmHWM of the child process (max \
+         over runs).\n",
+    );
+    out
+}
+
+fn cpu_model() -> String {
+    fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|info| {
+            info.lines()
+                .find(|l| l.starts_with("model name"))
+                .and_then(|l| l.split_once(':'))
+                .map(|(_, v)| v.trim().to_owned())
+        })
+        .unwrap_or_else(|| "unknown CPU".into())
+}
+
+// ---------------------------------------------------------------------------
+// Child: one measurement.
+// ---------------------------------------------------------------------------
+
+fn child(args: &[String]) -> Res<()> {
+    let [mode, input, db] = args else {
+        return Err("usage: __child <ingest|tokenize|parse|parse-capture> <input> <db>".into());
+    };
+    let mode = Mode::from_arg(mode).ok_or_else(|| format!("unknown mode {mode}"))?;
+    let input = PathBuf::from(input);
+    let mut sample = Sample::default();
+    let (cpu0, wait0) = schedstat()?;
+    match mode {
+        Mode::Ingest => {
+            let db = PathBuf::from(db);
+            let start = Instant::now();
+            let store = Store::open(&db)?;
+            let mut ingester = Ingester::new(&store, Limits::default());
+            ingester.ingest_paths(&[input.display().to_string()])?;
+            let summary = ingester.finish()?;
+            sample.wall_s = start.elapsed().as_secs_f64();
+            let closing = Instant::now();
+            drop(store);
+            sample.close_s = closing.elapsed().as_secs_f64();
+            if !summary.failed.is_empty() {
+                return Err(format!("ingest failed: {:?}", summary.failed).into());
+            }
+            sample.records = summary.records;
+            sample.db_bytes = ["", "-wal", "-shm"]
+                .iter()
+                .filter_map(|suffix| {
+                    let mut name = db.clone().into_os_string();
+                    name.push(suffix);
+                    fs::metadata(name).ok().map(|m| m.len())
+                })
+                .sum();
+        }
+        Mode::Tokenize => {
+            let start = Instant::now();
+            sample.records = tokenize(open_input(&input)?)?;
+            sample.wall_s = start.elapsed().as_secs_f64();
+        }
+        Mode::Parse => {
+            let start = Instant::now();
+            sample.records = parse(open_input(&input)?)?;
+            sample.wall_s = start.elapsed().as_secs_f64();
+        }
+        Mode::ParseCapture => {
+            let start = Instant::now();
+            let mut capture = RawCapture::new(open_input(&input)?);
+            sample.records = parse(&mut capture)?;
+            let gzip = capture.finish()?;
+            sample.wall_s = start.elapsed().as_secs_f64();
+            sample.db_bytes = gzip.len() as u64;
+        }
+    }
+    let (cpu1, wait1) = schedstat()?;
+    sample.cpu_s = cpu1 - cpu0;
+    sample.wait_s = wait1 - wait0;
+    sample.hwm_kib = vm_hwm_kib()?;
+    println!(
+        "BENCH wall_s={:.6} close_s={:.6} cpu_s={:.6} wait_s={:.6} records={} hwm_kib={} \
+         db_bytes={}",
+        sample.wall_s,
+        sample.close_s,
+        sample.cpu_s,
+        sample.wait_s,
+        sample.records,
+        sample.hwm_kib,
+        sample.db_bytes
+    );
+    Ok(())
+}
+
+/// The file, gunzipped when it is a `.gz`, through a 256 KiB buffer (as
+/// `Ingester::ingest_file` reads it).
+fn open_input(path: &Path) -> Res<Box<dyn Read>> {
+    let file = BufReader::with_capacity(256 * 1024, File::open(path)?);
+    Ok(if path.extension().is_some_and(|e| e == "gz") {
+        Box::new(GzDecoder::new(file))
+    } else {
+        Box::new(file)
+    })
+}
+
+/// quick-xml's event loop alone, configured as the parser configures it;
+/// returns the number of `<record>` elements.
+fn tokenize(input: impl Read) -> Res<u64> {
+    let mut xml = quick_xml::Reader::from_reader(BufReader::with_capacity(64 * 1024, input));
+    let config = xml.config_mut();
+    config.expand_empty_elements = true;
+    config.check_end_names = true;
+    config.trim_markup_names_in_closing_tags = true;
+    let mut buf = Vec::with_capacity(1024);
+    let mut records = 0u64;
+    loop {
+        buf.clear();
+        match xml.read_event_into(&mut buf)? {
+            quick_xml::events::Event::Start(start) => {
+                if start.local_name().as_ref().as_bytes() == b"record" {
+                    records += 1;
+                }
+            }
+            quick_xml::events::Event::Eof => break,
+            _ => {}
+        }
+    }
+    Ok(records)
+}
+
+/// The crate's streaming parser, records built and dropped.
+fn parse(input: impl Read) -> Res<u64> {
+    let (mut reader, _header) = ReportReader::open(input, &ParseOptions::default())?;
+    let mut records = 0u64;
+    while let Some(record) = reader.next_record()? {
+        std::hint::black_box(&record);
+        records += 1;
+    }
+    Ok(records)
+}
+
+/// CPU time used and time spent waiting for a CPU by this (single-threaded)
+/// process so far, in seconds.
+fn schedstat() -> Res<(f64, f64)> {
+    let stat = fs::read_to_string("/proc/self/schedstat")?;
+    let mut fields = stat.split_whitespace().map(|f| f.parse::<u64>());
+    let cpu = fields.next().ok_or("empty /proc/self/schedstat")??;
+    let wait = fields.next().ok_or("short /proc/self/schedstat")??;
+    Ok((cpu as f64 / 1e9, wait as f64 / 1e9))
+}
+
+/// Peak resident set size of this process so far, in KiB.
+fn vm_hwm_kib() -> Res<u64> {
+    let status = fs::read_to_string("/proc/self/status")?;
+    let line = status
+        .lines()
+        .find(|l| l.starts_with("VmHWM:"))
+        .ok_or("no VmHWM in /proc/self/status (not Linux?)")?;
+    let kib = line.trim_start_matches("VmHWM:").trim().trim_end_matches("kB").trim();
+    Ok(kib.parse()?)
+}
+
+// ---------------------------------------------------------------------------
+// Synthetic reports.
+// ---------------------------------------------------------------------------
+
+struct Inputs {
+    xml: PathBuf,
+    gz: PathBuf,
+    xml_bytes: u64,
+}
+
+/// Generates `synthetic-<n>.xml` and `.xml.gz` unless an up-to-date copy
+/// is already there.
+fn ensure_inputs(dir: &Path, records: u64) -> Res<Inputs> {
+    let xml = dir.join(format!("synthetic-{records}.xml"));
+    let gz = dir.join(format!("synthetic-{records}.xml.gz"));
+    let stamp_path = dir.join(format!("synthetic-{records}.stamp"));
+    let size = |p: &Path| fs::metadata(p).map(|m| m.len()).unwrap_or(0);
+    let stamp = |x: u64, g: u64| format!("v{GENERATOR_VERSION} {records} {x} {g}");
+    if fs::read_to_string(&stamp_path).ok() == Some(stamp(size(&xml), size(&gz))) {
+        eprintln!("reusing {} ({:.1} MB)", xml.display(), mb(size(&xml)));
+        return Ok(Inputs { xml_bytes: size(&xml), xml, gz });
+    }
+    eprintln!("generating {} and .gz ({records} records) ...", xml.display());
+    let start = Instant::now();
+    let _ = fs::remove_file(&stamp_path);
+    let mut plain = BufWriter::with_capacity(1 << 20, File::create(&xml)?);
+    let mut packed = GzEncoder::new(
+        BufWriter::with_capacity(1 << 20, File::create(&gz)?),
+        Compression::default(),
+    );
+    let mut both = Tee(&mut plain, &mut packed);
+    write_report(&mut both, records)?;
+    plain.flush()?;
+    packed.finish()?.flush()?;
+    fs::write(&stamp_path, stamp(size(&xml), size(&gz)))?;
+    eprintln!(
+        "  {:.1} MB XML, {:.1} MB gzip, {:.1} s",
+        mb(size(&xml)),
+        mb(size(&gz)),
+        start.elapsed().as_secs_f64()
+    );
+    Ok(Inputs { xml_bytes: size(&xml), xml, gz })
+}
+
+/// Writes to two writers at once.
+struct Tee<'a, A, B>(&'a mut A, &'a mut B);
+
+impl<A: Write, B: Write> Write for Tee<'_, A, B> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.0.write_all(buf)?;
+        self.1.write_all(buf)?;
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.0.flush()?;
+        self.1.flush()
+    }
+}
+
+/// splitmix64: small, fast, and the same on every platform.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    /// Uniform in `0..n`.
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+
+    /// True `percent` times in a hundred.
+    fn chance(&mut self, percent: u64) -> bool {
+        self.below(100) < percent
+    }
+
+    fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
+        &items[self.below(items.len() as u64) as usize]
+    }
+}
+
+/// A kind of sender seen in a report for `example.com`.
+struct Sender {
+    /// How often it appears (weights add up to 100).
+    weight: u64,
+    /// IPv4 prefix (three octets) and IPv6 prefix (four groups).
+    v4: &'static [&'static str],
+    v6: &'static [&'static str],
+    /// Share of IPv6 source addresses, in percent.
+    v6_percent: u64,
+    envelope_from: &'static [&'static str],
+    /// DKIM signatures: (domain, selectors); one or both are present.
+    dkim: &'static [(&'static str, &'static [&'static str])],
+    /// Chance that DKIM verifies, and that SPF passes, in percent.
+    dkim_pass: u64,
+    spf_pass: u64,
+}
+
+const DOMAIN: &str = "example.com";
+
+const SENDERS: &[Sender] = &[
+    // The domain's own outbound servers.
+    Sender {
+        weight: 30,
+        v4: &["203.0.113", "198.51.100"],
+        v6: &["2001:db8:10:1", "2001:db8:10:2"],
+        v6_percent: 30,
+        envelope_from: &["example.com"],
+        dkim: &[("example.com", &["s2026", "s2025", "mta1"])],
+        dkim_pass: 99,
+        spf_pass: 99,
+    },
+    // Google Workspace.
+    Sender {
+        weight: 25,
+        v4: &["209.85.220", "209.85.221", "209.85.128", "74.125.82"],
+        v6: &["2a00:1450:4864:20", "2607:f8b0:4864:20", "2a00:1450:4010:c0a"],
+        v6_percent: 40,
+        envelope_from: &["example.com", "bounce.example.com"],
+        dkim: &[("example.com", &["google"]), ("gappssmtp.com", &["20230601", "20210112"])],
+        dkim_pass: 98,
+        spf_pass: 97,
+    },
+    // A mailing service signing with both d= domains.
+    Sender {
+        weight: 15,
+        v4: &["167.89.110", "149.72.154", "168.245.22"],
+        v6: &["2605:7380:1000:1310"],
+        v6_percent: 5,
+        envelope_from: &["sendgrid.net", "em1234.example.com"],
+        dkim: &[("example.com", &["s1", "s2"]), ("sendgrid.info", &["smtpapi"])],
+        dkim_pass: 96,
+        spf_pass: 95,
+    },
+    Sender {
+        weight: 10,
+        v4: &["54.240.8", "54.240.27", "23.251.226"],
+        v6: &["2a01:b747:3000:200"],
+        v6_percent: 10,
+        envelope_from: &["amazonses.com", "eu-west-1.amazonses.com"],
+        dkim: &[
+            ("example.com", &["ug7nbtf4gccmlpwj322ax3p6ow6yfsug"]),
+            ("amazonses.com", &["224i4yxa5dv7c2xz3womw6peuasteono"]),
+        ],
+        dkim_pass: 97,
+        spf_pass: 96,
+    },
+    // Forwarders and mailing lists: SPF breaks, DKIM mostly survives.
+    Sender {
+        weight: 12,
+        v4: &["192.0.2", "185.70.40", "212.227.15", "81.169.146", "66.111.4"],
+        v6: &["2001:67c:2050:1", "2a01:238:20a:202", "2a02:c207:2034:5"],
+        v6_percent: 25,
+        envelope_from: &["lists.example.net", "forwarder.example.org", "srs.example.edu"],
+        dkim: &[("example.com", &["s2026", "google"]), ("lists.example.net", &["list"])],
+        dkim_pass: 70,
+        spf_pass: 5,
+    },
+    // Spoofers: nothing passes.
+    Sender {
+        weight: 8,
+        v4: &["45.142.120", "91.92.109", "185.234.218", "103.145.13", "5.188.206"],
+        v6: &["2a0b:7280:200:0", "2602:fed2:7106:1"],
+        v6_percent: 10,
+        envelope_from: &["mail-spoof.example", "example.com", "bulk.invalid"],
+        dkim: &[("mail-spoof.example", &["default", "dkim"])],
+        dkim_pass: 20,
+        spf_pass: 10,
+    },
+];
+
+/// Writes one aggregate report with `records` records.
+fn write_report(out: &mut impl Write, records: u64) -> io::Result<()> {
+    let mut rng = Rng(0x00D3_A2C0_FFEE_0001 ^ records);
+    let begin = 1_794_873_600u64;
+    let mut buf = String::with_capacity(64 * 1024);
+    let _ = write!(
+        buf,
+        r#"<?xml version="1.0" encoding="UTF-8"?>
+<feedback>
+  <version>1.0</version>
+  <report_metadata>
+    <org_name>bench.example</org_name>
+    <email>noreply-dmarc-support@bench.example</email>
+    <extra_contact_info>https://bench.example/dmarc</extra_contact_info>
+    <report_id>bench-{records}-{begin}</report_id>
+    <date_range>
+      <begin>{begin}</begin>
+      <end>{end}</end>
+    </date_range>
+  </report_metadata>
+  <policy_published>
+    <domain>{DOMAIN}</domain>
+    <adkim>r</adkim>
+    <aspf>r</aspf>
+    <p>quarantine</p>
+    <sp>quarantine</sp>
+    <pct>100</pct>
+    <fo>1</fo>
+  </policy_published>
+"#,
+        end = begin + 86_399
+    );
+    let total_weight: u64 = SENDERS.iter().map(|s| s.weight).sum();
+    for _ in 0..records {
+        let mut roll = rng.below(total_weight);
+        let sender = SENDERS
+            .iter()
+            .find(|s| {
+                if roll < s.weight {
+                    true
+                } else {
+                    roll -= s.weight;
+                    false
+                }
+            })
+            .unwrap_or(&SENDERS[0]);
+        write_record(&mut buf, &mut rng, sender);
+        if buf.len() > 60 * 1024 {
+            out.write_all(buf.as_bytes())?;
+            buf.clear();
+        }
+    }
+    buf.push_str("</feedback>\n");
+    out.write_all(buf.as_bytes())
+}
+
+fn write_record(buf: &mut String, rng: &mut Rng, s: &Sender) {
+    let ip = if rng.chance(s.v6_percent) {
+        format!("{}::{:x}", rng.pick(s.v6), 1 + rng.below(0xfffe))
+    } else {
+        format!("{}.{}", rng.pick(s.v4), 1 + rng.below(254))
+    };
+    // Mostly a handful of messages, sometimes thousands.
+    let count = match rng.below(100) {
+        0..60 => 1 + rng.below(5),
+        60..92 => 5 + rng.below(100),
+        _ => 100 + rng.below(5000),
+    };
+    let header_from = if rng.chance(90) { DOMAIN } else { "news.example.com" };
+    let envelope_from = *rng.pick(s.envelope_from);
+    // One signature, or two (the customer's and the service's).
+    let signatures = if s.dkim.len() > 1 && rng.chance(50) { 2 } else { 1 };
+    let first = if signatures == 1 { rng.below(s.dkim.len() as u64) as usize } else { 0 };
+    let mut dkim_aligned = false;
+    let mut dkim_xml = String::with_capacity(320);
+    for (domain, selectors) in &s.dkim[first..first + signatures] {
+        let pass = rng.chance(s.dkim_pass);
+        let result = if pass {
+            "pass"
+        } else if rng.chance(50) {
+            "fail"
+        } else {
+            "none"
+        };
+        dkim_aligned |= pass && (domain.ends_with(DOMAIN));
+        let _ = write!(
+            dkim_xml,
+            "      <dkim>\n        <domain>{domain}</domain>\n        <selector>{}</selector>\n        <result>{result}</result>\n      </dkim>\n",
+            rng.pick(selectors)
+        );
+    }
+    let spf_pass = rng.chance(s.spf_pass);
+    let spf_result = if spf_pass { "pass" } else { *rng.pick(&["fail", "softfail", "neutral"]) };
+    let spf_aligned = spf_pass && envelope_from.ends_with(DOMAIN);
+    let (dkim_eval, spf_eval) =
+        (if dkim_aligned { "pass" } else { "fail" }, if spf_aligned { "pass" } else { "fail" });
+    let disposition = if dkim_aligned || spf_aligned {
+        "none"
+    } else if rng.chance(85) {
+        "quarantine"
+    } else {
+        "none"
+    };
+    let reason = if disposition == "none" && !dkim_aligned && !spf_aligned {
+        "        <reason>\n          <type>local_policy</type>\n        </reason>\n"
+    } else {
+        ""
+    };
+    let scope = if rng.chance(97) { "mfrom" } else { "helo" };
+    let _ = write!(
+        buf,
+        "  <record>
+    <row>
+      <source_ip>{ip}</source_ip>
+      <count>{count}</count>
+      <policy_evaluated>
+        <disposition>{disposition}</disposition>
+        <dkim>{dkim_eval}</dkim>
+        <spf>{spf_eval}</spf>
+{reason}      </policy_evaluated>
+    </row>
+    <identifiers>
+      <header_from>{header_from}</header_from>
+      <envelope_from>{envelope_from}</envelope_from>
+    </identifiers>
+    <auth_results>
+{dkim_xml}      <spf>
+        <domain>{envelope_from}</domain>
+        <scope>{scope}</scope>
+        <result>{spf_result}</result>
+      </spf>
+    </auth_results>
+  </record>
+"
+    );
+}
