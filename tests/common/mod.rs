@@ -341,3 +341,4 @@ impl Default for Rng {
         Self::new()
     }
 }
+pub mod dovecot;

@@ -1,0 +1,454 @@
+//! `dmarc-report fetch` against a real Dovecot on loopback (one per test,
+//! started by `tests/common/dovecot.rs`): real TLS with a throwaway CA,
+//! real folders, real SQLite files.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::dovecot::Dovecot;
+use common::{command, email_with_attachment, gzip, open_db, query_i64, report_xml, run, temp_dir};
+
+/// A rua email carrying one gzip report `id` for example.com.
+fn rua(id: &str, day: i64) -> Vec<u8> {
+    let begin = 1_792_454_400 + day * 86_400;
+    let xml = report_xml(
+        "reporter.example",
+        "example.com",
+        id,
+        begin,
+        begin + 86_399,
+        &[("192.0.2.1", 3), ("198.51.100.7", 1)],
+    );
+    email_with_attachment(
+        &format!("Report Domain: example.com Report-ID: {id}"),
+        &format!("reporter.example!example.com!{begin}!{}.xml.gz", begin + 86_399),
+        "application/gzip",
+        &gzip(xml.as_bytes()),
+    )
+}
+
+/// `fetch` against the test server, implicit TLS with its CA.
+fn fetch(server: &Dovecot, sandbox: &Path, db: &Path, extra: &[&str]) -> Command {
+    fetch_on_port(server, server.imaps_port(), sandbox, db, extra)
+}
+
+fn fetch_on_port(
+    server: &Dovecot,
+    port: u16,
+    sandbox: &Path,
+    db: &Path,
+    extra: &[&str],
+) -> Command {
+    let mut cmd = command(sandbox);
+    cmd.env("XDG_CONFIG_HOME", sandbox.join("xdg-config"))
+        .arg("--db")
+        .arg(db)
+        .arg("fetch")
+        .args(["--host", server.host(), "--user", server.user()])
+        .arg("--port")
+        .arg(port.to_string())
+        .arg("--password-file")
+        .arg(server.password_file())
+        .arg("--ca-file")
+        .arg(server.ca_file())
+        .args(extra);
+    cmd
+}
+
+fn reports(db: &Path) -> i64 {
+    query_i64(&open_db(db), "SELECT count(*) FROM reports")
+}
+
+fn distinct_reports(db: &Path) -> i64 {
+    query_i64(
+        &open_db(db),
+        "SELECT count(DISTINCT org_name || policy_domain || report_id) FROM reports",
+    )
+}
+
+#[test]
+fn a_mailbox_of_rua_emails_is_stored_once_archived_and_the_bad_one_goes_to_the_error_folder() {
+    let server = Dovecot::start().unwrap();
+    let inbox = [
+        // gzip, zip, plain XML, forwarded, two reports in one message, not a report
+        "example.org/enterprise.protection.outlook.com",
+        "example.com/google.com",
+        "example.com/example.net",
+        "mixed/Fwd - Report domain example.org Submitter google.com.eml",
+        "mixed/example.net-two-reports.eml",
+        "malformed/not-a-report.eml",
+    ];
+    for rel in inbox {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("sample-reports").join(rel);
+        let file = if path.is_dir() {
+            // the first email of that reporter
+            let mut emails: Vec<PathBuf> = std::fs::read_dir(&path)
+                .unwrap()
+                .map(|e| e.unwrap().path())
+                .filter(|p| p.extension().is_some_and(|x| x == "eml"))
+                .collect();
+            emails.sort();
+            emails.remove(0)
+        } else {
+            path
+        };
+        server.append("INBOX", &std::fs::read(&file).unwrap()).unwrap();
+    }
+    let sandbox = temp_dir();
+    let db = sandbox.path().join("dmarc.db");
+    let out = run(&mut fetch(
+        &server,
+        sandbox.path(),
+        &db,
+        &[
+            "--archive-folder",
+            "DMARC/Processed",
+            "--error-folder",
+            "DMARC/Failed",
+            "--format",
+            "json",
+        ],
+    ));
+    assert_eq!(out.code, Some(1), "one message holds no report: {out:?}");
+    let json = out.json();
+    eprintln!("fetch json: {}", out.stdout.trim());
+    assert_eq!(json["messages_new"], 6, "{json}");
+    assert_eq!(json["messages_fetched"], 6);
+    assert_eq!(json["reports_new"], 6, "5 messages hold 6 reports: {json}");
+    assert_eq!(json["messages_archived"], 5);
+    assert_eq!(json["messages_to_error_folder"], 1);
+    assert_eq!(json["failed"].as_array().unwrap().len(), 1);
+    assert!(json["failed"][0]["error"].as_str().unwrap().contains("no DMARC aggregate report"));
+    assert_eq!(reports(&db), 6);
+    assert!(server.list_uids("INBOX").unwrap().is_empty());
+    assert_eq!(server.list_uids("DMARC/Processed").unwrap().len(), 5);
+    assert_eq!(server.list_uids("DMARC/Failed").unwrap().len(), 1);
+    // The bad message's bytes are in the database too.
+    let kept =
+        query_i64(&open_db(&db), "SELECT count(*) FROM failed_inputs WHERE length(data) > 0");
+    assert_eq!(kept, 1);
+
+    // A second run: nothing new, nothing duplicated, all quiet.
+    let again = run(&mut fetch(
+        &server,
+        sandbox.path(),
+        &db,
+        &["--archive-folder", "DMARC/Processed", "--error-folder", "DMARC/Failed"],
+    ));
+    assert_eq!(again.code, Some(0), "{again:?}");
+    assert_eq!(again.stdout, "", "quiet when all went well");
+    assert_eq!(reports(&db), 6);
+}
+
+#[test]
+fn without_an_archive_folder_messages_are_flagged_seen_and_not_downloaded_again() {
+    let server = Dovecot::start().unwrap();
+    for i in 0..4 {
+        server.append("INBOX", &rua(&format!("flag-{i}"), i)).unwrap();
+    }
+    let sandbox = temp_dir();
+    let db = sandbox.path().join("dmarc.db");
+    let out = run(&mut fetch(&server, sandbox.path(), &db, &["--format", "json"]));
+    assert_eq!(out.code, Some(0), "{out:?}");
+    assert_eq!(out.json()["messages_flagged"], 4);
+    for (_, flags) in server.flags("INBOX").unwrap() {
+        assert!(flags.iter().any(|f| f == "\\Seen"), "{flags:?}");
+    }
+    let again = run(&mut fetch(&server, sandbox.path(), &db, &["--format", "json"]));
+    assert_eq!(again.json()["messages_fetched"], 0, "{again:?}");
+    assert_eq!(again.json()["reports_duplicate"], 0);
+    assert_eq!(reports(&db), 4);
+}
+
+#[test]
+fn starttls_works_and_an_untrusted_certificate_is_refused_unless_its_ca_is_configured() {
+    let server = Dovecot::start().unwrap();
+    server.append("INBOX", &rua("tls-1", 0)).unwrap();
+    let sandbox = temp_dir();
+    let db = sandbox.path().join("dmarc.db");
+
+    // No CA given: the system roots do not know the test CA.
+    let mut cmd = command(sandbox.path());
+    cmd.env("XDG_CONFIG_HOME", sandbox.path().join("xdg-config"))
+        .arg("--db")
+        .arg(&db)
+        .args(["fetch", "--host", server.host(), "--user", server.user()])
+        .arg("--port")
+        .arg(server.imaps_port().to_string())
+        .arg("--password-file")
+        .arg(server.password_file());
+    let out = run(&mut cmd);
+    assert_eq!(out.code, Some(2), "{out:?}");
+    eprintln!("untrusted: {}", out.stderr.trim());
+    assert_eq!(out.stderr.lines().count(), 1, "one line: {out:?}");
+    assert!(out.stderr.contains(server.host()) && out.stderr.contains("certificate"), "{out:?}");
+
+    // The wrong CA: refused as well.
+    let out = run(cmd.arg("--ca-file").arg(server.other_ca_file()));
+    assert_eq!(out.code, Some(2), "{out:?}");
+
+    // STARTTLS on the plain port, with the right CA.
+    let port = server.imap_port();
+    let args = ["--tls", "starttls", "--format", "json"];
+    let out = run(&mut fetch_on_port(&server, port, sandbox.path(), &db, &args));
+    assert_eq!(out.code, Some(0), "{out:?}");
+    assert_eq!(out.json()["reports_new"], 1);
+}
+
+#[test]
+fn a_wrong_password_exits_two_with_one_line_that_does_not_contain_it() {
+    let server = Dovecot::start().unwrap();
+    let sandbox = temp_dir();
+    let db = sandbox.path().join("dmarc.db");
+    let secret = "not-the-Password-42";
+    let mut cmd = fetch(&server, sandbox.path(), &db, &[]);
+    // The environment variable wins over the file.
+    cmd.env("DMARC_REPORT_PASSWORD", secret);
+    let out = run(&mut cmd);
+    assert_eq!(out.code, Some(2), "{out:?}");
+    assert_eq!(out.stderr.lines().count(), 1, "{out:?}");
+    eprintln!("wrong password: {}", out.stderr.trim());
+    assert!(out.stderr.contains("login refused") && out.stderr.contains(server.host()), "{out:?}");
+    assert!(!out.stderr.contains(secret) && !out.stdout.contains(secret));
+    assert!(!out.stderr.contains(server.password()));
+}
+
+#[test]
+fn an_unreachable_server_exits_two_naming_the_host_and_the_cause() {
+    let sandbox = temp_dir();
+    let pw = sandbox.path().join("pw");
+    std::fs::write(&pw, "x").unwrap();
+    // A port nothing listens on.
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let mut cmd = command(sandbox.path());
+    cmd.env("XDG_CONFIG_HOME", sandbox.path().join("xdg-config"))
+        .args(["--db", "d.db", "fetch", "--host", "127.0.0.1", "--user", "u"])
+        .arg("--port")
+        .arg(port.to_string())
+        .arg("--password-file")
+        .arg(&pw);
+    let out = run(&mut cmd);
+    assert_eq!(out.code, Some(2), "{out:?}");
+    assert!(out.stderr.contains(&format!("127.0.0.1:{port}: cannot connect")), "{out:?}");
+}
+
+#[test]
+fn accounts_come_from_the_config_file() {
+    let server = Dovecot::start().unwrap();
+    server.append("Reports", &rua("cfg-1", 0)).unwrap();
+    let sandbox = temp_dir();
+    let config_dir = sandbox.path().join("xdg-config/dmarc-report");
+    std::fs::create_dir_all(&config_dir).unwrap();
+    let db = sandbox.path().join("from-config.db");
+    std::fs::write(
+        config_dir.join("config.toml"),
+        format!(
+            "database = {db:?}\n[[account]]\nname = \"test\"\nhost = \"{}\"\nport = {}\n\
+             user = \"{}\"\npassword_file = {:?}\nca_file = {:?}\nfolders = [\"Reports\"]\n\
+             archive_folder = \"Done\"\n",
+            server.host(),
+            server.imaps_port(),
+            server.user(),
+            server.password_file(),
+            server.ca_file()
+        ),
+    )
+    .unwrap();
+    let mut cmd = command(sandbox.path());
+    cmd.env("XDG_CONFIG_HOME", sandbox.path().join("xdg-config")).args(["fetch", "-v"]);
+    let out = run(&mut cmd);
+    assert_eq!(out.code, Some(0), "{out:?}");
+    assert!(out.stdout.contains("1 new report"), "{out:?}");
+    assert_eq!(reports(&db), 1);
+    assert_eq!(server.list_uids("Done").unwrap().len(), 1);
+}
+
+#[test]
+fn a_message_over_the_size_limit_is_skipped_reported_and_left_alone() {
+    let server = Dovecot::start().unwrap();
+    server.append("INBOX", &rua("small", 0)).unwrap();
+    let mut big = rua("big", 1);
+    big.extend(std::iter::repeat_n(b'x', 20_000));
+    server.append("INBOX", &big).unwrap();
+    let sandbox = temp_dir();
+    let db = sandbox.path().join("dmarc.db");
+    let out = run(&mut fetch(
+        &server,
+        sandbox.path(),
+        &db,
+        &["--max-message-size", "10K", "--archive-folder", "Done", "--format", "json"],
+    ));
+    assert_eq!(out.code, Some(1), "{out:?}");
+    let json = out.json();
+    assert_eq!(json["messages_too_large"], 1, "{json}");
+    assert!(json["failed"][0]["error"].as_str().unwrap().contains("--max-message-size"));
+    assert_eq!(reports(&db), 1);
+    assert_eq!(server.list_uids("INBOX").unwrap().len(), 1, "the big one stays");
+    // Reported once, not on every run; with a raised limit it is read.
+    let again = run(&mut fetch(&server, sandbox.path(), &db, &["--max-message-size", "10K"]));
+    assert_eq!(again.code, Some(0), "{again:?}");
+    let raised = run(&mut fetch(&server, sandbox.path(), &db, &["--archive-folder", "Done"]));
+    assert_eq!(raised.code, Some(0), "{raised:?}");
+    assert_eq!(reports(&db), 2);
+    assert!(server.list_uids("INBOX").unwrap().is_empty());
+}
+
+#[test]
+fn a_new_uidvalidity_falls_back_to_report_deduplication() {
+    let server = Dovecot::start().unwrap();
+    let messages: Vec<Vec<u8>> = (0..3).map(|i| rua(&format!("uv-{i}"), i)).collect();
+    for m in &messages {
+        server.append("Reports", m).unwrap();
+    }
+    let sandbox = temp_dir();
+    let db = sandbox.path().join("dmarc.db");
+    let first = run(&mut fetch(&server, sandbox.path(), &db, &["--folder", "Reports"]));
+    assert_eq!(first.code, Some(0), "{first:?}");
+    // Recreating the folder gives it a new UIDVALIDITY.
+    let mut session = server.session().unwrap();
+    session.delete("Reports").unwrap();
+    session.logout().unwrap();
+    for m in &messages {
+        server.append("Reports", m).unwrap();
+    }
+    let out =
+        run(&mut fetch(&server, sandbox.path(), &db, &["--folder", "Reports", "--format", "json"]));
+    assert_eq!(out.code, Some(0), "{out:?}");
+    let json = out.json();
+    assert_eq!(json["messages_fetched"], 3, "{json}");
+    assert_eq!(json["reports_duplicate"], 3);
+    assert_eq!(json["reports_new"], 0);
+    assert_eq!(reports(&db), 3);
+}
+
+#[test]
+fn a_fetch_finds_the_lock_held_and_leaves_without_touching_anything() {
+    let server = Dovecot::start().unwrap();
+    server.append("INBOX", &rua("locked", 0)).unwrap();
+    let sandbox = temp_dir();
+    let db = sandbox.path().join("dmarc.db");
+    let lock = std::fs::File::create(sandbox.path().join("dmarc.db.lock")).unwrap();
+    lock.lock().unwrap();
+    let out = run(&mut fetch(&server, sandbox.path(), &db, &["--archive-folder", "Done"]));
+    assert_eq!(out.code, Some(0), "{out:?}");
+    assert!(out.stderr.contains("another dmarc-report fetch is running"), "{out:?}");
+    assert_eq!(server.list_uids("INBOX").unwrap().len(), 1);
+    drop(lock);
+    let out = run(&mut fetch(&server, sandbox.path(), &db, &["--archive-folder", "Done"]));
+    assert_eq!(out.code, Some(0), "{out:?}");
+    assert_eq!(reports(&db), 1);
+}
+
+#[test]
+fn two_fetches_started_at_once_store_everything_exactly_once() {
+    let server = Dovecot::start().unwrap();
+    for i in 0..40 {
+        server.append("INBOX", &rua(&format!("twin-{i}"), i % 30)).unwrap();
+    }
+    let sandbox = temp_dir();
+    let db = sandbox.path().join("dmarc.db");
+    let spawn = || {
+        fetch(&server, sandbox.path(), &db, &["--archive-folder", "Done", "--batch-size", "5"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let (a, b) = (spawn(), spawn());
+    let (a, b) = (a.wait_with_output().unwrap(), b.wait_with_output().unwrap());
+    assert_eq!(a.status.code(), Some(0), "{a:?}");
+    assert_eq!(b.status.code(), Some(0), "{b:?}");
+    // Whichever ran second (or waited) found nothing left to do.
+    let out = run(&mut fetch(&server, sandbox.path(), &db, &["--archive-folder", "Done"]));
+    assert_eq!(out.code, Some(0), "{out:?}");
+    assert_eq!(reports(&db), 40);
+    assert_eq!(distinct_reports(&db), 40);
+    assert!(server.list_uids("INBOX").unwrap().is_empty());
+    assert_eq!(server.list_uids("Done").unwrap().len(), 40);
+}
+
+#[test]
+fn the_server_dying_mid_batch_loses_and_doubles_nothing() {
+    let server = Dovecot::start().unwrap();
+    let total: i64 = 60;
+    let mut originals = Vec::new();
+    for i in 0..total {
+        let m = rua(&format!("crash-{i}"), i % 30);
+        server.append("INBOX", &m).unwrap();
+        originals.push(m);
+    }
+    let sandbox = temp_dir();
+    let db = sandbox.path().join("dmarc.db");
+    let args = ["--archive-folder", "Done", "--batch-size", "4"];
+    let mut interrupted = 0;
+    for delay_ms in [60u64, 120, 200, 300] {
+        let child = fetch(&server, sandbox.path(), &db, &args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(delay_ms));
+        server.kill().unwrap();
+        let out = child.wait_with_output().unwrap();
+        if out.status.code() == Some(2) {
+            interrupted += 1;
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            assert!(stderr.contains(server.host()), "{stderr}");
+        }
+        server.restart().unwrap();
+        if server.list_uids("INBOX").unwrap().is_empty() {
+            break;
+        }
+    }
+    // Complete the work.
+    let out = run(&mut fetch(&server, sandbox.path(), &db, &args));
+    assert_eq!(out.code, Some(0), "{out:?}");
+    assert!(interrupted > 0, "no run was interrupted; the test proves nothing");
+    assert_eq!(reports(&db), total);
+    assert_eq!(distinct_reports(&db), total);
+    assert!(server.list_uids("INBOX").unwrap().is_empty());
+    // Every original message is in the archive, once.
+    let mut archived = server.folder_messages("Done").unwrap();
+    assert_eq!(archived.len(), total as usize, "nothing lost or doubled on the server");
+    let normalise = |m: &[u8]| String::from_utf8_lossy(m).replace("\r\n", "\n");
+    let mut want: Vec<String> = originals.iter().map(|m| normalise(m)).collect();
+    let mut got: Vec<String> = archived.drain(..).map(|m| normalise(&m)).collect();
+    want.sort();
+    got.sort();
+    assert_eq!(got, want);
+}
+
+#[test]
+fn watch_stores_a_report_soon_after_it_arrives() {
+    let server = Dovecot::start().unwrap();
+    let sandbox = temp_dir();
+    let db = sandbox.path().join("dmarc.db");
+    let mut child = fetch(&server, sandbox.path(), &db, &["--watch", "--archive-folder", "Done"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Wait until the watcher has done its first pass (the database exists).
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while !db.exists() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    server.append("INBOX", &rua("watched", 0)).unwrap();
+    let mut stored = false;
+    while Instant::now() < deadline {
+        if db.exists() && reports(&db) == 1 {
+            stored = true;
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let _ = child.kill();
+    let out = child.wait_with_output().unwrap();
+    assert!(stored, "the report was not stored: {}", String::from_utf8_lossy(&out.stderr));
+}
