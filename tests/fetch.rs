@@ -424,7 +424,7 @@ fn the_server_dying_mid_batch_loses_and_doubles_nothing() {
 }
 
 #[test]
-fn watch_stores_a_report_soon_after_it_arrives() {
+fn watch_stores_reports_as_they_arrive_and_reconnects_after_the_server_dies() {
     let server = Dovecot::start().unwrap();
     let sandbox = temp_dir();
     let db = sandbox.path().join("dmarc.db");
@@ -433,22 +433,35 @@ fn watch_stores_a_report_soon_after_it_arrives() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    // Wait until the watcher has done its first pass (the database exists).
+    let wait_for = |n: i64| {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while Instant::now() < deadline {
+            if db.exists() && reports(&db) == n {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        false
+    };
+    // The first pass creates the database; then a message arrives.
     let deadline = Instant::now() + Duration::from_secs(15);
     while !db.exists() && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(50));
     }
     std::thread::sleep(Duration::from_millis(300));
-    server.append("INBOX", &rua("watched", 0)).unwrap();
-    let mut stored = false;
-    while Instant::now() < deadline {
-        if db.exists() && reports(&db) == 1 {
-            stored = true;
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    server.append("INBOX", &rua("watched-1", 0)).unwrap();
+    let first = wait_for(1);
+    // The server dies and comes back; the watcher reconnects by itself.
+    server.kill().unwrap();
+    std::thread::sleep(Duration::from_millis(200));
+    server.restart().unwrap();
+    server.append("INBOX", &rua("watched-2", 1)).unwrap();
+    let second = wait_for(2);
     let _ = child.kill();
     let out = child.wait_with_output().unwrap();
-    assert!(stored, "the report was not stored: {}", String::from_utf8_lossy(&out.stderr));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(first, "the first report was not stored: {stderr}");
+    assert!(second, "no reconnect: the second report was not stored: {stderr}");
+    assert!(stderr.contains("reconnecting in"), "{stderr}");
+    assert!(server.list_uids("INBOX").unwrap().is_empty());
 }
