@@ -18,7 +18,7 @@
 //!   `finish` (what the CLI does); checked against the targets.
 //! - `floor tokenize`: reading (and gunzipping) the same file and running
 //!   quick-xml's event loop over it, with the parser's reader settings: the
-//!   least any ingest can cost.
+//!   least an ingest built on this tokenizer can cost.
 //! - `parse only`: the crate's `ReportReader` over the file, records built
 //!   and dropped, nothing stored.
 //! - `parse + raw gzip`: the same through `RawCapture` (the gzip copy of the
@@ -122,6 +122,9 @@ struct Sample {
     cpu_s: f64,
     /// Seconds the process was runnable but waiting for a CPU (other load).
     wait_s: f64,
+    /// CPUs kept busy by other processes during the run, on average
+    /// (`/proc/stat`; 0 on a quiet machine).
+    other_cpus: f64,
     records: u64,
     hwm_kib: u64,
     db_bytes: u64,
@@ -136,6 +139,8 @@ struct Row {
     xml_bytes: u64,
     /// Median over the runs.
     sample: Sample,
+    /// Fastest and slowest wall time over the runs.
+    wall_range: (f64, f64),
     runs: usize,
 }
 
@@ -212,6 +217,9 @@ fn parent(args: &[String]) -> Res<()> {
                 file_bytes: fs::metadata(path)?.len(),
                 xml_bytes: inputs.xml_bytes,
                 sample: median(&samples),
+                wall_range: samples
+                    .iter()
+                    .fold((f64::MAX, 0.0f64), |(lo, hi), s| (lo.min(s.wall_s), hi.max(s.wall_s))),
                 runs,
             };
             eprintln!("  {}", row_line(&row));
@@ -238,12 +246,16 @@ fn bench_dir(exe: &Path) -> PathBuf {
 fn run_child(exe: &Path, dir: &Path, mode: Mode, input: &Path) -> Res<Sample> {
     // A fresh database directory per run, removed afterwards.
     let db_dir = tempfile::Builder::new().prefix("db-").tempdir_in(dir)?;
+    let busy_before = busy_cpu_s();
+    let started = Instant::now();
     let output = Command::new(exe)
         .arg("__child")
         .arg(mode.arg())
         .arg(input)
         .arg(db_dir.path().join("dmarc.db"))
         .output()?;
+    let elapsed = started.elapsed().as_secs_f64();
+    let busy = busy_cpu_s().zip(busy_before).map(|(after, before)| after - before);
     if !output.status.success() {
         return Err(format!(
             "child {} {} failed ({}): {}",
@@ -273,7 +285,23 @@ fn run_child(exe: &Path, dir: &Path, mode: Mode, input: &Path) -> Res<Sample> {
             _ => {}
         }
     }
+    if let Some(busy) = busy {
+        // The child's own CPU time is in `busy` too (its start-up and exit
+        // are not in cpu_s, but take milliseconds).
+        sample.other_cpus = ((busy - sample.cpu_s) / elapsed).max(0.0);
+    }
     Ok(sample)
+}
+
+/// CPU seconds all CPUs spent busy since boot (`/proc/stat`, USER_HZ = 100).
+fn busy_cpu_s() -> Option<f64> {
+    let stat = fs::read_to_string("/proc/stat").ok()?;
+    let ticks: Vec<u64> =
+        stat.lines().next()?.split_whitespace().skip(1).filter_map(|t| t.parse().ok()).collect();
+    // user nice system idle iowait irq softirq steal ...
+    let idle = ticks.get(3)? + ticks.get(4)?;
+    let total: u64 = ticks.iter().take(8).sum();
+    Some((total - idle) as f64 / 100.0)
 }
 
 /// The run with the median wall time; the peak RSS is the largest seen.
@@ -309,7 +337,8 @@ fn verdicts(row: &Row) -> (&'static str, &'static str) {
 fn row_line(row: &Row) -> String {
     let s = &row.sample;
     format!(
-        "{} records, {} {}: {:.3} s (+{:.3} s close; CPU {:.3} s, waited {:.3} s), peak RSS {:.1} MiB",
+        "{} records, {} {}: {:.3} s (+{:.3} s close; CPU {:.3} s, waited {:.3} s, other load \
+         {:.2}), peak RSS {:.1} MiB",
         row.size,
         row.mode.label(),
         row.input,
@@ -317,6 +346,7 @@ fn row_line(row: &Row) -> String {
         s.close_s,
         s.cpu_s,
         s.wait_s,
+        s.other_cpus,
         mib(s.hwm_kib)
     )
 }
@@ -329,13 +359,15 @@ fn table(rows: &[Row]) -> String {
         "input",
         "file MB",
         "wall s",
+        "wall min..max",
         "close s",
         "CPU s",
         "CPU-wait s",
+        "other load",
         "records/s",
         "XML MB/s",
         "peak RSS MiB",
-        "DB MB",
+        "stored MB",
         "runs",
         "time <= 0.5 s",
         "RSS <= 64 MiB",
@@ -350,13 +382,18 @@ fn table(rows: &[Row]) -> String {
             row.input.clone(),
             format!("{:.1}", mb(row.file_bytes)),
             format!("{:.3}", s.wall_s),
+            format!("{:.3}..{:.3}", row.wall_range.0, row.wall_range.1),
             if row.mode == Mode::Ingest { format!("{:.3}", s.close_s) } else { "-".into() },
             format!("{:.3}", s.cpu_s),
             format!("{:.3}", s.wait_s),
+            format!("{:.2}", s.other_cpus),
             format!("{:.0}", s.records as f64 / s.wall_s),
             format!("{:.1}", mb(row.xml_bytes) / s.wall_s),
             format!("{:.1}", mib(s.hwm_kib)),
-            if row.mode == Mode::Ingest { format!("{:.1}", mb(s.db_bytes)) } else { "-".into() },
+            match row.mode {
+                Mode::Ingest | Mode::ParseCapture => format!("{:.1}", mb(s.db_bytes)),
+                _ => "-".into(),
+            },
             row.runs.to_string(),
             time.to_owned(),
             rss.to_owned(),
@@ -381,9 +418,11 @@ fn table(rows: &[Row]) -> String {
     out.push_str(
         "\nwall s: median run; ingest = Store::open .. Ingester::finish (close s = dropping the \
          store afterwards).\nCPU s: CPU time of the whole child run (includes close); CPU-wait s: \
-         time it was runnable but another process had the CPU (non-zero = a busy machine).\n\
+         time it was runnable but another process had the CPU; other load: CPUs kept busy by other \
+         processes meanwhile (0 = quiet machine; on a busy 2-CPU machine CPU times grow too).\n\
          XML MB/s: decompressed XML bytes / wall s. Peak RSS: VmHWM of the child process (max \
-         over runs).\n",
+         over runs).\nstored MB: database files after ingest (db + -wal + -shm); for parse + raw \
+         gzip, the size of the gzip copy RawCapture keeps in memory.\n",
     );
     out
 }
@@ -498,10 +537,10 @@ fn tokenize(input: impl Read) -> Res<u64> {
     loop {
         buf.clear();
         match xml.read_event_into(&mut buf)? {
-            quick_xml::events::Event::Start(start) => {
-                if start.local_name().as_ref().as_bytes() == b"record" {
-                    records += 1;
-                }
+            quick_xml::events::Event::Start(start)
+                if start.local_name().as_ref().as_bytes() == b"record" =>
+            {
+                records += 1;
             }
             quick_xml::events::Event::Eof => break,
             _ => {}
