@@ -9,15 +9,17 @@
 use std::fs::File;
 use std::io::{self, BufReader, Cursor, Read};
 use std::path::Path;
+use std::sync::mpsc::{self, SyncSender};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde::Serialize;
 
 use crate::fetch::files;
 use crate::limits::{Limits, read_capped};
+use crate::model::{Record, ReportHeader};
 use crate::parse::{ParseError, ParseOptions, ReportReader};
 use crate::store::raw::{self, RawCapture};
-use crate::store::{RawReport, ReportTail, Store, StoreError};
+use crate::store::{RawMeta, ReportTail, Store, StoreError};
 use crate::unpack::{self, Document, Hints, Sink, UnpackError, sniff};
 
 /// Reports per transaction.
@@ -237,7 +239,7 @@ impl<'s> Ingester<'s> {
         &self.summary
     }
 
-    fn ingest_mbox(&mut self, name: &str, reader: impl Read) -> Result<(), StoreError> {
+    fn ingest_mbox(&mut self, name: &str, reader: impl Read + Send) -> Result<(), StoreError> {
         let messages = mail_parser::mailbox::mbox::MessageIterator::new(BufReader::new(reader));
         for (index, message) in messages.enumerate() {
             let location = format!("{name} (message {})", index + 1);
@@ -268,7 +270,7 @@ impl<'s> Ingester<'s> {
     fn process(
         &mut self,
         name: &str,
-        input: impl Read,
+        input: impl Read + Send,
         hints: &Hints,
     ) -> Result<InputOutcome, StoreError> {
         self.begin_if_needed()?;
@@ -339,12 +341,13 @@ pub fn reparse(store: &Store, limits: &Limits) -> Result<ReparseSummary, StoreEr
     let mut summary = ReparseSummary::default();
     for id in store.report_ids()? {
         let Some((source, ingested_at, raw)) = store.raw_report(id)? else { continue };
+        let chunks = store.raw_chunks(id)?;
         store.begin()?;
         store.savepoint()?;
         store.delete_report(id)?;
         // The report keeps the time it first arrived.
         let mut sink = StoreSink { store, outcome: InputOutcome::default(), now: ingested_at };
-        let mut reader = raw::open(&raw.gzip);
+        let mut reader = raw::open(chunks);
         let mut capped = crate::limits::Capped::new(
             &mut reader,
             limits.max_report_size,
@@ -403,67 +406,171 @@ impl StoreSink<'_> {
     fn fail(&mut self, location: &str, error: impl std::fmt::Display) {
         self.outcome.errors.push(format!("{location}: {error}"));
     }
+
+    /// Stores what the parser thread sends, in one savepoint. Returning
+    /// drops `rx`, which stops the parser (a duplicate needs no more).
+    fn store_document(
+        &mut self,
+        location: &str,
+        meta: &RawMeta,
+        rx: mpsc::Receiver<Parsed>,
+    ) -> Result<(), StoreError> {
+        let header = match rx.recv() {
+            Ok(Parsed::Header(header)) => header,
+            Ok(Parsed::Failed(error)) => {
+                self.fail(location, error);
+                return Ok(());
+            }
+            // The parser panicked; `document` records it.
+            _ => return Ok(()),
+        };
+        self.store.savepoint()?;
+        let Some(report) = self.store.insert_report(&header, location, self.now)? else {
+            self.store.release()?;
+            self.outcome.reports_duplicate += 1;
+            return Ok(());
+        };
+        let mut inserter = self.store.record_inserter()?;
+        let (mut records, mut messages, mut seq, mut raw_size) = (0u64, 0u64, 0i64, 0u64);
+        for message in rx {
+            match message {
+                Parsed::Records(batch) => {
+                    for record in &batch {
+                        inserter.insert(report, record)?;
+                        messages = messages.saturating_add(record.count);
+                    }
+                    records += batch.len() as u64;
+                }
+                Parsed::RawChunk(chunk) => {
+                    self.store.insert_raw_chunk(report, seq, &chunk)?;
+                    seq += 1;
+                    raw_size += chunk.len() as u64;
+                }
+                Parsed::Done { warnings, late_extensions } => {
+                    drop(inserter);
+                    let extensions = match &late_extensions[..] {
+                        [] => Vec::new(),
+                        late => header.extensions.iter().chain(late).cloned().collect(),
+                    };
+                    let tail =
+                        ReportTail { records, messages, warnings: warnings.clone(), extensions };
+                    self.store.finish_report(report, &tail, meta, raw_size)?;
+                    self.store.release()?;
+                    self.outcome.reports_new += 1;
+                    self.outcome.records += records;
+                    self.outcome
+                        .warnings
+                        .extend(warnings.into_iter().map(|w| format!("{location}: {w}")));
+                    return Ok(());
+                }
+                Parsed::Failed(error) => {
+                    drop(inserter);
+                    self.store.rollback_savepoint()?;
+                    self.fail(location, error);
+                    return Ok(());
+                }
+                Parsed::Header(_) => {}
+            }
+        }
+        // The parser went away without finishing (it panicked).
+        drop(inserter);
+        self.store.rollback_savepoint()?;
+        Ok(())
+    }
+}
+
+/// Records per message from the parser thread to the storing one.
+const RECORD_BATCH: usize = 512;
+/// Messages in flight between the threads (bounds memory).
+const CHANNEL_DEPTH: usize = 8;
+
+/// What the parser thread sends.
+enum Parsed {
+    /// The report header, first.
+    Header(ReportHeader),
+    /// The next records.
+    Records(Vec<Record>),
+    /// The next piece of the raw copy.
+    RawChunk(Vec<u8>),
+    /// The end of the report.
+    Done { warnings: Vec<String>, late_extensions: Vec<String> },
+    /// The document cannot be read; nothing of it may be kept.
+    Failed(String),
+}
+
+/// Parses one document, sending its parts over `tx`; stops as soon as the
+/// receiver is gone.
+fn parse_document(reader: &mut (dyn Read + Send), options: &ParseOptions, tx: &SyncSender<Parsed>) {
+    let mut capture = RawCapture::new(reader);
+    let (mut report, header) = match ReportReader::open(&mut capture, options) {
+        Ok(opened) => opened,
+        Err(e) => {
+            let _ = tx.send(Parsed::Failed(describe_parse_error(e)));
+            return;
+        }
+    };
+    if tx.send(Parsed::Header(header)).is_err() {
+        return;
+    }
+    let mut batch = Vec::with_capacity(RECORD_BATCH);
+    loop {
+        match report.next_record() {
+            Ok(Some(record)) => {
+                batch.push(record);
+                if batch.len() == RECORD_BATCH {
+                    let full = std::mem::replace(&mut batch, Vec::with_capacity(RECORD_BATCH));
+                    if tx.send(Parsed::Records(full)).is_err() {
+                        return;
+                    }
+                    if let Some(chunk) = report.get_mut().take_chunk() {
+                        if tx.send(Parsed::RawChunk(chunk)).is_err() {
+                            return;
+                        }
+                    }
+                }
+            }
+            Ok(None) => break,
+            Err(e) => {
+                let _ = tx.send(Parsed::Failed(describe_parse_error(e)));
+                return;
+            }
+        }
+    }
+    let warnings = report.warnings();
+    let late_extensions = report.late_extensions().to_vec();
+    drop(report);
+    let last = match capture.finish() {
+        Ok(last) => last,
+        Err(e) => {
+            let _ = tx.send(Parsed::Failed(describe_read_error(e)));
+            return;
+        }
+    };
+    let _ = tx.send(Parsed::Records(batch)).is_ok()
+        && tx.send(Parsed::RawChunk(last)).is_ok()
+        && tx.send(Parsed::Done { warnings, late_extensions }).is_ok();
 }
 
 impl Sink for StoreSink<'_> {
     type Fatal = StoreError;
 
+    /// Parses on a second thread while this one stores: the two halves of
+    /// ingest cost about the same, and a machine has two cores or more.
     fn document(&mut self, doc: Document<'_>) -> Result<(), StoreError> {
-        let mut capture = RawCapture::new(doc.reader);
         let options = ParseOptions { known_utf8: doc.known_utf8, file_name: doc.file_name.clone() };
-        let (mut reader, header) = match ReportReader::open(&mut capture, &options) {
-            Ok(opened) => opened,
-            Err(e) => {
-                self.fail(&doc.location, describe_parse_error(e));
-                return Ok(());
+        let meta = RawMeta { file_name: doc.file_name, known_utf8: doc.known_utf8 };
+        let location = doc.location;
+        let reader = doc.reader;
+        std::thread::scope(|scope| {
+            let (tx, rx) = mpsc::sync_channel(CHANNEL_DEPTH);
+            let parser = scope.spawn(move || parse_document(reader, &options, &tx));
+            let stored = self.store_document(&location, &meta, rx);
+            // A panic in the parser is a bug; the input is kept as failed.
+            if parser.join().is_err() {
+                self.fail(&location, "internal error: the parser stopped unexpectedly");
             }
-        };
-        self.store.savepoint()?;
-        let Some(report) = self.store.insert_report(&header, &doc.location, self.now)? else {
-            self.store.release()?;
-            self.outcome.reports_duplicate += 1;
-            return Ok(());
-        };
-        let (mut records, mut messages) = (0u64, 0u64);
-        loop {
-            match reader.next_record() {
-                Ok(Some(record)) => {
-                    self.store.insert_record(report, &record)?;
-                    records += 1;
-                    messages = messages.saturating_add(record.count);
-                }
-                Ok(None) => break,
-                Err(e) => {
-                    self.store.rollback_savepoint()?;
-                    self.fail(&doc.location, describe_parse_error(e));
-                    return Ok(());
-                }
-            }
-        }
-        let warnings = reader.warnings();
-        let extensions = match reader.late_extensions() {
-            [] => Vec::new(),
-            late => header.extensions.iter().chain(late).cloned().collect(),
-        };
-        drop(reader);
-        let gzip = match capture.finish() {
-            Ok(gzip) => gzip,
-            Err(e) => {
-                self.store.rollback_savepoint()?;
-                self.fail(&doc.location, describe_read_error(e));
-                return Ok(());
-            }
-        };
-        let raw = RawReport { file_name: doc.file_name, known_utf8: doc.known_utf8, gzip };
-        let tail = ReportTail { records, messages, warnings: warnings.clone(), extensions };
-        self.store.finish_report(report, &tail, &raw)?;
-        self.store.release()?;
-        self.outcome.reports_new += 1;
-        self.outcome.records += records;
-        self.outcome
-            .warnings
-            .extend(warnings.into_iter().map(|w| format!("{}: {w}", doc.location)));
-        Ok(())
+            stored
+        })
     }
 
     fn problem(&mut self, location: &str, error: UnpackError) {

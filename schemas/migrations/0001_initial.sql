@@ -40,13 +40,21 @@ CREATE TABLE reports (
 CREATE INDEX reports_domain_period ON reports (policy_domain, begin_ts, end_ts);
 
 -- The report exactly as received (decompressed XML, then gzip), so that
--- `dmarc-report reparse` can rebuild every table after a parser fix.
+-- `dmarc-report reparse` can rebuild every table after a parser fix. The
+-- gzip stream is stored in pieces of about 1 MiB (report_raw_chunks, in
+-- `seq` order) so that no copy of a large report is ever held whole.
 CREATE TABLE report_raw (
     report         INTEGER PRIMARY KEY REFERENCES reports (id) ON DELETE CASCADE,
     compression    TEXT    NOT NULL CHECK (compression IN ('gzip')),
     file_name      TEXT,                       -- attachment or entry name (date-range fallback)
     known_utf8     INTEGER NOT NULL DEFAULT 0, -- 1: the mail parser had decoded it to UTF-8
-    data           BLOB    NOT NULL
+    size           INTEGER NOT NULL            -- bytes of the gzip stream
+);
+CREATE TABLE report_raw_chunks (
+    report         INTEGER NOT NULL REFERENCES reports (id) ON DELETE CASCADE,
+    seq            INTEGER NOT NULL,
+    data           BLOB    NOT NULL,
+    PRIMARY KEY (report, seq)
 );
 
 -- One row per <record>.

@@ -32,7 +32,8 @@ pub struct XmlInput<R> {
     out_buf: Box<[u8]>,
     out_pos: usize,
     out_end: usize,
-    lines: u64,
+    /// Newlines in the output buffers already replaced.
+    lines_before: u64,
     replaced: bool,
 }
 
@@ -70,7 +71,7 @@ impl<R: Read> XmlInput<R> {
             out_buf: vec![0u8; BUF_SIZE].into_boxed_slice(),
             out_pos: 0,
             out_end: 0,
-            lines: 0,
+            lines_before: 0,
             replaced: false,
         })
     }
@@ -85,14 +86,21 @@ impl<R: Read> XmlInput<R> {
         self.replaced
     }
 
-    /// The 1-based line of the next unread character.
+    /// The 1-based line of the next unread character. Lines are counted
+    /// only when asked for (errors), not for every event.
     pub fn line(&self) -> u64 {
-        self.lines + 1
+        let here = memchr::memchr_iter(b'\n', &self.out_buf[..self.out_pos]).count() as u64;
+        self.lines_before + here + 1
     }
 
     /// The underlying reader.
     pub fn get_ref(&self) -> &R {
         &self.inner
+    }
+
+    /// The underlying reader, mutably.
+    pub fn get_mut(&mut self) -> &mut R {
+        &mut self.inner
     }
 
     fn refill_input(&mut self) -> io::Result<()> {
@@ -133,6 +141,10 @@ impl<R: Read> BufRead for XmlInput<R> {
                 self.refill_input()?;
             }
             let last = self.inner_eof;
+            // The buffer is about to be overwritten: keep its line count.
+            self.lines_before +=
+                memchr::memchr_iter(b'\n', &self.out_buf[..self.out_end]).count() as u64;
+            self.out_end = 0;
             let (result, read, written, replaced) = self.decoder.decode_to_utf8(
                 &self.in_buf[self.in_start..self.in_end],
                 &mut self.out_buf,
@@ -153,9 +165,7 @@ impl<R: Read> BufRead for XmlInput<R> {
     }
 
     fn consume(&mut self, amt: usize) {
-        let end = (self.out_pos + amt).min(self.out_end);
-        self.lines += memchr::memchr_iter(b'\n', &self.out_buf[self.out_pos..end]).count() as u64;
-        self.out_pos = end;
+        self.out_pos = (self.out_pos + amt).min(self.out_end);
     }
 }
 

@@ -521,6 +521,11 @@ impl<R: Read> ReportReader<R> {
         out
     }
 
+    /// The reader the document is read from (to collect what it captured).
+    pub fn get_mut(&mut self) -> &mut R {
+        self.xml.get_mut().get_mut()
+    }
+
     /// Report-level `<extension>` blocks that came after the records
     /// (complete once `next_record` returned `None`).
     pub fn late_extensions(&self) -> &[String] {

@@ -76,16 +76,70 @@ pub struct FailedInput {
     pub size: i64,
 }
 
-/// A report's XML as received, gzip-compressed, with what is needed to
-/// parse it again exactly as the first time.
-#[derive(Debug, Clone)]
-pub struct RawReport {
+/// What is needed, besides its bytes, to parse a stored report again
+/// exactly as the first time.
+#[derive(Debug, Clone, Default)]
+pub struct RawMeta {
     /// Its attachment or file name (date-range fallback).
     pub file_name: Option<String>,
     /// The bytes were already decoded to UTF-8 by the mail parser.
     pub known_utf8: bool,
-    /// The XML, gzip-compressed.
-    pub gzip: Vec<u8>,
+}
+
+/// Inserts the records of one report with statements prepared once (the
+/// hot path of ingest).
+pub struct RecordInserter<'c> {
+    conn: &'c Connection,
+    record: rusqlite::CachedStatement<'c>,
+    reason: rusqlite::CachedStatement<'c>,
+    dkim: rusqlite::CachedStatement<'c>,
+    spf: rusqlite::CachedStatement<'c>,
+}
+
+impl RecordInserter<'_> {
+    /// Inserts one record of report `report` with its auth results.
+    pub fn insert(&mut self, report: i64, r: &Record) -> Result<(), StoreError> {
+        self.record.execute(params![
+            report,
+            r.source_ip,
+            // The parser bounds counts (10^12), so this never clamps.
+            i64::try_from(r.count).unwrap_or(i64::MAX),
+            r.disposition.as_ref().map(|v| v.as_str()),
+            r.dkim.as_ref().map(|v| v.as_str()),
+            r.spf.as_ref().map(|v| v.as_str()),
+            r.header_from,
+            r.envelope_from,
+            r.envelope_to,
+            json_list(&r.extensions),
+        ])?;
+        let record = self.conn.last_insert_rowid();
+        for reason in &r.reasons {
+            self.reason.execute(params![
+                record,
+                reason.kind.as_ref().map(|k| k.as_str()),
+                reason.comment
+            ])?;
+        }
+        for a in &r.dkim_results {
+            self.dkim.execute(params![
+                record,
+                a.domain,
+                a.selector,
+                a.result.as_ref().map(|v| v.as_str()),
+                a.human_result
+            ])?;
+        }
+        for a in &r.spf_results {
+            self.spf.execute(params![
+                record,
+                a.domain,
+                a.scope.as_ref().map(|v| v.as_str()),
+                a.result.as_ref().map(|v| v.as_str()),
+                a.human_result
+            ])?;
+        }
+        Ok(())
+    }
 }
 
 /// What is known about a report only after its last record.
@@ -144,7 +198,7 @@ impl Store {
         conn.execute_batch(
             "PRAGMA synchronous = NORMAL;
              PRAGMA foreign_keys = ON;
-             PRAGMA cache_size = -32000;",
+             PRAGMA cache_size = -8000;",
         )?;
         conn.set_prepared_statement_cache_capacity(32);
         migrations::apply(&conn)?;
@@ -240,80 +294,15 @@ impl Store {
         Ok((changed == 1).then(|| self.conn.last_insert_rowid()))
     }
 
-    /// Inserts one record of report `report` with its auth results.
-    pub fn insert_record(&self, report: i64, r: &Record) -> Result<(), StoreError> {
-        let mut stmt = self.conn.prepare_cached(
-            "INSERT INTO records (report, source_ip, count, disposition, dkim, spf, header_from,
-                 envelope_from, envelope_to, extensions)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
-        )?;
-        stmt.execute(params![
-            report,
-            r.source_ip,
-            // SQLite integers are signed 64-bit; a count beyond that is
-            // clamped rather than wrapped (a report cannot hold 2^63 messages).
-            i64::try_from(r.count).unwrap_or(i64::MAX),
-            r.disposition.as_ref().map(|v| v.as_str()),
-            r.dkim.as_ref().map(|v| v.as_str()),
-            r.spf.as_ref().map(|v| v.as_str()),
-            r.header_from,
-            r.envelope_from,
-            r.envelope_to,
-            json_list(&r.extensions),
-        ])?;
-        let record = self.conn.last_insert_rowid();
-        if !r.reasons.is_empty() {
-            let mut stmt = self.conn.prepare_cached(
-                "INSERT INTO record_reasons (record, type, comment) VALUES (?1, ?2, ?3)",
-            )?;
-            for reason in &r.reasons {
-                stmt.execute(params![
-                    record,
-                    reason.kind.as_ref().map(|k| k.as_str()),
-                    reason.comment
-                ])?;
-            }
-        }
-        if !r.dkim_results.is_empty() {
-            let mut stmt = self.conn.prepare_cached(
-                "INSERT INTO dkim_results (record, domain, selector, result, human_result)
-                 VALUES (?1, ?2, ?3, ?4, ?5)",
-            )?;
-            for a in &r.dkim_results {
-                stmt.execute(params![
-                    record,
-                    a.domain,
-                    a.selector,
-                    a.result.as_ref().map(|v| v.as_str()),
-                    a.human_result
-                ])?;
-            }
-        }
-        if !r.spf_results.is_empty() {
-            let mut stmt = self.conn.prepare_cached(
-                "INSERT INTO spf_results (record, domain, scope, result, human_result)
-                 VALUES (?1, ?2, ?3, ?4, ?5)",
-            )?;
-            for a in &r.spf_results {
-                stmt.execute(params![
-                    record,
-                    a.domain,
-                    a.scope.as_ref().map(|v| v.as_str()),
-                    a.result.as_ref().map(|v| v.as_str()),
-                    a.human_result
-                ])?;
-            }
-        }
-        Ok(())
-    }
-
-    /// Completes a report once its records are in: totals, warnings,
-    /// report-level extensions found after the records, and its raw XML.
+    /// Completes a report once its records and raw pieces are in: totals,
+    /// warnings, report-level extensions found after the records, and what
+    /// is needed to parse its raw copy again.
     pub fn finish_report(
         &self,
         report: i64,
         done: &ReportTail,
-        raw: &RawReport,
+        raw: &RawMeta,
+        raw_size: u64,
     ) -> Result<(), StoreError> {
         self.conn.execute(
             "UPDATE reports SET record_count = ?2, message_count = ?3, warnings = ?4,
@@ -327,11 +316,48 @@ impl Store {
             ],
         )?;
         self.conn.execute(
-            "INSERT INTO report_raw (report, compression, file_name, known_utf8, data)
+            "INSERT INTO report_raw (report, compression, file_name, known_utf8, size)
              VALUES (?1, 'gzip', ?2, ?3, ?4)",
-            params![report, raw.file_name, raw.known_utf8, raw.gzip],
+            params![
+                report,
+                raw.file_name,
+                raw.known_utf8,
+                i64::try_from(raw_size).unwrap_or(i64::MAX)
+            ],
         )?;
         Ok(())
+    }
+
+    /// Stores the next piece of a report's raw gzip stream.
+    pub fn insert_raw_chunk(&self, report: i64, seq: i64, data: &[u8]) -> Result<(), StoreError> {
+        let mut stmt = self.conn.prepare_cached(
+            "INSERT INTO report_raw_chunks (report, seq, data) VALUES (?1, ?2, ?3)",
+        )?;
+        stmt.execute(params![report, seq, data])?;
+        Ok(())
+    }
+
+    /// Prepares the statements that insert records, once per report.
+    pub fn record_inserter(&self) -> Result<RecordInserter<'_>, StoreError> {
+        Ok(RecordInserter {
+            conn: &self.conn,
+            record: self.conn.prepare_cached(
+                "INSERT INTO records (report, source_ip, count, disposition, dkim, spf,
+                     header_from, envelope_from, envelope_to, extensions)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+            )?,
+            reason: self.conn.prepare_cached(
+                "INSERT INTO record_reasons (record, type, comment) VALUES (?1, ?2, ?3)",
+            )?,
+            dkim: self.conn.prepare_cached(
+                "INSERT INTO dkim_results (record, domain, selector, result, human_result)
+                 VALUES (?1, ?2, ?3, ?4, ?5)",
+            )?,
+            spf: self.conn.prepare_cached(
+                "INSERT INTO spf_results (record, domain, scope, result, human_result)
+                 VALUES (?1, ?2, ?3, ?4, ?5)",
+            )?,
+        })
     }
 
     /// Keeps an input that failed, with its bytes (`None` when too large to
@@ -416,23 +442,33 @@ impl Store {
         Ok(ids.collect::<Result<_, _>>()?)
     }
 
-    /// A stored report's source, first ingestion time and raw XML.
-    pub fn raw_report(&self, id: i64) -> Result<Option<(String, i64, RawReport)>, StoreError> {
+    /// A stored report's source, first ingestion time, and what is needed
+    /// to parse it again.
+    pub fn raw_report(&self, id: i64) -> Result<Option<(String, i64, RawMeta)>, StoreError> {
         Ok(self
             .conn
             .query_row(
-                "SELECT r.source, r.ingested_at, w.file_name, w.known_utf8, w.data
+                "SELECT r.source, r.ingested_at, w.file_name, w.known_utf8
                  FROM reports r JOIN report_raw w ON w.report = r.id WHERE r.id = ?1",
                 [id],
                 |r| {
                     Ok((
                         r.get(0)?,
                         r.get(1)?,
-                        RawReport { file_name: r.get(2)?, known_utf8: r.get(3)?, gzip: r.get(4)? },
+                        RawMeta { file_name: r.get(2)?, known_utf8: r.get(3)? },
                     ))
                 },
             )
             .optional()?)
+    }
+
+    /// A stored report's raw gzip stream, its pieces in order.
+    pub fn raw_chunks(&self, id: i64) -> Result<Vec<Vec<u8>>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT data FROM report_raw_chunks WHERE report = ?1 ORDER BY seq")?;
+        let chunks = stmt.query_map([id], |r| r.get(0))?;
+        Ok(chunks.collect::<Result<_, _>>()?)
     }
 
     /// Deletes a report and everything that belongs to it.

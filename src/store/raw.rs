@@ -1,11 +1,15 @@
 //! The raw XML of every stored report, compressed, captured while the
-//! parser streams through it.
+//! parser streams through it and handed out in pieces of about
+//! [`CHUNK_SIZE`], so that a large report is never held whole.
 
 use std::io::{self, Read, Write};
 
 use flate2::Compression;
 use flate2::read::GzDecoder;
 use flate2::write::GzEncoder;
+
+/// Size of the pieces the compressed copy is stored in.
+pub const CHUNK_SIZE: usize = 1 << 20;
 
 /// A reader that passes bytes through and keeps a gzip copy of them.
 pub struct RawCapture<R> {
@@ -19,8 +23,13 @@ impl<R: Read> RawCapture<R> {
         RawCapture { inner, encoder: GzEncoder::new(Vec::new(), Compression::fast()) }
     }
 
+    /// The next complete piece of the compressed copy, once one is ready.
+    pub fn take_chunk(&mut self) -> Option<Vec<u8>> {
+        (self.encoder.get_ref().len() >= CHUNK_SIZE).then(|| std::mem::take(self.encoder.get_mut()))
+    }
+
     /// Reads the rest of the input (so the copy is complete) and returns
-    /// the compressed copy.
+    /// the last piece of the compressed copy.
     pub fn finish(mut self) -> io::Result<Vec<u8>> {
         io::copy(&mut self, &mut io::sink())?;
         self.encoder.finish()
@@ -35,9 +44,30 @@ impl<R: Read> Read for RawCapture<R> {
     }
 }
 
-/// Opens a stored raw copy for reading.
-pub fn open(compressed: &[u8]) -> impl Read + '_ {
-    GzDecoder::new(compressed)
+/// Opens a stored raw copy, given its pieces in order, for reading.
+pub fn open(chunks: Vec<Vec<u8>>) -> impl Read + Send {
+    let mut readers: Vec<io::Cursor<Vec<u8>>> = chunks.into_iter().map(io::Cursor::new).collect();
+    readers.reverse();
+    GzDecoder::new(Pieces { pieces: readers })
+}
+
+/// The pieces of a stored copy read as one stream.
+struct Pieces {
+    /// In reverse order, so the next is popped from the end.
+    pieces: Vec<io::Cursor<Vec<u8>>>,
+}
+
+impl Read for Pieces {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        while let Some(current) = self.pieces.last_mut() {
+            let n = current.read(buf)?;
+            if n > 0 || buf.is_empty() {
+                return Ok(n);
+            }
+            self.pieces.pop();
+        }
+        Ok(0)
+    }
 }
 
 #[cfg(test)]
@@ -45,14 +75,27 @@ mod tests {
     use super::*;
 
     #[test]
-    fn capture_round_trips_everything_including_the_unread_tail() {
-        let doc: Vec<u8> = (0..100_000u32).flat_map(|i| i.to_le_bytes()).collect();
+    fn capture_round_trips_in_pieces_including_the_unread_tail() {
+        // Incompressible enough to produce several pieces.
+        let mut x = 1u64;
+        let doc: Vec<u8> = (0..3_000_000)
+            .map(|_| {
+                x = x.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                (x >> 56) as u8
+            })
+            .collect();
         let mut capture = RawCapture::new(&doc[..]);
-        let mut first = [0u8; 1000];
-        capture.read_exact(&mut first).unwrap();
-        let stored = capture.finish().unwrap();
+        let mut pieces = Vec::new();
+        let mut buf = vec![0u8; 64 * 1024];
+        for _ in 0..30 {
+            capture.read_exact(&mut buf).unwrap();
+            pieces.extend(capture.take_chunk());
+        }
+        pieces.push(capture.finish().unwrap());
+        assert!(pieces.len() >= 2, "expected several pieces, got {}", pieces.len());
+        assert!(pieces[..pieces.len() - 1].iter().all(|p| p.len() >= CHUNK_SIZE));
         let mut back = Vec::new();
-        open(&stored).read_to_end(&mut back).unwrap();
+        open(pieces).read_to_end(&mut back).unwrap();
         assert_eq!(back, doc);
     }
 }

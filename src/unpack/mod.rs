@@ -28,7 +28,7 @@ pub struct Document<'a> {
     /// Its own file name (attachment or zip entry), for the date fallback.
     pub file_name: Option<String>,
     /// The XML bytes.
-    pub reader: &'a mut dyn Read,
+    pub reader: &'a mut (dyn Read + Send),
     /// The bytes are UTF-8 already (decoded by the mail parser).
     pub known_utf8: bool,
 }
@@ -138,7 +138,7 @@ pub struct Hints {
 /// Unpacks one input stream, handing every XML document to `sink`.
 pub fn unpack<S: Sink>(
     location: &str,
-    mut input: impl Read,
+    mut input: impl Read + Send,
     hints: &Hints,
     limits: &Limits,
     sink: &mut S,
@@ -165,7 +165,7 @@ impl<S: Sink> Ctx<'_, S> {
     fn stream(
         &mut self,
         location: &str,
-        input: &mut dyn Read,
+        input: &mut (dyn Read + Send),
         hints: &Hints,
         depth: usize,
     ) -> Result<(), S::Fatal> {

@@ -292,6 +292,22 @@ pub fn query_rows(conn: &Connection, sql: &str) -> Vec<Vec<String>> {
 }
 
 /// `PRAGMA integrity_check` of a database file.
+/// A stored report's raw XML: its gzip pieces joined in order, decompressed.
+pub fn raw_xml(conn: &Connection, report: i64) -> Vec<u8> {
+    use std::io::Read;
+    let mut stmt = conn
+        .prepare("SELECT data FROM report_raw_chunks WHERE report = ?1 ORDER BY seq")
+        .expect("raw chunks query");
+    let gzip: Vec<u8> = stmt
+        .query_map([report], |r| r.get::<_, Vec<u8>>(0))
+        .expect("raw chunks")
+        .flat_map(|chunk| chunk.expect("raw chunk"))
+        .collect();
+    let mut xml = Vec::new();
+    flate2::read::GzDecoder::new(&gzip[..]).read_to_end(&mut xml).expect("raw is gzip");
+    xml
+}
+
 pub fn integrity_check(conn: &Connection) -> String {
     query_rows(conn, "PRAGMA integrity_check")
         .into_iter()
