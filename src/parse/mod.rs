@@ -427,7 +427,6 @@ impl<R: Read> ReportReader<R> {
             }
         }
         self.pending_record = false;
-        let start_line = self.line();
         let mut record = Record::default();
         let mut count: Option<u64> = None;
         loop {
@@ -479,9 +478,11 @@ impl<R: Read> ReportReader<R> {
                 Ev::Text => {}
             }
         }
+        // The line is counted only now, on error: counting for every
+        // record would cost more than parsing it.
         record.count = count.ok_or_else(|| ParseError::Missing {
-            line: start_line,
-            what: "a <record> has no <row><count>".into(),
+            line: self.line(),
+            what: "the <record> ending here has no <row><count>".into(),
         })?;
         if record.source_ip.is_empty() {
             self.empty_source_ip += 1;
