@@ -486,8 +486,8 @@ const CHANNEL_DEPTH: usize = 8;
 
 /// What the parser thread sends.
 enum Parsed {
-    /// The report header, first.
-    Header(ReportHeader),
+    /// The report header, first (boxed: it is large and sent once).
+    Header(Box<ReportHeader>),
     /// The next records.
     Records(Vec<Record>),
     /// The next piece of the raw copy.
@@ -509,7 +509,7 @@ fn parse_document(reader: &mut (dyn Read + Send), options: &ParseOptions, tx: &S
             return;
         }
     };
-    if tx.send(Parsed::Header(header)).is_err() {
+    if tx.send(Parsed::Header(Box::new(header))).is_err() {
         return;
     }
     let mut batch = Vec::with_capacity(RECORD_BATCH);
@@ -522,10 +522,10 @@ fn parse_document(reader: &mut (dyn Read + Send), options: &ParseOptions, tx: &S
                     if tx.send(Parsed::Records(full)).is_err() {
                         return;
                     }
-                    if let Some(chunk) = report.get_mut().take_chunk() {
-                        if tx.send(Parsed::RawChunk(chunk)).is_err() {
-                            return;
-                        }
+                    if let Some(chunk) = report.get_mut().take_chunk()
+                        && tx.send(Parsed::RawChunk(chunk)).is_err()
+                    {
+                        return;
                     }
                 }
             }
