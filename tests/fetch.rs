@@ -327,6 +327,41 @@ fn a_new_uidvalidity_falls_back_to_report_deduplication() {
 }
 
 #[test]
+fn servers_without_move_get_copy_deleted_and_expunge_and_other_mail_stays() {
+    // With UIDPLUS the expunge is limited to our UIDs (UID EXPUNGE); without
+    // it a plain EXPUNGE runs, which removes only messages marked \Deleted.
+    for capabilities in ["IMAP4rev1 LITERAL+ IDLE UIDPLUS", "IMAP4rev1 LITERAL+ IDLE"] {
+        let server = Dovecot::start_with(&format!("imap_capability = {capabilities}")).unwrap();
+        let mut session = server.session().unwrap();
+        let caps = session.capabilities().unwrap();
+        assert!(!caps.has_str("MOVE"), "MOVE is still advertised after login");
+        assert_eq!(caps.has_str("UIDPLUS"), capabilities.contains("UIDPLUS"));
+        drop(caps);
+        session.logout().unwrap();
+        for i in 0..3 {
+            server.append("INBOX", &rua(&format!("nomove-{i}"), i)).unwrap();
+        }
+        let other = b"From: a@example.net\r\nSubject: hello\r\n\r\nNot a report.\r\n";
+        server.append("INBOX", other).unwrap();
+        let sandbox = temp_dir();
+        let db = sandbox.path().join("dmarc.db");
+        let out = run(&mut fetch(
+            &server,
+            sandbox.path(),
+            &db,
+            &["--archive-folder", "Done", "--format", "json"],
+        ));
+        assert_eq!(out.code, Some(1), "{capabilities}: the plain mail fails: {out:?}");
+        assert_eq!(out.json()["messages_archived"], 3, "{capabilities}: {out:?}");
+        assert_eq!(server.list_uids("Done").unwrap().len(), 3, "{capabilities}");
+        let left = server.flags("INBOX").unwrap();
+        assert_eq!(left.len(), 1, "{capabilities}: only the plain mail stays: {left:?}");
+        assert!(left[0].1.iter().any(|f| f == "\\Flagged"), "{left:?}");
+        assert_eq!(reports(&db), 3);
+    }
+}
+
+#[test]
 fn a_fetch_finds_the_lock_held_and_leaves_without_touching_anything() {
     let server = Dovecot::start().unwrap();
     server.append("INBOX", &rua("locked", 0)).unwrap();

@@ -88,6 +88,8 @@ pub struct Dovecot {
     /// The foreground master, `None` while killed or stopped. Its pid is
     /// also the process group id of every Dovecot process of this instance.
     master: Mutex<Option<Child>>,
+    /// Settings appended to the generated config (`start_with`).
+    extra_config: String,
     /// Last field: removed after `Drop::drop` has stopped the server.
     dir: Option<tempfile::TempDir>,
 }
@@ -111,6 +113,13 @@ impl Dovecot {
     /// ports answer (a `* OK` greeting from this very instance on the plain
     /// one). Retries with new ports when one was taken in the meantime.
     pub fn start() -> Result<Dovecot> {
+        Self::start_with("")
+    }
+
+    /// Like [`Dovecot::start`], with Dovecot settings appended to the
+    /// generated config (for example `imap_capability = ...` to take MOVE
+    /// away, as older servers lack it).
+    pub fn start_with(extra_config: &str) -> Result<Dovecot> {
         let dovecot = find_dovecot()
             .ok_or_else(|| anyhow!("dovecot is not installed: apt-get install -y dovecot-imapd"))?;
         let tmp = super::temp_dir();
@@ -161,6 +170,7 @@ impl Dovecot {
             out_file: dir.join("dovecot.out"),
             run_dir,
             master: Mutex::new(None),
+            extra_config: extra_config.to_owned(),
             dir: Some(tmp),
         };
 
@@ -502,7 +512,9 @@ service imap-login {{
     ssl = yes
   }}
 }}
-{chroots}",
+{chroots}{extra}
+",
+            extra = self.extra_config,
             instance = self.instance,
             greeting = self.greeting(),
             login_user = id.login_user,
