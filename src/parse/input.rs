@@ -9,7 +9,10 @@
 //!   remembers that it happened so the caller can warn.
 //!
 //! Everything is streamed through fixed buffers: memory does not depend on
-//! the size of the document.
+//! the size of the document. Because the XML reader above buffers a whole
+//! text event before anyone can look at it, a stretch of more than
+//! [`MAX_MARKUP_GAP`] bytes without a `<` (a 100 MB element text, comment or
+//! attribute) is refused here, before it is buffered.
 
 use std::io::{self, BufRead, Read};
 
@@ -18,6 +21,25 @@ use encoding_rs::{CoderResult, Encoding, UTF_8};
 const BUF_SIZE: usize = 64 * 1024;
 /// How much of the start is inspected for a BOM and an XML declaration.
 const PROLOG_SIZE: usize = 1024;
+/// The longest stretch without a `<` accepted (every XML event starts with
+/// one; no report comes near this).
+pub const MAX_MARKUP_GAP: usize = 1 << 20;
+
+/// The error for a stretch without markup longer than [`MAX_MARKUP_GAP`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MarkupGap;
+
+impl std::fmt::Display for MarkupGap {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "more than {} KiB without any markup (one huge text, comment or attribute)",
+            MAX_MARKUP_GAP / 1024
+        )
+    }
+}
+
+impl std::error::Error for MarkupGap {}
 
 /// A `BufRead` of UTF-8 produced from a document in any encoding.
 pub struct XmlInput<R> {
@@ -34,6 +56,8 @@ pub struct XmlInput<R> {
     out_end: usize,
     /// Newlines in the output buffers already replaced.
     lines_before: u64,
+    /// Bytes since the last `<` seen at the end of an output buffer.
+    gap: usize,
     replaced: bool,
 }
 
@@ -72,6 +96,7 @@ impl<R: Read> XmlInput<R> {
             out_pos: 0,
             out_end: 0,
             lines_before: 0,
+            gap: 0,
             replaced: false,
         })
     }
@@ -160,6 +185,14 @@ impl<R: Read> BufRead for XmlInput<R> {
                 // The decoder holds a partial sequence: it needs more input.
                 self.refill_input()?;
             }
+            // One search per buffer, not per event.
+            match memchr::memrchr(b'<', &self.out_buf[..written]) {
+                Some(at) => self.gap = written - at - 1,
+                None => self.gap += written,
+            }
+            if self.gap > MAX_MARKUP_GAP {
+                return Err(io::Error::new(io::ErrorKind::InvalidData, MarkupGap));
+            }
         }
         Ok(&self.out_buf[self.out_pos..self.out_end])
     }
@@ -225,6 +258,25 @@ mod tests {
         let (s, r) = decode(b"<a>bad\x91byte</a>", false);
         assert_eq!(s, "<a>bad\u{FFFD}byte</a>");
         assert!(r);
+    }
+
+    #[test]
+    fn a_huge_stretch_without_markup_is_refused_before_it_is_buffered() {
+        let mut doc = b"<feedback><org_name>".to_vec();
+        doc.resize(doc.len() + 3 * MAX_MARKUP_GAP, b'a');
+        let mut input = XmlInput::new(&doc[..], false).unwrap();
+        let mut sink = Vec::new();
+        let err = input.read_to_end(&mut sink).unwrap_err();
+        assert!(err.get_ref().is_some_and(|e| e.is::<MarkupGap>()), "{err}");
+        // It stopped soon after the limit, not at the end.
+        assert!(sink.len() < MAX_MARKUP_GAP + 2 * BUF_SIZE, "{}", sink.len());
+        // Text up to the limit is fine.
+        let mut doc = b"<a>".to_vec();
+        doc.resize(doc.len() + MAX_MARKUP_GAP - 4 * BUF_SIZE, b'a');
+        doc.extend_from_slice(b"</a>");
+        let mut ok = Vec::new();
+        XmlInput::new(&doc[..], false).unwrap().read_to_end(&mut ok).unwrap();
+        assert_eq!(ok, doc);
     }
 
     #[test]

@@ -615,6 +615,14 @@ impl<R: Read> ReportReader<R> {
 
     fn xml_error(&self, e: quick_xml::Error) -> ParseError {
         match e {
+            quick_xml::Error::Io(io)
+                if io.get_ref().is_some_and(|e| e.is::<input::MarkupGap>()) =>
+            {
+                ParseError::Refused {
+                    line: self.line(),
+                    what: "more than 1 MiB without any markup (a huge text, comment or attribute)",
+                }
+            }
             quick_xml::Error::Io(io) => {
                 ParseError::Io(std::sync::Arc::try_unwrap(io).unwrap_or_else(|shared| {
                     std::io::Error::new(shared.kind(), shared.to_string())
@@ -903,6 +911,8 @@ impl<R: Read> ReportReader<R> {
 
 #[cfg(test)]
 mod tests {
+    use std::io::Read as _;
+
     use super::*;
     use crate::model::{Disposition, DkimResult, DmarcResult, OverrideReason, Policy, SpfResult};
 
@@ -1059,6 +1069,21 @@ mod tests {
         let big = "a".repeat(MAX_TEXT + 1);
         let xml = report(RANGE, "", RECORD).replace("<org_name>Org", &format!("<org_name>{big}"));
         assert!(parse(&xml).unwrap_err().to_string().contains("longer than 64 KiB"));
+    }
+
+    #[test]
+    fn a_hundred_megabyte_text_is_refused_without_being_buffered() {
+        // A reader that produces the text on the fly, so the test itself
+        // holds no 100 MB.
+        let head = report(RANGE, "", "").replace("<org_name>Org", "<org_name>");
+        let (start, _) = head.split_at(head.find("</org_name>").unwrap());
+        let body = std::io::repeat(b'x').take(100 << 20);
+        let doc = start.as_bytes().chain(body);
+        let err = match ReportReader::open(doc, &ParseOptions::default()) {
+            Err(e) => e.to_string(),
+            Ok(_) => panic!("accepted"),
+        };
+        assert!(err.contains("without any markup"), "{err}");
     }
 
     #[test]
