@@ -952,3 +952,45 @@ fn demo_ingests_the_bundled_samples_and_shows_both_domains() {
     assert_eq!(again.code, Some(0), "{again:?}");
     assert_eq!(again.stdout, out.stdout);
 }
+
+#[test]
+fn attachment_and_entry_names_are_labels_never_paths() {
+    let tmp = temp_dir();
+    let db = tmp.path().join("dmarc.db");
+    let first = daily_report("reporter.example", "example.com", 3, 2);
+    let second = daily_report("reporter.example", "example.com", 4, 2);
+    let dir = tmp.path().join("in");
+    write_file(&dir, "entry.zip", zip(&[("../../etc/passwd", first.as_bytes())]));
+    write_file(
+        &dir,
+        "mail.eml",
+        email_with_attachment(
+            "Report domain: example.com",
+            "../../../tmp/dmarc-report-evil.xml.gz",
+            "application/gzip",
+            &gzip(second.as_bytes()),
+        ),
+    );
+    let before: Vec<_> =
+        std::fs::read_dir(tmp.path()).unwrap().map(|e| e.unwrap().path()).collect();
+
+    let out = ingest(tmp.path(), &db, &[path_str(&dir)]);
+    assert_eq!(out.code, Some(0), "{out:?}");
+    assert_eq!(n(&out.json(), "reports_new"), 2, "{out:?}");
+    // The names are kept as where the reports came from, and nothing was
+    // written under them.
+    let sources = query_rows(&open_db(&db), "SELECT source FROM reports ORDER BY source");
+    assert!(sources[0][0].ends_with("entry.zip > ../../etc/passwd"), "{sources:?}");
+    assert!(
+        sources[1][0].ends_with("mail.eml > ../../../tmp/dmarc-report-evil.xml.gz"),
+        "{sources:?}"
+    );
+    assert!(!Path::new("/tmp/dmarc-report-evil.xml.gz").exists());
+    assert!(!Path::new("/tmp/dmarc-report-evil.xml").exists());
+    let after: Vec<_> = std::fs::read_dir(tmp.path()).unwrap().map(|e| e.unwrap().path()).collect();
+    let new: Vec<_> = after.iter().filter(|p| !before.contains(p)).collect();
+    assert!(
+        new.iter().all(|p| p.to_string_lossy().contains("dmarc.db")),
+        "only the database may appear: {new:?}"
+    );
+}

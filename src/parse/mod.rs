@@ -1087,6 +1087,18 @@ mod tests {
     }
 
     #[test]
+    fn negative_and_reversed_date_ranges_are_kept_with_a_warning() {
+        let reversed = "<date_range><begin>1700086399</begin><end>1700000000</end></date_range>";
+        let (h, _, warnings) = parse(&report(reversed, "", RECORD)).unwrap();
+        assert_eq!((h.begin, h.end), (1_700_086_399, 1_700_000_000));
+        assert!(warnings.iter().any(|w| w.contains("reversed")), "{warnings:?}");
+        let negative = "<date_range><begin>-86400</begin><end>-1</end></date_range>";
+        let (h, _, warnings) = parse(&report(negative, "", RECORD)).unwrap();
+        assert_eq!(h.begin, -86_400);
+        assert!(warnings.iter().any(|w| w.contains("before 1970")), "{warnings:?}");
+    }
+
+    #[test]
     fn non_reports_are_named() {
         assert!(matches!(parse(""), Err(ParseError::Empty)));
         let err = parse("<html><body/></html>").unwrap_err().to_string();
