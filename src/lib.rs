@@ -6,10 +6,12 @@
 //! 2. [`unpack`]: gzip, zip and MIME messages down to XML documents;
 //! 3. [`parse`]: streaming XML to the [`model`], record by record;
 //! 4. [`store`]: SQLite, idempotent, loss-free;
+//! 5. [`analyse`]: who sends as the domain (summaries and the verdict to come);
 //!
 //! [`ingest`] wires the stages together; [`config`] holds `fetch`'s settings;
 //! [`cli`] is the command line.
 
+pub mod analyse;
 pub mod cli;
 pub mod config;
 pub mod fetch;

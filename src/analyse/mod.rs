@@ -1,0 +1,7 @@
+//! Analysis of stored reports. [`senders`]: who a source is, named offline
+//! from what reports say about it.
+//!
+//! (Issue 4 builds the per-domain summary, sender classes and the readiness
+//! verdict on top of this.)
+
+pub mod senders;
