@@ -1,0 +1,317 @@
+//! Per-domain and per-source totals over a window of stored reports: the
+//! numbers the summary and the readiness verdict stand on.
+//!
+//! A report belongs to the window when its `begin` falls inside it. Sums are
+//! computed in Rust with saturating arithmetic (SQLite's `sum()` fails on
+//! overflow; counts are bounded at 10^12 by the parser anyway).
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use rusqlite::{Connection, params};
+use serde::Serialize;
+
+use super::senders::{Catalogue, Evidence};
+use crate::store::StoreError;
+
+const DAY: i64 = 86_400;
+
+/// Which reports to look at.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WindowSpec {
+    /// The `days` days ending at the end of the newest report of the domain.
+    LastDays(u32),
+    /// From `since` (inclusive) to `until` (exclusive), Unix seconds.
+    Range {
+        /// Start.
+        since: i64,
+        /// End.
+        until: i64,
+    },
+    /// Everything stored.
+    All,
+}
+
+/// A resolved window, Unix seconds, `[begin, end)`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Window {
+    /// First second inside.
+    pub begin: i64,
+    /// First second after.
+    pub end: i64,
+}
+
+/// Totals of a set of records.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Totals {
+    /// Messages (sum of `count`).
+    pub messages: u64,
+    /// Messages passing DMARC (aligned DKIM or aligned SPF passed).
+    pub dmarc_pass: u64,
+    /// Messages with aligned SPF pass.
+    pub spf_aligned_pass: u64,
+    /// Messages with aligned DKIM pass.
+    pub dkim_aligned_pass: u64,
+}
+
+impl Totals {
+    fn add(&mut self, count: u64, dkim: bool, spf: bool) {
+        self.messages = self.messages.saturating_add(count);
+        if dkim || spf {
+            self.dmarc_pass = self.dmarc_pass.saturating_add(count);
+        }
+        if spf {
+            self.spf_aligned_pass = self.spf_aligned_pass.saturating_add(count);
+        }
+        if dkim {
+            self.dkim_aligned_pass = self.dkim_aligned_pass.saturating_add(count);
+        }
+    }
+}
+
+/// One source IP in the window.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SourceRow {
+    /// The source address as reported.
+    pub ip: String,
+    /// The sender it was identified as.
+    pub sender: String,
+    /// What identified it (`DKIM d=sendgrid.net`).
+    pub identified_by: Option<String>,
+    /// Its totals.
+    #[serde(flatten)]
+    pub totals: Totals,
+    /// Start of the first report that mentions it.
+    pub first_seen: i64,
+    /// End of the last report that mentions it.
+    pub last_seen: i64,
+    /// Passing DKIM `d=` domains seen for it.
+    pub dkim_domains: Vec<String>,
+    /// Passing SPF domains seen for it.
+    pub spf_domains: Vec<String>,
+    /// Override reasons the receivers gave (forwarded, mailing_list, ...).
+    pub reasons: Vec<String>,
+}
+
+/// One policy domain in the window.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DomainTotals {
+    /// The policy domain.
+    pub domain: String,
+    /// The window.
+    pub window: Window,
+    /// Reports in the window.
+    pub reports: u64,
+    /// Distinct reporting organisations.
+    pub reporters: u64,
+    /// Distinct UTC days covered by the reports.
+    pub days_covered: u64,
+    /// Totals of all records.
+    #[serde(flatten)]
+    pub totals: Totals,
+    /// Messages per applied disposition (`none`, `quarantine`, `reject`, `pass`).
+    pub disposition: BTreeMap<String, u64>,
+    /// Messages per `header_from` other than the domain itself.
+    pub subdomains: BTreeMap<String, Totals>,
+    /// The sources, most messages first.
+    pub sources: Vec<SourceRow>,
+}
+
+/// The policy domains that have reports, sorted.
+pub fn domains(conn: &Connection) -> Result<Vec<String>, StoreError> {
+    let mut stmt =
+        conn.prepare("SELECT DISTINCT policy_domain FROM reports ORDER BY policy_domain")?;
+    let rows = stmt.query_map([], |r| r.get(0))?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// Resolves a window for `domain`; `None` when it has no reports.
+pub fn window(
+    conn: &Connection,
+    domain: &str,
+    spec: WindowSpec,
+) -> Result<Option<Window>, StoreError> {
+    let (first, last): (Option<i64>, Option<i64>) = conn.query_row(
+        "SELECT min(begin_ts), max(end_ts) FROM reports WHERE policy_domain = ?1",
+        [domain],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )?;
+    let (Some(first), Some(last)) = (first, last) else { return Ok(None) };
+    Ok(Some(match spec {
+        WindowSpec::LastDays(days) => {
+            // Reports end at 23:59:59 or at the next midnight (Microsoft):
+            // the window ends at the midnight after the newest end.
+            let end = (last + DAY - 1).div_euclid(DAY) * DAY;
+            Window { begin: end - i64::from(days) * DAY, end }
+        }
+        WindowSpec::Range { since, until } => Window { begin: since, end: until },
+        WindowSpec::All => Window { begin: first, end: last + 1 },
+    }))
+}
+
+/// Totals of `domain` over `window`, with sources named from `catalogue`.
+pub fn domain_totals(
+    conn: &Connection,
+    domain: &str,
+    window: Window,
+    catalogue: &Catalogue,
+) -> Result<DomainTotals, StoreError> {
+    let (reports, reporters): (i64, i64) = conn.query_row(
+        "SELECT count(*), count(DISTINCT org_name) FROM reports
+         WHERE policy_domain = ?1 AND begin_ts >= ?2 AND begin_ts < ?3",
+        params![domain, window.begin, window.end],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )?;
+    let mut days = BTreeSet::new();
+    let mut stmt = conn.prepare_cached(
+        "SELECT begin_ts, end_ts FROM reports
+         WHERE policy_domain = ?1 AND begin_ts >= ?2 AND begin_ts < ?3",
+    )?;
+    let spans = stmt.query_map(params![domain, window.begin, window.end], |r| {
+        Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?))
+    })?;
+    for span in spans {
+        let (begin, end) = span?;
+        // A day counts when the report covers it; a report ending exactly
+        // at midnight (Microsoft) does not cover the next day.
+        let last = (end - 1).max(begin).min(window.end - 1);
+        let mut day = begin.div_euclid(DAY);
+        while day * DAY <= last && days.len() < 100_000 {
+            days.insert(day);
+            day += 1;
+        }
+    }
+
+    let mut totals = Totals::default();
+    let mut disposition = BTreeMap::new();
+    let mut subdomains: BTreeMap<String, Totals> = BTreeMap::new();
+    struct Acc {
+        totals: Totals,
+        first: i64,
+        last: i64,
+        dkim: BTreeSet<String>,
+        spf: BTreeSet<String>,
+        envelope: BTreeSet<String>,
+        reasons: BTreeSet<String>,
+    }
+    let mut sources: BTreeMap<String, Acc> = BTreeMap::new();
+    let mut stmt = conn.prepare_cached(
+        "SELECT c.source_ip, c.count, c.disposition, c.dkim = 'pass', c.spf = 'pass',
+                c.header_from, c.envelope_from, r.begin_ts, r.end_ts
+         FROM records c JOIN reports r ON c.report = r.id
+         WHERE r.policy_domain = ?1 AND r.begin_ts >= ?2 AND r.begin_ts < ?3",
+    )?;
+    let mut rows = stmt.query(params![domain, window.begin, window.end])?;
+    while let Some(row) = rows.next()? {
+        let ip: String = row.get(0)?;
+        let count = u64::try_from(row.get::<_, i64>(1)?).unwrap_or(0);
+        let disp: Option<String> = row.get(2)?;
+        let dkim: bool = row.get::<_, Option<bool>>(3)?.unwrap_or(false);
+        let spf: bool = row.get::<_, Option<bool>>(4)?.unwrap_or(false);
+        let header_from: Option<String> = row.get(5)?;
+        let envelope: Option<String> = row.get(6)?;
+        let (begin, end): (i64, i64) = (row.get(7)?, row.get(8)?);
+
+        totals.add(count, dkim, spf);
+        let disp = disp.unwrap_or_else(|| "none".to_owned());
+        let slot: &mut u64 = disposition.entry(disp).or_default();
+        *slot = slot.saturating_add(count);
+        if let Some(from) = header_from.filter(|h| h != domain) {
+            subdomains.entry(from).or_default().add(count, dkim, spf);
+        }
+        let acc = sources.entry(ip).or_insert_with(|| Acc {
+            totals: Totals::default(),
+            first: begin,
+            last: end,
+            dkim: BTreeSet::new(),
+            spf: BTreeSet::new(),
+            envelope: BTreeSet::new(),
+            reasons: BTreeSet::new(),
+        });
+        acc.totals.add(count, dkim, spf);
+        acc.first = acc.first.min(begin);
+        acc.last = acc.last.max(end);
+        acc.envelope.extend(envelope);
+    }
+    // The passing auth domains and the override reasons, per source: one
+    // grouped query each, not one per record.
+    for (sql, which) in [
+        (
+            "SELECT c.source_ip, a.domain FROM records c JOIN reports r ON c.report = r.id
+          JOIN dkim_results a ON a.record = c.id
+          WHERE r.policy_domain = ?1 AND r.begin_ts >= ?2 AND r.begin_ts < ?3
+            AND a.result = 'pass' GROUP BY 1, 2",
+            0,
+        ),
+        (
+            "SELECT c.source_ip, a.domain FROM records c JOIN reports r ON c.report = r.id
+          JOIN spf_results a ON a.record = c.id
+          WHERE r.policy_domain = ?1 AND r.begin_ts >= ?2 AND r.begin_ts < ?3
+            AND a.result = 'pass' GROUP BY 1, 2",
+            1,
+        ),
+        (
+            "SELECT c.source_ip, a.type FROM records c JOIN reports r ON c.report = r.id
+          JOIN record_reasons a ON a.record = c.id
+          WHERE r.policy_domain = ?1 AND r.begin_ts >= ?2 AND r.begin_ts < ?3
+            AND a.type IS NOT NULL GROUP BY 1, 2",
+            2,
+        ),
+    ] {
+        let mut stmt = conn.prepare_cached(sql)?;
+        let pairs = stmt.query_map(params![domain, window.begin, window.end], |r| {
+            Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
+        })?;
+        for pair in pairs {
+            let (ip, value) = pair?;
+            if let Some(acc) = sources.get_mut(&ip) {
+                match which {
+                    0 => acc.dkim.insert(value),
+                    1 => acc.spf.insert(value),
+                    _ => acc.reasons.insert(value),
+                };
+            }
+        }
+    }
+    for key in ["none", "quarantine", "reject"] {
+        disposition.entry(key.to_owned()).or_default();
+    }
+
+    let mut rows: Vec<SourceRow> = sources
+        .into_iter()
+        .map(|(ip, acc)| {
+            let dkim: Vec<String> = acc.dkim.into_iter().collect();
+            let spf: Vec<String> = acc.spf.into_iter().collect();
+            let envelope: Vec<String> = acc.envelope.into_iter().collect();
+            let id = catalogue.identify(&Evidence {
+                dkim_pass: &dkim,
+                spf_pass: &spf,
+                envelope_from: &envelope,
+                reverse_dns: None,
+            });
+            SourceRow {
+                ip,
+                sender: id.name,
+                identified_by: id.because,
+                totals: acc.totals,
+                first_seen: acc.first,
+                last_seen: acc.last,
+                dkim_domains: dkim,
+                spf_domains: spf,
+                reasons: acc.reasons.into_iter().collect(),
+            }
+        })
+        .collect();
+    rows.sort_by(|a, b| b.totals.messages.cmp(&a.totals.messages).then_with(|| a.ip.cmp(&b.ip)));
+
+    Ok(DomainTotals {
+        domain: domain.to_owned(),
+        window,
+        reports: reports.unsigned_abs(),
+        reporters: reporters.unsigned_abs(),
+        days_covered: days.len() as u64,
+        totals,
+        disposition,
+        subdomains,
+        sources: rows,
+    })
+}

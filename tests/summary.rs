@@ -1,0 +1,141 @@
+//! Per-domain and per-source totals (`analyse::summary`): over the bundled
+//! samples, whose truth is known from their generator, and as a property:
+//! the sources always add up to the domain.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use dmarc_report::analyse::senders::Catalogue;
+use dmarc_report::analyse::summary::{self, Totals, Window, WindowSpec};
+use dmarc_report::ingest::Ingester;
+use dmarc_report::limits::Limits;
+use dmarc_report::store::Store;
+use dmarc_report::unpack::Hints;
+use proptest::prelude::*;
+
+fn samples() -> Store {
+    let store = Store::open_in_memory().unwrap();
+    let mut ingester = Ingester::new(&store, Limits::default());
+    ingester.ingest_paths(&["sample-reports".to_owned()]).unwrap();
+    ingester.finish().unwrap();
+    store
+}
+
+fn sum(rows: &[summary::SourceRow]) -> Totals {
+    rows.iter().fold(Totals::default(), |mut t, r| {
+        t.messages += r.totals.messages;
+        t.dmarc_pass += r.totals.dmarc_pass;
+        t.spf_aligned_pass += r.totals.spf_aligned_pass;
+        t.dkim_aligned_pass += r.totals.dkim_aligned_pass;
+        t
+    })
+}
+
+#[test]
+fn the_default_window_covers_the_samples_thirty_days_and_the_sources_add_up() {
+    let store = samples();
+    let conn = store.connection();
+    assert_eq!(summary::domains(conn).unwrap(), ["example.com", "example.org"]);
+    let catalogue = Catalogue::builtin();
+    for domain in ["example.com", "example.org"] {
+        let window = summary::window(conn, domain, WindowSpec::LastDays(30)).unwrap().unwrap();
+        // 2026-10-20 00:00 .. 2026-11-19 00:00 UTC
+        assert_eq!(window, Window { begin: 1_792_454_400, end: 1_795_046_400 }, "{domain}");
+        let d = summary::domain_totals(conn, domain, window, &catalogue).unwrap();
+        assert_eq!(d.days_covered, 30, "{domain}");
+        assert_eq!(sum(&d.sources), d.totals, "{domain}: sources must add up");
+        let by_disposition: u64 = d.disposition.values().sum();
+        assert_eq!(by_disposition, d.totals.messages);
+        // Every report of the samples is inside the default window.
+        let all = summary::window(conn, domain, WindowSpec::All).unwrap().unwrap();
+        let everything = summary::domain_totals(conn, domain, all, &catalogue).unwrap();
+        assert_eq!(everything.totals, d.totals, "{domain}");
+        assert_eq!(everything.reports, d.reports);
+    }
+    // The story of docs/samples.md: example.org's newsletter goes through
+    // SendGrid, which signs as itself, so none of it passes DMARC.
+    let window = summary::window(conn, "example.org", WindowSpec::LastDays(30)).unwrap().unwrap();
+    let org = summary::domain_totals(conn, "example.org", window, &catalogue).unwrap();
+    let sendgrid: Vec<_> = org.sources.iter().filter(|s| s.sender == "SendGrid").collect();
+    assert!(!sendgrid.is_empty());
+    assert_eq!(sendgrid.iter().map(|s| s.totals.messages).sum::<u64>(), 10_806);
+    assert!(sendgrid.iter().all(|s| s.totals.dmarc_pass == 0));
+    assert!(org.reporters >= 5, "{}", org.reporters);
+    // A narrower window: the last seven days only.
+    let week = summary::window(conn, "example.org", WindowSpec::LastDays(7)).unwrap().unwrap();
+    let recent = summary::domain_totals(conn, "example.org", week, &catalogue).unwrap();
+    assert_eq!(recent.days_covered, 7);
+    assert!(recent.totals.messages < org.totals.messages);
+    // Zendesk appears only in the last days of the story.
+    assert!(recent.sources.iter().any(|s| s.sender == "Zendesk"));
+}
+
+#[test]
+fn a_domain_without_reports_has_no_window() {
+    let store = samples();
+    assert_eq!(summary::window(store.connection(), "nope.example", WindowSpec::All).unwrap(), None);
+}
+
+/// A small report: `records` are (ip index, count, dkim pass, spf pass).
+fn report(id: usize, day: i64, records: &[(u8, u64, bool, bool)]) -> String {
+    let begin = 1_792_454_400 + day * 86_400;
+    let mut xml = format!(
+        "<feedback><report_metadata><org_name>r{}</org_name><report_id>{id}</report_id>\
+         <date_range><begin>{begin}</begin><end>{}</end></date_range></report_metadata>\
+         <policy_published><domain>example.com</domain><p>none</p></policy_published>",
+        id % 3,
+        begin + 86_399
+    );
+    for (ip, count, dkim, spf) in records {
+        let pf = |b: bool| if b { "pass" } else { "fail" };
+        xml.push_str(&format!(
+            "<record><row><source_ip>192.0.2.{ip}</source_ip><count>{count}</count>\
+             <policy_evaluated><disposition>none</disposition><dkim>{}</dkim><spf>{}</spf>\
+             </policy_evaluated></row><identifiers><header_from>example.com</header_from>\
+             </identifiers><auth_results><spf><domain>example.com</domain><result>{}</result>\
+             </spf></auth_results></record>",
+            pf(*dkim),
+            pf(*spf),
+            pf(*spf)
+        ));
+    }
+    xml + "</feedback>"
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+
+    #[test]
+    fn per_source_rows_add_up_to_the_domain_totals(
+        reports in proptest::collection::vec(
+            (0i64..40, proptest::collection::vec((0u8..8, 0u64..1_000_000, any::<bool>(), any::<bool>()), 0..12)),
+            1..12,
+        )
+    ) {
+        let store = Store::open_in_memory().unwrap();
+        let mut want = Totals::default();
+        {
+            let mut ingester = Ingester::new(&store, Limits::default());
+            for (i, (day, records)) in reports.iter().enumerate() {
+                let xml = report(i, *day, records);
+                let outcome = ingester.ingest_bytes("r", xml.as_bytes(), &Hints::default()).unwrap();
+                prop_assert!(outcome.is_ok(), "{:?}", outcome.errors);
+                for (_, count, dkim, spf) in records {
+                    want.messages += count;
+                    if *dkim || *spf { want.dmarc_pass += count; }
+                    if *spf { want.spf_aligned_pass += count; }
+                    if *dkim { want.dkim_aligned_pass += count; }
+                }
+            }
+            ingester.finish().unwrap();
+        }
+        let conn = store.connection();
+        let window = summary::window(conn, "example.com", WindowSpec::All).unwrap().unwrap();
+        let d = summary::domain_totals(conn, "example.com", window, &Catalogue::builtin()).unwrap();
+        prop_assert_eq!(d.totals, want);
+        prop_assert_eq!(sum(&d.sources), d.totals);
+        prop_assert_eq!(d.reports as usize, reports.len());
+        let ips: std::collections::BTreeSet<u8> =
+            reports.iter().flat_map(|(_, r)| r.iter().map(|x| x.0)).collect();
+        prop_assert_eq!(d.sources.len(), ips.len());
+    }
+}
