@@ -289,6 +289,18 @@ fn open_store(db: Option<&Path>) -> Result<Store> {
     Store::open(&path).map_err(anyhow::Error::from)
 }
 
+/// The one-line account of an ingest, shared by `ingest` and `demo`.
+fn ingest_line(s: &IngestSummary) -> String {
+    format!(
+        "{} input(s): {} new report(s) with {} record(s), {} duplicate(s), {} failed\n",
+        s.inputs,
+        s.reports_new,
+        s.records,
+        s.reports_duplicate,
+        s.failed.len()
+    )
+}
+
 fn print_ingest(s: &IngestSummary, format: Format) -> Result<()> {
     if format == Format::Json {
         return emit(&(serde_json::to_string(s)? + "\n"));
@@ -299,14 +311,7 @@ fn print_ingest(s: &IngestSummary, format: Format) -> Result<()> {
     for f in &s.failed {
         note(&format!("failed: {}", f.error));
     }
-    emit(&format!(
-        "{} input(s): {} new report(s) with {} record(s), {} duplicate(s), {} failed\n",
-        s.inputs,
-        s.reports_new,
-        s.records,
-        s.reports_duplicate,
-        s.failed.len()
-    ))
+    emit(&ingest_line(s))
 }
 
 fn print_reparse(s: &ReparseSummary, format: Format) -> Result<()> {
@@ -487,14 +492,8 @@ fn demo(db: Option<PathBuf>, args: DemoArgs) -> Result<ExitCode> {
 
     let mut out =
         format!("Ingested the sample reports in {} into {}\n\n", samples.display(), db.display());
-    out.push_str(&format!(
-        "{} input(s): {} new report(s) with {} record(s), {} duplicate(s), {} failed\n\n",
-        summary.inputs,
-        summary.reports_new,
-        summary.records,
-        summary.reports_duplicate,
-        summary.failed.len()
-    ));
+    out.push_str(&ingest_line(&summary));
+    out.push('\n');
     out.push_str(&stored_overview(&store)?);
     if !summary.failed.is_empty() {
         out.push_str("\nInputs refused (the malformed samples are meant to be):\n");

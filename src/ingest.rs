@@ -452,15 +452,14 @@ impl StoreSink<'_> {
                         [] => Vec::new(),
                         late => header.extensions.iter().chain(late).cloned().collect(),
                     };
-                    let tail =
-                        ReportTail { records, messages, warnings: warnings.clone(), extensions };
+                    self.outcome
+                        .warnings
+                        .extend(warnings.iter().map(|w| format!("{location}: {w}")));
+                    let tail = ReportTail { records, messages, warnings, extensions };
                     self.store.finish_report(report, &tail, meta, raw_size)?;
                     self.store.release()?;
                     self.outcome.reports_new += 1;
                     self.outcome.records += records;
-                    self.outcome
-                        .warnings
-                        .extend(warnings.into_iter().map(|w| format!("{location}: {w}")));
                     return Ok(());
                 }
                 Parsed::Failed(error) => {

@@ -37,6 +37,20 @@ fn fetch(server: &Dovecot, sandbox: &Path, db: &Path, extra: &[&str]) -> Command
     fetch_on_port(server, server.imaps_port(), sandbox, db, extra)
 }
 
+/// `fetch` of `user` at `host:port` with a password file and no CA.
+fn fetch_base(sandbox: &Path, db: &Path, host: &str, port: u16, user: &str, pw: &Path) -> Command {
+    let mut cmd = command(sandbox);
+    cmd.env("XDG_CONFIG_HOME", sandbox.join("xdg-config"))
+        .arg("--db")
+        .arg(db)
+        .args(["fetch", "--host", host, "--user", user])
+        .arg("--port")
+        .arg(port.to_string())
+        .arg("--password-file")
+        .arg(pw);
+    cmd
+}
+
 fn fetch_on_port(
     server: &Dovecot,
     port: u16,
@@ -44,19 +58,9 @@ fn fetch_on_port(
     db: &Path,
     extra: &[&str],
 ) -> Command {
-    let mut cmd = command(sandbox);
-    cmd.env("XDG_CONFIG_HOME", sandbox.join("xdg-config"))
-        .arg("--db")
-        .arg(db)
-        .arg("fetch")
-        .args(["--host", server.host(), "--user", server.user()])
-        .arg("--port")
-        .arg(port.to_string())
-        .arg("--password-file")
-        .arg(server.password_file())
-        .arg("--ca-file")
-        .arg(server.ca_file())
-        .args(extra);
+    let (host, user) = (server.host(), server.user());
+    let mut cmd = fetch_base(sandbox, db, host, port, user, server.password_file());
+    cmd.arg("--ca-file").arg(server.ca_file()).args(extra);
     cmd
 }
 
@@ -129,7 +133,6 @@ fn a_mailbox_of_rua_emails_is_stored_once_archived_and_the_bad_one_goes_to_the_e
     ));
     assert_eq!(out.code, Some(1), "one message holds no report: {out:?}");
     let json = out.json();
-    eprintln!("fetch json: {}", out.stdout.trim());
     assert_eq!(json["messages_new"], 6, "{json}");
     assert_eq!(json["messages_fetched"], 6);
     assert_eq!(json["reports_new"], 6, "5 messages hold 6 reports: {json}");
@@ -186,18 +189,10 @@ fn starttls_works_and_an_untrusted_certificate_is_refused_unless_its_ca_is_confi
     let db = sandbox.path().join("dmarc.db");
 
     // No CA given: the system roots do not know the test CA.
-    let mut cmd = command(sandbox.path());
-    cmd.env("XDG_CONFIG_HOME", sandbox.path().join("xdg-config"))
-        .arg("--db")
-        .arg(&db)
-        .args(["fetch", "--host", server.host(), "--user", server.user()])
-        .arg("--port")
-        .arg(server.imaps_port().to_string())
-        .arg("--password-file")
-        .arg(server.password_file());
+    let (host, user, pw) = (server.host(), server.user(), server.password_file());
+    let mut cmd = fetch_base(sandbox.path(), &db, host, server.imaps_port(), user, pw);
     let out = run(&mut cmd);
     assert_eq!(out.code, Some(2), "{out:?}");
-    eprintln!("untrusted: {}", out.stderr.trim());
     assert_eq!(out.stderr.lines().count(), 1, "one line: {out:?}");
     assert!(out.stderr.contains(server.host()) && out.stderr.contains("certificate"), "{out:?}");
 
@@ -225,7 +220,6 @@ fn a_wrong_password_exits_two_with_one_line_that_does_not_contain_it() {
     let out = run(&mut cmd);
     assert_eq!(out.code, Some(2), "{out:?}");
     assert_eq!(out.stderr.lines().count(), 1, "{out:?}");
-    eprintln!("wrong password: {}", out.stderr.trim());
     assert!(out.stderr.contains("login refused") && out.stderr.contains(server.host()), "{out:?}");
     assert!(!out.stderr.contains(secret) && !out.stdout.contains(secret));
     assert!(!out.stderr.contains(server.password()));
@@ -238,13 +232,8 @@ fn an_unreachable_server_exits_two_naming_the_host_and_the_cause() {
     std::fs::write(&pw, "x").unwrap();
     // A port nothing listens on.
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let mut cmd = command(sandbox.path());
-    cmd.env("XDG_CONFIG_HOME", sandbox.path().join("xdg-config"))
-        .args(["--db", "d.db", "fetch", "--host", "127.0.0.1", "--user", "u"])
-        .arg("--port")
-        .arg(port.to_string())
-        .arg("--password-file")
-        .arg(&pw);
+    let db = sandbox.path().join("d.db");
+    let mut cmd = fetch_base(sandbox.path(), &db, "127.0.0.1", port, "u", &pw);
     let out = run(&mut cmd);
     assert_eq!(out.code, Some(2), "{out:?}");
     assert!(out.stderr.contains(&format!("127.0.0.1:{port}: cannot connect")), "{out:?}");

@@ -600,22 +600,23 @@ fn apply_actions(
         items.iter().partition(|(_, outcome)| *outcome == MessageOutcome::Stored);
     let ok: Vec<u32> = ok.into_iter().map(|(uid, _)| uid).collect();
     let bad: Vec<u32> = bad.into_iter().map(|(uid, _)| uid).collect();
-    for (uids, target, flags, counter) in [
-        (&ok, &account.archive_folder, "\\Seen", 0),
-        (&bad, &account.error_folder, "\\Seen \\Flagged", 1),
+    for (uids, target, flags, archived) in [
+        (&ok, &account.archive_folder, "\\Seen", true),
+        (&bad, &account.error_folder, "\\Seen \\Flagged", false),
     ] {
         if uids.is_empty() {
             continue;
         }
         let set = uid_set(uids);
+        let moved = uids.len() as u64;
         match target {
             Some(target) if target != ctx.folder => {
                 move_messages(conn, account, &set, target)?;
                 store.imap_messages_done(ctx.key, ctx.folder, ctx.validity, uids, true)?;
-                if counter == 0 {
-                    summary.messages_archived += uids.len() as u64;
+                if archived {
+                    summary.messages_archived += moved;
                 } else {
-                    summary.messages_to_error_folder += uids.len() as u64;
+                    summary.messages_to_error_folder += moved;
                 }
             }
             _ => {
@@ -623,7 +624,7 @@ fn apply_actions(
                     .uid_store(&set, format!("+FLAGS.SILENT ({flags})"))
                     .map_err(|e| imap_error(account, "flagging messages", e))?;
                 store.imap_messages_done(ctx.key, ctx.folder, ctx.validity, uids, false)?;
-                summary.messages_flagged += uids.len() as u64;
+                summary.messages_flagged += moved;
             }
         }
     }

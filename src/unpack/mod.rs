@@ -198,7 +198,12 @@ impl<S: Sink> Ctx<'_, S> {
                     file_name: hints.file_name.as_deref().map(strip_compression_suffix),
                     known_utf8: false,
                 };
-                return self.stream(location, &mut GzipErrors(decoded), &inner, depth + 1);
+                return self.stream(
+                    location,
+                    &mut Labelled { inner: decoded, format: "gzip" },
+                    &inner,
+                    depth + 1,
+                );
             }
             Kind::Zip => {
                 match read_capped(
@@ -301,7 +306,7 @@ impl<S: Sink> Ctx<'_, S> {
                 continue;
             }
             let mut reader = Capped::new(
-                Cursor::new(head).chain(ZipErrors(entry)),
+                Cursor::new(head).chain(Labelled { inner: entry, format: "zip" }),
                 self.limits.max_report_size,
                 "decompressed report",
                 "--max-report-size",
@@ -341,21 +346,15 @@ fn strip_compression_suffix(name: &str) -> String {
     name.to_owned()
 }
 
-/// Labels decoder errors from a gzip stream as such.
-struct GzipErrors<R>(R);
-
-impl<R: Read> Read for GzipErrors<R> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        self.0.read(buf).map_err(|e| label_io("gzip", e))
-    }
+/// Labels the errors of a decompressing reader with its format ("gzip").
+struct Labelled<R> {
+    inner: R,
+    format: &'static str,
 }
 
-/// Labels decoder errors from a zip entry as such.
-struct ZipErrors<R>(R);
-
-impl<R: Read> Read for ZipErrors<R> {
+impl<R: Read> Read for Labelled<R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        self.0.read(buf).map_err(|e| label_io("zip", e))
+        self.inner.read(buf).map_err(|e| label_io(self.format, e))
     }
 }
 
