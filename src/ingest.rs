@@ -104,7 +104,9 @@ impl<'s> Ingester<'s> {
                 self.ingest_stdin()?;
                 continue;
             }
-            let expanded = files::expand(Path::new(path));
+            // The database itself may sit in the folder being read.
+            let skip = self.store.path().map(files::database_files).unwrap_or_default();
+            let expanded = files::expand(Path::new(path), &skip);
             for item in expanded {
                 match item {
                     Ok(file) => self.ingest_file(&file)?,

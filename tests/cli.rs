@@ -994,3 +994,21 @@ fn attachment_and_entry_names_are_labels_never_paths() {
         "only the database may appear: {new:?}"
     );
 }
+
+#[test]
+fn a_database_inside_the_folder_being_ingested_is_not_an_input() {
+    let tmp = temp_dir();
+    let dir = tmp.path().join("reports");
+    write_file(&dir, "r.xml", daily_report("reporter.example", "example.com", 3, 2));
+    let db = dir.join("dmarc.db");
+    for _ in 0..2 {
+        let out = ingest(tmp.path(), &db, &[path_str(&dir)]);
+        assert_eq!(out.code, Some(0), "{out:?}");
+        assert_eq!(
+            n(&out.json(), "inputs"),
+            1,
+            "the database, its WAL and SHM are skipped: {out:?}"
+        );
+    }
+    assert_eq!(query_i64(&open_db(&db), "SELECT count(*) FROM failed_inputs"), 0);
+}

@@ -27,7 +27,7 @@ const GOLDEN: &str = "tests/golden";
 
 /// Every input in the samples, relative to the crate root.
 fn inputs() -> Vec<PathBuf> {
-    let inputs: Vec<PathBuf> = files::expand(Path::new(SAMPLES))
+    let inputs: Vec<PathBuf> = files::expand(Path::new(SAMPLES), &[])
         .into_iter()
         .map(|r| r.expect("readable sample"))
         .collect();
@@ -89,7 +89,7 @@ fn no_golden_file_is_left_without_its_sample() {
             Path::new(GOLDEN).join(format!("{}.json", i.strip_prefix(SAMPLES).unwrap().display()))
         })
         .collect();
-    let present: Vec<PathBuf> = files::expand(Path::new(GOLDEN))
+    let present: Vec<PathBuf> = files::expand(Path::new(GOLDEN), &[])
         .into_iter()
         .map(Result::unwrap)
         .filter(|p| p.extension().is_some_and(|e| e == "json"))

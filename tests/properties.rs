@@ -44,7 +44,7 @@ fn seeds() -> Vec<Vec<u8>> {
         "sample-reports/example.org/google.com",
         "sample-reports/example.org/enterprise.protection.outlook.com",
     ] {
-        for file in dmarc_report::fetch::files::expand(std::path::Path::new(path)) {
+        for file in dmarc_report::fetch::files::expand(std::path::Path::new(path), &[]) {
             let file = file.unwrap();
             let bytes = std::fs::read(&file).unwrap();
             if bytes.starts_with(&[0x1f, 0x8b]) {

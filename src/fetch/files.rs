@@ -16,11 +16,25 @@ pub struct PathProblem {
     pub error: String,
 }
 
-/// The files under `path` (or `path` itself), in a stable order.
-pub fn expand(path: &Path) -> Vec<Result<PathBuf, PathProblem>> {
+/// The files of the SQLite database at `db` (with its journal, WAL, shared
+/// memory and fetch lock), which a walk must never read as inputs.
+pub fn database_files(db: &Path) -> Vec<PathBuf> {
+    let base = std::fs::canonicalize(db).unwrap_or_else(|_| db.to_path_buf());
+    ["", "-wal", "-shm", "-journal", ".lock"]
+        .iter()
+        .map(|suffix| PathBuf::from(format!("{}{suffix}", base.display())))
+        .collect()
+}
+
+/// The files under `path` (or `path` itself), in a stable order, leaving
+/// out those in `skip` (absolute paths).
+pub fn expand(path: &Path, skip: &[PathBuf]) -> Vec<Result<PathBuf, PathProblem>> {
+    let skipped =
+        |p: &Path| !skip.is_empty() && std::fs::canonicalize(p).is_ok_and(|c| skip.contains(&c));
     let problem = |p: &Path, error: String| PathProblem { path: p.display().to_string(), error };
     match std::fs::metadata(path) {
         Err(e) => return vec![Err(problem(path, format!("cannot read: {e}")))],
+        Ok(_) if skipped(path) => return Vec::new(),
         Ok(meta) if !meta.is_dir() => return vec![Ok(path.to_path_buf())],
         Ok(_) => {}
     }
@@ -35,7 +49,9 @@ pub fn expand(path: &Path) -> Vec<Result<PathBuf, PathProblem>> {
     let mut out = Vec::new();
     for entry in walker {
         match entry {
-            Ok(entry) if entry.file_type().is_file() => out.push(Ok(entry.into_path())),
+            Ok(entry) if entry.file_type().is_file() && !skipped(entry.path()) => {
+                out.push(Ok(entry.into_path()))
+            }
             Ok(_) => {}
             Err(e) => {
                 let at = e.path().map(Path::to_path_buf).unwrap_or_else(|| path.to_path_buf());
@@ -67,13 +83,25 @@ mod tests {
         std::fs::write(md.join("cur/1"), "a").unwrap();
         std::fs::write(md.join("tmp/3"), "partial").unwrap();
         std::fs::write(dir.path().join(".hidden"), "x").unwrap();
-        let files: Vec<_> = expand(dir.path()).into_iter().map(|r| r.unwrap()).collect();
+        let files: Vec<_> = expand(dir.path(), &[]).into_iter().map(|r| r.unwrap()).collect();
         assert_eq!(files, vec![md.join("cur/1"), md.join("new/2")]);
     }
 
     #[test]
+    fn the_database_in_use_is_never_an_input() {
+        let dir = tempfile::tempdir().unwrap();
+        for name in ["dmarc.db", "dmarc.db-wal", "dmarc.db-shm", "dmarc.db.lock", "report.xml"] {
+            std::fs::write(dir.path().join(name), "x").unwrap();
+        }
+        let skip = database_files(&dir.path().join("dmarc.db"));
+        let files: Vec<_> = expand(dir.path(), &skip).into_iter().map(|r| r.unwrap()).collect();
+        assert_eq!(files, vec![dir.path().join("report.xml")]);
+        assert!(expand(&dir.path().join("dmarc.db"), &skip).is_empty());
+    }
+
+    #[test]
     fn a_missing_path_is_a_problem_not_a_panic() {
-        let out = expand(Path::new("/nonexistent/dmarc"));
+        let out = expand(Path::new("/nonexistent/dmarc"), &[]);
         assert!(matches!(&out[..], [Err(p)] if p.error.contains("cannot read")));
     }
 }

@@ -107,6 +107,13 @@ fn append_text(text: &mut String, chunk: &str) -> bool {
     true
 }
 
+fn truncated(line: u64) -> ParseError {
+    ParseError::Xml {
+        line,
+        message: "the document ends before </feedback> (it is truncated)".into(),
+    }
+}
+
 fn text_too_long(line: u64) -> ParseError {
     ParseError::Refused { line, what: "an element's text is longer than 64 KiB" }
 }
@@ -335,6 +342,7 @@ impl<R: Read> ReportReader<R> {
         loop {
             let event = reader.next_event()?;
             match &event {
+                Ev::Eof if reader.state == State::Feedback => return Err(truncated(reader.line())),
                 Ev::Eof => break,
                 Ev::Start(local) if reader.state == State::Prolog => {
                     saw_anything = true;
@@ -398,10 +406,9 @@ impl<R: Read> ReportReader<R> {
         if !self.pending_record {
             loop {
                 match self.next_event()? {
-                    Ev::Eof => {
-                        self.state = State::Done;
-                        return Ok(None);
-                    }
+                    // Records may be missing: a report cut short is
+                    // refused, not stored as if it were complete.
+                    Ev::Eof => return Err(truncated(self.line())),
                     Ev::Start(E::Record) if self.stack.len() == 1 => {
                         self.stack.push(E::Record);
                         break;
@@ -1096,6 +1103,17 @@ mod tests {
         let (h, _, warnings) = parse(&report(negative, "", RECORD)).unwrap();
         assert_eq!(h.begin, -86_400);
         assert!(warnings.iter().any(|w| w.contains("before 1970")), "{warnings:?}");
+    }
+
+    #[test]
+    fn a_report_cut_short_is_refused_not_stored_as_complete() {
+        let whole = report(RANGE, "", &RECORD.repeat(2));
+        // Cut between the records, and inside the header.
+        let between = &whole[..whole.find("</record>").unwrap() + "</record>".len()];
+        let err = parse(between).unwrap_err().to_string();
+        assert!(err.contains("truncated"), "{err}");
+        let err = parse("<feedback><report_metadata><report_id>x").unwrap_err().to_string();
+        assert!(err.contains("truncated"), "{err}");
     }
 
     #[test]

@@ -210,6 +210,11 @@ impl Store {
         &self.conn
     }
 
+    /// The database file, when it is one (not in memory).
+    pub fn path(&self) -> Option<&Path> {
+        self.conn.path().filter(|p| !p.is_empty()).map(Path::new)
+    }
+
     /// The schema version (number of applied migrations).
     pub fn schema_version(&self) -> Result<i64, StoreError> {
         Ok(self.conn.query_row("PRAGMA user_version", [], |r| r.get(0))?)

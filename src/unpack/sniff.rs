@@ -128,7 +128,8 @@ fn kind_from_name(name: &str) -> Option<Kind> {
 
 /// A short description of unrecognised bytes for the error message.
 fn describe(text: &[u8]) -> String {
-    let printable = text.iter().take(64).filter(|b| b.is_ascii_graphic() || **b == b' ').count();
+    let printable =
+        text.iter().take(64).filter(|b| b.is_ascii_graphic() || b.is_ascii_whitespace()).count();
     if text.starts_with(b"%PDF") {
         "the input is a PDF document".into()
     } else if printable * 10 >= text.len().min(64) * 9 {
@@ -180,5 +181,6 @@ mod tests {
     fn unknown_content_is_described() {
         assert!(matches!(kind(b"%PDF-1.4"), Kind::Unknown(s) if s.contains("PDF")));
         assert!(matches!(kind(b"\x00\x01\x02"), Kind::Unknown(s) if s.contains("00 01 02")));
+        assert!(matches!(kind(b"hello\n"), Kind::Unknown(s) if s.contains("text")));
     }
 }
