@@ -8,10 +8,12 @@ use std::process::ExitCode;
 use anyhow::{Context, Result, bail};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+use crate::analyse::{self, senders::Catalogue, summary::WindowSpec};
 use crate::config::{self, Overrides, TlsMode};
 use crate::fetch::imap::{self as imap_fetch, FetchSummary};
 use crate::ingest::{IngestSummary, Ingester, ReparseSummary, reparse};
 use crate::limits::{Limits, human_bytes, parse_size};
+use crate::render;
 use crate::store::Store;
 
 /// Exit status: everything worked.
@@ -47,9 +49,97 @@ pub enum Command {
     Reparse(ReparseArgs),
     /// List the inputs that could not be stored (they are kept with their bytes).
     Errors(ErrorsArgs),
+    /// Per-domain and per-sender summary, and whether it is safe to move to
+    /// p=quarantine or p=reject.
+    Summary(SummaryArgs),
     /// Ingest the bundled sample reports into a fresh database and show
-    /// what was stored.
+    /// what was stored and the summary.
     Demo(DemoArgs),
+}
+
+/// Output format of `summary`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum SummaryFormat {
+    /// A table for people (100 columns).
+    Table,
+    /// One JSON object.
+    Json,
+    /// One row per source and domain.
+    Csv,
+}
+
+/// When to colour the table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ColorWhen {
+    /// When standard output is a terminal and NO_COLOR is not set.
+    Auto,
+    /// Always.
+    Always,
+    /// Never.
+    Never,
+}
+
+/// The window flags shared by `summary` and `report`.
+#[derive(Debug, Clone, Args)]
+pub struct WindowArgs {
+    /// Only this policy domain (repeatable) [default: every domain]
+    #[arg(long = "domain", value_name = "DOMAIN")]
+    pub domains: Vec<String>,
+    /// First day of the window (YYYY-MM-DD, UTC)
+    #[arg(long, value_name = "DATE", value_parser = parse_day)]
+    pub since: Option<i64>,
+    /// Last day of the window, included (YYYY-MM-DD, UTC)
+    #[arg(long, value_name = "DATE", value_parser = parse_day, conflicts_with_all = ["days", "all"])]
+    pub until: Option<i64>,
+    /// The window's length in days [default: 30, ending at the newest report]
+    #[arg(long, value_name = "N", conflicts_with = "all", value_parser = clap::value_parser!(u32).range(1..=36_500))]
+    pub days: Option<u32>,
+    /// The whole history
+    #[arg(long, conflicts_with = "since")]
+    pub all: bool,
+}
+
+impl WindowArgs {
+    /// The window these flags select.
+    pub fn spec(&self) -> WindowSpec {
+        const DAY: i64 = 86_400;
+        match (self.since, self.until, self.days, self.all) {
+            (_, _, _, true) => WindowSpec::All,
+            (Some(since), Some(until), _, _) => WindowSpec::Range { since, until: until + DAY },
+            (Some(since), None, Some(days), _) => {
+                WindowSpec::Range { since, until: since + i64::from(days) * DAY }
+            }
+            (Some(since), None, None, _) => WindowSpec::Since(since),
+            (None, Some(until), _, _) => WindowSpec::Until { until: until + DAY, days: 30 },
+            (None, None, days, _) => WindowSpec::LastDays(days.unwrap_or(30)),
+        }
+    }
+}
+
+/// `summary`.
+#[derive(Debug, Args)]
+pub struct SummaryArgs {
+    /// Which domains and days
+    #[command(flatten)]
+    pub window: WindowArgs,
+    /// Output format
+    #[arg(long, value_enum, default_value_t = SummaryFormat::Table)]
+    pub format: SummaryFormat,
+    /// Colour the table
+    #[arg(long, value_enum, default_value_t = ColorWhen::Auto, value_name = "WHEN")]
+    pub color: ColorWhen,
+    /// Config file with known senders, readiness thresholds and rua addresses
+    /// [default: $XDG_CONFIG_HOME/dmarc-report/config.toml]
+    #[arg(long, env = "DMARC_REPORT_CONFIG", value_name = "PATH")]
+    pub config: Option<PathBuf>,
+}
+
+/// `YYYY-MM-DD` to the Unix time of its UTC midnight.
+fn parse_day(text: &str) -> Result<i64, String> {
+    let format = time::macros::format_description!("[year]-[month]-[day]");
+    time::Date::parse(text.trim(), format)
+        .map(|d| d.midnight().assume_utc().unix_timestamp())
+        .map_err(|_| format!("\"{text}\" is not a date (YYYY-MM-DD)"))
 }
 
 /// Output format for people or programs.
@@ -264,8 +354,54 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             }
             Ok(exit(EXIT_OK))
         }
+        Command::Summary(args) => summary(cli.db, &args),
         Command::Demo(args) => demo(cli.db, args),
     }
+}
+
+/// Builds the analysis options from the config and the window flags.
+fn analysis_options<'a>(
+    config: crate::config::AnalysisConfig,
+    window: &WindowArgs,
+) -> analyse::Options<'a> {
+    analyse::Options {
+        domains: window.domains.clone(),
+        window: window.spec(),
+        now: time::OffsetDateTime::now_utc().unix_timestamp(),
+        catalogue: Catalogue::builtin().with(config.known_senders),
+        criteria: config.criteria,
+        rua: config.rua,
+        resolver: None,
+    }
+}
+
+fn summary(db: Option<PathBuf>, args: &SummaryArgs) -> Result<ExitCode> {
+    let config = config::load_analysis(args.config.as_deref())?;
+    let db = db.or(config.database.clone());
+    let store = open_existing_store(db.as_deref())?;
+    let options = analysis_options(config, &args.window);
+    let summary = analyse::summarise(store.connection(), &options).context("summarising")?;
+    for wanted in &options.domains {
+        let wanted = wanted.trim().trim_end_matches('.').to_ascii_lowercase();
+        if !summary.domains.iter().any(|d| d.domain == wanted) {
+            bail!("no reports stored for {wanted}");
+        }
+    }
+    let colour = match args.color {
+        ColorWhen::Always => true,
+        ColorWhen::Never => false,
+        ColorWhen::Auto => {
+            anstream::AutoStream::choice(&io::stdout()) != anstream::ColorChoice::Never
+        }
+    };
+    let mut out = Vec::new();
+    match args.format {
+        SummaryFormat::Table => render::summary::write_table(&summary, &mut out, colour)?,
+        SummaryFormat::Json => render::summary::write_json(&summary, &mut out)?,
+        SummaryFormat::Csv => render::summary::write_csv(&summary, &mut out)?,
+    }
+    emit_bytes(&out)?;
+    Ok(exit(EXIT_OK))
 }
 
 fn exit(code: u8) -> ExitCode {
@@ -286,6 +422,21 @@ fn open_store(db: Option<&Path>) -> Result<Store> {
         Some(p) => p.to_path_buf(),
         None => default_db()?,
     };
+    Store::open(&path).map_err(anyhow::Error::from)
+}
+
+/// Opens a database that must already exist (for the read-only commands).
+fn open_existing_store(db: Option<&Path>) -> Result<Store> {
+    let path = match db {
+        Some(p) => p.to_path_buf(),
+        None => default_db()?,
+    };
+    if !path.is_file() {
+        bail!(
+            "no database at {}: store reports first with `dmarc-report ingest` or `fetch`, or give --db",
+            path.display()
+        );
+    }
     Store::open(&path).map_err(anyhow::Error::from)
 }
 
@@ -512,6 +663,19 @@ fn demo(db: Option<PathBuf>, args: DemoArgs) -> Result<ExitCode> {
         db.display()
     ));
     emit(&out)?;
+
+    // The summary and verdict of what was just stored.
+    let options = analysis_options(
+        crate::config::AnalysisConfig::default(),
+        &WindowArgs { domains: Vec::new(), since: None, until: None, days: None, all: false },
+    );
+    let summary = analyse::summarise(store.connection(), &options).context("summarising")?;
+    let colour = anstream::AutoStream::choice(&io::stdout()) != anstream::ColorChoice::Never;
+    let mut table =
+        format!("\nSummary (the same as `dmarc-report --db {} summary`):\n\n", db.display())
+            .into_bytes();
+    render::summary::write_table(&summary, &mut table, colour)?;
+    emit_bytes(&table)?;
     Ok(exit(EXIT_OK))
 }
 
@@ -592,8 +756,12 @@ fn note(line: &str) {
 
 /// Writes to stdout; a closed pipe (`| head`) is not an error.
 fn emit(text: &str) -> Result<()> {
+    emit_bytes(text.as_bytes())
+}
+
+fn emit_bytes(bytes: &[u8]) -> Result<()> {
     let mut stdout = io::stdout().lock();
-    match stdout.write_all(text.as_bytes()).and_then(|()| stdout.flush()) {
+    match stdout.write_all(bytes).and_then(|()| stdout.flush()) {
         Ok(()) => Ok(()),
         Err(e) if e.kind() == io::ErrorKind::BrokenPipe => Ok(()),
         Err(e) => Err(e).context("writing to standard output"),

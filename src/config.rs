@@ -1,5 +1,7 @@
-//! Settings for `fetch`: a TOML file of accounts, each setting overridable
-//! by command-line flags and `DMARC_REPORT_*` environment variables.
+//! Settings from a TOML file: IMAP accounts for `fetch` (each setting
+//! overridable by command-line flags and `DMARC_REPORT_*` environment
+//! variables), and for `summary`/`report` the user's known senders, the
+//! readiness thresholds and each domain's rua address.
 //!
 //! ```toml
 //! database = "/var/lib/dmarc-report/dmarc.db"   # optional
@@ -25,8 +27,12 @@
 use std::fmt;
 use std::path::{Path, PathBuf};
 
+use std::collections::BTreeMap;
+
 use serde::Deserialize;
 
+use crate::analyse::senders::{KnownSender, validate};
+use crate::analyse::verdict::Criteria;
 use crate::limits::parse_size;
 
 /// A configuration problem; the message says what to change.
@@ -63,6 +69,46 @@ struct FileConfig {
     database: Option<PathBuf>,
     #[serde(default, rename = "account")]
     accounts: Vec<FileAccount>,
+    #[serde(default)]
+    known_sender: Vec<KnownSender>,
+    #[serde(default)]
+    readiness: Criteria,
+    #[serde(default)]
+    rua: BTreeMap<String, String>,
+}
+
+/// What `summary` and `report` read from the config file.
+#[derive(Debug, Default)]
+pub struct AnalysisConfig {
+    /// The database named in the file, if any.
+    pub database: Option<PathBuf>,
+    /// The user's `[[known_sender]]` entries.
+    pub known_senders: Vec<KnownSender>,
+    /// The `[readiness]` thresholds (defaults for what is not set).
+    pub criteria: Criteria,
+    /// `[rua]`: the rua URI of each domain, for the recommended record.
+    pub rua: BTreeMap<String, String>,
+}
+
+/// Loads the analysis settings: `explicit` must exist; the default file
+/// may be absent (then everything has its default).
+pub fn load_analysis(explicit: Option<&Path>) -> Result<AnalysisConfig, ConfigError> {
+    let file = match explicit {
+        Some(path) => Some(read_file(path)?),
+        None => match default_path() {
+            Some(path) if path.is_file() => Some(read_file(&path)?),
+            _ => None,
+        },
+    };
+    let Some((path, f)) = file else { return Ok(AnalysisConfig::default()) };
+    validate(&f.known_sender).map_err(|e| ConfigError(format!("{}: {e}", path.display())))?;
+    f.readiness.validate().map_err(|e| ConfigError(format!("{}: {e}", path.display())))?;
+    Ok(AnalysisConfig {
+        database: f.database,
+        known_senders: f.known_sender,
+        criteria: f.readiness,
+        rua: f.rua.into_iter().map(|(k, v)| (k.to_ascii_lowercase(), v)).collect(),
+    })
 }
 
 #[derive(Debug, Default, Clone, Deserialize)]

@@ -19,5 +19,6 @@ pub mod ingest;
 pub mod limits;
 pub mod model;
 pub mod parse;
+pub mod render;
 pub mod store;
 pub mod unpack;

@@ -47,6 +47,7 @@ fn the_services_behind_the_samples_are_recognised_at_their_addresses() {
             spf_pass: &spf,
             envelope_from: &env,
             reverse_dns: None,
+            ip: Some(&ip),
         });
         by_name.entry(id.name).or_default().push(ip);
     }

@@ -1,9 +1,281 @@
-//! Analysis of stored reports. [`senders`]: who a source is, named offline
-//! from what reports say about it; [`summary`]: per-domain and per-source
-//! totals over a window.
-//!
-//! (Issue 4 builds the per-domain summary, sender classes and the readiness
-//! verdict on top of this.)
+//! Analysis of stored reports: per-domain and per-source totals over a
+//! window ([`summary`]), who each source is ([`senders`]), senders and their
+//! classes ([`classify`]), the published policy and its history
+//! ([`policy`]), and the readiness verdict ([`verdict`]). [`summarise`]
+//! puts them together for the `summary` and `report` commands.
 
+pub mod classify;
+pub mod policy;
 pub mod senders;
 pub mod summary;
+pub mod verdict;
+
+use std::collections::{BTreeMap, HashMap};
+
+use rusqlite::{Connection, params};
+use serde::{Serialize, Serializer};
+
+use crate::store::StoreError;
+use classify::Sender;
+use policy::PolicyHistory;
+use senders::Catalogue;
+use summary::{DomainTotals, Window, WindowSpec};
+use verdict::{Criteria, Readiness};
+
+const DAY: i64 = 86_400;
+
+/// Looks up reverse DNS names for source IPs (`--resolve`): IP to name.
+pub type Resolver<'a> =
+    dyn Fn(&Connection, &[String]) -> Result<HashMap<String, String>, StoreError> + 'a;
+
+/// What to summarise and how to judge it.
+pub struct Options<'a> {
+    /// Only these domains (all when empty).
+    pub domains: Vec<String>,
+    /// The window.
+    pub window: WindowSpec,
+    /// "Now", Unix seconds (for the stale-data warning).
+    pub now: i64,
+    /// Known senders, built-in plus the user's.
+    pub catalogue: Catalogue,
+    /// The verdict's thresholds.
+    pub criteria: Criteria,
+    /// rua URIs per domain, for the recommended record.
+    pub rua: BTreeMap<String, String>,
+    /// Reverse DNS, when asked for.
+    pub resolver: Option<&'a Resolver<'a>>,
+}
+
+/// The whole summary: what `summary --format json` prints.
+#[derive(Debug, Clone, Serialize)]
+pub struct Summary {
+    /// The span of all domains' windows.
+    pub window: Option<WindowOut>,
+    /// One section per domain.
+    pub domains: Vec<DomainSummary>,
+}
+
+/// A window, as dates.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct WindowOut {
+    /// First second inside (RFC 3339).
+    #[serde(serialize_with = "rfc3339")]
+    pub begin: i64,
+    /// First second after (RFC 3339).
+    #[serde(serialize_with = "rfc3339")]
+    pub end: i64,
+}
+
+impl From<Window> for WindowOut {
+    fn from(w: Window) -> Self {
+        WindowOut { begin: w.begin, end: w.end }
+    }
+}
+
+/// One domain: totals, policy, senders, sources and the verdict.
+#[derive(Debug, Clone, Serialize)]
+pub struct DomainSummary {
+    /// The policy domain.
+    pub domain: String,
+    /// Its window.
+    pub window: WindowOut,
+    /// A warning when the newest report is old.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stale: Option<String>,
+    /// Totals, reporters, dispositions, subdomains and sources.
+    #[serde(flatten)]
+    pub totals: DomainTotals,
+    /// The published policy, as of the newest report, and its changes.
+    pub published_policy: PublishedPolicyOut,
+    /// The senders, most messages first.
+    pub senders: Vec<Sender>,
+    /// The verdict.
+    pub readiness: Readiness,
+}
+
+/// The published policy for output.
+#[derive(Debug, Clone, Serialize)]
+pub struct PublishedPolicyOut {
+    /// The tags.
+    #[serde(flatten)]
+    pub policy: policy::PublishedPolicy,
+    /// The record as a TXT value (without rua/ruf, which reports omit).
+    pub record: String,
+    /// Enforcement level.
+    pub enforcement: policy::Enforcement,
+    /// Since when the current enforcement level holds.
+    #[serde(serialize_with = "rfc3339_opt")]
+    pub since: Option<i64>,
+    /// Tag changes, oldest first.
+    pub changes: Vec<ChangeOut>,
+}
+
+/// One tag change for output.
+#[derive(Debug, Clone, Serialize)]
+pub struct ChangeOut {
+    /// The day (RFC 3339 date).
+    #[serde(serialize_with = "date")]
+    pub day: i64,
+    /// The tag.
+    pub tag: String,
+    /// Before.
+    pub from: Option<String>,
+    /// After.
+    pub to: Option<String>,
+}
+
+impl From<&PolicyHistory> for PublishedPolicyOut {
+    fn from(h: &PolicyHistory) -> Self {
+        PublishedPolicyOut {
+            policy: h.current.clone(),
+            record: h.current.record(),
+            enforcement: h.current.enforcement(),
+            since: h.enforcement_since,
+            changes: h
+                .changes
+                .iter()
+                .map(|c| ChangeOut {
+                    day: c.day,
+                    tag: c.tag.clone(),
+                    from: c.from.clone(),
+                    to: c.to.clone(),
+                })
+                .collect(),
+        }
+    }
+}
+
+/// Summarises every selected domain.
+pub fn summarise(conn: &Connection, opts: &Options<'_>) -> Result<Summary, StoreError> {
+    let all = summary::domains(conn)?;
+    let wanted: Vec<String> = if opts.domains.is_empty() {
+        all
+    } else {
+        opts.domains.iter().map(|d| d.trim().trim_end_matches('.').to_ascii_lowercase()).collect()
+    };
+    let mut domains = Vec::new();
+    let mut span: Option<WindowOut> = None;
+    for domain in wanted {
+        let Some(window) = summary::window(conn, &domain, opts.window)? else { continue };
+        let section = summarise_domain(conn, &domain, window, opts)?;
+        span = Some(match span {
+            None => section.window,
+            Some(s) => WindowOut {
+                begin: s.begin.min(section.window.begin),
+                end: s.end.max(section.window.end),
+            },
+        });
+        domains.push(section);
+    }
+    Ok(Summary { window: span, domains })
+}
+
+/// Summarises one domain over `window`.
+pub fn summarise_domain(
+    conn: &Connection,
+    domain: &str,
+    window: Window,
+    opts: &Options<'_>,
+) -> Result<DomainSummary, StoreError> {
+    let mut totals = summary::domain_totals(conn, domain, window, &opts.catalogue)?;
+    if let Some(resolve) = opts.resolver {
+        let ips: Vec<String> = totals.sources.iter().map(|s| s.ip.clone()).collect();
+        let names = resolve(conn, &ips)?;
+        for row in &mut totals.sources {
+            row.rdns = names.get(&row.ip).cloned();
+        }
+        summary::identify(&mut totals.sources, &opts.catalogue);
+    }
+    let mut senders = classify::classify(domain, &mut totals.sources);
+    mark_new(conn, domain, window, &mut senders, opts.criteria.new_sender_days)?;
+    let history = policy::history(conn, domain, window.end)?;
+    let stale = totals.newest_report_end.and_then(|end| {
+        let age = opts.now - end;
+        (age > i64::from(opts.criteria.stale_days) * DAY).then(|| {
+            format!(
+                "the newest report for {domain} ended {}, {:.1} days ago (more than {}): is `fetch` still running?",
+                format_rfc3339(end),
+                age as f64 / DAY as f64,
+                opts.criteria.stale_days
+            )
+        })
+    });
+    let readiness = verdict::assess(
+        &verdict::Input {
+            totals: &totals,
+            senders: &senders,
+            policy: &history,
+            rua: opts.rua.get(domain).map(String::as_str),
+        },
+        &opts.criteria,
+    );
+    Ok(DomainSummary {
+        domain: domain.to_owned(),
+        window: window.into(),
+        stale,
+        published_policy: (&history).into(),
+        totals,
+        senders,
+        readiness,
+    })
+}
+
+/// Marks senders whose first report (in the whole history, not only the
+/// window) began within the last `days` days of the window. Only senders
+/// that authenticate are looked up: for the others, being new changes
+/// nothing.
+fn mark_new(
+    conn: &Connection,
+    domain: &str,
+    window: Window,
+    senders: &mut [Sender],
+    days: u32,
+) -> Result<(), StoreError> {
+    let cutoff = window.end - i64::from(days) * DAY;
+    let mut stmt = conn.prepare_cached(
+        "SELECT min(r.begin_ts) FROM records c JOIN reports r ON r.id = c.report
+         WHERE c.source_ip = ?1 AND r.policy_domain = ?2",
+    )?;
+    for s in senders.iter_mut().filter(|s| s.first_seen >= cutoff && s.authenticates()) {
+        let mut first = s.first_seen;
+        for ip in s.all_ips.iter().take(1000) {
+            let seen: Option<i64> = stmt.query_row(params![ip, domain], |r| r.get(0))?;
+            if let Some(seen) = seen {
+                first = first.min(seen);
+            }
+        }
+        s.new = first >= cutoff;
+    }
+    Ok(())
+}
+
+/// `2026-11-18` for a Unix time.
+pub fn format_date(ts: i64) -> String {
+    time::OffsetDateTime::from_unix_timestamp(ts)
+        .ok()
+        .and_then(|t| t.format(time::macros::format_description!("[year]-[month]-[day]")).ok())
+        .unwrap_or_else(|| ts.to_string())
+}
+
+/// `2026-11-18T00:00:00Z` for a Unix time.
+pub fn format_rfc3339(ts: i64) -> String {
+    time::OffsetDateTime::from_unix_timestamp(ts)
+        .ok()
+        .and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok())
+        .unwrap_or_else(|| ts.to_string())
+}
+
+pub(crate) fn rfc3339<S: Serializer>(ts: &i64, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&format_rfc3339(*ts))
+}
+
+pub(crate) fn rfc3339_opt<S: Serializer>(ts: &Option<i64>, s: S) -> Result<S::Ok, S::Error> {
+    match ts {
+        Some(ts) => s.serialize_str(&format_rfc3339(*ts)),
+        None => s.serialize_none(),
+    }
+}
+
+fn date<S: Serializer>(ts: &i64, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&format_date(*ts))
+}

@@ -8,6 +8,8 @@
 //! signature, then a passing SPF check, then the envelope-from domain as
 //! written, then reverse DNS.
 
+use std::net::IpAddr;
+
 use serde::Deserialize;
 
 /// A sending service and the domains that give it away.
@@ -25,9 +27,28 @@ pub struct KnownSender {
     /// Reverse DNS names of its hosts.
     #[serde(default)]
     pub rdns: Vec<String>,
+    /// Source addresses or CIDR ranges (`192.0.2.0/24`, `2001:db8::/32`):
+    /// for the user's own servers, which no domain names.
+    #[serde(default)]
+    pub ips: Vec<String>,
     /// How to align it; `{domain}` stands for the policy domain.
     #[serde(default)]
     pub fix: Option<String>,
+    /// The class the user declares for it, overriding the evidence.
+    #[serde(default)]
+    pub class: Option<DeclaredClass>,
+}
+
+/// What the user says a sender is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DeclaredClass {
+    /// Ours: its failures are losses and block tightening.
+    Authorized,
+    /// A forwarder or mailing list: its failures are explained.
+    Forwarder,
+    /// Not ours: its failures are spoofing and do not block.
+    Unauthorized,
 }
 
 impl KnownSender {
@@ -55,6 +76,8 @@ pub struct Evidence<'a> {
     pub envelope_from: &'a [String],
     /// The source's reverse DNS name, when resolved.
     pub reverse_dns: Option<&'a str>,
+    /// The source address as reported.
+    pub ip: Option<&'a str>,
 }
 
 /// Which evidence named the sender.
@@ -68,6 +91,8 @@ pub enum Basis {
     EnvelopeFrom,
     /// The reverse DNS name.
     ReverseDns,
+    /// The source address, in a configured range.
+    Address,
 }
 
 impl Basis {
@@ -77,6 +102,7 @@ impl Basis {
             Basis::Spf => "SPF domain ",
             Basis::EnvelopeFrom => "envelope-from ",
             Basis::ReverseDns => "reverse DNS ",
+            Basis::Address => "address ",
         }
     }
 }
@@ -124,6 +150,17 @@ impl Catalogue {
 
     /// Names the sender behind `evidence`.
     pub fn identify(&self, evidence: &Evidence<'_>) -> Identity {
+        // A configured address range is the user's own word: it wins.
+        if let Some(ip) = evidence.ip.and_then(|ip| ip.trim().parse::<IpAddr>().ok()) {
+            let hit = self.senders.iter().find(|s| s.ips.iter().any(|r| in_range(ip, r)));
+            if let Some(sender) = hit {
+                return Identity {
+                    name: sender.name.clone(),
+                    known: Some(sender.clone()),
+                    because: Some(format!("{}{ip}", Basis::Address.describe())),
+                };
+            }
+        }
         let rdns: Vec<String> =
             evidence.reverse_dns.map(|r| vec![r.to_owned()]).unwrap_or_default();
         let ranked: [(Basis, &[String]); 4] = [
@@ -139,6 +176,7 @@ impl Catalogue {
                         Basis::Dkim => &s.dkim,
                         Basis::Spf | Basis::EnvelopeFrom => &s.spf,
                         Basis::ReverseDns => &s.rdns,
+                        Basis::Address => return false,
                     };
                     patterns.iter().any(|p| within(domain, p))
                 });
@@ -168,15 +206,60 @@ impl Catalogue {
 /// Parses catalogue entries (`[[known_sender]]` tables).
 pub fn parse(text: &str) -> Result<Vec<KnownSender>, String> {
     let file: CatalogueFile = toml::from_str(text).map_err(|e| e.to_string().trim().to_owned())?;
-    for s in &file.known_sender {
+    validate(&file.known_sender)?;
+    Ok(file.known_sender)
+}
+
+/// Checks entries: a name, and something to recognise the sender by.
+pub fn validate(senders: &[KnownSender]) -> Result<(), String> {
+    for s in senders {
         if s.name.trim().is_empty() {
             return Err("a known_sender has an empty name".into());
         }
-        if s.dkim.is_empty() && s.spf.is_empty() && s.rdns.is_empty() {
-            return Err(format!("known_sender \"{}\" has no dkim, spf or rdns domain", s.name));
+        if s.dkim.is_empty() && s.spf.is_empty() && s.rdns.is_empty() && s.ips.is_empty() {
+            return Err(format!("known_sender \"{}\" has no dkim, spf, rdns or ips entry", s.name));
+        }
+        if let Some(bad) = s.ips.iter().find(|r| parse_range(r).is_none()) {
+            return Err(format!(
+                "known_sender \"{}\": \"{bad}\" is not an address or CIDR range",
+                s.name
+            ));
         }
     }
-    Ok(file.known_sender)
+    Ok(())
+}
+
+/// Parses `192.0.2.0/24`, `2001:db8::/32` or a single address.
+fn parse_range(range: &str) -> Option<(IpAddr, u32)> {
+    let (addr, bits) = match range.trim().split_once('/') {
+        Some((a, b)) => (a.parse::<IpAddr>().ok()?, Some(b.parse::<u32>().ok()?)),
+        None => (range.trim().parse::<IpAddr>().ok()?, None),
+    };
+    let max = if addr.is_ipv4() { 32 } else { 128 };
+    let bits = bits.unwrap_or(max);
+    (bits <= max).then_some((addr, bits))
+}
+
+/// `ip` is inside `range` (an address or CIDR range).
+pub fn in_range(ip: IpAddr, range: &str) -> bool {
+    let Some((net, bits)) = parse_range(range) else { return false };
+    let (a, b, width) = match (ip, net) {
+        (IpAddr::V4(a), IpAddr::V4(b)) => (u128::from(u32::from(a)), u128::from(u32::from(b)), 32),
+        (IpAddr::V6(a), IpAddr::V6(b)) => (u128::from(a), u128::from(b), 128),
+        _ => return false,
+    };
+    if bits == 0 {
+        return true;
+    }
+    let shift = width - bits;
+    (a >> shift) == (b >> shift)
+}
+
+/// `d` is the policy `domain`, a subdomain of it, or a parent of it (the
+/// relaxed alignment of RFC 7489 section 3.1, approximated without the
+/// public suffix list: a parent must have at least two labels).
+pub fn aligned_with(d: &str, domain: &str) -> bool {
+    within(d, domain) || (d.trim_end_matches('.').contains('.') && within(domain, d))
 }
 
 /// `domain` is `suffix` or a subdomain of it (case-insensitive, at a label
@@ -252,6 +335,40 @@ mod tests {
     }
 
     #[test]
+    fn configured_ranges_name_the_users_own_servers_first() {
+        let extra = parse(
+            "[[known_sender]]\nname = \"Office\"\nips = [\"198.51.100.0/28\", \"2001:db8::1\"]\nclass = \"authorized\"\n",
+        )
+        .unwrap();
+        assert_eq!(extra[0].class, Some(DeclaredClass::Authorized));
+        let cat = Catalogue::builtin().with(extra);
+        let dkim = strings(&["sendgrid.net"]);
+        let id = cat.identify(&Evidence {
+            dkim_pass: &dkim,
+            ip: Some("198.51.100.7"),
+            ..Evidence::default()
+        });
+        assert_eq!(
+            (id.name.as_str(), id.because.as_deref()),
+            ("Office", Some("address 198.51.100.7"))
+        );
+        let id = cat.identify(&Evidence { ip: Some("198.51.100.16"), ..Evidence::default() });
+        assert_eq!(id.name, "unknown");
+        assert!(in_range("2001:db8::1".parse().unwrap(), "2001:db8::1"));
+        assert!(!in_range("2001:db8::2".parse().unwrap(), "2001:db8::1"));
+        assert!(in_range("10.1.2.3".parse().unwrap(), "0.0.0.0/0"));
+        assert!(!in_range("10.1.2.3".parse().unwrap(), "2001:db8::/32"));
+    }
+
+    #[test]
+    fn relaxed_alignment_accepts_parents_and_children_but_not_bare_tlds() {
+        assert!(aligned_with("mail.example.com", "example.com"));
+        assert!(aligned_with("example.com", "news.example.com"));
+        assert!(!aligned_with("com", "example.com"));
+        assert!(!aligned_with("example.net", "example.com"));
+    }
+
+    #[test]
     fn suffixes_match_only_at_label_boundaries() {
         assert!(within("sendgrid.net", "sendgrid.net"));
         assert!(within("EM1.SendGrid.net.", "sendgrid.net"));
@@ -286,6 +403,7 @@ mod tests {
             "Our CRM"
         );
         assert!(parse("[[known_sender]]\nname = \"x\"\n").unwrap_err().contains("no dkim"));
+        assert!(parse("[[known_sender]]\nname = \"x\"\nips = [\"10.0.0.0/33\"]\n").is_err());
         assert!(parse("[[known_sender]]\nname = \"x\"\nspf = [\"a\"]\ncolour = 1\n").is_err());
     }
 }

@@ -10,7 +10,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use rusqlite::{Connection, params};
 use serde::Serialize;
 
-use super::senders::{Catalogue, Evidence};
+use super::classify::SenderClass;
+use super::senders::{Catalogue, Evidence, KnownSender};
 use crate::store::StoreError;
 
 const DAY: i64 = 86_400;
@@ -26,6 +27,15 @@ pub enum WindowSpec {
         since: i64,
         /// End.
         until: i64,
+    },
+    /// From `since` to the midnight after the newest report.
+    Since(i64),
+    /// The `days` days ending at `until` (exclusive).
+    Until {
+        /// End.
+        until: i64,
+        /// Length in days.
+        days: u32,
     },
     /// Everything stored.
     All,
@@ -51,11 +61,26 @@ pub struct Totals {
     pub spf_aligned_pass: u64,
     /// Messages with aligned DKIM pass.
     pub dkim_aligned_pass: u64,
+    /// Messages for which some DKIM or SPF check passed, for any domain
+    /// (aligned or not).
+    pub authenticated: u64,
 }
 
 impl Totals {
-    fn add(&mut self, count: u64, dkim: bool, spf: bool) {
+    /// Adds another set of totals (saturating).
+    pub fn merge(&mut self, other: &Totals) {
+        self.messages = self.messages.saturating_add(other.messages);
+        self.dmarc_pass = self.dmarc_pass.saturating_add(other.dmarc_pass);
+        self.spf_aligned_pass = self.spf_aligned_pass.saturating_add(other.spf_aligned_pass);
+        self.dkim_aligned_pass = self.dkim_aligned_pass.saturating_add(other.dkim_aligned_pass);
+        self.authenticated = self.authenticated.saturating_add(other.authenticated);
+    }
+
+    fn add(&mut self, count: u64, dkim: bool, spf: bool, authenticated: bool) {
         self.messages = self.messages.saturating_add(count);
+        if authenticated || dkim || spf {
+            self.authenticated = self.authenticated.saturating_add(count);
+        }
         if dkim || spf {
             self.dmarc_pass = self.dmarc_pass.saturating_add(count);
         }
@@ -81,15 +106,40 @@ pub struct SourceRow {
     #[serde(flatten)]
     pub totals: Totals,
     /// Start of the first report that mentions it.
+    #[serde(serialize_with = "super::rfc3339")]
     pub first_seen: i64,
     /// End of the last report that mentions it.
+    #[serde(serialize_with = "super::rfc3339")]
     pub last_seen: i64,
     /// Passing DKIM `d=` domains seen for it.
     pub dkim_domains: Vec<String>,
     /// Passing SPF domains seen for it.
     pub spf_domains: Vec<String>,
-    /// Override reasons the receivers gave (forwarded, mailing_list, ...).
+    /// Override reasons the receivers gave (forwarded, mailing_list, ...;
+    /// `local_policy arc=pass` when the comment reports a passing ARC chain).
     pub reasons: Vec<String>,
+    /// Envelope-from domains as reported.
+    #[serde(skip)]
+    pub envelope_from: Vec<String>,
+    /// The forward-confirmed reverse DNS name, when resolved.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rdns: Option<String>,
+    /// The catalogue entry that named it.
+    #[serde(skip)]
+    pub known: Option<KnownSender>,
+    /// Its sender's class, once classified.
+    pub class: SenderClass,
+}
+
+/// One reporting organisation in the window.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Reporter {
+    /// `org_name` as reported.
+    pub org_name: String,
+    /// Its reports in the window.
+    pub reports: u64,
+    /// The messages they cover.
+    pub messages: u64,
 }
 
 /// One policy domain in the window.
@@ -98,11 +148,17 @@ pub struct DomainTotals {
     /// The policy domain.
     pub domain: String,
     /// The window.
+    #[serde(skip)]
     pub window: Window,
     /// Reports in the window.
     pub reports: u64,
     /// Distinct reporting organisations.
     pub reporters: u64,
+    /// The reporting organisations, most reports first.
+    pub reporting_orgs: Vec<Reporter>,
+    /// The end of the newest report in the window (Unix seconds).
+    #[serde(serialize_with = "super::rfc3339_opt")]
+    pub newest_report_end: Option<i64>,
     /// Distinct UTC days covered by the reports.
     pub days_covered: u64,
     /// Totals of all records.
@@ -144,6 +200,12 @@ pub fn window(
             Window { begin: end - i64::from(days) * DAY, end }
         }
         WindowSpec::Range { since, until } => Window { begin: since, end: until },
+        WindowSpec::Since(since) => {
+            Window { begin: since, end: (last + DAY - 1).div_euclid(DAY) * DAY }
+        }
+        WindowSpec::Until { until, days } => {
+            Window { begin: until - i64::from(days) * DAY, end: until }
+        }
         WindowSpec::All => Window { begin: first, end: last + 1 },
     }))
 }
@@ -161,6 +223,22 @@ pub fn domain_totals(
         params![domain, window.begin, window.end],
         |r| Ok((r.get(0)?, r.get(1)?)),
     )?;
+    let mut reporting_orgs = Vec::new();
+    let mut stmt = conn.prepare_cached(
+        "SELECT org_name, count(*), max(end_ts) FROM reports
+         WHERE policy_domain = ?1 AND begin_ts >= ?2 AND begin_ts < ?3
+         GROUP BY org_name",
+    )?;
+    let mut newest_report_end: Option<i64> = None;
+    let orgs = stmt.query_map(params![domain, window.begin, window.end], |r| {
+        Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?, r.get::<_, i64>(2)?))
+    })?;
+    for org in orgs {
+        let (org_name, count, end) = org?;
+        newest_report_end = Some(newest_report_end.map_or(end, |n| n.max(end)));
+        reporting_orgs.push(Reporter { org_name, reports: count.unsigned_abs(), messages: 0 });
+    }
+    let mut org_messages: BTreeMap<String, u64> = BTreeMap::new();
     let mut days = BTreeSet::new();
     let mut stmt = conn.prepare_cached(
         "SELECT begin_ts, end_ts FROM reports
@@ -196,7 +274,9 @@ pub fn domain_totals(
     let mut sources: BTreeMap<String, Acc> = BTreeMap::new();
     let mut stmt = conn.prepare_cached(
         "SELECT c.source_ip, c.count, c.disposition, c.dkim = 'pass', c.spf = 'pass',
-                c.header_from, c.envelope_from, r.begin_ts, r.end_ts
+                c.header_from, c.envelope_from, r.begin_ts, r.end_ts, r.org_name,
+                EXISTS (SELECT 1 FROM dkim_results a WHERE a.record = c.id AND a.result = 'pass')
+                OR EXISTS (SELECT 1 FROM spf_results a WHERE a.record = c.id AND a.result = 'pass')
          FROM records c JOIN reports r ON c.report = r.id
          WHERE r.policy_domain = ?1 AND r.begin_ts >= ?2 AND r.begin_ts < ?3",
     )?;
@@ -210,13 +290,21 @@ pub fn domain_totals(
         let header_from: Option<String> = row.get(5)?;
         let envelope: Option<String> = row.get(6)?;
         let (begin, end): (i64, i64) = (row.get(7)?, row.get(8)?);
+        let org = row.get_ref(9)?.as_str().unwrap_or_default();
+        let authenticated: bool = row.get(10)?;
+        match org_messages.get_mut(org) {
+            Some(m) => *m = m.saturating_add(count),
+            None => {
+                org_messages.insert(org.to_owned(), count);
+            }
+        }
 
-        totals.add(count, dkim, spf);
+        totals.add(count, dkim, spf, authenticated);
         let disp = disp.unwrap_or_else(|| "none".to_owned());
         let slot: &mut u64 = disposition.entry(disp).or_default();
         *slot = slot.saturating_add(count);
         if let Some(from) = header_from.filter(|h| h != domain) {
-            subdomains.entry(from).or_default().add(count, dkim, spf);
+            subdomains.entry(from).or_default().add(count, dkim, spf, authenticated);
         }
         let acc = sources.entry(ip).or_insert_with(|| Acc {
             totals: Totals::default(),
@@ -227,7 +315,7 @@ pub fn domain_totals(
             envelope: BTreeSet::new(),
             reasons: BTreeSet::new(),
         });
-        acc.totals.add(count, dkim, spf);
+        acc.totals.add(count, dkim, spf, authenticated);
         acc.first = acc.first.min(begin);
         acc.last = acc.last.max(end);
         acc.envelope.extend(envelope);
@@ -250,10 +338,15 @@ pub fn domain_totals(
             1,
         ),
         (
-            "SELECT c.source_ip, a.type FROM records c JOIN reports r ON c.report = r.id
+            // Google gives `local_policy` with the comment `arc=pass` for
+            // mail it accepted on the strength of an ARC chain.
+            "SELECT c.source_ip,
+                    lower(a.type) || CASE WHEN lower(a.comment) LIKE '%arc=pass%'
+                                          THEN ' arc=pass' ELSE '' END
+          FROM records c JOIN reports r ON c.report = r.id
           JOIN record_reasons a ON a.record = c.id
           WHERE r.policy_domain = ?1 AND r.begin_ts >= ?2 AND r.begin_ts < ?3
-            AND a.type IS NOT NULL GROUP BY 1, 2",
+            AND a.type IS NOT NULL AND a.type <> '' GROUP BY 1, 2",
             2,
         ),
     ] {
@@ -278,40 +371,58 @@ pub fn domain_totals(
 
     let mut rows: Vec<SourceRow> = sources
         .into_iter()
-        .map(|(ip, acc)| {
-            let dkim: Vec<String> = acc.dkim.into_iter().collect();
-            let spf: Vec<String> = acc.spf.into_iter().collect();
-            let envelope: Vec<String> = acc.envelope.into_iter().collect();
-            let id = catalogue.identify(&Evidence {
-                dkim_pass: &dkim,
-                spf_pass: &spf,
-                envelope_from: &envelope,
-                reverse_dns: None,
-            });
-            SourceRow {
-                ip,
-                sender: id.name,
-                identified_by: id.because,
-                totals: acc.totals,
-                first_seen: acc.first,
-                last_seen: acc.last,
-                dkim_domains: dkim,
-                spf_domains: spf,
-                reasons: acc.reasons.into_iter().collect(),
-            }
+        .map(|(ip, acc)| SourceRow {
+            ip,
+            sender: String::new(),
+            identified_by: None,
+            totals: acc.totals,
+            first_seen: acc.first,
+            last_seen: acc.last,
+            dkim_domains: acc.dkim.into_iter().collect(),
+            spf_domains: acc.spf.into_iter().collect(),
+            reasons: acc.reasons.into_iter().collect(),
+            envelope_from: acc.envelope.into_iter().collect(),
+            rdns: None,
+            known: None,
+            class: SenderClass::Unclassified,
         })
         .collect();
+    identify(&mut rows, catalogue);
     rows.sort_by(|a, b| b.totals.messages.cmp(&a.totals.messages).then_with(|| a.ip.cmp(&b.ip)));
+    for org in &mut reporting_orgs {
+        org.messages = org_messages.get(&org.org_name).copied().unwrap_or(0);
+    }
+    reporting_orgs
+        .sort_by(|a, b| b.reports.cmp(&a.reports).then_with(|| a.org_name.cmp(&b.org_name)));
 
     Ok(DomainTotals {
         domain: domain.to_owned(),
         window,
         reports: reports.unsigned_abs(),
         reporters: reporters.unsigned_abs(),
+        reporting_orgs,
+        newest_report_end,
         days_covered: days.len() as u64,
         totals,
         disposition,
         subdomains,
         sources: rows,
     })
+}
+
+/// Names each source from its evidence (and its reverse DNS name, when
+/// resolved) with `catalogue`.
+pub fn identify(rows: &mut [SourceRow], catalogue: &Catalogue) {
+    for row in rows {
+        let id = catalogue.identify(&Evidence {
+            dkim_pass: &row.dkim_domains,
+            spf_pass: &row.spf_domains,
+            envelope_from: &row.envelope_from,
+            reverse_dns: row.rdns.as_deref(),
+            ip: Some(&row.ip),
+        });
+        row.sender = id.name;
+        row.identified_by = id.because;
+        row.known = id.known;
+    }
 }

@@ -1,0 +1,417 @@
+//! Groups source IPs into senders and gives each sender a class, with a
+//! one-line explanation tied to the numbers.
+//!
+//! Grouping never goes by a display name alone: a catalogue entry (or the
+//! user's own `[[known_sender]]`) groups by its name; everything else groups
+//! by its evidence. Sources that authenticate with a foreign domain group
+//! under that domain; sources that authenticate only as the policy domain
+//! group by *how* they do it (DKIM and SPF, DKIM only, SPF only), because
+//! the user's own mail servers and a forwarder that keeps the DKIM
+//! signature both show the policy domain but are different things. With
+//! `--resolve`, the reverse DNS base domain splits groups further.
+//!
+//! The classes, in the order they are decided:
+//! 1. what the user declared in the config;
+//! 2. `authorized`: at least half of its mail passes DMARC;
+//! 3. `forwarder`: receivers gave a forwarding, mailing-list or ARC
+//!    override, or the policy domain's DKIM signature passes while SPF
+//!    passes for no domain at all (a plain `.forward`);
+//! 4. `misconfigured`: a known sending service that authenticates, but as
+//!    its own domain, not aligned with ours;
+//! 5. `authorized` (poorly): some of its mail passes DMARC, which only a
+//!    holder of our keys or SPF record can do;
+//! 6. `unclassified`: authenticates as some unrelated domain on most of its
+//!    mail, and nothing says whose it is (a source that authenticates on
+//!    less than half of its mail and fails everything on the rest is
+//!    spoofing: `unauthorized`);
+//! 7. `unauthorized`: nothing passes for any domain.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde::Serialize;
+
+use super::senders::{DeclaredClass, aligned_with};
+use super::summary::{SourceRow, Totals};
+
+/// What a sender is, for the readiness verdict.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum SenderClass {
+    /// Ours: its mail passes DMARC, or the user declared it.
+    Authorized,
+    /// A legitimate service that authenticates, but not aligned with us.
+    Misconfigured,
+    /// A forwarder or mailing list: failures are explained, not blocking.
+    Forwarder,
+    /// Authenticates as an unrelated domain; nothing says whose it is.
+    Unclassified,
+    /// Nothing passes, no link to us: spoofing.
+    Unauthorized,
+}
+
+impl SenderClass {
+    /// The name used in output (`authorized`, `misconfigured`, ...).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SenderClass::Authorized => "authorized",
+            SenderClass::Misconfigured => "misconfigured",
+            SenderClass::Forwarder => "forwarder",
+            SenderClass::Unclassified => "unclassified",
+            SenderClass::Unauthorized => "unauthorized",
+        }
+    }
+
+    /// Mail the domain owner wants delivered: its failures are losses.
+    pub fn is_legitimate(self) -> bool {
+        matches!(self, SenderClass::Authorized | SenderClass::Misconfigured)
+    }
+}
+
+/// A group of sources that are one sender.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Sender {
+    /// Display name, unique within the domain.
+    pub name: String,
+    /// Its class.
+    pub class: SenderClass,
+    /// Why, in one line.
+    pub explanation: String,
+    /// What identified it (`DKIM d=sendgrid.net`), if anything.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub identified_by: Option<String>,
+    /// What to change so that it aligns, when it is legitimate.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fix: Option<String>,
+    /// The user declared its class in the config.
+    pub declared: bool,
+    /// Totals over its sources.
+    #[serde(flatten)]
+    pub totals: Totals,
+    /// Number of source IPs.
+    pub source_count: usize,
+    /// Its source IPs, most messages first (at most 20).
+    pub ips: Vec<String>,
+    /// All its source IPs.
+    #[serde(skip)]
+    pub all_ips: Vec<String>,
+    /// Start of the first report in the window that mentions it.
+    #[serde(serialize_with = "super::rfc3339")]
+    pub first_seen: i64,
+    /// End of the last report that mentions it.
+    #[serde(serialize_with = "super::rfc3339")]
+    pub last_seen: i64,
+    /// Whether it first appeared within the new-sender period (set by the
+    /// verdict, which knows the whole history).
+    pub new: bool,
+    /// Passing DKIM `d=` domains.
+    pub dkim_domains: Vec<String>,
+    /// Passing SPF domains.
+    pub spf_domains: Vec<String>,
+    /// Override reasons receivers gave.
+    pub reasons: Vec<String>,
+}
+
+impl Sender {
+    /// Messages that failed DMARC.
+    pub fn failing(&self) -> u64 {
+        self.totals.messages.saturating_sub(self.totals.dmarc_pass)
+    }
+
+    /// Whether any DKIM or SPF check passed for it, for any domain.
+    pub fn authenticates(&self) -> bool {
+        !self.dkim_domains.is_empty() || !self.spf_domains.is_empty()
+    }
+}
+
+/// Share of `part` in `whole` (0 when `whole` is 0).
+pub fn share(part: u64, whole: u64) -> f64 {
+    if whole == 0 { 0.0 } else { part as f64 / whole as f64 }
+}
+
+/// Percentage with one decimal, for explanations.
+pub fn percent(part: u64, whole: u64) -> String {
+    format!("{:.1}%", 100.0 * share(part, whole))
+}
+
+/// Groups `rows` of `domain` into senders, classifies them, and writes each
+/// row's class back. Senders come most messages first.
+pub fn classify(domain: &str, rows: &mut [SourceRow]) -> Vec<Sender> {
+    struct Group {
+        name: String,
+        identified_by: Option<String>,
+        fix: Option<String>,
+        declared: Option<DeclaredClass>,
+        known: bool,
+        own_dkim_only: bool,
+        totals: Totals,
+        members: Vec<usize>,
+        first: i64,
+        last: i64,
+        dkim: BTreeSet<String>,
+        spf: BTreeSet<String>,
+        reasons: BTreeSet<String>,
+    }
+    let mut groups: BTreeMap<String, Group> = BTreeMap::new();
+    for (i, row) in rows.iter().enumerate() {
+        let (key, name, own_dkim_only) = group_of(domain, row);
+        let g = groups.entry(key).or_insert_with(|| Group {
+            name,
+            identified_by: row.identified_by.clone(),
+            fix: row.known.as_ref().and_then(|k| k.fix_for(domain)),
+            declared: row.known.as_ref().and_then(|k| k.class),
+            known: row.known.is_some(),
+            own_dkim_only,
+            totals: Totals::default(),
+            members: Vec::new(),
+            first: row.first_seen,
+            last: row.last_seen,
+            dkim: BTreeSet::new(),
+            spf: BTreeSet::new(),
+            reasons: BTreeSet::new(),
+        });
+        g.totals.merge(&row.totals);
+        g.members.push(i);
+        g.first = g.first.min(row.first_seen);
+        g.last = g.last.max(row.last_seen);
+        g.dkim.extend(row.dkim_domains.iter().cloned());
+        g.spf.extend(row.spf_domains.iter().cloned());
+        g.reasons.extend(row.reasons.iter().cloned());
+    }
+
+    let mut senders: Vec<Sender> = Vec::with_capacity(groups.len());
+    for g in groups.into_values() {
+        let mut sender = Sender {
+            name: g.name,
+            class: SenderClass::Unclassified,
+            explanation: String::new(),
+            identified_by: g.identified_by,
+            fix: g.fix,
+            declared: g.declared.is_some(),
+            totals: g.totals,
+            source_count: g.members.len(),
+            ips: g.members.iter().take(20).map(|&i| rows[i].ip.clone()).collect(),
+            all_ips: g.members.iter().map(|&i| rows[i].ip.clone()).collect(),
+            first_seen: g.first,
+            last_seen: g.last,
+            new: false,
+            dkim_domains: g.dkim.into_iter().collect(),
+            spf_domains: g.spf.into_iter().collect(),
+            reasons: g.reasons.into_iter().collect(),
+        };
+        let (class, explanation) = decide(domain, &sender, g.declared, g.known, g.own_dkim_only);
+        sender.class = class;
+        sender.explanation = explanation;
+        if sender.fix.is_none() && class.is_legitimate() && sender.failing() > 0 {
+            sender.fix = Some(generic_fix(domain, &sender));
+        }
+        for &i in &g.members {
+            rows[i].class = class;
+        }
+        senders.push(sender);
+    }
+    senders.sort_by(|a, b| {
+        b.totals.messages.cmp(&a.totals.messages).then_with(|| a.name.cmp(&b.name))
+    });
+    senders
+}
+
+/// The group key, display name, and whether the source shows only our
+/// DKIM signature with no SPF pass at all.
+fn group_of(domain: &str, row: &SourceRow) -> (String, String, bool) {
+    let via = row.rdns.as_deref().map(base_domain);
+    let suffix = |name: String| match &via {
+        Some(v) => format!("{name} via {v}"),
+        None => name,
+    };
+    if let Some(known) = &row.known {
+        return (format!("known:{}", known.name.to_lowercase()), known.name.clone(), false);
+    }
+    let foreign = |list: &[String]| -> Option<String> {
+        list.iter().find(|d| !aligned_with(d, domain)).map(|d| d.to_ascii_lowercase())
+    };
+    if let Some(d) = foreign(&row.dkim_domains).or_else(|| foreign(&row.spf_domains)) {
+        let name = suffix(d);
+        return (format!("domain:{name}"), name, false);
+    }
+    let own_dkim = !row.dkim_domains.is_empty();
+    let own_spf = !row.spf_domains.is_empty();
+    let how = match (own_dkim, own_spf) {
+        (true, true) => format!("{domain} (DKIM + SPF)"),
+        (true, false) => format!("{domain} (DKIM only)"),
+        (false, true) => format!("{domain} (SPF only)"),
+        (false, false) => "unauthenticated".to_owned(),
+    };
+    let name = suffix(how);
+    (format!("own:{name}"), name, own_dkim && !own_spf && row.totals.spf_aligned_pass == 0)
+}
+
+/// The registrable-looking part of a host name: the last two labels, or
+/// three under a two-letter country code with a generic second level
+/// (`mail.example.co.uk` -> `example.co.uk`).
+pub fn base_domain(host: &str) -> String {
+    let host = host.trim_end_matches('.').to_ascii_lowercase();
+    let labels: Vec<&str> = host.split('.').collect();
+    let n = labels.len();
+    let take = if n >= 3
+        && labels[n - 1].len() == 2
+        && matches!(
+            labels[n - 2],
+            "co" | "com" | "net" | "org" | "ac" | "gov" | "edu" | "ne" | "or"
+        ) {
+        3
+    } else {
+        2
+    };
+    labels[n.saturating_sub(take)..].join(".")
+}
+
+fn decide(
+    domain: &str,
+    s: &Sender,
+    declared: Option<DeclaredClass>,
+    known: bool,
+    own_dkim_only: bool,
+) -> (SenderClass, String) {
+    let t = &s.totals;
+    let passing = format!(
+        "{} of {} messages pass DMARC (aligned DKIM {}, aligned SPF {})",
+        percent(t.dmarc_pass, t.messages),
+        t.messages,
+        percent(t.dkim_aligned_pass, t.messages),
+        percent(t.spf_aligned_pass, t.messages)
+    );
+    if let Some(class) = declared {
+        let class = match class {
+            DeclaredClass::Authorized => SenderClass::Authorized,
+            DeclaredClass::Forwarder => SenderClass::Forwarder,
+            DeclaredClass::Unauthorized => SenderClass::Unauthorized,
+        };
+        return (class, format!("declared {} in the config; {passing}", class.as_str()));
+    }
+    let forwarding: Vec<&str> = s
+        .reasons
+        .iter()
+        .map(String::as_str)
+        .filter(|r| {
+            r.starts_with("forwarded") || r.starts_with("mailing_list") || r.contains("arc=pass")
+        })
+        .collect();
+    if own_dkim_only && !known {
+        return (
+            SenderClass::Forwarder,
+            format!(
+                "the DKIM signature of {domain} passes but SPF passes for no domain: \
+                 mail forwarded by a server that is not yours; {passing}"
+            ),
+        );
+    }
+    if share(t.dmarc_pass, t.messages) >= 0.5 {
+        return (SenderClass::Authorized, passing);
+    }
+    if !forwarding.is_empty() {
+        return (
+            SenderClass::Forwarder,
+            format!(
+                "receivers report it as {}; {passing}",
+                forwarding.iter().map(|r| r.replace('_', " ")).collect::<Vec<_>>().join(", ")
+            ),
+        );
+    }
+    let list = |domains: &[String]| {
+        let mut text = domains.iter().take(2).cloned().collect::<Vec<_>>().join(",");
+        if domains.len() > 2 {
+            text.push_str(&format!(" (+{} more)", domains.len() - 2));
+        }
+        text
+    };
+    let authenticated_as = || {
+        let mut parts = Vec::new();
+        if !s.dkim_domains.is_empty() {
+            parts.push(format!("DKIM d={}", list(&s.dkim_domains)));
+        }
+        if !s.spf_domains.is_empty() {
+            parts.push(format!("SPF {}", list(&s.spf_domains)));
+        }
+        parts.join(" and ")
+    };
+    if known && s.authenticates() {
+        return (
+            SenderClass::Misconfigured,
+            format!(
+                "a known sending service that authenticates as {} but not aligned with \
+                 {domain}; {passing}",
+                authenticated_as()
+            ),
+        );
+    }
+    if t.dmarc_pass > 0 {
+        return (
+            SenderClass::Authorized,
+            format!(
+                "part of its mail aligns with {domain}, which only your keys or SPF allow; {passing}"
+            ),
+        );
+    }
+    // A service authenticates all its mail as itself. A source that does
+    // so for a minority of its messages and fails every check on the rest
+    // is rotating tricks: spoofing, not a forgotten service.
+    if s.authenticates() && share(t.authenticated, t.messages) < 0.5 {
+        return (
+            SenderClass::Unauthorized,
+            format!(
+                "authenticates as {} on only {} of its {} messages and fails every check on \
+                 the rest: the pattern of spoofing, not of a sending service",
+                authenticated_as(),
+                percent(t.authenticated, t.messages),
+                t.messages
+            ),
+        );
+    }
+    if s.authenticates() {
+        return (
+            SenderClass::Unclassified,
+            format!(
+                "authenticates as {} but not aligned with {domain}, and is not a known \
+                 service: declare it in the config if it sends for you",
+                authenticated_as()
+            ),
+        );
+    }
+    (
+        SenderClass::Unauthorized,
+        format!(
+            "no DKIM or SPF check passes for any domain ({} messages): spoofing, or a server \
+             of yours that is not set up",
+            t.messages
+        ),
+    )
+}
+
+fn generic_fix(domain: &str, s: &Sender) -> String {
+    let hosts = s.ips.iter().take(3).cloned().collect::<Vec<_>>().join(", ");
+    let more = if s.source_count > 3 {
+        format!(" and {} more", s.source_count - 3)
+    } else {
+        String::new()
+    };
+    if s.totals.dkim_aligned_pass < s.totals.messages {
+        format!(
+            "sign all mail from {hosts}{more} with DKIM d={domain}, or make its return path a \
+             subdomain of {domain} covered by your SPF record"
+        )
+    } else {
+        format!("check SPF for {hosts}{more}: add it to the SPF record of {domain}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn base_domains_keep_country_second_levels() {
+        assert_eq!(base_domain("mail-yw1-f171.google.com."), "google.com");
+        assert_eq!(base_domain("mx.example.co.uk"), "example.co.uk");
+        assert_eq!(base_domain("localhost"), "localhost");
+    }
+}

@@ -1,0 +1,4 @@
+//! Output for people and programs: the summary as a table, JSON or CSV
+//! ([`summary`]).
+
+pub mod summary;
