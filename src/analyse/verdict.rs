@@ -298,7 +298,11 @@ pub fn assess(input: &Input<'_>, c: &Criteria) -> Readiness {
     for s in input.senders {
         let failing = s.failing();
         let rate = share(s.totals.dmarc_pass, s.totals.messages);
-        let new_note = if s.new { " It is new in the last days." } else { "" };
+        let new_note = if s.new {
+            format!(" A new sender, first seen {}.", super::format_date(s.first_seen))
+        } else {
+            String::new()
+        };
         let fix = s.fix.clone().unwrap_or_default();
         match s.class {
             SenderClass::Authorized if failing > 0 && rate < c.pass_rate => blocking.push(Blocking {

@@ -373,7 +373,7 @@ fn write_domain(d: &DomainSummary, out: &mut dyn Write, st: &Styles) -> io::Resu
         out,
         "  {}",
         st.bold(&format!(
-            "{:<39} {:<24} {:>10} {:>7} {:>7} {:>7}",
+            "{:<38} {:<24} {:>10} {:>7} {:>7} {:>7}",
             "source", "sender", "messages", "DMARC", "SPF", "DKIM"
         ))
     )?;
@@ -385,7 +385,7 @@ fn write_domain(d: &DomainSummary, out: &mut dyn Write, st: &Styles) -> io::Resu
         writeln!(
             out,
             "  {} {} {:>10} {:>7} {:>7} {:>7}",
-            fit(&ip, 39),
+            fit(&ip, 38),
             fit(&s.sender, 24),
             thousands(s.totals.messages),
             percent(s.totals.dmarc_pass, s.totals.messages),

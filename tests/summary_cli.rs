@@ -1,0 +1,245 @@
+//! `dmarc-report summary` end to end: the built binary over a database of
+//! the bundled samples, in each output format, with the window flags, and
+//! its errors.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+
+use common::{command, run, temp_dir};
+
+/// One database of the samples for the whole file (ingested once).
+fn samples_db() -> &'static Path {
+    static DB: OnceLock<PathBuf> = OnceLock::new();
+    DB.get_or_init(|| {
+        let dir = temp_dir().keep();
+        let db = dir.join("samples.db");
+        let samples = Path::new(env!("CARGO_MANIFEST_DIR")).join("sample-reports");
+        let out = run(command(&dir).arg("--db").arg(&db).arg("ingest").arg(&samples));
+        // The malformed samples fail on purpose: exit 1.
+        assert_eq!(out.code, Some(1), "{out:?}");
+        db
+    })
+}
+
+fn summary(args: &[&str]) -> common::Run {
+    let dir = temp_dir();
+    run(command(dir.path()).arg("--db").arg(samples_db()).arg("summary").args(args))
+}
+
+#[test]
+fn json_output_keeps_the_contract_and_tells_the_samples_story() {
+    let out = summary(&["--format", "json"]);
+    assert_eq!(out.code, Some(0), "{out:?}");
+    let v = out.json();
+    assert_eq!(v["window"]["begin"], "2026-10-20T00:00:00Z");
+    assert_eq!(v["window"]["end"], "2026-11-19T00:00:00Z");
+    let domains = v["domains"].as_array().unwrap();
+    assert_eq!(domains.len(), 2);
+    for d in domains {
+        for key in [
+            "domain",
+            "reports",
+            "reporters",
+            "messages",
+            "dmarc_pass",
+            "spf_aligned_pass",
+            "dkim_aligned_pass",
+            "disposition",
+            "published_policy",
+            "senders",
+            "sources",
+            "readiness",
+        ] {
+            assert!(d.get(key).is_some(), "{key} missing in {}", d["domain"]);
+        }
+        for key in ["none", "quarantine", "reject"] {
+            assert!(d["disposition"][key].is_u64(), "{key}");
+        }
+        for key in ["verdict", "reasons", "blocking", "what_if", "recommended_record"] {
+            assert!(d["readiness"].get(key).is_some(), "readiness.{key}");
+        }
+        let sources = d["sources"].as_array().unwrap();
+        let sum: u64 = sources.iter().map(|s| s["messages"].as_u64().unwrap()).sum();
+        assert_eq!(sum, d["messages"].as_u64().unwrap());
+        for s in sources {
+            for key in [
+                "ip",
+                "sender",
+                "class",
+                "messages",
+                "dmarc_pass",
+                "spf_aligned_pass",
+                "dkim_aligned_pass",
+            ] {
+                assert!(s.get(key).is_some(), "source.{key}");
+            }
+        }
+    }
+    let com = &domains[0];
+    assert_eq!(com["domain"], "example.com");
+    assert_eq!(com["messages"], 70_400);
+    assert_eq!(com["dmarc_pass"], 67_563);
+    assert_eq!(com["readiness"]["verdict"], "ready-for-quarantine");
+    assert_eq!(com["published_policy"]["p"], "none");
+    assert_eq!(com["published_policy"]["changes"][0]["tag"], "testing");
+    assert_eq!(com["published_policy"]["changes"][0]["day"], "2026-11-17");
+    let org = &domains[1];
+    assert_eq!(org["domain"], "example.org");
+    assert_eq!(org["readiness"]["verdict"], "not-ready");
+    let blocking = org["readiness"]["blocking"].as_array().unwrap();
+    let names: Vec<&str> = blocking.iter().map(|b| b["sender"].as_str().unwrap()).collect();
+    assert_eq!(names, ["SendGrid", "Zendesk"]);
+    assert_eq!(blocking[0]["messages"], 10_806);
+    assert_eq!(blocking[1]["messages"], 146);
+    assert_eq!(org["readiness"]["what_if"]["authorized_affected"], 10_806 + 146);
+    let zendesk =
+        org["senders"].as_array().unwrap().iter().find(|s| s["name"] == "Zendesk").unwrap();
+    assert_eq!(zendesk["new"], true);
+    assert_eq!(zendesk["class"], "misconfigured");
+}
+
+#[test]
+fn csv_has_one_row_per_source_and_domain() {
+    let out = summary(&["--format", "csv"]);
+    assert_eq!(out.code, Some(0), "{out:?}");
+    let mut lines = out.stdout.lines();
+    let header = lines.next().unwrap();
+    assert!(
+        header.starts_with("domain,ip,reverse_dns,sender,class,messages,dmarc_pass"),
+        "{header}"
+    );
+    let json = summary(&["--format", "json"]).json();
+    let sources: usize = json["domains"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["sources"].as_array().unwrap().len())
+        .sum();
+    assert_eq!(lines.count(), sources);
+    assert!(out.stdout.contains("example.org,167.89."), "SendGrid rows");
+}
+
+#[test]
+fn the_table_fits_100_columns_and_colours_only_when_asked() {
+    let plain = summary(&["--color", "never"]);
+    assert_eq!(plain.code, Some(0), "{plain:?}");
+    for line in plain.stdout.lines() {
+        assert!(line.chars().count() <= 100, "{} columns: {line}", line.chars().count());
+    }
+    assert!(!plain.stdout.contains('\x1b'));
+    assert!(plain.stdout.contains("READY-FOR-QUARANTINE  example.com can move to p=quarantine"));
+    assert!(plain.stdout.contains("NOT-READY  example.org is not ready"));
+    assert!(plain.stdout.contains("fix: Authenticate example.org in SendGrid"));
+    // Not a terminal: auto means no colour; always forces it.
+    assert!(!summary(&[]).stdout.contains('\x1b'));
+    let coloured = summary(&["--color", "always"]);
+    assert!(coloured.stdout.contains("\x1b["), "no escape codes");
+    let dir = temp_dir();
+    let out = run(command(dir.path())
+        .env("NO_COLOR", "1")
+        .arg("--db")
+        .arg(samples_db())
+        .args(["summary", "--color", "auto"]));
+    assert!(!out.stdout.contains('\x1b'));
+}
+
+#[test]
+fn window_flags_select_the_days() {
+    let week = summary(&["--domain", "example.org", "--days", "7", "--format", "json"]).json();
+    let d = &week["domains"][0];
+    assert_eq!(d["window"]["begin"], "2026-11-12T00:00:00Z");
+    assert_eq!(d["days_covered"], 7);
+    let range = summary(&[
+        "--domain",
+        "EXAMPLE.ORG",
+        "--since",
+        "2026-11-01",
+        "--until",
+        "2026-11-03",
+        "--format",
+        "json",
+    ])
+    .json();
+    let d = &range["domains"][0];
+    assert_eq!(d["window"]["begin"], "2026-11-01T00:00:00Z");
+    assert_eq!(d["window"]["end"], "2026-11-04T00:00:00Z");
+    assert_eq!(d["days_covered"], 3);
+    assert_eq!(d["readiness"]["verdict"], "insufficient-data");
+    let all = summary(&["--all", "--format", "json", "--domain", "example.com"]).json();
+    assert_eq!(all["domains"][0]["messages"], 70_400);
+}
+
+#[test]
+fn bad_requests_fail_with_one_clear_line() {
+    let out = summary(&["--domain", "nope.example"]);
+    assert_eq!(out.code, Some(2));
+    assert_eq!(out.stderr.trim(), "dmarc-report: error: no reports stored for nope.example");
+    let out = summary(&["--days", "7", "--all"]);
+    assert_eq!(out.code, Some(2));
+    assert_eq!(out.stderr.trim().lines().count(), 1, "{}", out.stderr);
+    let out = summary(&["--since", "yesterday"]);
+    assert_eq!(out.code, Some(2));
+    assert!(out.stderr.contains("is not a date (YYYY-MM-DD)"), "{}", out.stderr);
+    let dir = temp_dir();
+    let out = run(command(dir.path()).args(["--db", "missing.db", "summary"]));
+    assert_eq!(out.code, Some(2));
+    assert!(out.stderr.contains("no database at missing.db"), "{}", out.stderr);
+    assert!(!dir.path().join("missing.db").exists(), "summary must not create a database");
+}
+
+#[test]
+fn a_config_declares_senders_thresholds_and_the_rua_address() {
+    let dir = temp_dir();
+    let config = common::write_file(
+        dir.path(),
+        "config.toml",
+        r#"
+[readiness]
+min_days_quarantine = 40
+
+[rua]
+"example.com" = "mailto:dmarc@example.com"
+
+[[known_sender]]
+name = "Newsletter (SendGrid)"
+dkim = ["sendgrid.net"]
+class = "authorized"
+"#,
+    );
+    let out = run(command(dir.path())
+        .arg("--db")
+        .arg(samples_db())
+        .args(["summary", "--format", "json", "--config"])
+        .arg(&config));
+    assert_eq!(out.code, Some(0), "{out:?}");
+    let v = out.json();
+    let com = &v["domains"][0];
+    assert_eq!(com["readiness"]["verdict"], "insufficient-data");
+    assert!(
+        com["readiness"]["recommended_record"]
+            .as_str()
+            .unwrap()
+            .ends_with("rua=mailto:dmarc@example.com")
+    );
+    let org = &v["domains"][1];
+    let sg = org["senders"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["name"] == "Newsletter (SendGrid)")
+        .unwrap();
+    assert_eq!(sg["class"], "authorized");
+    assert_eq!(sg["declared"], true);
+    let bad = common::write_file(dir.path(), "bad.toml", "[readiness]\npass_rate = 2\n");
+    let out = run(command(dir.path())
+        .arg("--db")
+        .arg(samples_db())
+        .args(["summary", "--config"])
+        .arg(&bad));
+    assert_eq!(out.code, Some(2));
+    assert!(out.stderr.contains("readiness.pass_rate must be between 0 and 1"), "{}", out.stderr);
+}
