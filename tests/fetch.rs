@@ -536,10 +536,13 @@ fn fetch_killed_at_random_moments_loses_and_doubles_nothing() {
         // and no message has left the server or been copied twice.
         let conn = open_db(&db);
         assert_eq!(common::integrity_check(&conn), "ok");
-        assert_eq!(
-            query_i64(&conn, "SELECT count(*) FROM reports"),
-            query_i64(&conn, "SELECT count(DISTINCT report_id) FROM reports")
-        );
+        // A kill before the first migration committed leaves no tables yet.
+        if query_i64(&conn, "SELECT count(*) FROM sqlite_master WHERE name = 'reports'") == 1 {
+            assert_eq!(
+                query_i64(&conn, "SELECT count(*) FROM reports"),
+                query_i64(&conn, "SELECT count(DISTINCT report_id) FROM reports")
+            );
+        }
         drop(conn);
         let on_server = server.list_uids("INBOX").unwrap().len()
             + server.list_uids("Done").map(|u| u.len()).unwrap_or(0);
