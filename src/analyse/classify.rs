@@ -206,6 +206,7 @@ pub fn classify(domain: &str, rows: &mut [SourceRow]) -> Vec<Sender> {
         }
         for &i in &g.members {
             rows[i].class = class;
+            rows[i].sender.clone_from(&sender.name);
         }
         senders.push(sender);
     }
