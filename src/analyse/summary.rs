@@ -129,6 +129,20 @@ pub struct SourceRow {
     pub known: Option<KnownSender>,
     /// Its sender's class, once classified.
     pub class: SenderClass,
+    /// Per UTC day (of the report's begin), in day order.
+    #[serde(skip)]
+    pub daily: Vec<DayTotals>,
+}
+
+/// One source's messages on one UTC day.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct DayTotals {
+    /// The day, Unix seconds at 00:00 UTC.
+    pub day: i64,
+    /// Its totals.
+    pub totals: Totals,
+    /// Messages by applied disposition: none (or pass), quarantine, reject.
+    pub disposition: [u64; 3],
 }
 
 /// One reporting organisation in the window.
@@ -270,6 +284,7 @@ pub fn domain_totals(
         spf: BTreeSet<String>,
         envelope: BTreeSet<String>,
         reasons: BTreeSet<String>,
+        daily: BTreeMap<i64, DayTotals>,
     }
     let mut sources: BTreeMap<String, Acc> = BTreeMap::new();
     let mut stmt = conn.prepare_cached(
@@ -300,8 +315,8 @@ pub fn domain_totals(
         }
 
         totals.add(count, dkim, spf, authenticated);
-        let disp = disp.unwrap_or_else(|| "none".to_owned());
-        let slot: &mut u64 = disposition.entry(disp).or_default();
+        let disp_key = disp.unwrap_or_else(|| "none".to_owned());
+        let slot: &mut u64 = disposition.entry(disp_key.clone()).or_default();
         *slot = slot.saturating_add(count);
         if let Some(from) = header_from.filter(|h| h != domain) {
             subdomains.entry(from).or_default().add(count, dkim, spf, authenticated);
@@ -314,8 +329,18 @@ pub fn domain_totals(
             spf: BTreeSet::new(),
             envelope: BTreeSet::new(),
             reasons: BTreeSet::new(),
+            daily: BTreeMap::new(),
         });
         acc.totals.add(count, dkim, spf, authenticated);
+        let day = begin.div_euclid(DAY) * DAY;
+        let slot = acc.daily.entry(day).or_insert(DayTotals { day, ..DayTotals::default() });
+        slot.totals.add(count, dkim, spf, authenticated);
+        let which = match disp_key.as_str() {
+            "quarantine" => 1,
+            "reject" => 2,
+            _ => 0,
+        };
+        slot.disposition[which] = slot.disposition[which].saturating_add(count);
         acc.first = acc.first.min(begin);
         acc.last = acc.last.max(end);
         acc.envelope.extend(envelope);
@@ -385,6 +410,7 @@ pub fn domain_totals(
             rdns: None,
             known: None,
             class: SenderClass::Unclassified,
+            daily: acc.daily.into_values().collect(),
         })
         .collect();
     identify(&mut rows, catalogue);
