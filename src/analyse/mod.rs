@@ -5,5 +5,6 @@
 //! (Issue 4 builds the per-domain summary, sender classes and the readiness
 //! verdict on top of this.)
 
+pub mod rdns;
 pub mod senders;
 pub mod summary;
