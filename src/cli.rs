@@ -132,6 +132,13 @@ pub struct SummaryArgs {
     /// [default: $XDG_CONFIG_HOME/dmarc-report/config.toml]
     #[arg(long, env = "DMARC_REPORT_CONFIG", value_name = "PATH")]
     pub config: Option<PathBuf>,
+    /// Look up (forward-confirmed) reverse DNS names of the sources, cached in
+    /// the database; uncached lookups take at most --resolve-timeout each
+    #[arg(long)]
+    pub resolve: bool,
+    /// Longest wait for one reverse DNS lookup, in seconds
+    #[arg(long, value_name = "SECONDS", default_value_t = 2, requires = "resolve")]
+    pub resolve_timeout: u64,
 }
 
 /// `YYYY-MM-DD` to the Unix time of its UTC midnight.
@@ -379,7 +386,19 @@ fn summary(db: Option<PathBuf>, args: &SummaryArgs) -> Result<ExitCode> {
     let config = config::load_analysis(args.config.as_deref())?;
     let db = db.or(config.database.clone());
     let store = open_existing_store(db.as_deref())?;
-    let options = analysis_options(config, &args.window);
+    let mut options = analysis_options(config, &args.window);
+    let rdns_options = analyse::rdns::ResolveOptions {
+        timeout: std::time::Duration::from_secs(args.resolve_timeout.max(1)),
+        ..analyse::rdns::ResolveOptions::default()
+    };
+    let resolver = move |conn: &rusqlite::Connection, ips: &[String]| {
+        let lookup = std::sync::Arc::new(analyse::rdns::SystemLookup);
+        let names = analyse::rdns::resolve(conn, ips, lookup, &rdns_options)?;
+        Ok(names.into_iter().filter_map(|(ip, name)| Some((ip, name?))).collect())
+    };
+    if args.resolve {
+        options.resolver = Some(&resolver);
+    }
     let summary = analyse::summarise(store.connection(), &options).context("summarising")?;
     for wanted in &options.domains {
         let wanted = wanted.trim().trim_end_matches('.').to_ascii_lowercase();

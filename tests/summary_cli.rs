@@ -243,3 +243,47 @@ class = "authorized"
     assert_eq!(out.code, Some(2));
     assert!(out.stderr.contains("readiness.pass_rate must be between 0 and 1"), "{}", out.stderr);
 }
+
+#[test]
+fn resolve_names_sources_by_forward_confirmed_reverse_dns_and_caches_them() {
+    let hosts = std::fs::read_to_string("/etc/hosts").unwrap_or_default();
+    if !hosts.lines().any(|l| l.split_whitespace().next() == Some("127.0.0.1")) {
+        eprintln!("skipping: /etc/hosts has no entry for 127.0.0.1");
+        return;
+    }
+    let dir = temp_dir();
+    let xml = common::report_xml(
+        "google.com",
+        "example.com",
+        "r1",
+        1_792_454_400,
+        1_792_540_799,
+        &[("127.0.0.1", 5), ("not-an-address", 2)],
+    );
+    let file = common::write_file(dir.path(), "r.xml", xml);
+    let db = dir.path().join("d.db");
+    let out = run(command(dir.path()).arg("--db").arg(&db).arg("ingest").arg(&file));
+    assert_eq!(out.code, Some(0), "{out:?}");
+    let summary = |extra: &[&str]| {
+        run(command(dir.path())
+            .arg("--db")
+            .arg(&db)
+            .args(["summary", "--format", "json"])
+            .args(extra))
+    };
+    // Not asked: no lookup, no name.
+    let v = summary(&[]).json();
+    assert!(v["domains"][0]["sources"][0].get("rdns").is_none());
+    let v = summary(&["--resolve"]).json();
+    let sources = v["domains"][0]["sources"].as_array().unwrap();
+    let local = sources.iter().find(|s| s["ip"] == "127.0.0.1").unwrap();
+    let name = local["rdns"].as_str().expect("a name for 127.0.0.1");
+    assert!(!name.is_empty());
+    let junk = sources.iter().find(|s| s["ip"] == "not-an-address").unwrap();
+    assert!(junk.get("rdns").is_none());
+    let conn = common::open_db(&db);
+    assert_eq!(
+        common::query_rows(&conn, "SELECT ip, name, status FROM rdns_cache"),
+        [vec!["127.0.0.1".to_owned(), name.to_owned(), "ok".to_owned()]]
+    );
+}

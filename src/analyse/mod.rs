@@ -6,6 +6,7 @@
 
 pub mod classify;
 pub mod policy;
+pub mod rdns;
 pub mod senders;
 pub mod summary;
 pub mod verdict;

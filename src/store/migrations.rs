@@ -11,6 +11,7 @@ use super::StoreError;
 const MIGRATIONS: &[&str] = &[
     include_str!("../../schemas/migrations/0001_initial.sql"),
     include_str!("../../schemas/migrations/0002_imap.sql"),
+    include_str!("../../schemas/migrations/0003_rdns.sql"),
 ];
 
 /// The schema version this build creates.
@@ -71,6 +72,41 @@ mod tests {
             conn.query_row("SELECT count(*) FROM failed_inputs", [], |r| r.get(0)).unwrap();
         assert_eq!(kept, 1);
         conn.execute_batch("SELECT * FROM imap_messages").unwrap();
+    }
+
+    #[test]
+    fn a_version_2_database_is_upgraded_in_place_keeping_its_data() {
+        let conn = Connection::open_in_memory().unwrap();
+        conn.execute_batch(&format!(
+            "BEGIN; {} {} PRAGMA user_version = 2; COMMIT;",
+            MIGRATIONS[0], MIGRATIONS[1]
+        ))
+        .unwrap();
+        conn.execute(
+            "INSERT INTO imap_messages (account, folder, uidvalidity, uid, outcome, first_seen)
+             VALUES ('a', 'INBOX', 1, 7, 'stored', 1)",
+            [],
+        )
+        .unwrap();
+        apply(&conn).unwrap();
+        let v: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0)).unwrap();
+        assert_eq!(v, LATEST);
+        let kept: i64 =
+            conn.query_row("SELECT count(*) FROM imap_messages", [], |r| r.get(0)).unwrap();
+        assert_eq!(kept, 1);
+        conn.execute(
+            "INSERT INTO rdns_cache (ip, name, resolved_at, status) VALUES ('192.0.2.1', NULL, 1, 'none')",
+            [],
+        )
+        .unwrap();
+        // A name without status ok (or ok without a name) is refused.
+        assert!(
+            conn.execute(
+                "INSERT INTO rdns_cache (ip, name, resolved_at, status) VALUES ('192.0.2.2', NULL, 1, 'ok')",
+                [],
+            )
+            .is_err()
+        );
     }
 
     #[test]
