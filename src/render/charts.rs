@@ -14,7 +14,7 @@ use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 
 use super::font;
-use super::format::{compact, count, day_label, percent, truncate};
+use super::format::{compact, count, day_label, percent, plural, truncate};
 use super::palette::{self, Rgb};
 use super::raster::PngBackend;
 use super::view::{DateRange, DayView, DomainView, ReporterView, SenderClass, SenderView};
@@ -80,11 +80,15 @@ pub(crate) fn domain_charts(d: &DomainView) -> Result<(Vec<Chart>, Vec<String>),
 
     if d.senders.iter().any(|s| s.messages > 0) {
         let senders = sender_chart(&d.senders);
-        let summary = format!(
-            "{} sender(s); the {} with the most messages are drawn one by one.",
-            d.senders.len(),
-            TOP_ROWS.min(d.senders.len())
-        );
+        let shown = if d.senders.len() > TOP_ROWS + 1 { TOP_ROWS } else { d.senders.len() };
+        let summary = if shown == d.senders.len() {
+            format!("{}, each drawn.", plural(d.senders.len() as u64, "sender", "senders"))
+        } else {
+            format!(
+                "{}; the {shown} with the most messages are drawn one by one, the rest together.",
+                plural(d.senders.len() as u64, "sender", "senders")
+            )
+        };
         charts.push(finish("senders", &senders, summary)?);
     }
 
@@ -102,7 +106,10 @@ pub(crate) fn domain_charts(d: &DomainView) -> Result<(Vec<Chart>, Vec<String>),
 
     if d.reporters.iter().any(|r| r.messages > 0) {
         let chart = reporter_chart(&d.reporters);
-        let summary = format!("{} reporting organisation(s).", d.reporters.len());
+        let summary = format!(
+            "{}.",
+            plural(d.reporters.len() as u64, "reporting organisation", "reporting organisations")
+        );
         charts.push(finish("reporters", &chart, summary)?);
     }
     Ok((charts, notes))
@@ -364,9 +371,9 @@ fn daily_summary(days: &[DayView]) -> String {
     let total: u64 = days.iter().map(DayView::messages).sum();
     let pass: u64 = days.iter().map(|d| d.pass).sum();
     format!(
-        "{} messages over {} day(s) with reports; {} passed DMARC.",
-        count(total),
-        days.iter().filter(|d| d.messages() > 0).count(),
+        "{} over {} with reports; {} passed DMARC.",
+        plural(total, "message", "messages"),
+        plural(days.iter().filter(|d| d.messages() > 0).count() as u64, "day", "days"),
         percent(pass, total)
     )
 }
@@ -478,7 +485,9 @@ fn rate_summary(days: &[DayView], threshold: f64) -> String {
         .count();
     let with = days.iter().filter(|d| d.authorized_messages > 0).count();
     format!(
-        "{below} of {with} day(s) with authorized mail were below the {} threshold.",
+        "{below} of {} with authorized mail {} below the {} threshold.",
+        plural(with as u64, "day", "days"),
+        if below == 1 { "was" } else { "were" },
         format_threshold(threshold)
     )
 }
@@ -657,7 +666,7 @@ fn reporter_chart(reporters: &[ReporterView]) -> HBars {
             label: truncate(&r.org, 60),
             swatch: None,
             parts: vec![(r.messages, palette::REPORTER)],
-            note: format!("{} ({} report(s))", count(r.messages), count(r.reports)),
+            note: format!("{} ({})", count(r.messages), plural(r.reports, "report", "reports")),
         })
         .collect();
     let rest = &sorted[shown..];
@@ -668,7 +677,7 @@ fn reporter_chart(reporters: &[ReporterView]) -> HBars {
             label: format!("other ({} reporters)", rest.len()),
             swatch: None,
             parts: vec![(messages, palette::REPORTER)],
-            note: format!("{} ({} report(s))", count(messages), count(reports)),
+            note: format!("{} ({})", count(messages), plural(reports, "report", "reports")),
         });
     }
     HBars {

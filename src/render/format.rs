@@ -15,6 +15,12 @@ pub fn count(n: u64) -> String {
     out
 }
 
+/// `n` and the noun, singular or plural, `n` with separators: `1 day`,
+/// `1,200 messages`.
+pub fn plural(n: u64, one: &str, many: &str) -> String {
+    format!("{} {}", count(n), if n == 1 { one } else { many })
+}
+
 /// An axis value, short: `950`, `2.5k`, `12k`, `1.5M`.
 pub fn compact(v: f64) -> String {
     let a = v.abs();
@@ -89,6 +95,8 @@ mod tests {
         assert_eq!(count(1000), "1,000");
         assert_eq!(count(1234567), "1,234,567");
         assert_eq!(count(u64::MAX), "18,446,744,073,709,551,615");
+        assert_eq!(plural(1, "day", "days"), "1 day");
+        assert_eq!(plural(1200, "message", "messages"), "1,200 messages");
     }
 
     #[test]

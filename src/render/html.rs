@@ -7,7 +7,7 @@ use askama::Template;
 use sha2::{Digest, Sha256};
 
 use super::charts::{self, Chart};
-use super::format::{count, percent, ratio, truncate};
+use super::format::{count, percent, plural, ratio, truncate};
 use super::palette;
 use super::view::{DomainView, ReportPage, SenderClass, SenderView};
 use super::{RenderError, file_slug};
@@ -169,12 +169,12 @@ fn section<'a>(
     let messages = d.messages().max(d.days.iter().map(|day| day.messages()).sum());
     let window = match d.window {
         Some(w) => format!(
-            "{} to {} (UTC, {} day(s)), {} report(s), {} message(s)",
+            "{} to {} (UTC, {}), {}, {}",
             w.first,
             w.last,
-            w.days(),
-            count(d.reports),
-            count(messages)
+            plural(w.days().unsigned_abs(), "day", "days"),
+            plural(d.reports, "report", "reports"),
+            plural(messages, "message", "messages")
         ),
         None => "no reports".to_owned(),
     };
@@ -184,9 +184,11 @@ fn section<'a>(
     let senders_left_out = (left_out > 0).then(|| {
         let rest: u64 = senders[MAX_TABLE_ROWS..].iter().map(|s| s.messages).sum();
         format!(
-            "{} more sender(s) with {} message(s) in all are not listed.",
+            "The table lists the {MAX_TABLE_ROWS} senders with the most messages; {} more {} ({}) {} not listed.",
             count(left_out as u64),
-            count(rest)
+            if left_out == 1 { "sender" } else { "senders" },
+            plural(rest, "message", "messages"),
+            if left_out == 1 { "is" } else { "are" }
         )
     });
     DomainSection {
@@ -234,9 +236,12 @@ fn section<'a>(
 }
 
 fn sender_row(s: &SenderView) -> SenderRow<'_> {
+    // A sender named by its only address needs no address line.
+    let only_itself = s.sources.len() == 1 && s.sources[0] == s.name;
+    let listed = if only_itself { 0 } else { MAX_SOURCES };
     let mut sources: Vec<String> =
-        s.sources.iter().take(MAX_SOURCES).map(|ip| truncate(ip, 60)).collect();
-    if s.sources.len() > MAX_SOURCES {
+        s.sources.iter().take(listed).map(|ip| truncate(ip, 60)).collect();
+    if !only_itself && s.sources.len() > MAX_SOURCES {
         sources.push(format!("and {} more", s.sources.len() - MAX_SOURCES));
     }
     SenderRow {
