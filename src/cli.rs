@@ -52,9 +52,26 @@ pub enum Command {
     /// Per-domain and per-sender summary, and whether it is safe to move to
     /// p=quarantine or p=reject.
     Summary(SummaryArgs),
-    /// Ingest the bundled sample reports into a fresh database and show
-    /// what was stored and the summary.
+    /// Write the report: PNG charts and a self-contained index.html.
+    Report(ReportArgs),
+    /// Ingest the bundled sample reports into a fresh database, show what
+    /// was stored and the summary, and write the report.
     Demo(DemoArgs),
+}
+
+/// `report`.
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// Which domains and days
+    #[command(flatten)]
+    pub window: WindowArgs,
+    /// The folder to write index.html and the charts into (created when missing)
+    #[arg(long, value_name = "DIR")]
+    pub out: PathBuf,
+    /// Config file with known senders, readiness thresholds and rua addresses
+    /// [default: $XDG_CONFIG_HOME/dmarc-report/config.toml]
+    #[arg(long, env = "DMARC_REPORT_CONFIG", value_name = "PATH")]
+    pub config: Option<PathBuf>,
 }
 
 /// Output format of `summary`.
@@ -362,6 +379,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             Ok(exit(EXIT_OK))
         }
         Command::Summary(args) => summary(cli.db, &args),
+        Command::Report(args) => report(cli.db, &args),
         Command::Demo(args) => demo(cli.db, args),
     }
 }
@@ -380,6 +398,38 @@ fn analysis_options<'a>(
         rua: config.rua,
         resolver: None,
     }
+}
+
+fn report(db: Option<PathBuf>, args: &ReportArgs) -> Result<ExitCode> {
+    let config = config::load_analysis(args.config.as_deref())?;
+    let db = db.or(config.database.clone());
+    let store = open_existing_store(db.as_deref())?;
+    let options = analysis_options(config, &args.window);
+    let summary = analyse::summarise(store.connection(), &options).context("summarising")?;
+    for wanted in &options.domains {
+        let wanted = wanted.trim().trim_end_matches('.').to_ascii_lowercase();
+        if !summary.domains.iter().any(|d| d.domain == wanted) {
+            bail!("no reports stored for {wanted}");
+        }
+    }
+    let files = write_report(&summary, &options, &args.out)?;
+    emit(&files)?;
+    Ok(exit(EXIT_OK))
+}
+
+/// Writes the report of `summary` into `out`; returns the lines to print.
+fn write_report(
+    summary: &analyse::Summary,
+    options: &analyse::Options<'_>,
+    out: &Path,
+) -> Result<String> {
+    let page = render::page::from_summary(summary, options.now, options.criteria.pass_rate);
+    let files = render::write_report(&page, out)?;
+    let mut text = format!("wrote {}\n", files.index.display());
+    for chart in &files.charts {
+        text.push_str(&format!("wrote {}\n", chart.display()));
+    }
+    Ok(text)
 }
 
 fn summary(db: Option<PathBuf>, args: &SummaryArgs) -> Result<ExitCode> {
@@ -695,6 +745,14 @@ fn demo(db: Option<PathBuf>, args: DemoArgs) -> Result<ExitCode> {
             .into_bytes();
     render::summary::write_table(&summary, &mut table, colour)?;
     emit_bytes(&table)?;
+    let report_dir = db.parent().unwrap_or(Path::new(".")).join("report");
+    let page = render::page::from_summary(&summary, options.now, options.criteria.pass_rate);
+    let files = render::write_report(&page, &report_dir)?;
+    emit(&format!(
+        "\nThe report of the samples ({} charts): {}\n",
+        files.charts.len(),
+        files.index.display()
+    ))?;
     Ok(exit(EXIT_OK))
 }
 

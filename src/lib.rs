@@ -7,6 +7,7 @@
 //! 3. [`parse`]: streaming XML to the [`model`], record by record;
 //! 4. [`store`]: SQLite, idempotent, loss-free;
 //! 5. [`analyse`]: who sends as the domain (summaries and the verdict to come);
+//! 6. [`render`]: PNG charts and a self-contained HTML page from plain view types;
 //!
 //! [`ingest`] wires the stages together; [`config`] holds `fetch`'s settings;
 //! [`cli`] is the command line.

@@ -287,3 +287,66 @@ fn resolve_names_sources_by_forward_confirmed_reverse_dns_and_caches_them() {
         [vec!["127.0.0.1".to_owned(), name.to_owned(), "ok".to_owned()]]
     );
 }
+
+#[test]
+fn report_writes_the_page_and_charts_of_the_samples() {
+    let dir = temp_dir();
+    let out_dir = dir.path().join("out");
+    let out = run(command(dir.path())
+        .arg("--db")
+        .arg(samples_db())
+        .args(["report", "--out"])
+        .arg(&out_dir));
+    assert_eq!(out.code, Some(0), "{out:?}");
+    let html = std::fs::read_to_string(out_dir.join("index.html")).unwrap();
+    assert!(html.contains("example.org is not ready for p=quarantine"), "verdict sentence");
+    assert!(html.contains("example.com can move to p=quarantine"));
+    assert!(html.contains("Authenticate example.org in SendGrid"), "the fix");
+    assert!(!html.contains("http://") && !html.contains("https://"), "no network reference");
+    let pngs: Vec<_> = std::fs::read_dir(&out_dir)
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.path().extension().is_some_and(|x| x == "png"))
+        .collect();
+    assert_eq!(pngs.len(), 10, "five charts per domain");
+    assert_eq!(out.stdout.lines().count(), 11, "{}", out.stdout);
+    // One domain only.
+    let one = dir.path().join("one");
+    let out = run(command(dir.path())
+        .arg("--db")
+        .arg(samples_db())
+        .args(["report", "--domain", "example.com", "--days", "7", "--out"])
+        .arg(&one));
+    assert_eq!(out.code, Some(0), "{out:?}");
+    let html = std::fs::read_to_string(one.join("index.html")).unwrap();
+    assert!(!html.contains("example.org is"), "only the chosen domain");
+}
+
+#[test]
+fn a_hostile_reporter_cannot_inject_markup_into_the_report() {
+    let dir = temp_dir();
+    // Escaped in the XML, so that the stored values are the raw markup.
+    let xml = common::report_xml(
+        "&lt;script&gt;alert(1)&lt;/script&gt;",
+        "example.com",
+        "&quot;&gt;&lt;img src=x onerror=alert(2)&gt;",
+        1_792_454_400,
+        1_792_540_799,
+        &[("&lt;b&gt;192.0.2.1&lt;/b&gt;", 5)],
+    );
+    let file = common::write_file(dir.path(), "evil.xml", xml);
+    let db = dir.path().join("d.db");
+    let out = run(command(dir.path()).arg("--db").arg(&db).arg("ingest").arg(&file));
+    assert_eq!(out.code, Some(0), "{out:?}");
+    let out_dir = dir.path().join("out");
+    let out = run(command(dir.path()).arg("--db").arg(&db).args(["report", "--out"]).arg(&out_dir));
+    assert_eq!(out.code, Some(0), "{out:?}");
+    let html = std::fs::read_to_string(out_dir.join("index.html")).unwrap();
+    assert!(!html.contains("<script>alert(1)"), "org_name must be escaped");
+    assert!(!html.contains("<b>192.0.2.1"), "source_ip must be escaped");
+    assert!(!html.contains("<img src=x"), "report_id must be escaped");
+    assert!(
+        html.contains("&lt;script&gt;alert(1)&lt;/script&gt;") || html.contains("&#60;script"),
+        "the name is still shown"
+    );
+}

@@ -1,4 +1,139 @@
 //! Output for people and programs: the summary as a table, JSON or CSV
-//! ([`summary`]).
+//! ([`summary`]); the report, PNG charts and one self-contained
+//! `index.html`, drawn from plain view-model types ([`view`]) that
+//! [`page`] fills in from the analysis.
+//!
+//! This stage owns presentation only. It does no per-record work: it draws
+//! the per-day and per-sender rows it is given, so its cost does not grow
+//! with the database. The page works offline: charts are inline SVG, the
+//! CSS and the small sorting script are inline and pinned by hash in a
+//! Content-Security-Policy that forbids everything else. Every value from a
+//! report is escaped (askama in the page, plotters' SVG backend in charts).
 
+mod charts;
+mod font;
+pub mod format;
+mod html;
+pub mod page;
+pub mod palette;
+mod raster;
 pub mod summary;
+pub mod view;
+
+use std::fs;
+use std::io;
+use std::path::{Path, PathBuf};
+
+pub use charts::TOP_ROWS;
+pub use view::{
+    BlockingView, DateRange, DayView, DomainView, ReportPage, ReporterView, SenderClass,
+    SenderView, VerdictKind, WhatIfView,
+};
+
+/// The page's file name inside the output folder.
+pub const INDEX: &str = "index.html";
+
+/// What [`write_report`] wrote.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReportFiles {
+    /// The page.
+    pub index: PathBuf,
+    /// The PNG charts, in page order.
+    pub charts: Vec<PathBuf>,
+}
+
+/// Why a report could not be written.
+#[derive(Debug, thiserror::Error)]
+pub enum RenderError {
+    /// The output folder could not be created.
+    #[error("cannot create the output folder {path}: {source} (choose another one with --out)")]
+    CreateDir {
+        /// The folder.
+        path: PathBuf,
+        /// The cause.
+        source: io::Error,
+    },
+    /// A file could not be written.
+    #[error("cannot write {path}: {source}")]
+    Write {
+        /// The file.
+        path: PathBuf,
+        /// The cause.
+        source: io::Error,
+    },
+    /// A chart could not be drawn.
+    #[error("cannot draw the {chart} chart of {domain}: {message}")]
+    Chart {
+        /// The domain.
+        domain: String,
+        /// Which chart (`daily`, `senders`, ...).
+        chart: &'static str,
+        /// What went wrong.
+        message: String,
+    },
+    /// The page template failed.
+    #[error("cannot fill in the page template: {0}")]
+    Template(#[from] askama::Error),
+}
+
+/// Writes `index.html` and the PNG charts of `page` into `out_dir`
+/// (created when missing; files of an earlier run are overwritten).
+pub fn write_report(page: &ReportPage, out_dir: &Path) -> Result<ReportFiles, RenderError> {
+    fs::create_dir_all(out_dir)
+        .map_err(|source| RenderError::CreateDir { path: out_dir.to_owned(), source })?;
+    let rendered = html::render(page)?;
+    let mut charts = Vec::new();
+    for (name, bytes) in &rendered.pngs {
+        let path = out_dir.join(name);
+        write(&path, bytes)?;
+        charts.push(path);
+    }
+    let index = out_dir.join(INDEX);
+    write(&index, rendered.html.as_bytes())?;
+    Ok(ReportFiles { index, charts })
+}
+
+/// Writes through a temporary name and renames, so that a reader never sees
+/// half a file.
+fn write(path: &Path, bytes: &[u8]) -> Result<(), RenderError> {
+    let fail = |source| RenderError::Write { path: path.to_owned(), source };
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(".tmp");
+    let tmp = PathBuf::from(tmp);
+    fs::write(&tmp, bytes).map_err(fail)?;
+    fs::rename(&tmp, path).map_err(fail)
+}
+
+/// A file-name-safe form of a domain: ASCII letters, digits, `-` and `.`
+/// kept (lower-cased), anything else `_`, at most 60 characters, never
+/// starting with a dot. Names are also prefixed with the domain's position
+/// by the caller, so two domains never share a file.
+pub fn file_slug(domain: &str) -> String {
+    let mut slug: String = domain
+        .chars()
+        .take(60)
+        .map(|c| match c {
+            'a'..='z' | '0'..='9' | '-' | '.' => c,
+            'A'..='Z' => c.to_ascii_lowercase(),
+            _ => '_',
+        })
+        .collect();
+    if slug.starts_with('.') || slug.is_empty() {
+        slug.insert(0, '_');
+    }
+    slug
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn slugs_are_plain_file_names() {
+        assert_eq!(file_slug("Example.COM"), "example.com");
+        assert_eq!(file_slug("../../etc/passwd"), "_.._.._etc_passwd");
+        assert_eq!(file_slug("<script>"), "_script_");
+        assert_eq!(file_slug(""), "_");
+        assert_eq!(file_slug(&"a".repeat(100)).len(), 60);
+    }
+}

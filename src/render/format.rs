@@ -1,0 +1,128 @@
+//! How numbers, dates and names are written in charts and in the page.
+
+use time::{Date, Duration};
+
+/// `1234567` → `1,234,567`.
+pub fn count(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// `n` and the noun, singular or plural, `n` with separators: `1 day`,
+/// `1,200 messages`.
+pub fn plural(n: u64, one: &str, many: &str) -> String {
+    format!("{} {}", count(n), if n == 1 { one } else { many })
+}
+
+/// An axis value, short: `950`, `2.5k`, `12k`, `1.5M`.
+pub fn compact(v: f64) -> String {
+    let a = v.abs();
+    let (scaled, unit) = if a >= 1e9 {
+        (v / 1e9, "G")
+    } else if a >= 1e6 {
+        (v / 1e6, "M")
+    } else if a >= 1e3 {
+        (v / 1e3, "k")
+    } else {
+        (v, "")
+    };
+    if unit.is_empty() {
+        if (scaled - scaled.round()).abs() < 1e-6 {
+            count(scaled.round() as u64)
+        } else {
+            format!("{scaled:.1}")
+        }
+    } else if (scaled - scaled.round()).abs() < 0.05 {
+        format!("{:.0}{unit}", scaled)
+    } else {
+        format!("{scaled:.1}{unit}")
+    }
+}
+
+/// `part` of `whole` as a percentage with one decimal (`96.4%`); `–` when
+/// `whole` is zero.
+pub fn percent(part: u64, whole: u64) -> String {
+    match ratio(part, whole) {
+        Some(r) => format!("{:.1}%", r * 100.0),
+        None => "–".to_owned(),
+    }
+}
+
+/// `part / whole`, capped at 1; `None` when `whole` is zero.
+pub fn ratio(part: u64, whole: u64) -> Option<f64> {
+    (whole > 0).then(|| part.min(whole) as f64 / whole as f64)
+}
+
+/// The day `offset` days after `first`, short (`Oct 20`).
+pub fn day_label(first: Date, offset: i64) -> String {
+    match first.checked_add(Duration::days(offset)) {
+        Some(day) => format!("{} {}", &day.month().to_string()[..3], day.day()),
+        None => String::new(),
+    }
+}
+
+/// At most `max` characters, with `…` when cut.
+pub fn truncate(s: &str, max: usize) -> String {
+    if s.chars().count() <= max {
+        return s.to_owned();
+    }
+    let mut out: String = s.chars().take(max.saturating_sub(1)).collect();
+    out.push('…');
+    out
+}
+
+/// The sum of `values`, saturating (counts come from reporters).
+pub fn total(values: impl IntoIterator<Item = u64>) -> u64 {
+    values.into_iter().fold(0, u64::saturating_add)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use time::macros::date;
+
+    #[test]
+    fn counts_have_separators() {
+        assert_eq!(count(0), "0");
+        assert_eq!(count(999), "999");
+        assert_eq!(count(1000), "1,000");
+        assert_eq!(count(1234567), "1,234,567");
+        assert_eq!(count(u64::MAX), "18,446,744,073,709,551,615");
+        assert_eq!(plural(1, "day", "days"), "1 day");
+        assert_eq!(plural(1200, "message", "messages"), "1,200 messages");
+    }
+
+    #[test]
+    fn compact_axis_values() {
+        assert_eq!(compact(0.0), "0");
+        assert_eq!(compact(950.0), "950");
+        assert_eq!(compact(2500.0), "2.5k");
+        assert_eq!(compact(5000.0), "5k");
+        assert_eq!(compact(12000.0), "12k");
+        assert_eq!(compact(12500.0), "12.5k");
+        assert_eq!(compact(1_500_000.0), "1.5M");
+        assert_eq!(compact(0.5), "0.5");
+    }
+
+    #[test]
+    fn percentages() {
+        assert_eq!(percent(964, 1000), "96.4%");
+        assert_eq!(percent(5, 0), "–");
+        assert_eq!(percent(7, 5), "100.0%");
+    }
+
+    #[test]
+    fn day_labels_and_truncation() {
+        assert_eq!(day_label(date!(2026 - 10 - 30), 3), "Nov 2");
+        assert_eq!(truncate("abcdef", 4), "abc…");
+        assert_eq!(truncate("abc", 4), "abc");
+        assert_eq!(total([u64::MAX, 1]), u64::MAX);
+    }
+}

@@ -1,0 +1,160 @@
+//! Fills the report's view model ([`super::view`]) from a summary: per-day
+//! rows by class, senders, the verdict and its what-if. No database access
+//! and no per-record work: it folds the per-source daily totals the
+//! summary already holds.
+
+use std::collections::BTreeMap;
+
+use time::{Date, OffsetDateTime};
+
+use super::view::{
+    BlockingView, DateRange, DayView, DomainView, ReportPage, ReporterView, SenderClass,
+    SenderView, VerdictKind, WhatIfView,
+};
+use crate::analyse::classify::SenderClass as Class;
+use crate::analyse::verdict::Verdict;
+use crate::analyse::{DomainSummary, Summary};
+
+const DAY: i64 = 86_400;
+
+fn date(ts: i64) -> Date {
+    OffsetDateTime::from_unix_timestamp(ts).map(|t| t.date()).unwrap_or(Date::MIN)
+}
+
+fn class(c: Class) -> SenderClass {
+    match c {
+        Class::Authorized => SenderClass::Authorized,
+        Class::Misconfigured => SenderClass::Misconfigured,
+        Class::Forwarder => SenderClass::Forwarder,
+        Class::Unclassified => SenderClass::Unclassified,
+        Class::Unauthorized => SenderClass::Unauthorized,
+    }
+}
+
+fn verdict(v: Verdict) -> VerdictKind {
+    match v {
+        Verdict::InsufficientData => VerdictKind::InsufficientData,
+        Verdict::NotReady => VerdictKind::NotReady,
+        Verdict::ReadyForQuarantine => VerdictKind::ReadyForQuarantine,
+        Verdict::ReadyForReject => VerdictKind::ReadyForReject,
+        Verdict::Enforced => VerdictKind::Enforced,
+    }
+}
+
+/// The page for `summary`, made at `now` (Unix seconds); `threshold` is the
+/// pass rate authorized senders must reach.
+pub fn from_summary(summary: &Summary, now: i64, threshold: f64) -> ReportPage {
+    let generated_at = OffsetDateTime::from_unix_timestamp(now)
+        .ok()
+        .and_then(|t| {
+            t.format(time::macros::format_description!("[year]-[month]-[day] [hour]:[minute] UTC"))
+                .ok()
+        })
+        .unwrap_or_default();
+    ReportPage {
+        generated_at,
+        domains: summary.domains.iter().map(|d| domain(d, threshold)).collect(),
+    }
+}
+
+fn domain(d: &DomainSummary, threshold: f64) -> DomainView {
+    let t = &d.totals;
+    let r = &d.readiness;
+    let first = d.window.begin.div_euclid(DAY) * DAY;
+    let last = (d.window.end - 1).div_euclid(DAY) * DAY;
+
+    // One row per day of the window, the sources folded in by class.
+    let mut days: BTreeMap<i64, DayView> = BTreeMap::new();
+    let mut day = first;
+    while day <= last && days.len() < 3_660 {
+        days.insert(day, DayView::empty(date(day)));
+        day += DAY;
+    }
+    for s in &t.sources {
+        for dt in &s.daily {
+            let Some(v) = days.get_mut(&dt.day) else { continue };
+            let failing = dt.totals.messages.saturating_sub(dt.totals.dmarc_pass);
+            v.pass = v.pass.saturating_add(dt.totals.dmarc_pass);
+            match s.class {
+                Class::Forwarder => v.forwarded = v.forwarded.saturating_add(failing),
+                Class::Authorized | Class::Misconfigured => {
+                    v.failing_authorized = v.failing_authorized.saturating_add(failing);
+                    v.authorized_messages =
+                        v.authorized_messages.saturating_add(dt.totals.messages);
+                    v.authorized_pass = v.authorized_pass.saturating_add(dt.totals.dmarc_pass);
+                }
+                Class::Unclassified | Class::Unauthorized => {
+                    v.failing_unauthorized = v.failing_unauthorized.saturating_add(failing);
+                }
+            }
+            v.disposition_none = v.disposition_none.saturating_add(dt.disposition[0]);
+            v.disposition_quarantine = v.disposition_quarantine.saturating_add(dt.disposition[1]);
+            v.disposition_reject = v.disposition_reject.saturating_add(dt.disposition[2]);
+        }
+    }
+
+    let mut reporters: Vec<ReporterView> = t
+        .reporting_orgs
+        .iter()
+        .map(|o| ReporterView { org: o.org_name.clone(), reports: o.reports, messages: o.messages })
+        .collect();
+    reporters.sort_by(|a, b| b.messages.cmp(&a.messages).then_with(|| a.org.cmp(&b.org)));
+
+    let current = &d.published_policy.record;
+    let recommended = r.recommended_record.split("; rua=").next().unwrap_or_default();
+    let w = &r.what_if;
+    let mut reasons = r.reasons.clone();
+    reasons.extend(r.advice.iter().cloned());
+    if w.unclassified_affected > 0 {
+        reasons.push(format!(
+            "{} messages of unclassified senders would also fail under p={}",
+            w.unclassified_affected, w.policy
+        ));
+    }
+    DomainView {
+        domain: d.domain.clone(),
+        verdict: verdict(r.verdict),
+        verdict_sentence: r.sentence.clone(),
+        reasons,
+        published_policy: current.clone(),
+        recommended_record: (recommended != current.as_str()).then(|| r.recommended_record.clone()),
+        blocking: r
+            .blocking
+            .iter()
+            .map(|b| BlockingView {
+                sender: b.sender.clone(),
+                messages: b.messages,
+                fix: if b.fix.is_empty() { b.reason.clone() } else { b.fix.clone() },
+            })
+            .collect(),
+        what_if: vec![WhatIfView {
+            policy: format!("p={}", w.policy),
+            legitimate_affected: w.authorized_affected,
+            forwarded_affected: w.forwarded_affected,
+            unauthorized_stopped: w.unauthorized_stopped,
+            total_messages: t.totals.messages,
+        }],
+        window: Some(DateRange { first: date(first), last: date(last) }),
+        reports: t.reports,
+        stale_warning: d.stale.clone(),
+        reporters,
+        days: days.into_values().collect(),
+        senders: d
+            .senders
+            .iter()
+            .map(|s| SenderView {
+                name: s.name.clone(),
+                class: class(s.class),
+                messages: s.totals.messages,
+                dmarc_pass: s.totals.dmarc_pass,
+                spf_aligned_pass: s.totals.spf_aligned_pass,
+                dkim_aligned_pass: s.totals.dkim_aligned_pass,
+                first_seen: date(s.first_seen),
+                last_seen: date((s.last_seen - 1).max(s.first_seen)),
+                explanation: s.explanation.clone(),
+                sources: s.ips.clone(),
+            })
+            .collect(),
+        threshold,
+    }
+}

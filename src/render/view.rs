@@ -1,0 +1,278 @@
+//! The view model: plain owned data the report is drawn from.
+//!
+//! Nothing here depends on how the numbers were found. The analysis maps its
+//! results to these types; the renderer never reads the database. Every
+//! string may come from a reporter (domains, organisation names, sender
+//! names, IP addresses) and is escaped where it is written.
+
+use time::Date;
+
+/// Everything one run of `report` shows.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReportPage {
+    /// When the report was made, as shown (`2026-11-22 20:15 UTC`).
+    pub generated_at: String,
+    /// The domains, in the order they are shown.
+    pub domains: Vec<DomainView>,
+}
+
+/// A range of whole UTC days, both ends included.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DateRange {
+    /// The first day.
+    pub first: Date,
+    /// The last day.
+    pub last: Date,
+}
+
+impl DateRange {
+    /// Days in the range (at least 1, even when `last` is before `first`).
+    pub fn days(&self) -> i64 {
+        ((self.last - self.first).whole_days() + 1).max(1)
+    }
+}
+
+/// How ready a domain is for a stricter DMARC policy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum VerdictKind {
+    /// Too little data to say.
+    InsufficientData,
+    /// Legitimate mail would be lost under a stricter policy.
+    NotReady,
+    /// `p=quarantine` is safe.
+    ReadyForQuarantine,
+    /// `p=reject` is safe.
+    ReadyForReject,
+    /// The policy is already `reject` (or `quarantine` at 100 % with nothing to gain).
+    Enforced,
+}
+
+impl VerdictKind {
+    /// A short label (`Not ready`).
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::InsufficientData => "Insufficient data",
+            Self::NotReady => "Not ready",
+            Self::ReadyForQuarantine => "Ready for quarantine",
+            Self::ReadyForReject => "Ready for reject",
+            Self::Enforced => "Enforced",
+        }
+    }
+
+    /// The CSS class suffix (`not-ready`).
+    pub fn slug(self) -> &'static str {
+        match self {
+            Self::InsufficientData => "insufficient-data",
+            Self::NotReady => "not-ready",
+            Self::ReadyForQuarantine => "ready-for-quarantine",
+            Self::ReadyForReject => "ready-for-reject",
+            Self::Enforced => "enforced",
+        }
+    }
+}
+
+/// What a sender is to the domain. Each class has one colour in every chart
+/// and in the page ([`crate::render::palette`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum SenderClass {
+    /// Sends for the domain and passes DMARC.
+    Authorized,
+    /// Sends for the domain but fails DMARC (a fix is needed before enforcing).
+    Misconfigured,
+    /// Forwards mail that passed elsewhere (mailing lists, forwarding services).
+    Forwarder,
+    /// Not enough evidence either way.
+    Unclassified,
+    /// Not the domain's mail: spoofing or an unknown service.
+    Unauthorized,
+}
+
+impl SenderClass {
+    /// Every class, in the order legends show them.
+    pub const ALL: [SenderClass; 5] = [
+        Self::Authorized,
+        Self::Misconfigured,
+        Self::Forwarder,
+        Self::Unclassified,
+        Self::Unauthorized,
+    ];
+
+    /// A short label (`misconfigured`).
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::Authorized => "authorized",
+            Self::Misconfigured => "misconfigured",
+            Self::Forwarder => "forwarder",
+            Self::Unclassified => "unclassified",
+            Self::Unauthorized => "unauthorized",
+        }
+    }
+
+    /// What the class means, for the legend.
+    pub fn description(self) -> &'static str {
+        match self {
+            Self::Authorized => "sends for the domain and passes DMARC",
+            Self::Misconfigured => "sends for the domain but fails DMARC: fix it before enforcing",
+            Self::Forwarder => "forwards mail that was authenticated elsewhere",
+            Self::Unclassified => "not enough evidence either way",
+            Self::Unauthorized => "not the domain's mail (spoofing or an unknown service)",
+        }
+    }
+}
+
+/// A sender that blocks the next policy step, and what to do about it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BlockingView {
+    /// The sender (`Mailchimp`, or an IP address).
+    pub sender: String,
+    /// Its messages that would be lost in the window.
+    pub messages: u64,
+    /// The fix, one sentence.
+    pub fix: String,
+}
+
+/// What one stricter policy would have done to the window's mail.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WhatIfView {
+    /// The policy (`p=quarantine`).
+    pub policy: String,
+    /// Messages from authorized senders that would have been quarantined or rejected.
+    pub legitimate_affected: u64,
+    /// Forwarded messages that would have been affected.
+    pub forwarded_affected: u64,
+    /// Messages from unauthorized sources that would have been stopped.
+    pub unauthorized_stopped: u64,
+    /// All messages in the window.
+    pub total_messages: u64,
+}
+
+/// One reporting organisation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReporterView {
+    /// `org_name` as the reporter sent it.
+    pub org: String,
+    /// Reports in the window.
+    pub reports: u64,
+    /// Messages those reports cover.
+    pub messages: u64,
+}
+
+/// One UTC day of one domain. The four message categories are disjoint
+/// and add up to the day's messages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DayView {
+    /// The day.
+    pub date: Date,
+    /// Messages passing DMARC.
+    pub pass: u64,
+    /// Failing messages that were forwarded.
+    pub forwarded: u64,
+    /// Failing messages from authorized senders.
+    pub failing_authorized: u64,
+    /// Failing messages from unauthorized or unclassified sources.
+    pub failing_unauthorized: u64,
+    /// Messages from authorized senders (the pass rate's denominator).
+    pub authorized_messages: u64,
+    /// Of those, messages passing DMARC.
+    pub authorized_pass: u64,
+    /// Messages receivers delivered normally (disposition `none`).
+    pub disposition_none: u64,
+    /// Messages receivers quarantined.
+    pub disposition_quarantine: u64,
+    /// Messages receivers rejected.
+    pub disposition_reject: u64,
+}
+
+impl DayView {
+    /// A day with no messages.
+    pub fn empty(date: Date) -> Self {
+        Self {
+            date,
+            pass: 0,
+            forwarded: 0,
+            failing_authorized: 0,
+            failing_unauthorized: 0,
+            authorized_messages: 0,
+            authorized_pass: 0,
+            disposition_none: 0,
+            disposition_quarantine: 0,
+            disposition_reject: 0,
+        }
+    }
+
+    /// All messages of the day (the four categories).
+    pub fn messages(&self) -> u64 {
+        self.pass
+            .saturating_add(self.forwarded)
+            .saturating_add(self.failing_authorized)
+            .saturating_add(self.failing_unauthorized)
+    }
+}
+
+/// One sender (a service, or a source address nobody could name).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SenderView {
+    /// Its name (`Google Workspace`, `203.0.113.9`).
+    pub name: String,
+    /// What it is to the domain.
+    pub class: SenderClass,
+    /// Messages in the window.
+    pub messages: u64,
+    /// Messages passing DMARC.
+    pub dmarc_pass: u64,
+    /// Messages with aligned SPF pass.
+    pub spf_aligned_pass: u64,
+    /// Messages with aligned DKIM pass.
+    pub dkim_aligned_pass: u64,
+    /// First day it was seen.
+    pub first_seen: Date,
+    /// Last day it was seen.
+    pub last_seen: Date,
+    /// Why it is in its class, one sentence.
+    pub explanation: String,
+    /// Its source addresses, most messages first (the page shows a few).
+    pub sources: Vec<String>,
+}
+
+/// One policy domain.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DomainView {
+    /// The policy domain.
+    pub domain: String,
+    /// The verdict.
+    pub verdict: VerdictKind,
+    /// The verdict in one sentence.
+    pub verdict_sentence: String,
+    /// The reasons behind it, one sentence each.
+    pub reasons: Vec<String>,
+    /// The DMARC policy published now, as reported (`p=none; pct=100`).
+    pub published_policy: String,
+    /// The next DMARC record to publish, ready to copy; `None` when there is
+    /// nothing to change.
+    pub recommended_record: Option<String>,
+    /// Senders that block the next step.
+    pub blocking: Vec<BlockingView>,
+    /// What stricter policies would have done.
+    pub what_if: Vec<WhatIfView>,
+    /// The data window; `None` when there are no reports at all.
+    pub window: Option<DateRange>,
+    /// Reports in the window.
+    pub reports: u64,
+    /// A warning that the newest data is old, when it is.
+    pub stale_warning: Option<String>,
+    /// The reporting organisations, most messages first.
+    pub reporters: Vec<ReporterView>,
+    /// One entry per day of the window (days without reports may be left out).
+    pub days: Vec<DayView>,
+    /// The senders, most messages first.
+    pub senders: Vec<SenderView>,
+    /// The pass rate authorized senders must reach, from 0 to 1 (`0.98`).
+    pub threshold: f64,
+}
+
+impl DomainView {
+    /// All messages in the window, from the senders.
+    pub fn messages(&self) -> u64 {
+        self.senders.iter().fold(0u64, |sum, s| sum.saturating_add(s.messages))
+    }
+}
