@@ -599,7 +599,7 @@ fn recommend(
         ));
     }
     // np (RFC 9989): non-existent subdomains send no legitimate mail.
-    if enforcing && current.np.is_none() {
+    if enforcing && matches!(current.np.as_deref(), None | Some("none")) {
         for p in &mut chain {
             p.np = Some("reject".into());
         }
