@@ -265,9 +265,15 @@ fn inconsistent_numbers_still_render() {
     d.days[2].date = time::macros::date!(2020 - 01 - 01);
     d.senders[0].dmarc_pass = d.senders[0].messages * 2;
     d.senders[1].dkim_aligned_pass = u64::MAX;
+    d.days[3].failing_unauthorized = u64::MAX;
+    d.days[4].disposition_reject = u64::MAX;
+    d.reporters[0].messages = u64::MAX;
     d.threshold = 1.5;
-    let (_guard, files, _) = write("inconsistent", &page(vec![d]));
-    assert_eq!(files.charts.len(), 5);
+    let mut e = ready();
+    e.threshold = f64::NAN;
+    e.senders[0].messages = 0;
+    let (_guard, files, _) = write("inconsistent", &page(vec![d, e]));
+    assert_eq!(files.charts.len(), 10);
 }
 
 /// Not a timing assertion (that belongs in a benchmark): prints how long a

@@ -14,7 +14,7 @@ use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 
 use super::font;
-use super::format::{compact, count, day_label, percent, plural, truncate};
+use super::format::{compact, count, day_label, percent, plural, total, truncate};
 use super::palette::{self, Rgb};
 use super::raster::PngBackend;
 use super::view::{DateRange, DayView, DomainView, ReporterView, SenderClass, SenderView};
@@ -60,7 +60,7 @@ pub(crate) fn domain_charts(d: &DomainView) -> Result<(Vec<Chart>, Vec<String>),
         Some(range) if days_with_mail >= 2 => {
             let daily = daily_chart(range, &d.days);
             charts.push(finish("daily", &daily, daily_summary(&d.days))?);
-            let authorized: u64 = d.days.iter().map(|day| day.authorized_messages).sum();
+            let authorized = total(d.days.iter().map(|day| day.authorized_messages));
             if authorized > 0 {
                 let rate = RateChart { range, days: &d.days, threshold: d.threshold };
                 let summary = rate_summary(&d.days, d.threshold);
@@ -93,11 +93,9 @@ pub(crate) fn domain_charts(d: &DomainView) -> Result<(Vec<Chart>, Vec<String>),
     }
 
     if let Some(range) = range.filter(|_| days_with_mail >= 2) {
-        let applied: u64 = d
-            .days
-            .iter()
-            .map(|day| day.disposition_none + day.disposition_quarantine + day.disposition_reject)
-            .sum();
+        let applied = total(d.days.iter().map(|day| {
+            total([day.disposition_none, day.disposition_quarantine, day.disposition_reject])
+        }));
         if applied > 0 {
             let chart = disposition_chart(range, &d.days);
             charts.push(finish("dispositions", &chart, disposition_summary(&d.days))?);
@@ -368,20 +366,20 @@ fn disposition_chart(range: DateRange, days: &[DayView]) -> Stacked {
 }
 
 fn daily_summary(days: &[DayView]) -> String {
-    let total: u64 = days.iter().map(DayView::messages).sum();
-    let pass: u64 = days.iter().map(|d| d.pass).sum();
+    let messages = total(days.iter().map(DayView::messages));
+    let pass = total(days.iter().map(|d| d.pass));
     format!(
         "{} over {} with reports; {} passed DMARC.",
-        plural(total, "message", "messages"),
+        plural(messages, "message", "messages"),
         plural(days.iter().filter(|d| d.messages() > 0).count() as u64, "day", "days"),
-        percent(pass, total)
+        percent(pass, messages)
     )
 }
 
 fn disposition_summary(days: &[DayView]) -> String {
-    let none: u64 = days.iter().map(|d| d.disposition_none).sum();
-    let quarantine: u64 = days.iter().map(|d| d.disposition_quarantine).sum();
-    let reject: u64 = days.iter().map(|d| d.disposition_reject).sum();
+    let none = total(days.iter().map(|d| d.disposition_none));
+    let quarantine = total(days.iter().map(|d| d.disposition_quarantine));
+    let reject = total(days.iter().map(|d| d.disposition_reject));
     format!(
         "Delivered {}, quarantined {}, rejected {} messages.",
         count(none),
@@ -409,7 +407,7 @@ impl Draw for Stacked {
             LegendRow::squares(self.series.iter().map(|(l, c)| ((*l).to_owned(), *c)).collect());
         let body = header(root, &self.title, &[legend])?;
         let days = self.range.days();
-        let max = self.values.iter().map(|(_, v)| v.iter().sum::<u64>()).max().unwrap_or(0);
+        let max = self.values.iter().map(|(_, v)| total(v.iter().copied())).max().unwrap_or(0);
         let first = self.range.first;
         let x_label = move |x: &f64| day_label(first, x.round() as i64);
         let y_label = |y: &f64| compact(*y);
@@ -441,9 +439,12 @@ impl Draw for Stacked {
             let style = colour.plotters().filled();
             chart.draw_series(self.values.iter().filter(|(_, v)| v[k] > 0).map(
                 |(offset, v)| {
-                    let low: u64 = v[..k].iter().sum();
+                    let low = total(v[..k].iter().copied());
                     let x = *offset as f64;
-                    Rectangle::new([(x - half, low as f64), (x + half, (low + v[k]) as f64)], style)
+                    Rectangle::new(
+                        [(x - half, low as f64), (x + half, low.saturating_add(v[k]) as f64)],
+                        style,
+                    )
                 },
             ))?;
         }
@@ -507,7 +508,9 @@ impl Draw for RateChart<'_> {
     }
 
     fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> DrawResult<(), DB> {
-        let threshold = (self.threshold * 100.0).clamp(0.0, 100.0);
+        // A threshold is a fraction; anything else is drawn at the nearest end.
+        let threshold = if self.threshold.is_nan() { 100.0 } else { self.threshold * 100.0 };
+        let threshold = threshold.clamp(0.0, 100.0);
         let legend = LegendRow {
             lead: None,
             items: vec![
@@ -618,14 +621,15 @@ fn sender_chart(senders: &[SenderView]) -> HBars {
     }
     let rest = &sorted[shown..];
     if !rest.is_empty() {
-        let mut parts = vec![(0, palette::DKIM_PASS), (0, palette::SPF_ONLY), (0, palette::FAIL)];
+        let mut parts =
+            vec![(0u64, palette::DKIM_PASS), (0, palette::SPF_ONLY), (0, palette::FAIL)];
         let (mut messages, mut pass) = (0u64, 0u64);
         for s in rest {
             for (sum, (v, _)) in parts.iter_mut().zip(sender_parts(s)) {
-                sum.0 += v;
+                sum.0 = sum.0.saturating_add(v);
             }
-            messages += s.messages;
-            pass += s.dmarc_pass.min(s.messages);
+            messages = messages.saturating_add(s.messages);
+            pass = pass.saturating_add(s.dmarc_pass.min(s.messages));
         }
         rows.push(HRow {
             label: format!("other ({} senders)", rest.len()),
@@ -671,8 +675,8 @@ fn reporter_chart(reporters: &[ReporterView]) -> HBars {
         .collect();
     let rest = &sorted[shown..];
     if !rest.is_empty() {
-        let messages: u64 = rest.iter().map(|r| r.messages).sum();
-        let reports: u64 = rest.iter().map(|r| r.reports).sum();
+        let messages = total(rest.iter().map(|r| r.messages));
+        let reports = total(rest.iter().map(|r| r.reports));
         rows.push(HRow {
             label: format!("other ({} reporters)", rest.len()),
             swatch: None,
@@ -702,7 +706,7 @@ impl Draw for HBars {
     fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> DrawResult<(), DB> {
         let body = header(root, self.title, &self.legend)?;
         let n = self.rows.len().max(1);
-        let max = self.rows.iter().map(|r| r.parts.iter().map(|p| p.0).sum::<u64>()).max();
+        let max = self.rows.iter().map(|r| total(r.parts.iter().map(|p| p.0))).max();
         // Room on the right for the note after the longest bar.
         let top = axis_top(max.unwrap_or(0) as f64) * 1.3;
         let x_label = |x: &f64| compact(*x);
@@ -735,11 +739,11 @@ impl Draw for HBars {
             for (value, colour) in &row.parts {
                 if *value > 0 {
                     chart.draw_series(std::iter::once(Rectangle::new(
-                        [(low as f64, y - 0.36), ((low + value) as f64, y + 0.36)],
+                        [(low as f64, y - 0.36), (low.saturating_add(*value) as f64, y + 0.36)],
                         colour.plotters().filled(),
                     )))?;
                 }
-                low += value;
+                low = low.saturating_add(*value);
             }
             chart.draw_series(std::iter::once(
                 EmptyElement::at((low as f64, y))

@@ -21,10 +21,16 @@ pub fn plural(n: u64, one: &str, many: &str) -> String {
     format!("{} {}", count(n), if n == 1 { one } else { many })
 }
 
-/// An axis value, short: `950`, `2.5k`, `12k`, `1.5M`.
+/// An axis value, short: `950`, `2.5k`, `12k`, `1.5M` (up to `E`, 10^18).
 pub fn compact(v: f64) -> String {
     let a = v.abs();
-    let (scaled, unit) = if a >= 1e9 {
+    let (scaled, unit) = if a >= 1e18 {
+        (v / 1e18, "E")
+    } else if a >= 1e15 {
+        (v / 1e15, "P")
+    } else if a >= 1e12 {
+        (v / 1e12, "T")
+    } else if a >= 1e9 {
         (v / 1e9, "G")
     } else if a >= 1e6 {
         (v / 1e6, "M")
@@ -108,6 +114,7 @@ mod tests {
         assert_eq!(compact(12000.0), "12k");
         assert_eq!(compact(12500.0), "12.5k");
         assert_eq!(compact(1_500_000.0), "1.5M");
+        assert_eq!(compact(u64::MAX as f64), "18.4E");
         assert_eq!(compact(0.5), "0.5");
     }
 

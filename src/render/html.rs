@@ -7,7 +7,7 @@ use askama::Template;
 use sha2::{Digest, Sha256};
 
 use super::charts::{self, Chart};
-use super::format::{count, percent, plural, ratio, truncate};
+use super::format::{count, percent, plural, ratio, total, truncate};
 use super::palette;
 use super::view::{DomainView, ReportPage, SenderClass, SenderView};
 use super::{RenderError, file_slug};
@@ -166,7 +166,7 @@ fn section<'a>(
     charts: Vec<ChartFigure>,
     notes: Vec<String>,
 ) -> DomainSection<'a> {
-    let messages = d.messages().max(d.days.iter().map(|day| day.messages()).sum());
+    let messages = d.messages().max(total(d.days.iter().map(|day| day.messages())));
     let window = match d.window {
         Some(w) => format!(
             "{} to {} (UTC, {}), {}, {}",
@@ -182,7 +182,7 @@ fn section<'a>(
     senders.sort_by_key(|s| std::cmp::Reverse(s.messages));
     let left_out = senders.len().saturating_sub(MAX_TABLE_ROWS);
     let senders_left_out = (left_out > 0).then(|| {
-        let rest: u64 = senders[MAX_TABLE_ROWS..].iter().map(|s| s.messages).sum();
+        let rest = total(senders[MAX_TABLE_ROWS..].iter().map(|s| s.messages));
         format!(
             "The table lists the {MAX_TABLE_ROWS} senders with the most messages; {} more {} ({}) {} not listed.",
             count(left_out as u64),
@@ -285,7 +285,7 @@ fn css() -> String {
 /// sheet and this script may run (pinned by SHA-256).
 fn csp(css: &str, script: &str) -> String {
     format!(
-        "default-src 'none'; style-src 'sha256-{}'; script-src 'sha256-{}'; img-src data:; \
+        "default-src 'none'; style-src 'sha256-{}'; script-src 'sha256-{}'; \
          base-uri 'none'; form-action 'none'",
         base64(&Sha256::digest(css.as_bytes())),
         base64(&Sha256::digest(script.as_bytes()))
