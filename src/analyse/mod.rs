@@ -233,19 +233,20 @@ fn mark_new(
     days: u32,
 ) -> Result<(), StoreError> {
     let cutoff = window.end - i64::from(days) * DAY;
+    // Seen for this domain before the cutoff? The first hit answers.
     let mut stmt = conn.prepare_cached(
-        "SELECT min(r.begin_ts) FROM records c JOIN reports r ON r.id = c.report
-         WHERE c.source_ip = ?1 AND r.policy_domain = ?2",
+        "SELECT 1 FROM records c JOIN reports r ON r.id = c.report
+         WHERE c.source_ip = ?1 AND r.policy_domain = ?2 AND r.begin_ts < ?3 LIMIT 1",
     )?;
     for s in senders.iter_mut().filter(|s| s.first_seen >= cutoff && s.authenticates()) {
-        let mut first = s.first_seen;
+        let mut seen_before = false;
         for ip in s.all_ips.iter().take(1000) {
-            let seen: Option<i64> = stmt.query_row(params![ip, domain], |r| r.get(0))?;
-            if let Some(seen) = seen {
-                first = first.min(seen);
+            if stmt.exists(params![ip, domain, cutoff])? {
+                seen_before = true;
+                break;
             }
         }
-        s.new = first >= cutoff;
+        s.new = !seen_before;
     }
     Ok(())
 }

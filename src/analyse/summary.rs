@@ -252,7 +252,6 @@ pub fn domain_totals(
         newest_report_end = Some(newest_report_end.map_or(end, |n| n.max(end)));
         reporting_orgs.push(Reporter { org_name, reports: count.unsigned_abs(), messages: 0 });
     }
-    let mut org_messages: BTreeMap<String, u64> = BTreeMap::new();
     let mut days = BTreeSet::new();
     let mut stmt = conn.prepare_cached(
         "SELECT begin_ts, end_ts FROM reports
@@ -273,24 +272,6 @@ pub fn domain_totals(
         }
     }
 
-    let mut totals = Totals::default();
-    let mut disposition = BTreeMap::new();
-    let mut subdomains: BTreeMap<String, Totals> = BTreeMap::new();
-    struct Acc {
-        totals: Totals,
-        first: i64,
-        last: i64,
-        dkim: BTreeSet<String>,
-        spf: BTreeSet<String>,
-        envelope: BTreeSet<String>,
-        reasons: BTreeSet<String>,
-        daily: BTreeMap<i64, DayTotals>,
-    }
-    let mut sources: HashMap<String, Acc> = HashMap::new();
-
-    // Report by report: its records, then its passing DKIM and SPF results
-    // and its reasons, each in record order, merged in Rust. Every row is
-    // read once; no GROUP BY sort and no per-record subquery.
     let report_list: Vec<(i64, i64, i64, String)> = {
         let mut stmt = conn.prepare_cached(
             "SELECT id, begin_ts, end_ts, org_name FROM reports
@@ -301,6 +282,174 @@ pub fn domain_totals(
         })?;
         rows.collect::<Result<_, _>>()?
     };
+    // Two passes in parallel over alternate reports when the database is a
+    // file (a second connection can read it); one pass otherwise.
+    let path = conn.path().filter(|p| !p.is_empty()).map(str::to_owned);
+    let partial = match path {
+        Some(path) if report_list.len() > 1 => {
+            let (a, b): (Vec<_>, Vec<_>) =
+                report_list.iter().cloned().enumerate().partition(|(i, _)| i % 2 == 0);
+            let a: Vec<_> = a.into_iter().map(|(_, r)| r).collect();
+            let b: Vec<_> = b.into_iter().map(|(_, r)| r).collect();
+            std::thread::scope(|scope| -> Result<Partial, StoreError> {
+                let other = scope.spawn(|| -> Result<Partial, StoreError> {
+                    let second = Connection::open(&path)?;
+                    second.busy_timeout(std::time::Duration::from_secs(30))?;
+                    accumulate(&second, domain, &b)
+                });
+                let mine = accumulate(conn, domain, &a)?;
+                let theirs =
+                    other.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic))?;
+                Ok(mine.merge(theirs))
+            })?
+        }
+        _ => accumulate(conn, domain, &report_list)?,
+    };
+    let Partial { totals, mut disposition, subdomains, sources, org_messages } = partial;
+    for key in ["none", "quarantine", "reject"] {
+        disposition.entry(key.to_owned()).or_default();
+    }
+
+    let mut rows: Vec<SourceRow> = sources
+        .into_iter()
+        .map(|(ip, acc)| SourceRow {
+            ip,
+            sender: String::new(),
+            identified_by: None,
+            totals: acc.totals,
+            first_seen: acc.first,
+            last_seen: acc.last,
+            dkim_domains: acc.dkim.into_iter().collect(),
+            spf_domains: acc.spf.into_iter().collect(),
+            reasons: acc.reasons.into_iter().collect(),
+            envelope_from: acc.envelope.into_iter().collect(),
+            rdns: None,
+            known: None,
+            class: SenderClass::Unclassified,
+            daily: acc.daily,
+        })
+        .collect();
+    identify(&mut rows, catalogue);
+    rows.sort_by(|a, b| b.totals.messages.cmp(&a.totals.messages).then_with(|| a.ip.cmp(&b.ip)));
+    for org in &mut reporting_orgs {
+        org.messages = org_messages.get(&org.org_name).copied().unwrap_or(0);
+    }
+    reporting_orgs
+        .sort_by(|a, b| b.reports.cmp(&a.reports).then_with(|| a.org_name.cmp(&b.org_name)));
+
+    Ok(DomainTotals {
+        domain: domain.to_owned(),
+        window,
+        reports: reports.unsigned_abs(),
+        reporters: reporters.unsigned_abs(),
+        reporting_orgs,
+        newest_report_end,
+        days_covered: days.len() as u64,
+        totals,
+        disposition,
+        subdomains,
+        sources: rows,
+    })
+}
+
+/// Names each source from its evidence (and its reverse DNS name, when
+/// resolved) with `catalogue`.
+pub fn identify(rows: &mut [SourceRow], catalogue: &Catalogue) {
+    for row in rows {
+        let id = catalogue.identify(&Evidence {
+            dkim_pass: &row.dkim_domains,
+            spf_pass: &row.spf_domains,
+            envelope_from: &row.envelope_from,
+            reverse_dns: row.rdns.as_deref(),
+            ip: Some(&row.ip),
+        });
+        row.sender = id.name;
+        row.identified_by = id.because;
+        row.known = id.known;
+    }
+}
+
+/// What one pass over some reports adds up.
+#[derive(Default)]
+struct Partial {
+    totals: Totals,
+    disposition: BTreeMap<String, u64>,
+    subdomains: BTreeMap<String, Totals>,
+    sources: HashMap<String, Acc>,
+    org_messages: BTreeMap<String, u64>,
+}
+
+/// One source, while adding up.
+struct Acc {
+    totals: Totals,
+    first: i64,
+    last: i64,
+    dkim: BTreeSet<String>,
+    spf: BTreeSet<String>,
+    envelope: BTreeSet<String>,
+    reasons: BTreeSet<String>,
+    daily: Vec<DayTotals>,
+}
+
+impl Partial {
+    /// Adds another pass's sums (over other reports) to this one.
+    fn merge(mut self, other: Partial) -> Partial {
+        self.totals.merge(&other.totals);
+        for (k, v) in other.disposition {
+            let slot = self.disposition.entry(k).or_default();
+            *slot = slot.saturating_add(v);
+        }
+        for (k, v) in other.subdomains {
+            self.subdomains.entry(k).or_default().merge(&v);
+        }
+        for (k, v) in other.org_messages {
+            let slot = self.org_messages.entry(k).or_default();
+            *slot = slot.saturating_add(v);
+        }
+        for (ip, b) in other.sources {
+            match self.sources.get_mut(&ip) {
+                None => {
+                    self.sources.insert(ip, b);
+                }
+                Some(a) => {
+                    a.totals.merge(&b.totals);
+                    a.first = a.first.min(b.first);
+                    a.last = a.last.max(b.last);
+                    a.dkim.extend(b.dkim);
+                    a.spf.extend(b.spf);
+                    a.envelope.extend(b.envelope);
+                    a.reasons.extend(b.reasons);
+                    for d in b.daily {
+                        match a.daily.binary_search_by_key(&d.day, |x| x.day) {
+                            Ok(i) => {
+                                let x = &mut a.daily[i];
+                                x.totals.merge(&d.totals);
+                                for k in 0..3 {
+                                    x.disposition[k] =
+                                        x.disposition[k].saturating_add(d.disposition[k]);
+                                }
+                            }
+                            Err(i) => a.daily.insert(i, d),
+                        }
+                    }
+                }
+            }
+        }
+        self
+    }
+}
+
+/// Adds up `reports` (id, begin, end, org) of `domain`: report by report,
+/// its records, then its passing DKIM and SPF results and its reasons, each
+/// in record order, merged in Rust. Every row is read once; no GROUP BY
+/// sort and no per-record subquery.
+fn accumulate(
+    conn: &Connection,
+    domain: &str,
+    report_list: &[(i64, i64, i64, String)],
+) -> Result<Partial, StoreError> {
+    let mut p = Partial::default();
+    let Partial { totals, disposition, subdomains, sources, org_messages } = &mut p;
     let mut records_stmt = conn.prepare_cached(
         "SELECT id, source_ip, count, disposition, dkim = 'pass', spf = 'pass', header_from,
                 envelope_from
@@ -324,10 +473,11 @@ pub fn domain_totals(
          WHERE c.report = ?1 AND a.type IS NOT NULL AND a.type <> '' ORDER BY c.id",
     )?;
     let pairs = |stmt: &mut rusqlite::CachedStatement<'_>, report: i64| {
-        let rows = stmt.query_map([report], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?)))?;
+        let rows =
+            stmt.query_map([report], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?)))?;
         rows.collect::<Result<Vec<(i64, String)>, _>>()
     };
-    for (report, begin, end, org) in &report_list {
+    for (report, begin, end, org) in report_list {
         let (begin, end) = (*begin, *end);
         let day = begin.div_euclid(DAY) * DAY;
         let dkim_pass = pairs(&mut dkim_stmt, *report)?;
@@ -372,10 +522,10 @@ pub fn domain_totals(
                     disposition.insert(disp.to_owned(), count);
                 }
             }
-            if let Some(from) = row.get_ref(6)?.as_str_or_null().ok().flatten() {
-                if from != domain {
-                    subdomains.entry(from.to_owned()).or_default().add(count, dkim, spf, authenticated);
-                }
+            if let Some(from) = row.get_ref(6)?.as_str_or_null().ok().flatten()
+                && from != domain
+            {
+                subdomains.entry(from.to_owned()).or_default().add(count, dkim, spf, authenticated);
             }
             let ip = row.get_ref(1)?.as_str().unwrap_or_default();
             if !sources.contains_key(ip) {
@@ -389,21 +539,33 @@ pub fn domain_totals(
                         spf: BTreeSet::new(),
                         envelope: BTreeSet::new(),
                         reasons: BTreeSet::new(),
-                        daily: BTreeMap::new(),
+                        daily: Vec::new(),
                     },
                 );
             }
             let Some(acc) = sources.get_mut(ip) else { continue };
             acc.totals.add(count, dkim, spf, authenticated);
-            let slot = acc.daily.entry(day).or_insert(DayTotals { day, ..DayTotals::default() });
+            // Reports come in date order, so the day is nearly always the
+            // last one; otherwise it is found or inserted in order.
+            let at = match acc.daily.last() {
+                Some(last) if last.day == day => acc.daily.len() - 1,
+                _ => match acc.daily.binary_search_by_key(&day, |d| d.day) {
+                    Ok(i) => i,
+                    Err(i) => {
+                        acc.daily.insert(i, DayTotals { day, ..DayTotals::default() });
+                        i
+                    }
+                },
+            };
+            let slot = &mut acc.daily[at];
             slot.totals.add(count, dkim, spf, authenticated);
             slot.disposition[which] = slot.disposition[which].saturating_add(count);
             acc.first = acc.first.min(begin);
             acc.last = acc.last.max(end);
-            if let Some(env) = row.get_ref(7)?.as_str_or_null().ok().flatten() {
-                if !acc.envelope.contains(env) {
-                    acc.envelope.insert(env.to_owned());
-                }
+            if let Some(env) = row.get_ref(7)?.as_str_or_null().ok().flatten()
+                && !acc.envelope.contains(env)
+            {
+                acc.envelope.insert(env.to_owned());
             }
             for (set, list, range) in [
                 (&mut acc.dkim, &dkim_pass, d_range),
@@ -424,66 +586,5 @@ pub fn domain_totals(
             }
         }
     }
-    for key in ["none", "quarantine", "reject"] {
-        disposition.entry(key.to_owned()).or_default();
-    }
-
-    let mut rows: Vec<SourceRow> = sources
-        .into_iter()
-        .map(|(ip, acc)| SourceRow {
-            ip,
-            sender: String::new(),
-            identified_by: None,
-            totals: acc.totals,
-            first_seen: acc.first,
-            last_seen: acc.last,
-            dkim_domains: acc.dkim.into_iter().collect(),
-            spf_domains: acc.spf.into_iter().collect(),
-            reasons: acc.reasons.into_iter().collect(),
-            envelope_from: acc.envelope.into_iter().collect(),
-            rdns: None,
-            known: None,
-            class: SenderClass::Unclassified,
-            daily: acc.daily.into_values().collect(),
-        })
-        .collect();
-    identify(&mut rows, catalogue);
-    rows.sort_by(|a, b| b.totals.messages.cmp(&a.totals.messages).then_with(|| a.ip.cmp(&b.ip)));
-    for org in &mut reporting_orgs {
-        org.messages = org_messages.get(&org.org_name).copied().unwrap_or(0);
-    }
-    reporting_orgs
-        .sort_by(|a, b| b.reports.cmp(&a.reports).then_with(|| a.org_name.cmp(&b.org_name)));
-
-    Ok(DomainTotals {
-        domain: domain.to_owned(),
-        window,
-        reports: reports.unsigned_abs(),
-        reporters: reporters.unsigned_abs(),
-        reporting_orgs,
-        newest_report_end,
-        days_covered: days.len() as u64,
-        totals,
-        disposition,
-        subdomains,
-        sources: rows,
-    })
+    Ok(p)
 }
-
-/// Names each source from its evidence (and its reverse DNS name, when
-/// resolved) with `catalogue`.
-pub fn identify(rows: &mut [SourceRow], catalogue: &Catalogue) {
-    for row in rows {
-        let id = catalogue.identify(&Evidence {
-            dkim_pass: &row.dkim_domains,
-            spf_pass: &row.spf_domains,
-            envelope_from: &row.envelope_from,
-            reverse_dns: row.rdns.as_deref(),
-            ip: Some(&row.ip),
-        });
-        row.sender = id.name;
-        row.identified_by = id.because;
-        row.known = id.known;
-    }
-}
-

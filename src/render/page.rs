@@ -114,7 +114,13 @@ fn domain(d: &DomainSummary, threshold: f64) -> DomainView {
     DomainView {
         domain: d.domain.clone(),
         verdict: verdict(r.verdict),
-        verdict_sentence: r.sentence.clone(),
+        // The page shows "domain: sentence"; the sentence names the domain
+        // first, so that part is dropped here.
+        verdict_sentence: r
+            .sentence
+            .strip_prefix(d.domain.as_str())
+            .map(|rest| rest.trim_start_matches(':').trim_start().to_owned())
+            .unwrap_or_else(|| r.sentence.clone()),
         reasons,
         published_policy: current.clone(),
         recommended_record: (recommended != current.as_str()).then(|| r.recommended_record.clone()),
