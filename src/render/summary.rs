@@ -256,7 +256,7 @@ fn write_domain(d: &DomainSummary, out: &mut dyn Write, st: &Styles) -> io::Resu
         kv(
             "messages",
             format!(
-                "{}   DMARC pass {}   SPF aligned {}   DKIM aligned {}",
+                "{}, DMARC pass {}, SPF aligned {}, DKIM aligned {}",
                 thousands(t.totals.messages),
                 percent(t.totals.dmarc_pass, t.totals.messages),
                 percent(t.totals.spf_aligned_pass, t.totals.messages),
@@ -269,7 +269,7 @@ fn write_domain(d: &DomainSummary, out: &mut dyn Write, st: &Styles) -> io::Resu
         .iter()
         .map(|(k, v)| format!("{k} {}", thousands(*v)))
         .collect::<Vec<_>>()
-        .join("   ");
+        .join(", ");
     writeln!(out, "{}", kv("applied", applied))?;
     if !t.subdomains.is_empty() {
         let subs = t
