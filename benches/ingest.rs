@@ -1,10 +1,13 @@
 //! Ingest benchmark: synthetic RFC 7489 aggregate reports of 100,000 and
-//! 1,000,000 records, ingested exactly as `dmarc-report ingest` does it.
+//! 1,000,000 records, and a synthetic rua mailbox, ingested exactly as
+//! `dmarc-report ingest` does it.
 //!
 //! ```sh
 //! cargo bench --bench ingest                      # 100,000 and 1,000,000 records
 //! cargo bench --bench ingest -- 100000            # only the sizes given
 //! cargo bench --bench ingest -- 100000 --runs 5   # median of 5 runs per measurement
+//! cargo bench --bench ingest -- --mailbox 10000   # a mailbox of 10,000 rua emails only
+//! cargo bench --bench ingest -- 10000 --mailbox 10000   # both
 //! ```
 //!
 //! Every measurement runs in a fresh child process (this binary re-executed
@@ -23,6 +26,14 @@
 //!   and dropped, nothing stored.
 //! - `parse + raw gzip`: the same through `RawCapture` (the gzip copy of the
 //!   raw XML every stored report keeps), still without SQLite.
+//!
+//! The mailbox (`--mailbox N`) is N emails, one small report each (1 to 51
+//! records, 6 on average), from six reporters packed the way they pack
+//! them: a zip or a gzip as the whole message, or attached to a
+//! multipart/mixed message as `.xml.gz`, `.zip` or plain `text/xml`. It is
+//! written twice, as one mbox file and as a Maildir folder, and both are
+//! ingested (`ingest mbox`, `ingest Maildir`): time, reports/s, records/s and
+//! peak RSS.
 //!
 //! Inputs are generated once into `target/bench-ingest/` and reused while the
 //! generator version and the sizes match. This is a benchmark, not a test: it
@@ -126,6 +137,8 @@ struct Sample {
     /// (`/proc/stat`; 0 on a quiet machine).
     other_cpus: f64,
     records: u64,
+    /// Reports stored (ingest only).
+    reports: u64,
     hwm_kib: u64,
     db_bytes: u64,
 }
@@ -146,6 +159,7 @@ struct Row {
 
 fn parent(args: &[String]) -> Res<()> {
     let mut sizes = Vec::new();
+    let mut mailboxes = Vec::new();
     let mut runs: Option<usize> = None;
     let mut it = args.iter();
     while let Some(arg) = it.next() {
@@ -155,6 +169,14 @@ fn parent(args: &[String]) -> Res<()> {
             "--runs" => {
                 let n = it.next().ok_or("--runs needs a number")?;
                 runs = Some(n.parse().map_err(|_| format!("--runs {n}: not a number"))?);
+            }
+            "--mailbox" => {
+                let n = it.next().ok_or("--mailbox needs a number of emails")?;
+                let n: u64 = n.parse().map_err(|_| format!("--mailbox {n}: not a number"))?;
+                if n == 0 {
+                    return Err("a mailbox needs at least one email".into());
+                }
+                mailboxes.push(n);
             }
             other if other.starts_with('-') => {}
             other => {
@@ -168,7 +190,7 @@ fn parent(args: &[String]) -> Res<()> {
             }
         }
     }
-    if sizes.is_empty() {
+    if sizes.is_empty() && mailboxes.is_empty() {
         sizes.extend(DEFAULT_SIZES);
     }
     let exe = std::env::current_exe()?;
@@ -226,9 +248,131 @@ fn parent(args: &[String]) -> Res<()> {
             rows.push(row);
         }
     }
-    println!();
-    print!("{}", table(&rows));
+    let mut mailbox_rows = Vec::new();
+    for &emails in &mailboxes {
+        let mailbox = ensure_mailbox(&dir, emails)?;
+        let runs = runs.unwrap_or(3);
+        for (path, input) in [(&mailbox.mbox, "mbox"), (&mailbox.maildir, "Maildir")] {
+            let mut samples = Vec::new();
+            for _ in 0..runs {
+                let sample = run_child(&exe, &dir, Mode::Ingest, path)?;
+                if sample.records != mailbox.records || sample.reports != mailbox.emails {
+                    return Err(format!(
+                        "ingest of {}: {} reports with {} records stored, expected {} with {}",
+                        path.display(),
+                        sample.reports,
+                        sample.records,
+                        mailbox.emails,
+                        mailbox.records
+                    )
+                    .into());
+                }
+                samples.push(sample);
+            }
+            let row = MailboxRow {
+                emails,
+                input,
+                input_bytes: tree_bytes(path)?,
+                xml_bytes: mailbox.xml_bytes,
+                sample: median(&samples),
+                wall_range: samples
+                    .iter()
+                    .fold((f64::MAX, 0.0f64), |(lo, hi), s| (lo.min(s.wall_s), hi.max(s.wall_s))),
+                runs,
+            };
+            let s = &row.sample;
+            eprintln!(
+                "  mailbox of {emails} emails, ingest {input}: {:.3} s (+{:.3} s close; CPU {:.3} \
+                 s, other load {:.2}), peak RSS {:.1} MiB",
+                s.wall_s,
+                s.close_s,
+                s.cpu_s,
+                s.other_cpus,
+                mib(s.hwm_kib)
+            );
+            mailbox_rows.push(row);
+        }
+    }
+    if !rows.is_empty() {
+        println!();
+        print!("{}", table(&rows));
+    }
+    if !mailbox_rows.is_empty() {
+        println!();
+        print!("{}", mailbox_table(&mailbox_rows));
+    }
     Ok(())
+}
+
+/// One mailbox measurement.
+struct MailboxRow {
+    emails: u64,
+    input: &'static str,
+    input_bytes: u64,
+    xml_bytes: u64,
+    sample: Sample,
+    wall_range: (f64, f64),
+    runs: usize,
+}
+
+/// Bytes of a file, or of every file under a folder.
+fn tree_bytes(path: &Path) -> Res<u64> {
+    let meta = fs::metadata(path)?;
+    if meta.is_file() {
+        return Ok(meta.len());
+    }
+    let mut total = 0;
+    for entry in fs::read_dir(path)? {
+        total += tree_bytes(&entry?.path())?;
+    }
+    Ok(total)
+}
+
+fn mailbox_table(rows: &[MailboxRow]) -> String {
+    let header = [
+        "emails",
+        "input",
+        "input MB",
+        "XML MB",
+        "wall s",
+        "wall min..max",
+        "close s",
+        "CPU s",
+        "other load",
+        "reports/s",
+        "records",
+        "records/s",
+        "peak RSS MiB",
+        "stored MB",
+        "runs",
+    ];
+    let mut lines: Vec<Vec<String>> = vec![header.iter().map(|h| h.to_string()).collect()];
+    for row in rows {
+        let s = &row.sample;
+        lines.push(vec![
+            row.emails.to_string(),
+            row.input.to_owned(),
+            format!("{:.1}", mb(row.input_bytes)),
+            format!("{:.1}", mb(row.xml_bytes)),
+            format!("{:.3}", s.wall_s),
+            format!("{:.3}..{:.3}", row.wall_range.0, row.wall_range.1),
+            format!("{:.3}", s.close_s),
+            format!("{:.3}", s.cpu_s),
+            format!("{:.2}", s.other_cpus),
+            format!("{:.0}", s.reports as f64 / s.wall_s),
+            s.records.to_string(),
+            format!("{:.0}", s.records as f64 / s.wall_s),
+            format!("{:.1}", mib(s.hwm_kib)),
+            format!("{:.1}", mb(s.db_bytes)),
+            row.runs.to_string(),
+        ]);
+    }
+    let mut out = markdown(&lines);
+    out.push_str(
+        "\nwall s: median run of Store::open .. Ingester::finish over the whole mailbox (one \
+         report per email). Peak RSS: VmHWM of the child process (max over runs).\n",
+    );
+    out
 }
 
 /// `target/bench-ingest`, found from the bench binary's own path
@@ -280,6 +424,7 @@ fn run_child(exe: &Path, dir: &Path, mode: Mode, input: &Path) -> Res<Sample> {
             "cpu_s" => sample.cpu_s = value.parse()?,
             "wait_s" => sample.wait_s = value.parse()?,
             "records" => sample.records = value.parse()?,
+            "reports" => sample.reports = value.parse()?,
             "hwm_kib" => sample.hwm_kib = value.parse()?,
             "db_bytes" => sample.db_bytes = value.parse()?,
             _ => {}
@@ -399,8 +544,25 @@ fn table(rows: &[Row]) -> String {
             rss.to_owned(),
         ]);
     }
+    out.push_str(&markdown(&lines));
+    out.push_str(
+        "\nwall s: median run; ingest = Store::open .. Ingester::finish (close s = dropping the \
+         store afterwards).\nCPU s: CPU time of the whole child run (includes close); CPU-wait s: \
+         time it was runnable but another process had the CPU; other load: CPUs kept busy by other \
+         processes meanwhile (0 = quiet machine; on a busy 2-CPU machine CPU times grow too).\n\
+         XML MB/s: decompressed XML bytes / wall s. Peak RSS: VmHWM of the child process (max \
+         over runs).\nstored MB: database files after ingest (db + -wal + -shm); for parse + raw \
+         gzip, the size of the gzip copy RawCapture keeps in memory.\n",
+    );
+    out
+}
+
+/// A Markdown table with padded columns; the first line is the header.
+fn markdown(lines: &[Vec<String>]) -> String {
+    let mut out = String::new();
+    let columns = lines.first().map_or(0, Vec::len);
     let widths: Vec<usize> =
-        (0..header.len()).map(|i| lines.iter().map(|l| l[i].len()).max().unwrap_or(0)).collect();
+        (0..columns).map(|i| lines.iter().map(|l| l[i].len()).max().unwrap_or(0)).collect();
     for (n, line) in lines.iter().enumerate() {
         out.push('|');
         for (cell, width) in line.iter().zip(&widths) {
@@ -415,15 +577,6 @@ fn table(rows: &[Row]) -> String {
             out.push('\n');
         }
     }
-    out.push_str(
-        "\nwall s: median run; ingest = Store::open .. Ingester::finish (close s = dropping the \
-         store afterwards).\nCPU s: CPU time of the whole child run (includes close); CPU-wait s: \
-         time it was runnable but another process had the CPU; other load: CPUs kept busy by other \
-         processes meanwhile (0 = quiet machine; on a busy 2-CPU machine CPU times grow too).\n\
-         XML MB/s: decompressed XML bytes / wall s. Peak RSS: VmHWM of the child process (max \
-         over runs).\nstored MB: database files after ingest (db + -wal + -shm); for parse + raw \
-         gzip, the size of the gzip copy RawCapture keeps in memory.\n",
-    );
     out
 }
 
@@ -467,6 +620,7 @@ fn child(args: &[String]) -> Res<()> {
                 return Err(format!("ingest failed: {:?}", summary.failed).into());
             }
             sample.records = summary.records;
+            sample.reports = summary.reports_new;
             sample.db_bytes = ["", "-wal", "-shm"]
                 .iter()
                 .filter_map(|suffix| {
@@ -500,13 +654,14 @@ fn child(args: &[String]) -> Res<()> {
     sample.wait_s = wait1 - wait0;
     sample.hwm_kib = vm_hwm_kib()?;
     println!(
-        "BENCH wall_s={:.6} close_s={:.6} cpu_s={:.6} wait_s={:.6} records={} hwm_kib={} \
-         db_bytes={}",
+        "BENCH wall_s={:.6} close_s={:.6} cpu_s={:.6} wait_s={:.6} records={} reports={} \
+         hwm_kib={} db_bytes={}",
         sample.wall_s,
         sample.close_s,
         sample.cpu_s,
         sample.wait_s,
         sample.records,
+        sample.reports,
         sample.hwm_kib,
         sample.db_bytes
     );
@@ -758,10 +913,40 @@ const SENDERS: &[Sender] = &[
     },
 ];
 
-/// Writes one aggregate report with `records` records.
+/// The metadata of one generated report.
+struct ReportMeta<'a> {
+    org_name: &'a str,
+    email: &'a str,
+    extra_contact_info: &'a str,
+    report_id: String,
+    begin: u64,
+    end: u64,
+}
+
+/// Writes one aggregate report with `records` records (the big synthetic
+/// reports).
 fn write_report(out: &mut impl Write, records: u64) -> io::Result<()> {
     let mut rng = Rng(0x00D3_A2C0_FFEE_0001 ^ records);
     let begin = 1_794_873_600u64;
+    let meta = ReportMeta {
+        org_name: "bench.example",
+        email: "noreply-dmarc-support@bench.example",
+        extra_contact_info: "https://bench.example/dmarc",
+        report_id: format!("bench-{records}-{begin}"),
+        begin,
+        end: begin + 86_399,
+    };
+    write_report_with(out, &meta, records, &mut rng)
+}
+
+/// Writes one aggregate report for [`DOMAIN`] with `records` records drawn
+/// from [`SENDERS`].
+fn write_report_with(
+    out: &mut impl Write,
+    meta: &ReportMeta<'_>,
+    records: u64,
+    rng: &mut Rng,
+) -> io::Result<()> {
     let mut buf = String::with_capacity(64 * 1024);
     let _ = write!(
         buf,
@@ -769,10 +954,10 @@ fn write_report(out: &mut impl Write, records: u64) -> io::Result<()> {
 <feedback>
   <version>1.0</version>
   <report_metadata>
-    <org_name>bench.example</org_name>
-    <email>noreply-dmarc-support@bench.example</email>
-    <extra_contact_info>https://bench.example/dmarc</extra_contact_info>
-    <report_id>bench-{records}-{begin}</report_id>
+    <org_name>{org_name}</org_name>
+    <email>{email}</email>
+    <extra_contact_info>{extra_contact_info}</extra_contact_info>
+    <report_id>{report_id}</report_id>
     <date_range>
       <begin>{begin}</begin>
       <end>{end}</end>
@@ -788,7 +973,12 @@ fn write_report(out: &mut impl Write, records: u64) -> io::Result<()> {
     <fo>1</fo>
   </policy_published>
 "#,
-        end = begin + 86_399
+        org_name = meta.org_name,
+        email = meta.email,
+        extra_contact_info = meta.extra_contact_info,
+        report_id = meta.report_id,
+        begin = meta.begin,
+        end = meta.end,
     );
     let total_weight: u64 = SENDERS.iter().map(|s| s.weight).sum();
     for _ in 0..records {
@@ -804,7 +994,7 @@ fn write_report(out: &mut impl Write, records: u64) -> io::Result<()> {
                 }
             })
             .unwrap_or(&SENDERS[0]);
-        write_record(&mut buf, &mut rng, sender);
+        write_record(&mut buf, rng, sender);
         if buf.len() > 60 * 1024 {
             out.write_all(buf.as_bytes())?;
             buf.clear();
@@ -893,4 +1083,297 @@ fn write_record(buf: &mut String, rng: &mut Rng, s: &Sender) {
   </record>
 "
     );
+}
+
+// ---------------------------------------------------------------------------
+// Synthetic rua mailbox.
+// ---------------------------------------------------------------------------
+
+/// Bump when the generated mailbox changes, so a cached one is rebuilt.
+const MAILBOX_VERSION: u32 = 1;
+
+/// How a reporter packs its report into the email.
+#[derive(Clone, Copy)]
+enum Packing {
+    /// The whole message is the zip (`Content-Type: application/zip`), as Google sends it.
+    ZipAlone,
+    /// The whole message is the gzip, as Mimecast sends it.
+    GzipAlone,
+    /// multipart/mixed: a text part and a `.xml.gz` attachment (Microsoft, Yahoo).
+    GzipAttached,
+    /// multipart/mixed: a text part and a `.zip` attachment.
+    ZipAttached,
+    /// multipart/mixed: a text part and a plain `text/xml` attachment.
+    XmlAttached,
+}
+
+/// A reporter in the mailbox.
+struct Reporter {
+    /// Emails out of 100 that come from it.
+    weight: u64,
+    org_name: &'static str,
+    /// The name in the attachment (`receiver!domain!begin!end`).
+    receiver: &'static str,
+    from: &'static str,
+    packing: Packing,
+}
+
+const REPORTERS: &[Reporter] = &[
+    Reporter {
+        weight: 30,
+        org_name: "google.com",
+        receiver: "google.com",
+        from: "noreply-dmarc-support@google.com",
+        packing: Packing::ZipAlone,
+    },
+    Reporter {
+        weight: 25,
+        org_name: "Enterprise Outlook",
+        receiver: "enterprise.protection.outlook.com",
+        from: "dmarcreport@microsoft.com",
+        packing: Packing::GzipAttached,
+    },
+    Reporter {
+        weight: 15,
+        org_name: "Yahoo",
+        receiver: "yahoo.com",
+        from: "dmarchelp@yahooinc.com",
+        packing: Packing::GzipAttached,
+    },
+    Reporter {
+        weight: 10,
+        org_name: "Mimecast",
+        receiver: "mimecast.org",
+        from: "dmarc-reports@mimecast.org",
+        packing: Packing::GzipAlone,
+    },
+    Reporter {
+        weight: 10,
+        org_name: "Fastmail Pty Ltd",
+        receiver: "fastmail.com",
+        from: "noreply-dmarc@fastmail.com",
+        packing: Packing::ZipAttached,
+    },
+    Reporter {
+        weight: 10,
+        org_name: "Example Receiver",
+        receiver: "receiver.example",
+        from: "dmarc@receiver.example",
+        packing: Packing::XmlAttached,
+    },
+];
+
+/// A generated mailbox, as an mbox file and as a Maildir folder holding the
+/// same messages.
+struct Mailbox {
+    mbox: PathBuf,
+    maildir: PathBuf,
+    emails: u64,
+    records: u64,
+    /// Decompressed XML of all the reports.
+    xml_bytes: u64,
+}
+
+/// Generates `mailbox-<n>.mbox` and `mailbox-<n>.maildir/` unless an
+/// up-to-date copy is already there.
+fn ensure_mailbox(dir: &Path, emails: u64) -> Res<Mailbox> {
+    let mbox = dir.join(format!("mailbox-{emails}.mbox"));
+    let maildir = dir.join(format!("mailbox-{emails}.maildir"));
+    let stamp_path = dir.join(format!("mailbox-{emails}.stamp"));
+    let size = |p: &Path| fs::metadata(p).map(|m| m.len()).unwrap_or(0);
+    if let Ok(stamp) = fs::read_to_string(&stamp_path) {
+        let fields: Vec<&str> = stamp.split_whitespace().collect();
+        if let [version, n, mbox_size, records, xml_bytes] = fields[..]
+            && version == format!("v{MAILBOX_VERSION}")
+            && n == emails.to_string()
+            && mbox_size == size(&mbox).to_string()
+        {
+            eprintln!("reusing {} ({:.1} MB)", mbox.display(), mb(size(&mbox)));
+            return Ok(Mailbox {
+                mbox,
+                maildir,
+                emails,
+                records: records.parse()?,
+                xml_bytes: xml_bytes.parse()?,
+            });
+        }
+    }
+    eprintln!("generating {} and {} ({emails} emails) ...", mbox.display(), maildir.display());
+    let start = Instant::now();
+    let _ = fs::remove_file(&stamp_path);
+    if maildir.exists() {
+        fs::remove_dir_all(&maildir)?;
+    }
+    for sub in ["cur", "new", "tmp"] {
+        fs::create_dir_all(maildir.join(sub))?;
+    }
+    let mut out = BufWriter::with_capacity(1 << 20, File::create(&mbox)?);
+    let mut rng = Rng(0x00D3_A2C0_0000_4D42 ^ emails);
+    let (mut records, mut xml_bytes) = (0u64, 0u64);
+    let total_weight: u64 = REPORTERS.iter().map(|r| r.weight).sum();
+    // Reports cover the days before this one, newest first.
+    let last_day = 1_794_873_600u64;
+    let mut message = Vec::with_capacity(64 * 1024);
+    for i in 0..emails {
+        let mut roll = rng.below(total_weight);
+        let reporter = REPORTERS
+            .iter()
+            .find(|r| {
+                if roll < r.weight {
+                    true
+                } else {
+                    roll -= r.weight;
+                    false
+                }
+            })
+            .unwrap_or(&REPORTERS[0]);
+        // A few records each: most reports are small, some have dozens.
+        let n = match rng.below(100) {
+            0..60 => 1 + rng.below(3),
+            60..90 => 4 + rng.below(8),
+            _ => 12 + rng.below(40),
+        };
+        let begin = last_day - 86_400 * (i / 20);
+        let meta = ReportMeta {
+            org_name: reporter.org_name,
+            email: reporter.from,
+            extra_contact_info: "https://support.example/dmarc",
+            report_id: format!("{:012x}{i:05}", rng.below(1 << 48)),
+            begin,
+            end: begin + 86_399,
+        };
+        let mut xml = Vec::with_capacity(4096);
+        write_report_with(&mut xml, &meta, n, &mut rng)?;
+        records += n;
+        xml_bytes += xml.len() as u64;
+        message.clear();
+        write_email(&mut message, reporter, &meta, &xml, i)?;
+        // mbox: a separator line before each message; no line of ours
+        // starts with "From ", so nothing needs quoting.
+        writeln!(out, "From {} Thu Nov 19 00:00:{:02} 2026", reporter.from, i % 60)?;
+        out.write_all(&message)?;
+        out.write_all(b"\n")?;
+        fs::write(
+            maildir.join("cur").join(format!("{}.M{i}P1.bench:2,S", begin + 86_400)),
+            &message,
+        )?;
+    }
+    out.flush()?;
+    drop(out);
+    fs::write(
+        &stamp_path,
+        format!("v{MAILBOX_VERSION} {emails} {} {records} {xml_bytes}", size(&mbox)),
+    )?;
+    eprintln!(
+        "  {emails} emails, {records} records, {:.1} MB mbox, {:.1} MB of XML, {:.1} s",
+        mb(size(&mbox)),
+        mb(xml_bytes),
+        start.elapsed().as_secs_f64()
+    );
+    Ok(Mailbox { mbox, maildir, emails, records, xml_bytes })
+}
+
+/// Writes one rua email carrying `xml` the way `reporter` packs it.
+fn write_email(
+    out: &mut Vec<u8>,
+    reporter: &Reporter,
+    meta: &ReportMeta<'_>,
+    xml: &[u8],
+    index: u64,
+) -> io::Result<()> {
+    let stem = format!("{}!{DOMAIN}!{}!{}", reporter.receiver, meta.begin, meta.end);
+    let (content_type, file_name, payload) = match reporter.packing {
+        Packing::ZipAlone | Packing::ZipAttached => {
+            ("application/zip", format!("{stem}.zip"), zip_bytes(&format!("{stem}.xml"), xml)?)
+        }
+        Packing::GzipAlone | Packing::GzipAttached => {
+            let mut gz = GzEncoder::new(Vec::new(), Compression::default());
+            gz.write_all(xml)?;
+            ("application/gzip", format!("{stem}.xml.gz"), gz.finish()?)
+        }
+        Packing::XmlAttached => ("text/xml", format!("{stem}.xml"), xml.to_vec()),
+    };
+    // A date within the day after the report's period.
+    let date = time::OffsetDateTime::from_unix_timestamp((meta.end + 1 + index % 3600) as i64)
+        .map_err(io::Error::other)?
+        .format(&time::format_description::well_known::Rfc2822)
+        .map_err(io::Error::other)?;
+    write!(
+        out,
+        "Return-Path: <{from}>\n\
+         Received: from mx{n}.{receiver} (mx{n}.{receiver} [192.0.2.{n}])\n\
+         \tby mx.example.com with ESMTPS id {id}\n\
+         \tfor <dmarc@example.com>; {date}\n\
+         MIME-Version: 1.0\n\
+         Date: {date}\n\
+         Message-ID: <{id}.{index}@{receiver}>\n\
+         Subject: Report domain: {DOMAIN} Submitter: {receiver} Report-ID: {id}\n\
+         From: {from}\n\
+         To: dmarc@example.com\n",
+        from = reporter.from,
+        receiver = reporter.receiver,
+        n = 1 + index % 250,
+        id = meta.report_id,
+    )?;
+    let attachment_headers = format!(
+        "Content-Type: {content_type}; name=\"{file_name}\"\n\
+         Content-Disposition: attachment; filename=\"{file_name}\"\n\
+         Content-Transfer-Encoding: base64\n\n"
+    );
+    match reporter.packing {
+        Packing::ZipAlone | Packing::GzipAlone => {
+            out.extend_from_slice(attachment_headers.as_bytes());
+            base64_lines(out, &payload);
+        }
+        Packing::GzipAttached | Packing::ZipAttached | Packing::XmlAttached => {
+            let boundary = format!("=_bench_{}", meta.report_id);
+            write!(
+                out,
+                "Content-Type: multipart/mixed; boundary=\"{boundary}\"\n\n\
+                 This is a multi-part message in MIME format.\n\n\
+                 --{boundary}\n\
+                 Content-Type: text/plain; charset=us-ascii\n\n\
+                 This is a DMARC aggregate report for {DOMAIN} from {org}.\n\
+                 Reports cover the period {begin} to {end} (Unix time).\n\n\
+                 --{boundary}\n",
+                org = reporter.org_name,
+                begin = meta.begin,
+                end = meta.end,
+            )?;
+            out.extend_from_slice(attachment_headers.as_bytes());
+            base64_lines(out, &payload);
+            write!(out, "\n--{boundary}--\n")?;
+        }
+    }
+    Ok(())
+}
+
+/// A zip archive with one deflated entry.
+fn zip_bytes(name: &str, data: &[u8]) -> io::Result<Vec<u8>> {
+    let mut zip = zip::ZipWriter::new(io::Cursor::new(Vec::new()));
+    let options = zip::write::SimpleFileOptions::default()
+        .compression_method(zip::CompressionMethod::Deflated)
+        .last_modified_time(zip::DateTime::default());
+    zip.start_file(name, options).map_err(io::Error::other)?;
+    zip.write_all(data)?;
+    Ok(zip.finish().map_err(io::Error::other)?.into_inner())
+}
+
+/// Base64 (RFC 2045) in lines of 76 characters.
+fn base64_lines(out: &mut Vec<u8>, data: &[u8]) {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    for line in data.chunks(57) {
+        for chunk in line.chunks(3) {
+            let b = [chunk[0], *chunk.get(1).unwrap_or(&0), *chunk.get(2).unwrap_or(&0)];
+            let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+            for (k, shift) in [18, 12, 6, 0].into_iter().enumerate() {
+                if k <= chunk.len() {
+                    out.push(ALPHABET[(n >> shift) as usize & 63]);
+                } else {
+                    out.push(b'=');
+                }
+            }
+        }
+        out.push(b'\n');
+    }
 }
