@@ -403,18 +403,25 @@ fn analysis_options<'a>(
 fn report(db: Option<PathBuf>, args: &ReportArgs) -> Result<ExitCode> {
     let config = config::load_analysis(args.config.as_deref())?;
     let db = db.or(config.database.clone());
-    let store = open_existing_store(db.as_deref())?;
     let options = analysis_options(config, &args.window);
-    let summary = analyse::summarise(store.connection(), &options).context("summarising")?;
+    let summary = summarise_stored(db.as_deref(), &options)?;
+    let files = write_report(&summary, &options, &args.out)?;
+    emit(&files)?;
+    Ok(exit(EXIT_OK))
+}
+
+/// Opens the database (which must exist) and summarises it; a domain asked
+/// for with `--domain` but absent from the database is an error.
+fn summarise_stored(db: Option<&Path>, options: &analyse::Options<'_>) -> Result<analyse::Summary> {
+    let store = open_existing_store(db)?;
+    let summary = analyse::summarise(store.connection(), options).context("summarising")?;
     for wanted in &options.domains {
         let wanted = wanted.trim().trim_end_matches('.').to_ascii_lowercase();
         if !summary.domains.iter().any(|d| d.domain == wanted) {
             bail!("no reports stored for {wanted}");
         }
     }
-    let files = write_report(&summary, &options, &args.out)?;
-    emit(&files)?;
-    Ok(exit(EXIT_OK))
+    Ok(summary)
 }
 
 /// Writes the report of `summary` into `out`; returns the lines to print.
@@ -435,7 +442,6 @@ fn write_report(
 fn summary(db: Option<PathBuf>, args: &SummaryArgs) -> Result<ExitCode> {
     let config = config::load_analysis(args.config.as_deref())?;
     let db = db.or(config.database.clone());
-    let store = open_existing_store(db.as_deref())?;
     let mut options = analysis_options(config, &args.window);
     let rdns_options = analyse::rdns::ResolveOptions {
         timeout: std::time::Duration::from_secs(args.resolve_timeout.max(1)),
@@ -449,13 +455,7 @@ fn summary(db: Option<PathBuf>, args: &SummaryArgs) -> Result<ExitCode> {
     if args.resolve {
         options.resolver = Some(&resolver);
     }
-    let summary = analyse::summarise(store.connection(), &options).context("summarising")?;
-    for wanted in &options.domains {
-        let wanted = wanted.trim().trim_end_matches('.').to_ascii_lowercase();
-        if !summary.domains.iter().any(|d| d.domain == wanted) {
-            bail!("no reports stored for {wanted}");
-        }
-    }
+    let summary = summarise_stored(db.as_deref(), &options)?;
     let colour = match args.color {
         ColorWhen::Always => true,
         ColorWhen::Never => false,

@@ -50,6 +50,31 @@ pub enum SenderClass {
 }
 
 impl SenderClass {
+    /// Every class, in the order legends show them.
+    pub const ALL: [SenderClass; 5] = [
+        Self::Authorized,
+        Self::Misconfigured,
+        Self::Forwarder,
+        Self::Unclassified,
+        Self::Unauthorized,
+    ];
+
+    /// The name used in output (`authorized`, `misconfigured`, ...).
+    pub fn label(self) -> &'static str {
+        self.as_str()
+    }
+
+    /// What the class means, for legends.
+    pub fn description(self) -> &'static str {
+        match self {
+            Self::Authorized => "sends for the domain and passes DMARC",
+            Self::Misconfigured => "sends for the domain but fails DMARC: fix it before enforcing",
+            Self::Forwarder => "forwards mail that was authenticated elsewhere",
+            Self::Unclassified => "authenticates as another domain; nothing says whose it is",
+            Self::Unauthorized => "not the domain's mail (spoofing)",
+        }
+    }
+
     /// The name used in output (`authorized`, `misconfigured`, ...).
     pub fn as_str(self) -> &'static str {
         match self {

@@ -231,47 +231,8 @@ pub fn domain_totals(
     window: Window,
     catalogue: &Catalogue,
 ) -> Result<DomainTotals, StoreError> {
-    let (reports, reporters): (i64, i64) = conn.query_row(
-        "SELECT count(*), count(DISTINCT org_name) FROM reports
-         WHERE policy_domain = ?1 AND begin_ts >= ?2 AND begin_ts < ?3",
-        params![domain, window.begin, window.end],
-        |r| Ok((r.get(0)?, r.get(1)?)),
-    )?;
-    let mut reporting_orgs = Vec::new();
-    let mut stmt = conn.prepare_cached(
-        "SELECT org_name, count(*), max(end_ts) FROM reports
-         WHERE policy_domain = ?1 AND begin_ts >= ?2 AND begin_ts < ?3
-         GROUP BY org_name",
-    )?;
-    let mut newest_report_end: Option<i64> = None;
-    let orgs = stmt.query_map(params![domain, window.begin, window.end], |r| {
-        Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?, r.get::<_, i64>(2)?))
-    })?;
-    for org in orgs {
-        let (org_name, count, end) = org?;
-        newest_report_end = Some(newest_report_end.map_or(end, |n| n.max(end)));
-        reporting_orgs.push(Reporter { org_name, reports: count.unsigned_abs(), messages: 0 });
-    }
-    let mut days = BTreeSet::new();
-    let mut stmt = conn.prepare_cached(
-        "SELECT begin_ts, end_ts FROM reports
-         WHERE policy_domain = ?1 AND begin_ts >= ?2 AND begin_ts < ?3",
-    )?;
-    let spans = stmt.query_map(params![domain, window.begin, window.end], |r| {
-        Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?))
-    })?;
-    for span in spans {
-        let (begin, end) = span?;
-        // A day counts when the report covers it; a report ending exactly
-        // at midnight (Microsoft) does not cover the next day.
-        let last = (end - 1).max(begin).min(window.end - 1);
-        let mut day = begin.div_euclid(DAY);
-        while day * DAY <= last && days.len() < 100_000 {
-            days.insert(day);
-            day += 1;
-        }
-    }
-
+    // The window's reports (id, begin, end, org): read once, and everything
+    // about reports below is derived from this list.
     let report_list: Vec<(i64, i64, i64, String)> = {
         let mut stmt = conn.prepare_cached(
             "SELECT id, begin_ts, end_ts, org_name FROM reports
@@ -282,6 +243,27 @@ pub fn domain_totals(
         })?;
         rows.collect::<Result<_, _>>()?
     };
+    let reports = report_list.len() as u64;
+    let newest_report_end = report_list.iter().map(|r| r.2).max();
+    let mut per_org: BTreeMap<&str, u64> = BTreeMap::new();
+    let mut days = BTreeSet::new();
+    for (_, begin, end, org) in &report_list {
+        *per_org.entry(org.as_str()).or_default() += 1;
+        // A day counts when the report covers it; a report ending exactly
+        // at midnight (Microsoft) does not cover the next day.
+        let last = (end - 1).max(*begin).min(window.end - 1);
+        let mut day = begin.div_euclid(DAY);
+        while day * DAY <= last && days.len() < 100_000 {
+            days.insert(day);
+            day += 1;
+        }
+    }
+    let reporters = per_org.len() as u64;
+    let mut reporting_orgs: Vec<Reporter> = per_org
+        .into_iter()
+        .map(|(org, n)| Reporter { org_name: org.to_owned(), reports: n, messages: 0 })
+        .collect();
+
     // Two passes in parallel over alternate reports when the database is a
     // file (a second connection can read it); one pass otherwise.
     let path = conn.path().filter(|p| !p.is_empty()).map(str::to_owned);
@@ -340,8 +322,8 @@ pub fn domain_totals(
     Ok(DomainTotals {
         domain: domain.to_owned(),
         window,
-        reports: reports.unsigned_abs(),
-        reporters: reporters.unsigned_abs(),
+        reports,
+        reporters,
         reporting_orgs,
         newest_report_end,
         days_covered: days.len() as u64,

@@ -108,7 +108,7 @@ impl Criteria {
 }
 
 /// The verdict.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Verdict {
     /// Too few days, reporters or messages to tell.
@@ -124,6 +124,22 @@ pub enum Verdict {
 }
 
 impl Verdict {
+    /// A short label for people (`Not ready`).
+    pub fn label(self) -> &'static str {
+        match self {
+            Verdict::InsufficientData => "Insufficient data",
+            Verdict::NotReady => "Not ready",
+            Verdict::ReadyForQuarantine => "Ready for quarantine",
+            Verdict::ReadyForReject => "Ready for reject",
+            Verdict::Enforced => "Enforced",
+        }
+    }
+
+    /// The CSS class suffix, the same as [`Verdict::as_str`].
+    pub fn slug(self) -> &'static str {
+        self.as_str()
+    }
+
     /// `insufficient-data`, `not-ready`, ...
     pub fn as_str(self) -> &'static str {
         match self {

@@ -8,37 +8,15 @@ use std::collections::BTreeMap;
 use time::{Date, OffsetDateTime};
 
 use super::view::{
-    BlockingView, DateRange, DayView, DomainView, ReportPage, ReporterView, SenderClass,
-    SenderView, VerdictKind, WhatIfView,
+    BlockingView, DateRange, DayView, DomainView, ReportPage, ReporterView, SenderView, WhatIfView,
 };
 use crate::analyse::classify::SenderClass as Class;
-use crate::analyse::verdict::Verdict;
 use crate::analyse::{DomainSummary, Summary};
 
 const DAY: i64 = 86_400;
 
 fn date(ts: i64) -> Date {
     OffsetDateTime::from_unix_timestamp(ts).map(|t| t.date()).unwrap_or(Date::MIN)
-}
-
-fn class(c: Class) -> SenderClass {
-    match c {
-        Class::Authorized => SenderClass::Authorized,
-        Class::Misconfigured => SenderClass::Misconfigured,
-        Class::Forwarder => SenderClass::Forwarder,
-        Class::Unclassified => SenderClass::Unclassified,
-        Class::Unauthorized => SenderClass::Unauthorized,
-    }
-}
-
-fn verdict(v: Verdict) -> VerdictKind {
-    match v {
-        Verdict::InsufficientData => VerdictKind::InsufficientData,
-        Verdict::NotReady => VerdictKind::NotReady,
-        Verdict::ReadyForQuarantine => VerdictKind::ReadyForQuarantine,
-        Verdict::ReadyForReject => VerdictKind::ReadyForReject,
-        Verdict::Enforced => VerdictKind::Enforced,
-    }
 }
 
 /// The page for `summary`, made at `now` (Unix seconds); `threshold` is the
@@ -113,7 +91,7 @@ fn domain(d: &DomainSummary, threshold: f64) -> DomainView {
     }
     DomainView {
         domain: d.domain.clone(),
-        verdict: verdict(r.verdict),
+        verdict: r.verdict,
         // The page shows "domain: sentence"; the sentence names the domain
         // first, so that part is dropped here.
         verdict_sentence: r
@@ -150,7 +128,7 @@ fn domain(d: &DomainSummary, threshold: f64) -> DomainView {
             .iter()
             .map(|s| SenderView {
                 name: s.name.clone(),
-                class: class(s.class),
+                class: s.class,
                 messages: s.totals.messages,
                 dmarc_pass: s.totals.dmarc_pass,
                 spf_aligned_pass: s.totals.spf_aligned_pass,

@@ -32,93 +32,10 @@ impl DateRange {
     }
 }
 
-/// How ready a domain is for a stricter DMARC policy.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum VerdictKind {
-    /// Too little data to say.
-    InsufficientData,
-    /// Legitimate mail would be lost under a stricter policy.
-    NotReady,
-    /// `p=quarantine` is safe.
-    ReadyForQuarantine,
-    /// `p=reject` is safe.
-    ReadyForReject,
-    /// The policy is already `reject` (or `quarantine` at 100 % with nothing to gain).
-    Enforced,
-}
-
-impl VerdictKind {
-    /// A short label (`Not ready`).
-    pub fn label(self) -> &'static str {
-        match self {
-            Self::InsufficientData => "Insufficient data",
-            Self::NotReady => "Not ready",
-            Self::ReadyForQuarantine => "Ready for quarantine",
-            Self::ReadyForReject => "Ready for reject",
-            Self::Enforced => "Enforced",
-        }
-    }
-
-    /// The CSS class suffix (`not-ready`).
-    pub fn slug(self) -> &'static str {
-        match self {
-            Self::InsufficientData => "insufficient-data",
-            Self::NotReady => "not-ready",
-            Self::ReadyForQuarantine => "ready-for-quarantine",
-            Self::ReadyForReject => "ready-for-reject",
-            Self::Enforced => "enforced",
-        }
-    }
-}
-
-/// What a sender is to the domain. Each class has one colour in every chart
-/// and in the page ([`crate::render::palette`]).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum SenderClass {
-    /// Sends for the domain and passes DMARC.
-    Authorized,
-    /// Sends for the domain but fails DMARC (a fix is needed before enforcing).
-    Misconfigured,
-    /// Forwards mail that passed elsewhere (mailing lists, forwarding services).
-    Forwarder,
-    /// Not enough evidence either way.
-    Unclassified,
-    /// Not the domain's mail: spoofing or an unknown service.
-    Unauthorized,
-}
-
-impl SenderClass {
-    /// Every class, in the order legends show them.
-    pub const ALL: [SenderClass; 5] = [
-        Self::Authorized,
-        Self::Misconfigured,
-        Self::Forwarder,
-        Self::Unclassified,
-        Self::Unauthorized,
-    ];
-
-    /// A short label (`misconfigured`).
-    pub fn label(self) -> &'static str {
-        match self {
-            Self::Authorized => "authorized",
-            Self::Misconfigured => "misconfigured",
-            Self::Forwarder => "forwarder",
-            Self::Unclassified => "unclassified",
-            Self::Unauthorized => "unauthorized",
-        }
-    }
-
-    /// What the class means, for the legend.
-    pub fn description(self) -> &'static str {
-        match self {
-            Self::Authorized => "sends for the domain and passes DMARC",
-            Self::Misconfigured => "sends for the domain but fails DMARC: fix it before enforcing",
-            Self::Forwarder => "forwards mail that was authenticated elsewhere",
-            Self::Unclassified => "not enough evidence either way",
-            Self::Unauthorized => "not the domain's mail (spoofing or an unknown service)",
-        }
-    }
-}
+// The verdict and the sender classes are the analysis's own types: one
+// definition, so the page cannot drift from what `summary` says.
+pub use crate::analyse::classify::SenderClass;
+pub use crate::analyse::verdict::Verdict as VerdictKind;
 
 /// A sender that blocks the next policy step, and what to do about it.
 #[derive(Debug, Clone, PartialEq, Eq)]
