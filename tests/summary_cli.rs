@@ -189,6 +189,17 @@ fn bad_requests_fail_with_one_clear_line() {
     assert_eq!(out.code, Some(2));
     assert!(out.stderr.contains("no database at missing.db"), "{}", out.stderr);
     assert!(!dir.path().join("missing.db").exists(), "summary must not create a database");
+    // An output folder that cannot be made: one line, the cause said once.
+    let blocker = common::write_file(dir.path(), "a-file", "x");
+    let out = run(command(dir.path())
+        .arg("--db")
+        .arg(samples_db())
+        .args(["report", "--out"])
+        .arg(blocker.join("sub")));
+    assert_eq!(out.code, Some(2));
+    assert_eq!(out.stderr.trim().lines().count(), 1, "{}", out.stderr);
+    assert!(out.stderr.contains("cannot create the output folder"), "{}", out.stderr);
+    assert_eq!(out.stderr.matches("Not a directory").count(), 1, "{}", out.stderr);
 }
 
 #[test]

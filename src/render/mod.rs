@@ -46,7 +46,7 @@ pub struct ReportFiles {
 #[derive(Debug, thiserror::Error)]
 pub enum RenderError {
     /// The output folder could not be created.
-    #[error("cannot create the output folder {path}: {source} (choose another one with --out)")]
+    #[error("cannot create the output folder {path} (choose another one with --out)")]
     CreateDir {
         /// The folder.
         path: PathBuf,
@@ -54,7 +54,7 @@ pub enum RenderError {
         source: io::Error,
     },
     /// A file could not be written.
-    #[error("cannot write {path}: {source}")]
+    #[error("cannot write {path}")]
     Write {
         /// The file.
         path: PathBuf,
