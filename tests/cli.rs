@@ -100,16 +100,16 @@ fn content(conn: &Connection) -> Vec<String> {
     }
     // Reasons and auth results numbered within their record.
     for (table, sql) in [
-        ("reason", "SELECT record, type, comment FROM record_reasons ORDER BY record, rowid"),
+        ("reason", "SELECT record, type, comment FROM record_reasons ORDER BY record, seq"),
         (
             "dkim",
             "SELECT record, domain, selector, result, human_result FROM dkim_results
-             ORDER BY record, rowid",
+             ORDER BY record, seq",
         ),
         (
             "spf",
             "SELECT record, domain, scope, result, human_result FROM spf_results
-             ORDER BY record, rowid",
+             ORDER BY record, seq",
         ),
     ] {
         let mut last_record = String::new();

@@ -274,7 +274,8 @@ fn a_version_2_database_file_is_upgraded_in_place_with_the_cache_table() {
         .unwrap();
     }
     let store = Store::open(&path).unwrap();
-    assert_eq!(store.schema_version().unwrap(), 3);
+    // Upgraded through migration 3 (the cache) to whatever is latest.
+    assert!(store.schema_version().unwrap() >= 3);
     let kept: i64 = store
         .connection()
         .query_row("SELECT count(*) FROM failed_inputs", [], |r| r.get(0))

@@ -5,6 +5,7 @@
 //! computed in Rust with saturating arithmetic (SQLite's `sum()` fails on
 //! overflow; counts are bounded at 10^12 by the parser anyway).
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use rusqlite::{Connection, params};
@@ -421,10 +422,67 @@ impl Partial {
     }
 }
 
+/// A DKIM or SPF result as `records.dkim_auth` / `spf_auth` hold it.
+#[derive(serde::Deserialize)]
+struct StoredAuth<'a> {
+    #[serde(borrow, default)]
+    domain: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    result: Option<Cow<'a, str>>,
+}
+
+/// An override reason as `records.reasons` holds it.
+#[derive(serde::Deserialize)]
+struct StoredReason<'a> {
+    #[serde(rename = "type", borrow, default)]
+    kind: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    comment: Option<Cow<'a, str>>,
+}
+
+/// The domains of the passing results in a stored JSON list, into `out`.
+fn passing_domains(list: Option<&str>, out: &mut Vec<String>) {
+    out.clear();
+    // Most lists of failing mail have no pass at all: skip the parse.
+    let Some(list) = list.filter(|l| memchr::memmem::find(l.as_bytes(), b"\"pass\"").is_some())
+    else {
+        return;
+    };
+    // The column is written by this program; a list that does not parse
+    // (edited by hand) counts as no result.
+    if let Ok(items) = serde_json::from_str::<Vec<StoredAuth<'_>>>(list) {
+        out.extend(
+            items
+                .into_iter()
+                .filter(|a| a.result.as_deref() == Some("pass"))
+                .filter_map(|a| a.domain.map(Cow::into_owned)),
+        );
+    }
+}
+
+/// The reasons of a stored JSON list as the classification reads them:
+/// the type in lower case, plus ` arc=pass` when the comment says so
+/// (Google gives `local_policy` with the comment `arc=pass` for mail it
+/// accepted on the strength of an ARC chain).
+fn reason_kinds(list: Option<&str>, out: &mut Vec<String>) {
+    out.clear();
+    let Some(list) = list else { return };
+    if let Ok(items) = serde_json::from_str::<Vec<StoredReason<'_>>>(list) {
+        for r in items {
+            let Some(kind) = r.kind.filter(|k| !k.is_empty()) else { continue };
+            let mut kind = kind.to_lowercase();
+            if r.comment.is_some_and(|c| c.to_ascii_lowercase().contains("arc=pass")) {
+                kind.push_str(" arc=pass");
+            }
+            out.push(kind);
+        }
+    }
+}
+
 /// Adds up `reports` (id, begin, end, org) of `domain`: report by report,
-/// its records, then its passing DKIM and SPF results and its reasons, each
-/// in record order, merged in Rust. Every row is read once; no GROUP BY
-/// sort and no per-record subquery.
+/// its records with their passing DKIM and SPF domains and their reasons,
+/// which live in the record's row. Every row is read once; no GROUP BY
+/// sort and no join.
 fn accumulate(
     conn: &Connection,
     domain: &str,
@@ -433,66 +491,30 @@ fn accumulate(
     let mut p = Partial::default();
     let Partial { totals, disposition, subdomains, sources, org_messages } = &mut p;
     let mut records_stmt = conn.prepare_cached(
-        "SELECT id, source_ip, count, disposition, dkim = 'pass', spf = 'pass', header_from,
-                envelope_from
-         FROM records WHERE report = ?1 ORDER BY id",
+        "SELECT source_ip, count, disposition, dkim = 'pass', spf = 'pass', header_from,
+                envelope_from, dkim_auth, spf_auth, reasons
+         FROM records WHERE report = ?1",
     )?;
-    let mut dkim_stmt = conn.prepare_cached(
-        "SELECT a.record, a.domain FROM records c JOIN dkim_results a ON a.record = c.id
-         WHERE c.report = ?1 AND a.result = 'pass' ORDER BY c.id",
-    )?;
-    let mut spf_stmt = conn.prepare_cached(
-        "SELECT a.record, a.domain FROM records c JOIN spf_results a ON a.record = c.id
-         WHERE c.report = ?1 AND a.result = 'pass' ORDER BY c.id",
-    )?;
-    // Google gives `local_policy` with the comment `arc=pass` for mail it
-    // accepted on the strength of an ARC chain.
-    let mut reasons_stmt = conn.prepare_cached(
-        "SELECT a.record,
-                lower(a.type) || CASE WHEN lower(a.comment) LIKE '%arc=pass%'
-                                      THEN ' arc=pass' ELSE '' END
-         FROM records c JOIN record_reasons a ON a.record = c.id
-         WHERE c.report = ?1 AND a.type IS NOT NULL AND a.type <> '' ORDER BY c.id",
-    )?;
-    let pairs = |stmt: &mut rusqlite::CachedStatement<'_>, report: i64| {
-        let rows =
-            stmt.query_map([report], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?)))?;
-        rows.collect::<Result<Vec<(i64, String)>, _>>()
-    };
+    let (mut dkim_pass, mut spf_pass, mut reasons) = (Vec::new(), Vec::new(), Vec::new());
     for (report, begin, end, org) in report_list {
         let (begin, end) = (*begin, *end);
         let day = begin.div_euclid(DAY) * DAY;
-        let dkim_pass = pairs(&mut dkim_stmt, *report)?;
-        let spf_pass = pairs(&mut spf_stmt, *report)?;
-        let reasons = pairs(&mut reasons_stmt, *report)?;
-        let (mut di, mut si, mut ri) = (0, 0, 0);
         let mut org_total = 0u64;
         let mut rows = records_stmt.query([report])?;
         while let Some(row) = rows.next()? {
-            let id: i64 = row.get(0)?;
-            let count = u64::try_from(row.get::<_, i64>(2)?).unwrap_or(0);
-            let dkim: bool = row.get::<_, Option<bool>>(4)?.unwrap_or(false);
-            let spf: bool = row.get::<_, Option<bool>>(5)?.unwrap_or(false);
-            // Results of records before this one (none, if the orders
-            // agree) are skipped; this record's are taken.
-            let take = |list: &[(i64, String)], i: &mut usize| -> std::ops::Range<usize> {
-                while *i < list.len() && list[*i].0 < id {
-                    *i += 1;
-                }
-                let start = *i;
-                while *i < list.len() && list[*i].0 == id {
-                    *i += 1;
-                }
-                start..*i
-            };
-            let d_range = take(&dkim_pass, &mut di);
-            let s_range = take(&spf_pass, &mut si);
-            let r_range = take(&reasons, &mut ri);
-            let authenticated = !d_range.is_empty() || !s_range.is_empty();
+            let count = u64::try_from(row.get::<_, i64>(1)?).unwrap_or(0);
+            let dkim: bool = row.get::<_, Option<bool>>(3)?.unwrap_or(false);
+            let spf: bool = row.get::<_, Option<bool>>(4)?.unwrap_or(false);
+            let text =
+                |i: usize| row.get_ref(i).ok().and_then(|v| v.as_str_or_null().ok().flatten());
+            passing_domains(text(7), &mut dkim_pass);
+            passing_domains(text(8), &mut spf_pass);
+            reason_kinds(text(9), &mut reasons);
+            let authenticated = !dkim_pass.is_empty() || !spf_pass.is_empty();
 
             org_total = org_total.saturating_add(count);
             totals.add(count, dkim, spf, authenticated);
-            let disp = row.get_ref(3)?.as_str_or_null().ok().flatten().unwrap_or("none");
+            let disp = text(2).unwrap_or("none");
             let which = match disp {
                 "quarantine" => 1,
                 "reject" => 2,
@@ -504,12 +526,12 @@ fn accumulate(
                     disposition.insert(disp.to_owned(), count);
                 }
             }
-            if let Some(from) = row.get_ref(6)?.as_str_or_null().ok().flatten()
+            if let Some(from) = text(5)
                 && from != domain
             {
                 subdomains.entry(from.to_owned()).or_default().add(count, dkim, spf, authenticated);
             }
-            let ip = row.get_ref(1)?.as_str().unwrap_or_default();
+            let ip = text(0).unwrap_or_default();
             if !sources.contains_key(ip) {
                 sources.insert(
                     ip.to_owned(),
@@ -544,19 +566,19 @@ fn accumulate(
             slot.disposition[which] = slot.disposition[which].saturating_add(count);
             acc.first = acc.first.min(begin);
             acc.last = acc.last.max(end);
-            if let Some(env) = row.get_ref(7)?.as_str_or_null().ok().flatten()
+            if let Some(env) = text(6)
                 && !acc.envelope.contains(env)
             {
                 acc.envelope.insert(env.to_owned());
             }
-            for (set, list, range) in [
-                (&mut acc.dkim, &dkim_pass, d_range),
-                (&mut acc.spf, &spf_pass, s_range),
-                (&mut acc.reasons, &reasons, r_range),
+            for (set, list) in [
+                (&mut acc.dkim, &mut dkim_pass),
+                (&mut acc.spf, &mut spf_pass),
+                (&mut acc.reasons, &mut reasons),
             ] {
-                for (_, value) in &list[range] {
-                    if !set.contains(value) {
-                        set.insert(value.clone());
+                for value in list.drain(..) {
+                    if !set.contains(&value) {
+                        set.insert(value);
                     }
                 }
             }

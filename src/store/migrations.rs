@@ -12,6 +12,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../schemas/migrations/0001_initial.sql"),
     include_str!("../../schemas/migrations/0002_imap.sql"),
     include_str!("../../schemas/migrations/0003_rdns.sql"),
+    include_str!("../../schemas/migrations/0004_record_lists.sql"),
 ];
 
 /// The schema version this build creates.
@@ -106,6 +107,66 @@ mod tests {
                 [],
             )
             .is_err()
+        );
+    }
+
+    #[test]
+    fn a_version_3_database_keeps_its_reasons_and_auth_results_in_order_as_views() {
+        let conn = Connection::open_in_memory().unwrap();
+        conn.execute_batch(&format!(
+            "BEGIN; {} {} {} PRAGMA user_version = 3; COMMIT;",
+            MIGRATIONS[0], MIGRATIONS[1], MIGRATIONS[2]
+        ))
+        .unwrap();
+        conn.execute_batch(
+            "INSERT INTO reports (id, org_name, policy_domain, report_id, begin_ts, end_ts, schema,
+                 source, ingested_at) VALUES (1, 'o', 'example.com', 'r', 0, 86400, 'rfc7489', 's', 0);
+             INSERT INTO records (id, report, source_ip, count) VALUES (10, 1, '192.0.2.1', 3);
+             INSERT INTO records (id, report, source_ip, count) VALUES (11, 1, '192.0.2.2', 1);
+             INSERT INTO record_reasons (record, type, comment) VALUES (10, 'forwarded', NULL);
+             INSERT INTO record_reasons (record, type, comment) VALUES (10, 'local_policy', 'arc=pass');
+             INSERT INTO dkim_results (record, domain, selector, result, human_result)
+                 VALUES (10, 'b.example', 's2', 'fail', NULL);
+             INSERT INTO dkim_results (record, domain, selector, result, human_result)
+                 VALUES (10, 'a.example', 's1', 'pass', 'good \"sig\"');
+             INSERT INTO spf_results (record, domain, scope, result, human_result)
+                 VALUES (11, 'example.com', 'mfrom', 'softfail', NULL);",
+        )
+        .unwrap();
+        apply(&conn).unwrap();
+        let rows = |sql: &str| -> Vec<String> {
+            let mut stmt = conn.prepare(sql).unwrap();
+            let mut rows = stmt.query([]).unwrap();
+            let mut out = Vec::new();
+            while let Some(row) = rows.next().unwrap() {
+                let cells: Vec<String> = (0..row.as_ref().column_count())
+                    .map(|i| match row.get_ref(i).unwrap() {
+                        rusqlite::types::ValueRef::Null => "NULL".to_owned(),
+                        rusqlite::types::ValueRef::Integer(n) => n.to_string(),
+                        v => v.as_str().unwrap().to_owned(),
+                    })
+                    .collect();
+                out.push(cells.join("|"));
+            }
+            out
+        };
+        assert_eq!(
+            rows("SELECT * FROM record_reasons ORDER BY record, seq"),
+            ["10|0|forwarded|NULL", "10|1|local_policy|arc=pass"]
+        );
+        assert_eq!(
+            rows("SELECT * FROM dkim_results ORDER BY record, seq"),
+            ["10|0|b.example|s2|fail|NULL", "10|1|a.example|s1|pass|good \"sig\""]
+        );
+        assert_eq!(
+            rows("SELECT * FROM spf_results ORDER BY record, seq"),
+            ["11|0|example.com|mfrom|softfail|NULL"]
+        );
+        assert_eq!(
+            rows("SELECT reasons, dkim_auth, spf_auth FROM records WHERE id = 11"),
+            [
+                "NULL|NULL|[{\"domain\":\"example.com\",\"scope\":\"mfrom\",\"result\":\"softfail\",\"human_result\":null}]"
+            ]
         );
     }
 

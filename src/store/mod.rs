@@ -86,19 +86,86 @@ pub struct RawMeta {
     pub known_utf8: bool,
 }
 
-/// Inserts the records of one report with statements prepared once (the
-/// hot path of ingest).
+/// Inserts the records of one report with a statement prepared once (the
+/// hot path of ingest). A record's reasons and auth results go into its own
+/// row as JSON arrays (migration 4 says why).
 pub struct RecordInserter<'c> {
-    conn: &'c Connection,
     record: rusqlite::CachedStatement<'c>,
-    reason: rusqlite::CachedStatement<'c>,
-    dkim: rusqlite::CachedStatement<'c>,
-    spf: rusqlite::CachedStatement<'c>,
+    reasons: String,
+    dkim: String,
+    spf: String,
+}
+
+/// A reason as stored in `records.reasons`.
+#[derive(serde::Serialize)]
+struct ReasonJson<'a> {
+    #[serde(rename = "type", skip_serializing_if = "Option::is_none")]
+    kind: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    comment: Option<&'a str>,
+}
+
+/// A DKIM or SPF result as stored in `records.dkim_auth` / `spf_auth`.
+#[derive(serde::Serialize)]
+struct AuthJson<'a> {
+    domain: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    selector: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    scope: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    result: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    human_result: Option<&'a str>,
+}
+
+/// Writes `items` into `out` as a JSON array; `None` when there are none.
+fn json_array<T: serde::Serialize>(
+    out: &mut String,
+    items: impl ExactSizeIterator<Item = T>,
+) -> Option<&str> {
+    out.clear();
+    if items.len() == 0 {
+        return None;
+    }
+    // Serialising plain strings and options cannot fail.
+    let mut bytes = std::mem::take(out).into_bytes();
+    let mut ser = serde_json::Serializer::new(&mut bytes);
+    let _ = serde::Serializer::collect_seq(&mut ser, items);
+    *out = String::from_utf8(bytes).unwrap_or_default();
+    Some(out.as_str())
 }
 
 impl RecordInserter<'_> {
-    /// Inserts one record of report `report` with its auth results.
+    /// Inserts one record of report `report` with its reasons and auth results.
     pub fn insert(&mut self, report: i64, r: &Record) -> Result<(), StoreError> {
+        let reasons = json_array(
+            &mut self.reasons,
+            r.reasons.iter().map(|x| ReasonJson {
+                kind: x.kind.as_ref().map(|k| k.as_str()),
+                comment: x.comment.as_deref(),
+            }),
+        );
+        let dkim = json_array(
+            &mut self.dkim,
+            r.dkim_results.iter().map(|a| AuthJson {
+                domain: &a.domain,
+                selector: a.selector.as_deref(),
+                scope: None,
+                result: a.result.as_ref().map(|v| v.as_str()),
+                human_result: a.human_result.as_deref(),
+            }),
+        );
+        let spf = json_array(
+            &mut self.spf,
+            r.spf_results.iter().map(|a| AuthJson {
+                domain: &a.domain,
+                selector: None,
+                scope: a.scope.as_ref().map(|v| v.as_str()),
+                result: a.result.as_ref().map(|v| v.as_str()),
+                human_result: a.human_result.as_deref(),
+            }),
+        );
         self.record.execute(params![
             report,
             r.source_ip,
@@ -111,33 +178,10 @@ impl RecordInserter<'_> {
             r.envelope_from,
             r.envelope_to,
             json_list(&r.extensions),
+            reasons,
+            dkim,
+            spf,
         ])?;
-        let record = self.conn.last_insert_rowid();
-        for reason in &r.reasons {
-            self.reason.execute(params![
-                record,
-                reason.kind.as_ref().map(|k| k.as_str()),
-                reason.comment
-            ])?;
-        }
-        for a in &r.dkim_results {
-            self.dkim.execute(params![
-                record,
-                a.domain,
-                a.selector,
-                a.result.as_ref().map(|v| v.as_str()),
-                a.human_result
-            ])?;
-        }
-        for a in &r.spf_results {
-            self.spf.execute(params![
-                record,
-                a.domain,
-                a.scope.as_ref().map(|v| v.as_str()),
-                a.result.as_ref().map(|v| v.as_str()),
-                a.human_result
-            ])?;
-        }
         Ok(())
     }
 }
@@ -342,26 +386,18 @@ impl Store {
         Ok(())
     }
 
-    /// Prepares the statements that insert records, once per report.
+    /// Prepares the statement that inserts records, once per report.
     pub fn record_inserter(&self) -> Result<RecordInserter<'_>, StoreError> {
         Ok(RecordInserter {
-            conn: &self.conn,
             record: self.conn.prepare_cached(
                 "INSERT INTO records (report, source_ip, count, disposition, dkim, spf,
-                     header_from, envelope_from, envelope_to, extensions)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+                     header_from, envelope_from, envelope_to, extensions, reasons, dkim_auth,
+                     spf_auth)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
             )?,
-            reason: self.conn.prepare_cached(
-                "INSERT INTO record_reasons (record, type, comment) VALUES (?1, ?2, ?3)",
-            )?,
-            dkim: self.conn.prepare_cached(
-                "INSERT INTO dkim_results (record, domain, selector, result, human_result)
-                 VALUES (?1, ?2, ?3, ?4, ?5)",
-            )?,
-            spf: self.conn.prepare_cached(
-                "INSERT INTO spf_results (record, domain, scope, result, human_result)
-                 VALUES (?1, ?2, ?3, ?4, ?5)",
-            )?,
+            reasons: String::new(),
+            dkim: String::new(),
+            spf: String::new(),
         })
     }
 

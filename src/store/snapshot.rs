@@ -92,19 +92,19 @@ fn records(conn: &Connection, report: i64) -> Result<Vec<Value>, StoreError> {
         for (key, sql, names) in [
             (
                 "reasons",
-                "SELECT type, comment FROM record_reasons WHERE record = ?1 ORDER BY rowid",
+                "SELECT type, comment FROM record_reasons WHERE record = ?1 ORDER BY seq",
                 &["type", "comment"][..],
             ),
             (
                 "auth_dkim",
                 "SELECT domain, selector, result, human_result FROM dkim_results
-                 WHERE record = ?1 ORDER BY rowid",
+                 WHERE record = ?1 ORDER BY seq",
                 &["domain", "selector", "result", "human_result"][..],
             ),
             (
                 "auth_spf",
                 "SELECT domain, scope, result, human_result FROM spf_results
-                 WHERE record = ?1 ORDER BY rowid",
+                 WHERE record = ?1 ORDER BY seq",
                 &["domain", "scope", "result", "human_result"][..],
             ),
         ] {
