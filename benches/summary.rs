@@ -54,8 +54,9 @@ use dmarc_report::model::{
 use dmarc_report::store::Store;
 use rusqlite::params;
 
-/// Bump when the generated data changes, so cached databases are rebuilt.
-const GENERATOR_VERSION: u32 = 1;
+/// Bump when the generated data or the schema changes, so cached databases
+/// are rebuilt (2: schema 4, record lists in the row).
+const GENERATOR_VERSION: u32 = 2;
 const SEED: u64 = 0x5EED_D3A2_C000_0001;
 const DEFAULT_RECORDS: u64 = 10_000_000;
 const DAY: i64 = 86_400;
