@@ -49,6 +49,42 @@ pub fn parse_xml(data: &[u8]) -> Option<u64> {
     Some(records)
 }
 
+/// Everything a reading of a document gives (or its error).
+type Reading = Result<(Vec<dmarc_report::model::Record>, Vec<String>, Vec<String>), String>;
+
+/// Reads `data` record by record, or (with `piece`) in pieces of that many
+/// bytes on two worker threads.
+fn read_all(data: &[u8], piece: Option<usize>) -> Option<Reading> {
+    let options = ParseOptions::default();
+    let (mut reader, _header) = ReportReader::open(data, &options).ok()?;
+    let mut records = Vec::new();
+    let read = match piece {
+        None => loop {
+            match reader.next_record() {
+                Ok(Some(record)) => records.push(record),
+                Ok(None) => break Ok(()),
+                Err(e) => break Err(e),
+            }
+        },
+        Some(piece) => reader.read_batches_in_pieces(2, piece, 7, |batch, _| {
+            records.extend(batch);
+            true
+        }),
+    };
+    Some(
+        read.map_err(|e| e.to_string())
+            .map(|()| (records, reader.warnings(), reader.late_extensions().to_vec())),
+    )
+}
+
+/// Reading in pieces on worker threads gives exactly what reading record
+/// by record gives: the same records, warnings and errors (with lines).
+pub fn pieces_match(data: &[u8]) {
+    let one = read_all(data, None);
+    let pieces = read_all(data, Some(64));
+    assert_eq!(one, pieces, "reading in pieces differs");
+}
+
 /// What `unpack` found in an input.
 #[derive(Debug, Default)]
 pub struct Unpacked {

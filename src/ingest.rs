@@ -16,10 +16,10 @@ use serde::Serialize;
 
 use crate::fetch::files;
 use crate::limits::{Limits, read_capped};
-use crate::model::{Record, ReportHeader};
+use crate::model::ReportHeader;
 use crate::parse::{ParseError, ParseOptions, ReportReader};
 use crate::store::raw::{self, RawCapture};
-use crate::store::{RawMeta, ReportTail, Store, StoreError};
+use crate::store::{RawMeta, RecordRow, ReportTail, Store, StoreError};
 use crate::unpack::{self, Document, Hints, Sink, UnpackError, sniff};
 
 /// Reports per transaction.
@@ -437,9 +437,9 @@ impl StoreSink<'_> {
         for message in rx {
             match message {
                 Parsed::Records(batch) => {
-                    for record in &batch {
-                        inserter.insert(report, record)?;
-                        messages = messages.saturating_add(record.count);
+                    for row in &batch {
+                        inserter.insert_row(report, row)?;
+                        messages = messages.saturating_add(row.record.count);
                     }
                     records += batch.len() as u64;
                 }
@@ -485,12 +485,18 @@ const RECORD_BATCH: usize = 512;
 /// Messages in flight between the threads (bounds memory).
 const CHANNEL_DEPTH: usize = 8;
 
+/// Threads that parse the pieces of a large report (the machine's cores,
+/// up to 4); 1 reads every report on the parser thread alone.
+fn parser_threads() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get()).min(4)
+}
+
 /// What the parser thread sends.
 enum Parsed {
     /// The report header, first (boxed: it is large and sent once).
     Header(Box<ReportHeader>),
     /// The next records.
-    Records(Vec<Record>),
+    Records(Vec<RecordRow>),
     /// The next piece of the raw copy.
     RawChunk(Vec<u8>),
     /// The end of the report.
@@ -513,29 +519,21 @@ fn parse_document(reader: &mut (dyn Read + Send), options: &ParseOptions, tx: &S
     if tx.send(Parsed::Header(Box::new(header))).is_err() {
         return;
     }
-    let mut batch = Vec::with_capacity(RECORD_BATCH);
-    loop {
-        match report.next_record() {
-            Ok(Some(record)) => {
-                batch.push(record);
-                if batch.len() == RECORD_BATCH {
-                    let full = std::mem::replace(&mut batch, Vec::with_capacity(RECORD_BATCH));
-                    if tx.send(Parsed::Records(full)).is_err() {
-                        return;
-                    }
-                    if let Some(chunk) = report.get_mut().take_chunk()
-                        && tx.send(Parsed::RawChunk(chunk)).is_err()
-                    {
-                        return;
-                    }
-                }
-            }
-            Ok(None) => break,
-            Err(e) => {
-                let _ = tx.send(Parsed::Failed(describe_parse_error(e)));
-                return;
-            }
-        }
+    // The raw copy grows as the parser reads: its finished pieces follow
+    // each batch of records.
+    let mut receiving = true;
+    let read = report.read_batches(parser_threads(), RECORD_BATCH, |batch, capture| {
+        let rows = batch.into_iter().map(RecordRow::new).collect();
+        receiving = tx.send(Parsed::Records(rows)).is_ok()
+            && capture.take_chunk().is_none_or(|chunk| tx.send(Parsed::RawChunk(chunk)).is_ok());
+        receiving
+    });
+    if let Err(e) = read {
+        let _ = tx.send(Parsed::Failed(describe_parse_error(e)));
+        return;
+    }
+    if !receiving {
+        return;
     }
     let warnings = report.warnings();
     let late_extensions = report.late_extensions().to_vec();
@@ -547,8 +545,7 @@ fn parse_document(reader: &mut (dyn Read + Send), options: &ParseOptions, tx: &S
             return;
         }
     };
-    let _ = tx.send(Parsed::Records(batch)).is_ok()
-        && tx.send(Parsed::RawChunk(last)).is_ok()
+    let _ = tx.send(Parsed::RawChunk(last)).is_ok()
         && tx.send(Parsed::Done { warnings, late_extensions }).is_ok();
 }
 

@@ -49,6 +49,7 @@ fn every_fuzz_regression_input_passes_the_checks_of_every_target() {
         // A panic names the file: run each check separately.
         for (target, check) in [
             ("parse_xml", (|b| _ = checks::parse_xml(b)) as fn(&[u8])),
+            ("parse_xml (pieces)", checks::pieces_match),
             ("unpack", |b| _ = checks::unpack(b)),
             ("ingest_one", |b| _ = checks::ingest_one(b)),
         ] {

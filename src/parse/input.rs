@@ -59,6 +59,13 @@ pub struct XmlInput<R> {
     /// Bytes since the last `<` seen at the end of an output buffer.
     gap: usize,
     replaced: bool,
+    /// Bytes given back by [`unread`](Self::unread), served first.
+    replay: Vec<u8>,
+    replay_pos: usize,
+    /// Newlines given back and not read again yet.
+    lines_unread: u64,
+    /// An error to give once the bytes given back are read.
+    error_after_replay: Option<io::Error>,
 }
 
 impl<R: Read> XmlInput<R> {
@@ -98,6 +105,10 @@ impl<R: Read> XmlInput<R> {
             lines_before: 0,
             gap: 0,
             replaced: false,
+            replay: Vec::new(),
+            replay_pos: 0,
+            lines_unread: 0,
+            error_after_replay: None,
         })
     }
 
@@ -115,7 +126,27 @@ impl<R: Read> XmlInput<R> {
     /// only when asked for (errors), not for every event.
     pub fn line(&self) -> u64 {
         let here = memchr::memchr_iter(b'\n', &self.out_buf[..self.out_pos]).count() as u64;
-        self.lines_before + here + 1
+        let replayed = newlines(&self.replay[..self.replay_pos]);
+        (self.lines_before + here + replayed + 1).saturating_sub(self.lines_unread)
+    }
+
+    /// Gives back `bytes`, which were read last: they are read again
+    /// before anything else (the parallel reader hands back what it could
+    /// not parse).
+    pub fn unread(&mut self, mut bytes: Vec<u8>) {
+        // What was given back before and read again already now counts as
+        // read; what is left of it comes after `bytes`.
+        let consumed = newlines(&self.replay[..self.replay_pos]);
+        self.lines_unread = self.lines_unread.saturating_sub(consumed) + newlines(&bytes);
+        bytes.extend_from_slice(&self.replay[self.replay_pos..]);
+        self.replay = bytes;
+        self.replay_pos = 0;
+    }
+
+    /// Makes the next read after the bytes given back fail with `error`
+    /// (it was met while reading ahead).
+    pub fn fail_after_unread(&mut self, error: io::Error) {
+        self.error_after_replay = Some(error);
     }
 
     /// The underlying reader.
@@ -159,8 +190,25 @@ impl<R: Read> Read for XmlInput<R> {
     }
 }
 
+/// The number of newlines in `bytes`.
+fn newlines(bytes: &[u8]) -> u64 {
+    memchr::memchr_iter(b'\n', bytes).count() as u64
+}
+
 impl<R: Read> BufRead for XmlInput<R> {
     fn fill_buf(&mut self) -> io::Result<&[u8]> {
+        if self.replay_pos < self.replay.len() {
+            return Ok(&self.replay[self.replay_pos..]);
+        }
+        if !self.replay.is_empty() {
+            // All given back is read again: its lines count once more.
+            self.lines_unread = self.lines_unread.saturating_sub(newlines(&self.replay));
+            self.replay = Vec::new();
+            self.replay_pos = 0;
+        }
+        if let Some(error) = self.error_after_replay.take() {
+            return Err(error);
+        }
         while self.out_pos == self.out_end && !self.decoder_done {
             if self.in_start == self.in_end && !self.inner_eof {
                 self.refill_input()?;
@@ -198,6 +246,10 @@ impl<R: Read> BufRead for XmlInput<R> {
     }
 
     fn consume(&mut self, amt: usize) {
+        if self.replay_pos < self.replay.len() {
+            self.replay_pos = (self.replay_pos + amt).min(self.replay.len());
+            return;
+        }
         self.out_pos = (self.out_pos + amt).min(self.out_end);
     }
 }

@@ -11,6 +11,7 @@
 //! listed in [`lenient`]. Documents with a `<!DOCTYPE>` are refused, so no
 //! entity is ever expanded and nothing external is fetched.
 
+mod chunks;
 pub mod input;
 pub mod lenient;
 
@@ -262,24 +263,119 @@ enum State {
     Done,
 }
 
-/// A streaming reader of one aggregate report.
-pub struct ReportReader<R: Read> {
+/// Where XML events come from: the document's stream, or (for the workers
+/// of [`chunks`]) a piece of it in memory that holds whole records.
+trait Source {
+    /// The next event.
+    fn read(&mut self) -> Result<Event<'_>, quick_xml::Error>;
+    /// The 1-based line of the next unread character.
+    fn line(&self) -> u64;
+    /// Whether leading whitespace of text is skipped.
+    fn set_trim(&mut self, trim: bool);
+}
+
+/// The document, read through [`XmlInput`].
+struct Stream<R> {
     xml: quick_xml::Reader<XmlInput<R>>,
     buf: Vec<u8>,
-    /// Elements open inside `<feedback>`, `<feedback>` itself first.
-    stack: Vec<E>,
-    /// Elements open around `<feedback>` (junk such as `<xs:schema>`).
-    outer_depth: usize,
-    text: String,
-    state: State,
-    /// A `<record>` start was read by `open` and not parsed yet.
-    pending_record: bool,
-    warnings: Vec<String>,
+}
+
+impl<R: Read> Source for Stream<R> {
+    fn read(&mut self) -> Result<Event<'_>, quick_xml::Error> {
+        self.buf.clear();
+        self.xml.read_event_into(&mut self.buf)
+    }
+
+    fn line(&self) -> u64 {
+        self.xml.get_ref().line()
+    }
+
+    fn set_trim(&mut self, trim: bool) {
+        self.xml.config_mut().trim_text_start = trim;
+    }
+}
+
+/// The reader settings of every document.
+fn configure(config: &mut quick_xml::reader::Config) {
+    config.expand_empty_elements = true;
+    // End names are checked by `Core::next_event` against its own stack, so
+    // that the reading can move between the stream and the chunk workers.
+    config.check_end_names = false;
+    config.allow_unmatched_ends = true;
+    config.trim_markup_names_in_closing_tags = true;
+    // Values are trimmed anyway; skipping the whitespace between elements
+    // here saves an event per element (half of all events in an indented
+    // report). `capture_subtree` turns it off to keep extensions verbatim.
+    config.trim_text_start = true;
+}
+
+/// The qualified names of the open elements, in one string.
+#[derive(Default)]
+struct OpenNames {
+    names: String,
+    ends: Vec<usize>,
+}
+
+impl OpenNames {
+    fn push(&mut self, name: &str) {
+        self.names.push_str(name);
+        self.ends.push(self.names.len());
+    }
+
+    /// Closes the innermost element; the error when `name` does not match it.
+    fn pop(&mut self, name: &str) -> Result<(), String> {
+        let Some(end) = self.ends.pop() else {
+            return Err(format!("close tag </{}> does not match any open tag", shorten(name)));
+        };
+        let start = self.ends.last().copied().unwrap_or(0);
+        if &self.names[start..end] != name {
+            let open = shorten(&self.names[start..end]);
+            return Err(format!("expected </{open}>, but </{}> was found", shorten(name)));
+        }
+        self.names.truncate(start);
+        Ok(())
+    }
+
+    /// The innermost open name.
+    fn last(&self) -> Option<&str> {
+        let end = *self.ends.last()?;
+        let start = self.ends.len().checked_sub(2).map_or(0, |i| self.ends[i]);
+        Some(&self.names[start..end])
+    }
+}
+
+/// What the records of a document (or of a chunk of it) had that the
+/// warnings report.
+#[derive(Debug, Clone, Default)]
+struct RecordStats {
+    records: u64,
     empty_source_ip: u64,
     bad_source_ip: u64,
     first_bad_source_ip: Option<String>,
-    ignored_after_records: bool,
-    records: u64,
+}
+
+impl RecordStats {
+    /// Adds the stats of the records that came after these.
+    fn merge(&mut self, later: RecordStats) {
+        self.records += later.records;
+        self.empty_source_ip += later.empty_source_ip;
+        self.bad_source_ip += later.bad_source_ip;
+        if self.first_bad_source_ip.is_none() {
+            self.first_bad_source_ip = later.first_bad_source_ip;
+        }
+    }
+}
+
+/// The element loop shared by the document reader and the chunk workers:
+/// events in, elements and records out.
+struct Core<S> {
+    src: S,
+    /// Elements open inside `<feedback>`, `<feedback>` itself first.
+    stack: Vec<E>,
+    /// Qualified names of all open elements (including junk around `<feedback>`).
+    names: OpenNames,
+    text: String,
+    state: State,
     /// The text of the current element was handed out: clear it on the next event.
     clear_text: bool,
     /// The `<feedback>` element declared the RFC 9990 namespace.
@@ -288,157 +384,194 @@ pub struct ReportReader<R: Read> {
     current_name: String,
     /// Its whole start tag (name and attributes), for keeping it verbatim.
     current_tag: String,
-    /// Report-level extensions found after the records.
-    late_extensions: Vec<String>,
+    /// The source skips leading whitespace of text (see [`configure`]).
+    trim: bool,
+    stats: RecordStats,
 }
 
-/// The events the element loop needs, with text collected in `ReportReader::text`.
-enum Ev {
-    Start(E),
-    End,
-    Text,
-    Eof,
-}
-
-/// The outcome of an event in the element loop.
-enum Step {
-    Continue,
-    RecordStart,
-    FeedbackEnd,
-}
-
-impl<R: Read> ReportReader<R> {
-    /// Reads the document up to its first record and returns the header.
-    pub fn open(input: R, options: &ParseOptions) -> Result<(Self, ReportHeader), ParseError> {
-        let input = XmlInput::new(input, options.known_utf8)?;
-        let mut xml = quick_xml::Reader::from_reader(input);
-        let config = xml.config_mut();
-        config.expand_empty_elements = true;
-        config.check_end_names = true;
-        config.trim_markup_names_in_closing_tags = true;
-        // Values are trimmed anyway; skipping the whitespace between
-        // elements here saves an event per element (half of all events in
-        // an indented report). `capture_subtree` turns it off to keep
-        // extensions verbatim.
-        config.trim_text_start = true;
-        let mut reader = ReportReader {
-            xml,
-            buf: Vec::with_capacity(1024),
+impl<S: Source> Core<S> {
+    fn new(src: S, state: State) -> Self {
+        Core {
+            src,
             stack: Vec::with_capacity(16),
-            outer_depth: 0,
+            names: OpenNames::default(),
             text: String::with_capacity(256),
-            state: State::Prolog,
-            pending_record: false,
-            warnings: Vec::new(),
-            empty_source_ip: 0,
-            bad_source_ip: 0,
-            first_bad_source_ip: None,
-            ignored_after_records: false,
-            records: 0,
+            state,
             clear_text: false,
             feedback_is_rfc9990: false,
             current_name: String::new(),
             current_tag: String::new(),
-            late_extensions: Vec::new(),
-        };
-        let mut draft = HeaderDraft::default();
-        let mut saw_anything = false;
-        let mut first_root: Option<String> = None;
+            trim: true,
+            stats: RecordStats::default(),
+        }
+    }
+
+    fn line(&self) -> u64 {
+        self.src.line()
+    }
+
+    /// Whether the source skips leading whitespace of text: yes after a
+    /// start or end tag, where it is only indentation; no after a
+    /// reference, CDATA section, comment or processing instruction, where
+    /// it may belong to the value (`A &amp; B`).
+    fn set_trim(&mut self, trim: bool) {
+        if self.trim != trim {
+            self.trim = trim;
+            self.src.set_trim(trim);
+        }
+    }
+
+    /// Reads the next event that matters, collecting text and refusing
+    /// what is unsafe.
+    fn next_event(&mut self) -> Result<Ev, ParseError> {
+        if self.clear_text {
+            self.text.clear();
+            self.clear_text = false;
+        }
         loop {
-            let event = reader.next_event()?;
+            let event = match self.src.read() {
+                Ok(event) => event,
+                Err(e) => return Err(xml_error(e, self.src.line())),
+            };
+            match event {
+                Event::Start(start) => {
+                    let e = element(start.local_name().as_ref().as_bytes());
+                    self.names.push(start.name().as_ref());
+                    self.text.clear();
+                    if matches!(e, E::Extension | E::Other) || self.state == State::Prolog {
+                        self.current_name = start.name().as_ref().to_owned();
+                        let tag: &str = start.as_ref();
+                        self.current_tag = tag.to_owned();
+                    }
+                    if e == E::Feedback && self.state == State::Prolog {
+                        self.feedback_is_rfc9990 = declares_rfc9990(&start);
+                    }
+                    self.set_trim(true);
+                    return Ok(Ev::Start(e));
+                }
+                Event::End(end) => {
+                    if let Err(message) = self.names.pop(end.name().as_ref()) {
+                        return Err(ParseError::Xml { line: self.src.line(), message });
+                    }
+                    self.set_trim(true);
+                    self.clear_text = true;
+                    return Ok(Ev::End);
+                }
+                Event::Text(t) => {
+                    if !append_text(&mut self.text, &t.into_inner()) {
+                        return Err(text_too_long(self.src.line()));
+                    }
+                    return Ok(Ev::Text);
+                }
+                Event::CData(t) => {
+                    if !append_text(&mut self.text, &t.into_inner()) {
+                        return Err(text_too_long(self.src.line()));
+                    }
+                    self.set_trim(false);
+                    return Ok(Ev::Text);
+                }
+                Event::GeneralRef(r) => {
+                    let resolved = match r.resolve_char_ref() {
+                        Ok(Some(c)) => c.to_string(),
+                        _ => match r.as_ref() {
+                            "amp" => "&".into(),
+                            "lt" => "<".into(),
+                            "gt" => ">".into(),
+                            "quot" => "\"".into(),
+                            "apos" => "'".into(),
+                            // No DTD is ever read, so any other entity is
+                            // unknown: keep it as written.
+                            other => format!("&{other};"),
+                        },
+                    };
+                    if !append_text(&mut self.text, &resolved) {
+                        return Err(text_too_long(self.src.line()));
+                    }
+                    self.set_trim(false);
+                    return Ok(Ev::Text);
+                }
+                Event::DocType(_) => {
+                    return Err(ParseError::Refused {
+                        line: self.src.line(),
+                        what: "the document has a <!DOCTYPE>; reports never need one, and \
+                               entity expansion and external entities are refused",
+                    });
+                }
+                Event::Comment(_) | Event::PI(_) => self.set_trim(false),
+                Event::Empty(_) | Event::Decl(_) => {}
+                Event::Eof => return Ok(Ev::Eof),
+            }
+        }
+    }
+
+    /// Reads the rest of an element whose start was just pushed, and
+    /// returns it as XML text (for `<extension>` blocks, kept verbatim).
+    fn capture_subtree(&mut self) -> Result<String, ParseError> {
+        let name = std::mem::take(&mut self.current_name);
+        let tag = std::mem::take(&mut self.current_tag);
+        let mut writer = quick_xml::Writer::new(Vec::new());
+        let mut depth = 0usize;
+        let too_long =
+            |line| ParseError::Refused { line, what: "an <extension> block is longer than 64 KiB" };
+        self.set_trim(false);
+        loop {
+            let line = self.src.line();
+            let event = match self.src.read() {
+                Ok(event) => event,
+                Err(e) => return Err(xml_error(e, line)),
+            };
             match &event {
-                Ev::Eof if reader.state == State::Feedback => return Err(truncated(reader.line())),
-                Ev::Eof => break,
-                Ev::Start(local) if reader.state == State::Prolog => {
-                    saw_anything = true;
-                    if *local == E::Feedback {
-                        draft.schema = Some(reader.schema_of_feedback());
-                        reader.state = State::Feedback;
-                        reader.stack.push(E::Feedback);
-                    } else {
-                        if first_root.is_none() {
-                            first_root = Some(shorten(&reader.current_name));
-                        }
-                        reader.outer_depth += 1;
+                Event::Start(start) => {
+                    depth += 1;
+                    if depth > MAX_DEPTH {
+                        return Err(ParseError::Refused {
+                            line,
+                            what: "elements are nested too deeply (more than 64 levels)",
+                        });
                     }
-                    continue;
+                    self.names.push(start.name().as_ref());
                 }
-                Ev::End if reader.state == State::Prolog => {
-                    reader.outer_depth = reader.outer_depth.saturating_sub(1);
-                    continue;
-                }
-                Ev::Text if reader.state == State::Prolog => {
-                    if !reader.text.trim().is_empty() {
-                        saw_anything = true;
+                Event::End(end) => {
+                    if let Err(message) = self.names.pop(end.name().as_ref()) {
+                        return Err(ParseError::Xml { line, message });
                     }
-                    reader.text.clear();
-                    continue;
+                    if depth == 0 {
+                        break;
+                    }
+                    depth -= 1;
+                }
+                Event::Eof => {
+                    return Err(ParseError::Xml {
+                        line,
+                        message: "the document ends inside an <extension>".into(),
+                    });
                 }
                 _ => {}
             }
-            match reader.step_header(event, &mut draft)? {
-                Step::RecordStart => {
-                    reader.pending_record = true;
-                    break;
-                }
-                Step::FeedbackEnd => {
-                    reader.state = State::Done;
-                    break;
-                }
-                Step::Continue => {}
+            if writer.write_event(event).is_err() || writer.get_ref().len() > MAX_TEXT {
+                return Err(too_long(line));
             }
         }
-        if reader.state == State::Prolog {
-            return Err(match first_root {
-                Some(root) => ParseError::NotAggregate(format!(
-                    "the root element is <{root}>, not <feedback>: not a DMARC aggregate report"
-                )),
-                None if saw_anything => ParseError::NotAggregate(
-                    "no <feedback> element: not a DMARC aggregate report".into(),
-                ),
-                None => ParseError::Empty,
-            });
-        }
-        let header = reader.finish_header(draft, options)?;
-        Ok((reader, header))
+        self.set_trim(true);
+        self.stack.pop();
+        let inner = String::from_utf8_lossy(&writer.into_inner()).into_owned();
+        Ok(format!("<{tag}>{}</{name}>", inner.trim()))
     }
 
-    /// The next record, or `None` after the last one.
-    pub fn next_record(&mut self) -> Result<Option<Record>, ParseError> {
-        if self.state == State::Done {
-            return Ok(None);
+    fn push(&mut self, e: E) -> Result<(), ParseError> {
+        if self.stack.len() >= MAX_DEPTH {
+            return Err(ParseError::Refused {
+                line: self.line(),
+                what: "elements are nested too deeply (more than 64 levels)",
+            });
         }
-        if !self.pending_record {
-            loop {
-                match self.next_event()? {
-                    // Records may be missing: a report cut short is
-                    // refused, not stored as if it were complete.
-                    Ev::Eof => return Err(truncated(self.line())),
-                    Ev::Start(E::Record) if self.stack.len() == 1 => {
-                        self.stack.push(E::Record);
-                        break;
-                    }
-                    Ev::Start(e) => {
-                        let top_level = self.stack.len() == 1;
-                        self.push(e)?;
-                        if top_level && e == E::Extension {
-                            let ext = self.capture_subtree()?;
-                            self.late_extensions.push(ext);
-                        } else if top_level {
-                            self.ignored_after_records = true;
-                        }
-                    }
-                    Ev::End => {
-                        if self.stack.pop() == Some(E::Feedback) {
-                            self.state = State::Done;
-                            return Ok(None);
-                        }
-                    }
-                    Ev::Text => {}
-                }
-            }
-        }
-        self.pending_record = false;
+        self.stack.push(e);
+        Ok(())
+    }
+
+    /// Reads a record whose `<record>` start was just pushed, up to and
+    /// including its end.
+    fn record_body(&mut self) -> Result<Record, ParseError> {
         let mut record = Record::default();
         let mut count: Option<u64> = None;
         loop {
@@ -496,279 +629,17 @@ impl<R: Read> ReportReader<R> {
             line: self.line(),
             what: "the <record> ending here has no <row><count>".into(),
         })?;
+        let stats = &mut self.stats;
         if record.source_ip.is_empty() {
-            self.empty_source_ip += 1;
+            stats.empty_source_ip += 1;
         } else if record.source_ip.parse::<std::net::IpAddr>().is_err() {
-            self.bad_source_ip += 1;
-            if self.first_bad_source_ip.is_none() {
-                self.first_bad_source_ip = Some(shorten(&record.source_ip));
+            stats.bad_source_ip += 1;
+            if stats.first_bad_source_ip.is_none() {
+                stats.first_bad_source_ip = Some(shorten(&record.source_ip));
             }
         }
-        self.records += 1;
-        Ok(Some(record))
-    }
-
-    /// Warnings about the document so far (complete once `next_record`
-    /// returned `None`).
-    pub fn warnings(&self) -> Vec<String> {
-        let mut out = self.warnings.clone();
-        if self.xml.get_ref().had_replacements() {
-            out.push(format!(
-                "bytes that are not valid {} were replaced by U+FFFD",
-                self.xml.get_ref().encoding().name()
-            ));
-        }
-        if self.empty_source_ip > 0 {
-            out.push(format!("{} record(s) have an empty <source_ip>", self.empty_source_ip));
-        }
-        if self.bad_source_ip > 0 {
-            out.push(format!(
-                "{} record(s) have a <source_ip> that is not an IP address (first: \"{}\")",
-                self.bad_source_ip,
-                self.first_bad_source_ip.as_deref().unwrap_or_default()
-            ));
-        }
-        if self.ignored_after_records {
-            out.push("report-level elements after the first <record> were ignored".into());
-        }
-        out
-    }
-
-    /// The reader the document is read from (to collect what it captured).
-    pub fn get_mut(&mut self) -> &mut R {
-        self.xml.get_mut().get_mut()
-    }
-
-    /// Report-level `<extension>` blocks that came after the records
-    /// (complete once `next_record` returned `None`).
-    pub fn late_extensions(&self) -> &[String] {
-        &self.late_extensions
-    }
-
-    /// The current 1-based line.
-    pub fn line(&self) -> u64 {
-        self.xml.get_ref().line()
-    }
-
-    /// Reads the next event that matters, collecting text and refusing
-    /// what is unsafe.
-    fn next_event(&mut self) -> Result<Ev, ParseError> {
-        if self.clear_text {
-            self.text.clear();
-            self.clear_text = false;
-        }
-        loop {
-            self.buf.clear();
-            let event = match self.xml.read_event_into(&mut self.buf) {
-                Ok(event) => event,
-                Err(e) => return Err(self.xml_error(e)),
-            };
-            match event {
-                Event::Start(start) => {
-                    let e = element(start.local_name().as_ref().as_bytes());
-                    self.text.clear();
-                    if matches!(e, E::Extension | E::Other) || self.state == State::Prolog {
-                        self.current_name = start.name().as_ref().to_owned();
-                        let tag: &str = start.as_ref();
-                        self.current_tag = tag.to_owned();
-                    }
-                    if e == E::Feedback && self.state == State::Prolog {
-                        self.feedback_is_rfc9990 = declares_rfc9990(&start);
-                    }
-                    return Ok(Ev::Start(e));
-                }
-                Event::End(_) => {
-                    self.clear_text = true;
-                    return Ok(Ev::End);
-                }
-                Event::Text(t) => {
-                    if !append_text(&mut self.text, &t.into_inner()) {
-                        return Err(text_too_long(self.xml.get_ref().line()));
-                    }
-                    return Ok(Ev::Text);
-                }
-                Event::CData(t) => {
-                    if !append_text(&mut self.text, &t.into_inner()) {
-                        return Err(text_too_long(self.xml.get_ref().line()));
-                    }
-                    return Ok(Ev::Text);
-                }
-                Event::GeneralRef(r) => {
-                    let resolved = match r.resolve_char_ref() {
-                        Ok(Some(c)) => c.to_string(),
-                        _ => match r.as_ref() {
-                            "amp" => "&".into(),
-                            "lt" => "<".into(),
-                            "gt" => ">".into(),
-                            "quot" => "\"".into(),
-                            "apos" => "'".into(),
-                            // No DTD is ever read, so any other entity is
-                            // unknown: keep it as written.
-                            other => format!("&{other};"),
-                        },
-                    };
-                    if !append_text(&mut self.text, &resolved) {
-                        return Err(text_too_long(self.xml.get_ref().line()));
-                    }
-                    return Ok(Ev::Text);
-                }
-                Event::DocType(_) => {
-                    return Err(ParseError::Refused {
-                        line: self.line(),
-                        what: "the document has a <!DOCTYPE>; reports never need one, and \
-                               entity expansion and external entities are refused",
-                    });
-                }
-                Event::Empty(_) | Event::Comment(_) | Event::Decl(_) | Event::PI(_) => {}
-                Event::Eof => return Ok(Ev::Eof),
-            }
-        }
-    }
-
-    fn xml_error(&self, e: quick_xml::Error) -> ParseError {
-        match e {
-            quick_xml::Error::Io(io)
-                if io.get_ref().is_some_and(|e| e.is::<input::MarkupGap>()) =>
-            {
-                ParseError::Refused {
-                    line: self.line(),
-                    what: "more than 1 MiB without any markup (a huge text, comment or attribute)",
-                }
-            }
-            quick_xml::Error::Io(io) => {
-                ParseError::Io(std::sync::Arc::try_unwrap(io).unwrap_or_else(|shared| {
-                    std::io::Error::new(shared.kind(), shared.to_string())
-                }))
-            }
-            other => ParseError::Xml { line: self.line(), message: other.to_string() },
-        }
-    }
-
-    /// Reads the rest of an element whose start was just pushed, and
-    /// returns it as XML text (for `<extension>` blocks, kept verbatim).
-    fn capture_subtree(&mut self) -> Result<String, ParseError> {
-        let name = std::mem::take(&mut self.current_name);
-        let tag = std::mem::take(&mut self.current_tag);
-        let mut writer = quick_xml::Writer::new(Vec::new());
-        let mut depth = 0usize;
-        self.xml.config_mut().trim_text_start = false;
-        let too_long =
-            |line| ParseError::Refused { line, what: "an <extension> block is longer than 64 KiB" };
-        loop {
-            self.buf.clear();
-            let event = match self.xml.read_event_into(&mut self.buf) {
-                Ok(event) => event,
-                Err(e) => return Err(self.xml_error(e)),
-            };
-            match &event {
-                Event::Start(_) => {
-                    depth += 1;
-                    if depth > MAX_DEPTH {
-                        return Err(ParseError::Refused {
-                            line: self.line(),
-                            what: "elements are nested too deeply (more than 64 levels)",
-                        });
-                    }
-                }
-                Event::End(_) if depth == 0 => break,
-                Event::End(_) => depth -= 1,
-                Event::Eof => {
-                    return Err(ParseError::Xml {
-                        line: self.line(),
-                        message: "the document ends inside an <extension>".into(),
-                    });
-                }
-                _ => {}
-            }
-            if writer.write_event(event).is_err() || writer.get_ref().len() > MAX_TEXT {
-                return Err(too_long(self.line()));
-            }
-        }
-        self.xml.config_mut().trim_text_start = true;
-        self.stack.pop();
-        let inner = String::from_utf8_lossy(&writer.into_inner()).into_owned();
-        Ok(format!("<{tag}>{}</{name}>", inner.trim()))
-    }
-
-    fn push(&mut self, e: E) -> Result<(), ParseError> {
-        if self.stack.len() >= MAX_DEPTH {
-            return Err(ParseError::Refused {
-                line: self.line(),
-                what: "elements are nested too deeply (more than 64 levels)",
-            });
-        }
-        self.stack.push(e);
-        Ok(())
-    }
-
-    fn schema_of_feedback(&self) -> Schema {
-        if self.feedback_is_rfc9990 { Schema::Rfc9990 } else { Schema::Rfc7489 }
-    }
-
-    /// Handles one event while reading the header.
-    fn step_header(&mut self, event: Ev, d: &mut HeaderDraft) -> Result<Step, ParseError> {
-        match event {
-            Ev::Start(e) => {
-                if self.stack.len() == 1 && e == E::Record {
-                    self.stack.push(E::Record);
-                    return Ok(Step::RecordStart);
-                }
-                self.push(e)?;
-                if matches!(self.stack[..], [E::Feedback, E::Extension]) {
-                    let ext = self.capture_subtree()?;
-                    d.extensions.push(ext);
-                }
-                Ok(Step::Continue)
-            }
-            Ev::End => {
-                self.header_value(d);
-                if self.stack.pop() == Some(E::Feedback) && self.stack.is_empty() {
-                    return Ok(Step::FeedbackEnd);
-                }
-                Ok(Step::Continue)
-            }
-            Ev::Text | Ev::Eof => Ok(Step::Continue),
-        }
-    }
-
-    /// Stores the text of the element being closed into the header draft.
-    fn header_value(&mut self, d: &mut HeaderDraft) {
-        use lenient::{alignment, lower, policy, text};
-        let t = self.text.as_str();
-        match self.stack[..] {
-            [E::Feedback, E::Version] => d.version = text(t),
-            [E::Feedback, E::ReportMetadata, leaf] => match leaf {
-                E::OrgName => d.org_name = text(t),
-                E::Email => d.email = text(t),
-                E::ExtraContactInfo => d.extra_contact_info = text(t),
-                E::ReportId => d.report_id = text(t),
-                E::Error => d.errors.extend(text(t)),
-                E::Generator => d.generator = text(t),
-                _ => {}
-            },
-            [E::Feedback, E::ReportMetadata, E::DateRange, E::Begin] => d.begin = text(t),
-            [E::Feedback, E::ReportMetadata, E::DateRange, E::End] => d.end = text(t),
-            [E::Feedback, E::PolicyPublished, leaf] => {
-                let p = &mut d.policy;
-                match leaf {
-                    E::Domain => p.domain = lower(t).unwrap_or_default(),
-                    E::Adkim => p.adkim = alignment(t),
-                    E::Aspf => p.aspf = alignment(t),
-                    E::P => p.p = policy(t),
-                    E::Sp => p.sp = policy(t),
-                    E::Np => p.np = policy(t),
-                    E::Pct => {
-                        d.pct_raw = text(t);
-                        d.pct_line = self.xml.get_ref().line();
-                    }
-                    E::Fo => p.fo = text(t),
-                    E::Testing => p.testing = lower(t),
-                    E::DiscoveryMethod => p.discovery_method = lower(t),
-                    _ => {}
-                }
-            }
-            _ => {}
-        }
+        stats.records += 1;
+        Ok(record)
     }
 
     /// Stores the text of the element being closed into the record.
@@ -837,6 +708,329 @@ impl<R: Read> ReportReader<R> {
             _ => {}
         }
         Ok(())
+    }
+
+    fn schema_of_feedback(&self) -> Schema {
+        if self.feedback_is_rfc9990 { Schema::Rfc9990 } else { Schema::Rfc7489 }
+    }
+}
+
+/// A quick-xml error as a parse error at `line`.
+fn xml_error(e: quick_xml::Error, line: u64) -> ParseError {
+    match e {
+        quick_xml::Error::Io(io) if io.get_ref().is_some_and(|e| e.is::<input::MarkupGap>()) => {
+            ParseError::Refused {
+                line,
+                what: "more than 1 MiB without any markup (a huge text, comment or attribute)",
+            }
+        }
+        quick_xml::Error::Io(io) => ParseError::Io(
+            std::sync::Arc::try_unwrap(io)
+                .unwrap_or_else(|shared| std::io::Error::new(shared.kind(), shared.to_string())),
+        ),
+        other => ParseError::Xml { line, message: other.to_string() },
+    }
+}
+
+/// A streaming reader of one aggregate report.
+pub struct ReportReader<R: Read> {
+    core: Core<Stream<R>>,
+    /// Elements open around `<feedback>` (junk such as `<xs:schema>`).
+    outer_depth: usize,
+    /// A `<record>` start was read and its body not parsed yet.
+    pending_record: bool,
+    warnings: Vec<String>,
+    ignored_after_records: bool,
+    /// Report-level extensions found after the records.
+    late_extensions: Vec<String>,
+}
+
+/// The events the element loop needs, with text collected in `Core::text`.
+enum Ev {
+    Start(E),
+    End,
+    Text,
+    Eof,
+}
+
+/// The outcome of an event in the element loop.
+enum Step {
+    Continue,
+    RecordStart,
+    FeedbackEnd,
+}
+
+impl<R: Read> ReportReader<R> {
+    /// Reads the document up to its first record and returns the header.
+    pub fn open(input: R, options: &ParseOptions) -> Result<(Self, ReportHeader), ParseError> {
+        let input = XmlInput::new(input, options.known_utf8)?;
+        let mut xml = quick_xml::Reader::from_reader(input);
+        configure(xml.config_mut());
+        let src = Stream { xml, buf: Vec::with_capacity(1024) };
+        let mut reader = ReportReader {
+            core: Core::new(src, State::Prolog),
+            outer_depth: 0,
+            pending_record: false,
+            warnings: Vec::new(),
+            ignored_after_records: false,
+            late_extensions: Vec::new(),
+        };
+        let mut draft = HeaderDraft::default();
+        let mut saw_anything = false;
+        let mut first_root: Option<String> = None;
+        loop {
+            let event = reader.core.next_event()?;
+            let core = &mut reader.core;
+            match &event {
+                Ev::Eof if core.state == State::Feedback => return Err(truncated(core.line())),
+                Ev::Eof => break,
+                Ev::Start(local) if core.state == State::Prolog => {
+                    saw_anything = true;
+                    if *local == E::Feedback {
+                        draft.schema = Some(core.schema_of_feedback());
+                        core.state = State::Feedback;
+                        core.stack.push(E::Feedback);
+                    } else {
+                        if first_root.is_none() {
+                            first_root = Some(shorten(&core.current_name));
+                        }
+                        reader.outer_depth += 1;
+                    }
+                    continue;
+                }
+                Ev::End if core.state == State::Prolog => {
+                    reader.outer_depth = reader.outer_depth.saturating_sub(1);
+                    continue;
+                }
+                Ev::Text if core.state == State::Prolog => {
+                    if !core.text.trim().is_empty() {
+                        saw_anything = true;
+                    }
+                    core.text.clear();
+                    continue;
+                }
+                _ => {}
+            }
+            match reader.step_header(event, &mut draft)? {
+                Step::RecordStart => {
+                    reader.pending_record = true;
+                    break;
+                }
+                Step::FeedbackEnd => {
+                    reader.core.state = State::Done;
+                    break;
+                }
+                Step::Continue => {}
+            }
+        }
+        if reader.core.state == State::Prolog {
+            return Err(match first_root {
+                Some(root) => ParseError::NotAggregate(format!(
+                    "the root element is <{root}>, not <feedback>: not a DMARC aggregate report"
+                )),
+                None if saw_anything => ParseError::NotAggregate(
+                    "no <feedback> element: not a DMARC aggregate report".into(),
+                ),
+                None => ParseError::Empty,
+            });
+        }
+        let header = reader.finish_header(draft, options)?;
+        Ok((reader, header))
+    }
+
+    /// The next record, or `None` after the last one.
+    pub fn next_record(&mut self) -> Result<Option<Record>, ParseError> {
+        if self.core.state == State::Done {
+            return Ok(None);
+        }
+        if !self.pending_record {
+            let core = &mut self.core;
+            loop {
+                match core.next_event()? {
+                    // Records may be missing: a report cut short is
+                    // refused, not stored as if it were complete.
+                    Ev::Eof => return Err(truncated(core.line())),
+                    Ev::Start(E::Record) if core.stack.len() == 1 => {
+                        core.stack.push(E::Record);
+                        break;
+                    }
+                    Ev::Start(e) => {
+                        let top_level = core.stack.len() == 1;
+                        core.push(e)?;
+                        if top_level && e == E::Extension {
+                            let ext = core.capture_subtree()?;
+                            self.late_extensions.push(ext);
+                        } else if top_level {
+                            self.ignored_after_records = true;
+                        }
+                    }
+                    Ev::End => {
+                        if core.stack.pop() == Some(E::Feedback) {
+                            core.state = State::Done;
+                            return Ok(None);
+                        }
+                    }
+                    Ev::Text => {}
+                }
+            }
+        }
+        self.pending_record = false;
+        self.core.record_body().map(Some)
+    }
+
+    /// Reads the remaining records and hands them to `sink` in document
+    /// order, in batches, together with the underlying reader (to collect
+    /// what it captured); `sink` returns `false` to stop. A large document
+    /// is cut into pieces of whole records that `workers` threads parse
+    /// while this one reads on (see [`chunks`]); the records, warnings and
+    /// errors are the same as [`next_record`](Self::next_record) gives.
+    pub fn read_batches(
+        &mut self,
+        workers: usize,
+        batch: usize,
+        sink: impl FnMut(Vec<Record>, &mut R) -> bool,
+    ) -> Result<(), ParseError> {
+        self.read_batches_in_pieces(workers, chunks::PIECE, batch, sink)
+    }
+
+    /// [`read_batches`](Self::read_batches) with pieces of at least `piece`
+    /// bytes (tests and the fuzz targets cut small pieces to meet many
+    /// cuts).
+    #[doc(hidden)]
+    pub fn read_batches_in_pieces(
+        &mut self,
+        workers: usize,
+        piece: usize,
+        batch: usize,
+        mut sink: impl FnMut(Vec<Record>, &mut R) -> bool,
+    ) -> Result<(), ParseError> {
+        if workers > 1 && !chunks::run(self, workers, piece.max(1), &mut sink)? {
+            return Ok(());
+        }
+        let mut records = Vec::with_capacity(batch);
+        while let Some(record) = self.next_record()? {
+            records.push(record);
+            if records.len() == batch {
+                let full = std::mem::replace(&mut records, Vec::with_capacity(batch));
+                if !sink(full, self.get_mut()) {
+                    return Ok(());
+                }
+            }
+        }
+        if !records.is_empty() {
+            sink(records, self.get_mut());
+        }
+        Ok(())
+    }
+
+    /// Warnings about the document so far (complete once `next_record`
+    /// returned `None`).
+    pub fn warnings(&self) -> Vec<String> {
+        let mut out = self.warnings.clone();
+        let input = self.core.src.xml.get_ref();
+        if input.had_replacements() {
+            out.push(format!(
+                "bytes that are not valid {} were replaced by U+FFFD",
+                input.encoding().name()
+            ));
+        }
+        let stats = &self.core.stats;
+        if stats.empty_source_ip > 0 {
+            out.push(format!("{} record(s) have an empty <source_ip>", stats.empty_source_ip));
+        }
+        if stats.bad_source_ip > 0 {
+            out.push(format!(
+                "{} record(s) have a <source_ip> that is not an IP address (first: \"{}\")",
+                stats.bad_source_ip,
+                stats.first_bad_source_ip.as_deref().unwrap_or_default()
+            ));
+        }
+        if self.ignored_after_records {
+            out.push("report-level elements after the first <record> were ignored".into());
+        }
+        out
+    }
+
+    /// The reader the document is read from (to collect what it captured).
+    pub fn get_mut(&mut self) -> &mut R {
+        self.core.src.xml.get_mut().get_mut()
+    }
+
+    /// Report-level `<extension>` blocks that came after the records
+    /// (complete once `next_record` returned `None`).
+    pub fn late_extensions(&self) -> &[String] {
+        &self.late_extensions
+    }
+
+    /// The current 1-based line.
+    pub fn line(&self) -> u64 {
+        self.core.line()
+    }
+
+    /// Handles one event while reading the header.
+    fn step_header(&mut self, event: Ev, d: &mut HeaderDraft) -> Result<Step, ParseError> {
+        match event {
+            Ev::Start(e) => {
+                if self.core.stack.len() == 1 && e == E::Record {
+                    self.core.stack.push(E::Record);
+                    return Ok(Step::RecordStart);
+                }
+                self.core.push(e)?;
+                if matches!(self.core.stack[..], [E::Feedback, E::Extension]) {
+                    let ext = self.core.capture_subtree()?;
+                    d.extensions.push(ext);
+                }
+                Ok(Step::Continue)
+            }
+            Ev::End => {
+                self.header_value(d);
+                if self.core.stack.pop() == Some(E::Feedback) && self.core.stack.is_empty() {
+                    return Ok(Step::FeedbackEnd);
+                }
+                Ok(Step::Continue)
+            }
+            Ev::Text | Ev::Eof => Ok(Step::Continue),
+        }
+    }
+
+    /// Stores the text of the element being closed into the header draft.
+    fn header_value(&mut self, d: &mut HeaderDraft) {
+        use lenient::{alignment, lower, policy, text};
+        let t = self.core.text.as_str();
+        match self.core.stack[..] {
+            [E::Feedback, E::Version] => d.version = text(t),
+            [E::Feedback, E::ReportMetadata, leaf] => match leaf {
+                E::OrgName => d.org_name = text(t),
+                E::Email => d.email = text(t),
+                E::ExtraContactInfo => d.extra_contact_info = text(t),
+                E::ReportId => d.report_id = text(t),
+                E::Error => d.errors.extend(text(t)),
+                E::Generator => d.generator = text(t),
+                _ => {}
+            },
+            [E::Feedback, E::ReportMetadata, E::DateRange, E::Begin] => d.begin = text(t),
+            [E::Feedback, E::ReportMetadata, E::DateRange, E::End] => d.end = text(t),
+            [E::Feedback, E::PolicyPublished, leaf] => {
+                let p = &mut d.policy;
+                match leaf {
+                    E::Domain => p.domain = lower(t).unwrap_or_default(),
+                    E::Adkim => p.adkim = alignment(t),
+                    E::Aspf => p.aspf = alignment(t),
+                    E::P => p.p = policy(t),
+                    E::Sp => p.sp = policy(t),
+                    E::Np => p.np = policy(t),
+                    E::Pct => {
+                        d.pct_raw = text(t);
+                        d.pct_line = self.core.line();
+                    }
+                    E::Fo => p.fo = text(t),
+                    E::Testing => p.testing = lower(t),
+                    E::DiscoveryMethod => p.discovery_method = lower(t),
+                    _ => {}
+                }
+            }
+            _ => {}
+        }
     }
 
     /// Validates the header and applies the fallbacks.

@@ -91,9 +91,6 @@ pub struct RawMeta {
 /// row as JSON arrays (migration 4 says why).
 pub struct RecordInserter<'c> {
     record: rusqlite::CachedStatement<'c>,
-    reasons: String,
-    dkim: String,
-    spf: String,
 }
 
 /// A reason as stored in `records.reasons`.
@@ -119,53 +116,78 @@ struct AuthJson<'a> {
     human_result: Option<&'a str>,
 }
 
-/// Writes `items` into `out` as a JSON array; `None` when there are none.
-fn json_array<T: serde::Serialize>(
-    out: &mut String,
-    items: impl ExactSizeIterator<Item = T>,
-) -> Option<&str> {
-    out.clear();
+/// `items` as a JSON array; `None` when there are none.
+fn json_array<T: serde::Serialize>(items: impl ExactSizeIterator<Item = T>) -> Option<String> {
     if items.len() == 0 {
         return None;
     }
-    // Serialising plain strings and options cannot fail.
-    let mut bytes = std::mem::take(out).into_bytes();
+    let mut bytes = Vec::with_capacity(64 * items.len());
     let mut ser = serde_json::Serializer::new(&mut bytes);
-    let _ = serde::Serializer::collect_seq(&mut ser, items);
-    *out = String::from_utf8(bytes).unwrap_or_default();
-    Some(out.as_str())
+    // Serialising plain strings and options cannot fail, and gives UTF-8.
+    serde::Serializer::collect_seq(&mut ser, items).ok()?;
+    String::from_utf8(bytes).ok()
+}
+
+/// A record's lists in their stored form (JSON).
+struct Lists {
+    reasons: Option<String>,
+    dkim: Option<String>,
+    spf: Option<String>,
+    extensions: Option<String>,
+}
+
+impl Lists {
+    fn of(r: &Record) -> Lists {
+        let reasons = json_array(r.reasons.iter().map(|x| ReasonJson {
+            kind: x.kind.as_ref().map(|k| k.as_str()),
+            comment: x.comment.as_deref(),
+        }));
+        let dkim = json_array(r.dkim_results.iter().map(|a| AuthJson {
+            domain: &a.domain,
+            selector: a.selector.as_deref(),
+            scope: None,
+            result: a.result.as_ref().map(|v| v.as_str()),
+            human_result: a.human_result.as_deref(),
+        }));
+        let spf = json_array(r.spf_results.iter().map(|a| AuthJson {
+            domain: &a.domain,
+            selector: None,
+            scope: a.scope.as_ref().map(|v| v.as_str()),
+            result: a.result.as_ref().map(|v| v.as_str()),
+            human_result: a.human_result.as_deref(),
+        }));
+        Lists { reasons, dkim, spf, extensions: json_list(&r.extensions) }
+    }
+}
+
+/// A record with its lists already encoded, built on any thread so that
+/// the one that writes only binds them.
+pub struct RecordRow {
+    /// The record.
+    pub record: Record,
+    lists: Lists,
+}
+
+impl RecordRow {
+    /// Encodes the lists of `record`.
+    pub fn new(record: Record) -> RecordRow {
+        let lists = Lists::of(&record);
+        RecordRow { record, lists }
+    }
 }
 
 impl RecordInserter<'_> {
     /// Inserts one record of report `report` with its reasons and auth results.
     pub fn insert(&mut self, report: i64, r: &Record) -> Result<(), StoreError> {
-        let reasons = json_array(
-            &mut self.reasons,
-            r.reasons.iter().map(|x| ReasonJson {
-                kind: x.kind.as_ref().map(|k| k.as_str()),
-                comment: x.comment.as_deref(),
-            }),
-        );
-        let dkim = json_array(
-            &mut self.dkim,
-            r.dkim_results.iter().map(|a| AuthJson {
-                domain: &a.domain,
-                selector: a.selector.as_deref(),
-                scope: None,
-                result: a.result.as_ref().map(|v| v.as_str()),
-                human_result: a.human_result.as_deref(),
-            }),
-        );
-        let spf = json_array(
-            &mut self.spf,
-            r.spf_results.iter().map(|a| AuthJson {
-                domain: &a.domain,
-                selector: None,
-                scope: a.scope.as_ref().map(|v| v.as_str()),
-                result: a.result.as_ref().map(|v| v.as_str()),
-                human_result: a.human_result.as_deref(),
-            }),
-        );
+        self.execute(report, r, &Lists::of(r))
+    }
+
+    /// Inserts one record whose lists are already encoded.
+    pub fn insert_row(&mut self, report: i64, row: &RecordRow) -> Result<(), StoreError> {
+        self.execute(report, &row.record, &row.lists)
+    }
+
+    fn execute(&mut self, report: i64, r: &Record, lists: &Lists) -> Result<(), StoreError> {
         self.record.execute(params![
             report,
             r.source_ip,
@@ -177,10 +199,10 @@ impl RecordInserter<'_> {
             r.header_from,
             r.envelope_from,
             r.envelope_to,
-            json_list(&r.extensions),
-            reasons,
-            dkim,
-            spf,
+            lists.extensions,
+            lists.reasons,
+            lists.dkim,
+            lists.spf,
         ])?;
         Ok(())
     }
@@ -395,9 +417,6 @@ impl Store {
                      spf_auth)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
             )?,
-            reasons: String::new(),
-            dkim: String::new(),
-            spf: String::new(),
         })
     }
 
