@@ -28,6 +28,8 @@ pub(super) const PIECE: usize = 256 * 1024;
 /// With no `</record>` in 16 pieces' worth of bytes, the rest is read on
 /// one thread.
 const MAX_PIECES_WITHOUT_CUT: usize = 16;
+/// Pieces each worker has at a time: one it parses, one waiting.
+const IN_FLIGHT_PER_WORKER: usize = 2;
 /// Where a piece may end.
 const RECORD_END: &[u8] = b"</record>";
 
@@ -163,8 +165,10 @@ pub(super) fn run<R: Read>(
         let mut to_workers = Vec::with_capacity(workers);
         let mut from_workers = Vec::with_capacity(workers);
         for _ in 0..workers {
-            let (job_tx, job_rx) = mpsc::sync_channel::<Job>(1);
-            let (done_tx, done_rx) = mpsc::sync_channel::<Done>(1);
+            // Room for every piece a worker can have in flight, both ways:
+            // neither side ever blocks the other for good.
+            let (job_tx, job_rx) = mpsc::sync_channel::<Job>(IN_FLIGHT_PER_WORKER);
+            let (done_tx, done_rx) = mpsc::sync_channel::<Done>(IN_FLIGHT_PER_WORKER);
             scope.spawn(move || {
                 for job in job_rx {
                     let parsed = parse_piece(&job);
@@ -214,8 +218,7 @@ fn pipeline<R: Read>(
     let mut first_done = false;
     let lost = || ParseError::Io(io::Error::other("a parser thread stopped unexpectedly"));
     loop {
-        // Two pieces per worker in flight: one parsed, one waiting.
-        while in_flight.len() < 2 * workers {
+        while in_flight.len() < IN_FLIGHT_PER_WORKER * workers {
             if next_job.is_none() && reading {
                 match read_piece(reader.core.src.xml.get_mut(), piece, &mut carry, &mut spare) {
                     Ok(Some(bytes)) => next_job = Some(Job { bytes, in_record: None }),

@@ -435,8 +435,14 @@ impl<S: Source> Core<S> {
             };
             match event {
                 Event::Start(start) => {
-                    let e = element(start.local_name().as_ref().as_bytes());
-                    self.names.push(start.name().as_ref());
+                    let name: &str = start.name().into_inner();
+                    // The local name, without quick-xml's general search.
+                    let local = match name.bytes().position(|b| b == b':') {
+                        Some(colon) => &name[colon + 1..],
+                        None => name,
+                    };
+                    let e = element(local.as_bytes());
+                    self.names.push(name);
                     self.text.clear();
                     if matches!(e, E::Extension | E::Other) || self.state == State::Prolog {
                         self.current_name = start.name().as_ref().to_owned();
