@@ -81,7 +81,7 @@ fn read_all(data: &[u8], piece: Option<usize>) -> Option<Reading> {
 /// by record gives: the same records, warnings and errors (with lines).
 pub fn pieces_match(data: &[u8]) {
     let one = read_all(data, None);
-    let pieces = read_all(data, Some(64));
+    let pieces = read_all(data, Some(256));
     assert_eq!(one, pieces, "reading in pieces differs");
 }
 
