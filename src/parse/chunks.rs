@@ -19,26 +19,23 @@ use std::collections::VecDeque;
 use std::io::{self, BufRead, Read};
 use std::sync::mpsc;
 
+use super::configure;
 use super::{Core, E, Ev, ParseError, Record, RecordStats, ReportReader, Source, State};
-use super::{configure, xml_error};
 use quick_xml::events::Event;
 
 /// Bytes of whole records a worker gets at a time (at least).
 pub(super) const PIECE: usize = 256 * 1024;
-/// With no `</record>` in 16 pieces' worth of bytes, the rest is read on
-/// one thread.
-const MAX_PIECES_WITHOUT_CUT: usize = 16;
+/// With no `</record>` in 4 pieces' worth of bytes, the rest is read on
+/// one thread (this bounds the memory of pieces in flight).
+const MAX_PIECES_WITHOUT_CUT: usize = 4;
 /// Pieces each worker has at a time: one it parses, one waiting.
 const IN_FLIGHT_PER_WORKER: usize = 2;
 /// Where a piece may end.
 const RECORD_END: &[u8] = b"</record>";
 
-/// A piece of the document for a worker.
+/// A piece of the document for a worker: whole records.
 struct Job {
     bytes: Vec<u8>,
-    /// The piece starts inside a record whose start tag (with this name)
-    /// was already read.
-    in_record: Option<String>,
 }
 
 /// A worker's answer: the bytes (back for reuse, or for the stream) and
@@ -71,6 +68,11 @@ impl Source for Slice<'_> {
 
 /// Parses a piece that should hold whole records and nothing else.
 fn parse_piece(job: &Job) -> Option<(Vec<Record>, RecordStats)> {
+    // A fresh reader would drop a byte-order mark at its start, which the
+    // stream counts as text.
+    if job.bytes.starts_with(b"\xEF\xBB\xBF") {
+        return None;
+    }
     let mut xml = quick_xml::Reader::from_reader(&job.bytes[..]);
     configure(xml.config_mut());
     let mut core = Core::new(Slice { xml }, State::Feedback);
@@ -78,11 +80,6 @@ fn parse_piece(job: &Job) -> Option<(Vec<Record>, RecordStats)> {
     // Closing <feedback> sends the piece back anyway; the name is not checked.
     core.names.push("feedback");
     let mut records = Vec::new();
-    if let Some(name) = &job.in_record {
-        core.names.push(name);
-        core.stack.push(E::Record);
-        records.push(core.record_body().ok()?);
-    }
     loop {
         match core.next_event().ok()? {
             Ev::Eof => break,
@@ -111,13 +108,13 @@ fn read_piece<R: Read>(
         if carry.len() >= piece {
             if let Some(at) = memchr::memmem::rfind(carry, RECORD_END) {
                 let end = at + RECORD_END.len();
-                let mut rest = spare.pop().unwrap_or_else(|| Vec::with_capacity(2 * piece));
+                let mut rest = spare.pop().unwrap_or_default();
                 rest.clear();
                 rest.extend_from_slice(&carry[end..]);
                 carry.truncate(end);
                 return Ok(Some(std::mem::replace(carry, rest)));
             }
-            if carry.len() >= MAX_PIECES_WITHOUT_CUT * piece {
+            if carry.len() >= MAX_PIECES_WITHOUT_CUT.saturating_mul(piece) {
                 return Ok(None);
             }
         }
@@ -141,24 +138,35 @@ pub(super) fn run<R: Read>(
     piece: usize,
     sink: &mut impl FnMut(Vec<Record>, &mut R) -> bool,
 ) -> Result<bool, ParseError> {
-    // Only at a record boundary: just after a record's start tag, or
+    // A record whose start tag the header reading ended on is read here
+    // (its start may even have been `<record/>`), so that the pieces start
     // between records.
-    let core = &reader.core;
-    let in_record = match (core.state, reader.pending_record, core.stack.len()) {
-        (State::Feedback, true, 2) => Some(core.names.last().unwrap_or("record").to_owned()),
-        (State::Feedback, false, 1) => None,
-        _ => return Ok(true),
-    };
-    let mut carry = Vec::with_capacity(2 * piece);
+    if reader.pending_record {
+        let Some(first) = reader.next_record()? else { return Ok(true) };
+        if !sink(vec![first], reader.get_mut()) {
+            return Ok(false);
+        }
+    }
+    if reader.core.state != State::Feedback || reader.core.stack.len() != 1 {
+        return Ok(true);
+    }
+    let mut carry = Vec::new();
     let mut spare: Vec<Vec<u8>> = Vec::new();
-    let first = match read_piece(reader.core.src.xml.get_mut(), piece, &mut carry, &mut spare) {
+    let input = reader.core.src.xml.get_mut();
+    let first = match read_piece(input, piece, &mut carry, &mut spare) {
         Ok(Some(bytes)) => bytes,
         // A small document: all of it goes back to the stream.
         Ok(None) => {
-            reader.core.src.xml.get_mut().unread(carry);
+            input.unread(carry);
             return Ok(true);
         }
-        Err(e) => return Err(xml_error(quick_xml::Error::Io(e.into()), reader.line())),
+        // What was read before the error is parsed first, as it would be
+        // without reading ahead.
+        Err(e) => {
+            input.unread(carry);
+            input.fail_after_unread(e);
+            return Ok(true);
+        }
     };
 
     std::thread::scope(|scope| {
@@ -183,7 +191,7 @@ pub(super) fn run<R: Read>(
         // Dropping both ends lets every worker finish (the scope joins them).
         let outcome = pipeline(
             reader,
-            Job { bytes: first, in_record },
+            Job { bytes: first },
             piece,
             carry,
             spare,
@@ -215,13 +223,12 @@ fn pipeline<R: Read>(
     let mut turn = 0usize;
     let mut reading = true;
     let mut read_error: Option<io::Error> = None;
-    let mut first_done = false;
     let lost = || ParseError::Io(io::Error::other("a parser thread stopped unexpectedly"));
     loop {
         while in_flight.len() < IN_FLIGHT_PER_WORKER * workers {
             if next_job.is_none() && reading {
                 match read_piece(reader.core.src.xml.get_mut(), piece, &mut carry, &mut spare) {
-                    Ok(Some(bytes)) => next_job = Some(Job { bytes, in_record: None }),
+                    Ok(Some(bytes)) => next_job = Some(Job { bytes }),
                     Ok(None) => reading = false,
                     Err(e) => {
                         reading = false;
@@ -239,16 +246,6 @@ fn pipeline<R: Read>(
         let done = from_workers[w].recv().map_err(|_| lost())?;
         match done.parsed {
             Some((records, stats)) => {
-                if !first_done {
-                    first_done = true;
-                    // The record that was open is closed now.
-                    if reader.pending_record {
-                        reader.pending_record = false;
-                        reader.core.stack.pop();
-                        let name = reader.core.names.last().unwrap_or_default().to_owned();
-                        let _ = reader.core.names.pop(&name);
-                    }
-                }
                 reader.core.stats.merge(stats);
                 spare.push(done.bytes);
                 if !records.is_empty() && !sink(records, reader.get_mut()) {
@@ -275,11 +272,13 @@ fn pipeline<R: Read>(
             }
         }
     }
+    // The end of the document (after the last record) is the stream's, and
+    // so is a read error met while reading ahead: it comes after that end.
+    let input = reader.core.src.xml.get_mut();
+    input.unread(carry);
     if let Some(e) = read_error {
-        return Err(xml_error(quick_xml::Error::Io(e.into()), reader.line()));
+        input.fail_after_unread(e);
     }
-    // The end of the document (after the last record) is the stream's.
-    reader.core.src.xml.get_mut().unread(carry);
     Ok(true)
 }
 
@@ -422,6 +421,75 @@ mod tests {
         let err = parallel(&doc, 2, 2048).unwrap_err();
         assert_eq!(Err(err.clone()), sequential(&doc));
         assert!(err.starts_with("line "), "{err}");
+    }
+
+    #[test]
+    fn empty_first_record_reads_the_same_in_pieces() {
+        // `<record/>`: quick-xml still owes the stream the expanded </record>,
+        // but the workers start on the bytes after the tag as if inside it.
+        let doc = document(400, &[], None).replacen(
+            "<record>",
+            "<record/><row><source_ip>192.0.2.9</source_ip><count>1</count></row></record>\n<record>",
+            1,
+        );
+        assert_eq!(parallel(&doc, 2, 2048), sequential(&doc));
+    }
+
+    #[test]
+    fn a_bom_after_a_cut_reads_the_same_in_pieces() {
+        // A worker's fresh quick-xml reader drops a U+FEFF at the start of
+        // its piece; the stream counts its 3 bytes against MAX_TEXT.
+        let mut doc = document(400, &[], None);
+        let at = doc.match_indices("</record>").nth(150).unwrap().0 + "</record>".len();
+        doc.insert_str(at, &format!("\u{feff}{}", "x".repeat(65_535)));
+        assert!(sequential(&doc).unwrap_err().contains("longer than 64 KiB"));
+        // The pieces must hold the 64 KiB without a cut.
+        assert_eq!(parallel(&doc, 2, 32 * 1024), sequential(&doc));
+    }
+
+    #[test]
+    fn a_read_error_ahead_does_not_skip_what_was_read_before_it() {
+        // The 1 MiB markup gap (an io::Error from XmlInput) met while reading
+        // ahead: the unparsed tail (`carry`) holding a bad count is dropped.
+        let gap = super::super::input::MAX_MARKUP_GAP + 200_000;
+        let mut doc = document(1000, &[], None);
+        let at = doc.rfind("</feedback>").unwrap();
+        let tail = format!(
+            "<record><row><count>abc</count><source_ip>{}</source_ip></row></record>\n",
+            "x".repeat(gap)
+        );
+        doc.insert_str(at, &tail);
+        assert!(sequential(&doc).unwrap_err().contains("<count> is \"abc\""));
+        assert_eq!(parallel(&doc, 2, super::PIECE), sequential(&doc), "error at the end");
+        assert_eq!(parallel(&doc, 2, 4 << 20), sequential(&doc), "error in the first read");
+    }
+
+    #[test]
+    fn trailing_bytes_after_feedback_are_not_read() {
+        let gap = super::super::input::MAX_MARKUP_GAP + 200_000;
+        let doc = document(1000, &[], None) + &" ".repeat(gap);
+        assert!(sequential(&doc).is_ok());
+        assert_eq!(parallel(&doc, 2, super::PIECE), sequential(&doc));
+    }
+
+    #[test]
+    fn invalid_bytes_after_feedback_do_not_warn() {
+        let doc = document(1000, &[], None).replacen(
+            "<?xml version=\"1.0\"?>",
+            "<?xml version=\"1.0\" encoding=\"iso-2022-jp\"?>",
+            1,
+        ) + &" ".repeat(200_000)
+            + "\u{e9}";
+        assert!(!sequential(&doc).unwrap().1.iter().any(|w| w.contains("U+FFFD")));
+        assert_eq!(parallel(&doc, 2, super::PIECE), sequential(&doc));
+    }
+
+    #[test]
+    fn crlf_error_lines() {
+        let doc = document(400, &[(300, 3)], None).replace('\n', "\r\n");
+        assert_eq!(parallel(&doc, 3, 1500), sequential(&doc));
+        let doc = document(400, &[(300, 0), (310, 4)], None).replace('\n', "\r\n");
+        assert_eq!(parallel(&doc, 2, 1000), sequential(&doc));
     }
 
     proptest! {

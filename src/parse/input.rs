@@ -58,7 +58,6 @@ pub struct XmlInput<R> {
     lines_before: u64,
     /// Bytes since the last `<` seen at the end of an output buffer.
     gap: usize,
-    replaced: bool,
     /// Bytes given back by [`unread`](Self::unread), served first.
     replay: Vec<u8>,
     replay_pos: usize,
@@ -66,6 +65,12 @@ pub struct XmlInput<R> {
     lines_unread: u64,
     /// An error to give once the bytes given back are read.
     error_after_replay: Option<io::Error>,
+    /// Bytes handed out and consumed (less those given back), and bytes
+    /// decoded: positions in the UTF-8 output.
+    consumed: u64,
+    decoded: u64,
+    /// Where the first U+FFFD put in for an invalid byte is.
+    first_replacement: Option<u64>,
 }
 
 impl<R: Read> XmlInput<R> {
@@ -104,11 +109,13 @@ impl<R: Read> XmlInput<R> {
             out_end: 0,
             lines_before: 0,
             gap: 0,
-            replaced: false,
             replay: Vec::new(),
             replay_pos: 0,
             lines_unread: 0,
             error_after_replay: None,
+            consumed: 0,
+            decoded: 0,
+            first_replacement: None,
         })
     }
 
@@ -117,9 +124,10 @@ impl<R: Read> XmlInput<R> {
         self.encoding
     }
 
-    /// Whether some bytes were invalid and replaced by U+FFFD.
+    /// Whether some bytes read so far were invalid and replaced by U+FFFD
+    /// (bytes decoded ahead but never read do not count).
     pub fn had_replacements(&self) -> bool {
-        self.replaced
+        self.first_replacement.is_some_and(|at| at < self.consumed)
     }
 
     /// The 1-based line of the next unread character. Lines are counted
@@ -134,6 +142,7 @@ impl<R: Read> XmlInput<R> {
     /// before anything else (the parallel reader hands back what it could
     /// not parse).
     pub fn unread(&mut self, mut bytes: Vec<u8>) {
+        self.consumed = self.consumed.saturating_sub(bytes.len() as u64);
         // What was given back before and read again already now counts as
         // read; what is left of it comes after `bytes`.
         let consumed = newlines(&self.replay[..self.replay_pos]);
@@ -223,7 +232,11 @@ impl<R: Read> BufRead for XmlInput<R> {
                 &mut self.out_buf,
                 last,
             );
-            self.replaced |= replaced;
+            if replaced && self.first_replacement.is_none() {
+                let at = memchr::memmem::find(&self.out_buf[..written], "\u{FFFD}".as_bytes());
+                self.first_replacement = Some(self.decoded + at.unwrap_or(0) as u64);
+            }
+            self.decoded += written as u64;
             self.in_start += read;
             self.out_pos = 0;
             self.out_end = written;
@@ -247,10 +260,14 @@ impl<R: Read> BufRead for XmlInput<R> {
 
     fn consume(&mut self, amt: usize) {
         if self.replay_pos < self.replay.len() {
-            self.replay_pos = (self.replay_pos + amt).min(self.replay.len());
+            let amt = amt.min(self.replay.len() - self.replay_pos);
+            self.replay_pos += amt;
+            self.consumed += amt as u64;
             return;
         }
-        self.out_pos = (self.out_pos + amt).min(self.out_end);
+        let amt = amt.min(self.out_end - self.out_pos);
+        self.out_pos += amt;
+        self.consumed += amt as u64;
     }
 }
 

@@ -335,13 +335,6 @@ impl OpenNames {
         self.names.truncate(start);
         Ok(())
     }
-
-    /// The innermost open name.
-    fn last(&self) -> Option<&str> {
-        let end = *self.ends.last()?;
-        let start = self.ends.len().checked_sub(2).map_or(0, |i| self.ends[i]);
-        Some(&self.names[start..end])
-    }
 }
 
 /// What the records of a document (or of a chunk of it) had that the

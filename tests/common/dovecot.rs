@@ -55,9 +55,11 @@ use anyhow::{Context, Result, anyhow, bail};
 pub const HOST: &str = "127.0.0.1";
 
 /// How long `start()`/`restart()` wait for the ports to answer.
-const READY_TIMEOUT: Duration = Duration::from_secs(10);
-/// Read/write timeout of the harness's own IMAP connections.
-const IO_TIMEOUT: Duration = Duration::from_secs(10);
+const READY_TIMEOUT: Duration = Duration::from_secs(20);
+/// Read/write timeout of the harness's own IMAP connections. Generous: on a
+/// 2-core machine running 14 Dovecot tests at once, an EXAMINE right after a
+/// SIGKILL and restart (Dovecot rebuilding its index) once took over 10 s.
+const IO_TIMEOUT: Duration = Duration::from_secs(30);
 /// How long a graceful stop may take before the group is SIGKILLed.
 const STOP_TIMEOUT: Duration = Duration::from_secs(3);
 /// How many times `start()` picks new ports after "Address already in use".
