@@ -268,7 +268,27 @@ impl<'s> Ingester<'s> {
         Ok(())
     }
 
-    /// Runs one input through unpack, parse and store.
+    /// Ingests one input read from `input` (a stream that is neither a
+    /// file nor in memory) and returns what happened to it. Its bytes are
+    /// not kept when it fails: nothing holds them any more.
+    pub fn ingest_reader(
+        &mut self,
+        name: &str,
+        input: impl Read + Send,
+        hints: &Hints,
+    ) -> Result<InputOutcome, StoreError> {
+        let outcome = self.process(name, input, hints)?;
+        if !outcome.is_ok() {
+            self.record_failure(name, None, &outcome)?;
+        }
+        self.account(name, outcome.clone())?;
+        self.maybe_commit()?;
+        Ok(outcome)
+    }
+
+    /// Runs one input through unpack, parse and store. A panic (a bug here
+    /// or in a decoder crate) fails this input only: what it stored is
+    /// rolled back and the batch goes on.
     fn process(
         &mut self,
         name: &str,
@@ -278,8 +298,27 @@ impl<'s> Ingester<'s> {
         self.begin_if_needed()?;
         let mut sink =
             StoreSink { store: self.store, outcome: InputOutcome::default(), now: now() };
-        unpack::unpack(name, input, hints, &self.limits, &mut sink)?;
-        Ok(sink.outcome)
+        let limits = &self.limits;
+        let run = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            unpack::unpack(name, input, hints, limits, &mut sink)
+        }));
+        match run {
+            Ok(result) => {
+                result?;
+                Ok(sink.outcome)
+            }
+            Err(_) => {
+                // A report's savepoint may still be open; without one this
+                // fails harmlessly. Reports stored before the panic stay.
+                let _ = self.store.rollback_savepoint();
+                let mut outcome = sink.outcome;
+                outcome.errors.push(format!(
+                    "{name}: internal error: reading this input stopped unexpectedly \
+                     (a bug; please report it with the input)"
+                ));
+                Ok(outcome)
+            }
+        }
     }
 
     fn begin_if_needed(&self) -> Result<(), StoreError> {

@@ -217,3 +217,57 @@ proptest! {
         prop_assert_eq!(sum as u128, records.iter().map(|r| r.count as u128).sum::<u128>());
     }
 }
+
+/// A reader that gives `good` and then panics, as a decoder bug would.
+struct PanicsAfter {
+    good: Vec<u8>,
+    at: usize,
+}
+
+impl Read for PanicsAfter {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        if self.at >= self.good.len() {
+            panic!("a decoder bug (injected by the test)");
+        }
+        let n = buf.len().min(self.good.len() - self.at).min(100);
+        buf[..n].copy_from_slice(&self.good[self.at..self.at + n]);
+        self.at += n;
+        Ok(n)
+    }
+}
+
+#[test]
+fn a_panic_while_reading_one_input_fails_that_input_and_the_batch_goes_on() {
+    let samples = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("sample-reports/example.org/google.com");
+    let mut files: Vec<_> = std::fs::read_dir(&samples)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "xml"))
+        .collect();
+    files.sort();
+    assert!(files.len() >= 2, "need two plain XML samples in {}", samples.display());
+    let store = Store::open_in_memory().unwrap();
+    let mut ingester = Ingester::new(&store, Limits::default());
+    let first = std::fs::read(&files[0]).unwrap();
+    assert!(ingester.ingest_bytes("first.xml", &first, &Hints::default()).unwrap().is_ok());
+    let second = std::fs::read(&files[1]).unwrap();
+    // A panic while the input is sniffed (on the calling thread), and one
+    // half-way through the report (on the parser thread, inside the
+    // report's savepoint).
+    for (name, good) in [("panics-early.xml", 200), ("panics.xml", second.len() / 2)] {
+        let broken = PanicsAfter { good: second[..good].to_vec(), at: 0 };
+        let outcome = ingester.ingest_reader(name, broken, &Hints::default()).unwrap();
+        assert_eq!(outcome.errors.len(), 1, "{outcome:?}");
+        assert!(outcome.errors[0].contains("internal error"), "{outcome:?}");
+    }
+    // The batch goes on, and the whole second report can still be stored.
+    assert!(ingester.ingest_bytes("second.xml", &second, &Hints::default()).unwrap().is_ok());
+    let summary = ingester.finish().unwrap();
+    assert_eq!(summary.reports_new, 2, "{summary:?}");
+    let reports: i64 =
+        store.connection().query_row("SELECT count(*) FROM reports", [], |r| r.get(0)).unwrap();
+    assert_eq!(reports, 2);
+    let failed: Vec<String> = store.failures().unwrap().into_iter().map(|f| f.name).collect();
+    assert_eq!(failed, ["panics-early.xml", "panics.xml"]);
+}
