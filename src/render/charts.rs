@@ -389,6 +389,44 @@ fn disposition_summary(days: &[DayView]) -> String {
 }
 
 /// Configures the day axis shared by the daily charts.
+/// A chart with one column per day of `range` and `y` upwards, its grid,
+/// labels and axis titles drawn (the daily, disposition and rate charts).
+fn day_chart<'a, DB: DrawingBackend>(
+    body: &'a DrawingArea<DB, Shift>,
+    range: DateRange,
+    y: std::ops::Range<f64>,
+    y_desc: &str,
+    y_label: &dyn Fn(&f64) -> String,
+) -> DrawResult<
+    ChartContext<'a, DB, Cartesian2d<DayAxis, plotters::coord::types::RangedCoordf64>>,
+    DB,
+> {
+    let first = range.first;
+    let x_label = move |x: &f64| day_label(first, x.round() as i64);
+    let mut chart = ChartBuilder::on(body)
+        .margin_left(8)
+        .margin_right(28)
+        .margin_bottom(8)
+        .x_label_area_size(60)
+        .y_label_area_size(90)
+        .build_cartesian_2d(DayAxis { days: range.days() }, y)?;
+    chart
+        .configure_mesh()
+        .disable_x_mesh()
+        .bold_line_style(palette::GRID.plotters())
+        .light_line_style(TRANSPARENT)
+        .y_labels(6)
+        .x_label_formatter(&x_label)
+        .y_label_formatter(y_label)
+        .x_desc(day_axis_desc(range))
+        .y_desc(y_desc)
+        .label_style(text_style(LABEL_SIZE))
+        .axis_desc_style(text_style(LABEL_SIZE))
+        .axis_style(palette::INK.plotters())
+        .draw()?;
+    Ok(chart)
+}
+
 fn day_axis_desc(range: DateRange) -> String {
     format!("Day (UTC), {} to {}", range.first, range.last)
 }
@@ -408,30 +446,9 @@ impl Draw for Stacked {
         let body = header(root, &self.title, &[legend])?;
         let days = self.range.days();
         let max = self.values.iter().map(|(_, v)| total(v.iter().copied())).max().unwrap_or(0);
-        let first = self.range.first;
-        let x_label = move |x: &f64| day_label(first, x.round() as i64);
         let y_label = |y: &f64| compact(*y);
-        let mut chart = ChartBuilder::on(&body)
-            .margin_left(8)
-            .margin_right(28)
-            .margin_bottom(8)
-            .x_label_area_size(60)
-            .y_label_area_size(90)
-            .build_cartesian_2d(DayAxis { days }, 0f64..axis_top(max as f64))?;
-        chart
-            .configure_mesh()
-            .disable_x_mesh()
-            .bold_line_style(palette::GRID.plotters())
-            .light_line_style(TRANSPARENT)
-            .y_labels(6)
-            .x_label_formatter(&x_label)
-            .y_label_formatter(&y_label)
-            .x_desc(day_axis_desc(self.range))
-            .y_desc(self.y_desc)
-            .label_style(text_style(LABEL_SIZE))
-            .axis_desc_style(text_style(LABEL_SIZE))
-            .axis_style(palette::INK.plotters())
-            .draw()?;
+        let mut chart =
+            day_chart(&body, self.range, 0f64..axis_top(max as f64), self.y_desc, &y_label)?;
         let per_day = f64::from(chart.plotting_area().dim_in_pixel().0) / days as f64;
         // Gaps between bars while they are wide enough to afford them.
         let half = if per_day >= 5.0 { 0.36 } else { 0.5 };
@@ -528,30 +545,9 @@ impl Draw for RateChart<'_> {
         let lowest = points.iter().map(|(_, r)| *r).fold(threshold, f64::min);
         // Zoom in on the interesting band, in steps of 5 points, at least 10 points tall.
         let bottom = (((lowest - 2.0) / 5.0).floor() * 5.0).clamp(0.0, 90.0);
-        let first = self.range.first;
-        let x_label = move |x: &f64| day_label(first, x.round() as i64);
         let y_label = |y: &f64| format!("{y:.0}%");
-        let mut chart = ChartBuilder::on(&body)
-            .margin_left(8)
-            .margin_right(28)
-            .margin_bottom(8)
-            .x_label_area_size(60)
-            .y_label_area_size(90)
-            .build_cartesian_2d(DayAxis { days }, bottom..100.5)?;
-        chart
-            .configure_mesh()
-            .disable_x_mesh()
-            .bold_line_style(palette::GRID.plotters())
-            .light_line_style(TRANSPARENT)
-            .y_labels(6)
-            .x_label_formatter(&x_label)
-            .y_label_formatter(&y_label)
-            .x_desc(day_axis_desc(self.range))
-            .y_desc("Pass rate (% of messages)")
-            .label_style(text_style(LABEL_SIZE))
-            .axis_desc_style(text_style(LABEL_SIZE))
-            .axis_style(palette::INK.plotters())
-            .draw()?;
+        let mut chart =
+            day_chart(&body, self.range, bottom..100.5, "Pass rate (% of messages)", &y_label)?;
         chart.draw_series(DashedLineSeries::new(
             [(-0.5, threshold), (days as f64 - 0.5, threshold)],
             10,
