@@ -56,6 +56,10 @@ use flate2::Compression;
 use flate2::read::GzDecoder;
 use flate2::write::GzEncoder;
 
+#[path = "common/mod.rs"]
+mod common;
+use common::{Res, bench_dir, busy_cpu_s, cpu_model, markdown, mib, schedstat, vm_hwm_kib};
+
 /// Bump when the generated XML changes, so cached inputs are rebuilt.
 const GENERATOR_VERSION: u32 = 1;
 /// Sizes measured when none are given.
@@ -80,8 +84,6 @@ fn main() -> ExitCode {
         }
     }
 }
-
-type Res<T> = Result<T, Box<dyn std::error::Error>>;
 
 // ---------------------------------------------------------------------------
 // Parent: generate, run the children, print the table.
@@ -194,7 +196,7 @@ fn parent(args: &[String]) -> Res<()> {
         sizes.extend(DEFAULT_SIZES);
     }
     let exe = std::env::current_exe()?;
-    let dir = bench_dir(&exe);
+    let dir = bench_dir(&exe, "bench-ingest");
     fs::create_dir_all(&dir)?;
     println!("ingest benchmark; inputs and databases under {}", dir.display());
     println!(
@@ -375,18 +377,6 @@ fn mailbox_table(rows: &[MailboxRow]) -> String {
     out
 }
 
-/// `target/bench-ingest`, found from the bench binary's own path
-/// (`target/<profile>/deps/ingest-<hash>`).
-fn bench_dir(exe: &Path) -> PathBuf {
-    if let Some(dir) = std::env::var_os("CARGO_TARGET_DIR") {
-        return PathBuf::from(dir).join("bench-ingest");
-    }
-    exe.ancestors()
-        .nth(3)
-        .map(|target| target.join("bench-ingest"))
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/bench-ingest"))
-}
-
 fn run_child(exe: &Path, dir: &Path, mode: Mode, input: &Path) -> Res<Sample> {
     // A fresh database directory per run, removed afterwards.
     let db_dir = tempfile::Builder::new().prefix("db-").tempdir_in(dir)?;
@@ -438,17 +428,6 @@ fn run_child(exe: &Path, dir: &Path, mode: Mode, input: &Path) -> Res<Sample> {
     Ok(sample)
 }
 
-/// CPU seconds all CPUs spent busy since boot (`/proc/stat`, USER_HZ = 100).
-fn busy_cpu_s() -> Option<f64> {
-    let stat = fs::read_to_string("/proc/stat").ok()?;
-    let ticks: Vec<u64> =
-        stat.lines().next()?.split_whitespace().skip(1).filter_map(|t| t.parse().ok()).collect();
-    // user nice system idle iowait irq softirq steal ...
-    let idle = ticks.get(3)? + ticks.get(4)?;
-    let total: u64 = ticks.iter().take(8).sum();
-    Some((total - idle) as f64 / 100.0)
-}
-
 /// The run with the median wall time; the peak RSS is the largest seen.
 fn median(samples: &[Sample]) -> Sample {
     let mut sorted = samples.to_vec();
@@ -456,10 +435,6 @@ fn median(samples: &[Sample]) -> Sample {
     let mut mid = sorted[sorted.len() / 2].clone();
     mid.hwm_kib = samples.iter().map(|s| s.hwm_kib).max().unwrap_or(0);
     mid
-}
-
-fn mib(kib: u64) -> f64 {
-    kib as f64 / 1024.0
 }
 
 fn mb(bytes: u64) -> f64 {
@@ -555,41 +530,6 @@ fn table(rows: &[Row]) -> String {
          gzip, the size of the gzip copy RawCapture keeps in memory.\n",
     );
     out
-}
-
-/// A Markdown table with padded columns; the first line is the header.
-fn markdown(lines: &[Vec<String>]) -> String {
-    let mut out = String::new();
-    let columns = lines.first().map_or(0, Vec::len);
-    let widths: Vec<usize> =
-        (0..columns).map(|i| lines.iter().map(|l| l[i].len()).max().unwrap_or(0)).collect();
-    for (n, line) in lines.iter().enumerate() {
-        out.push('|');
-        for (cell, width) in line.iter().zip(&widths) {
-            let _ = write!(out, " {cell:<width$} |");
-        }
-        out.push('\n');
-        if n == 0 {
-            out.push('|');
-            for width in &widths {
-                let _ = write!(out, "{}|", "-".repeat(width + 2));
-            }
-            out.push('\n');
-        }
-    }
-    out
-}
-
-fn cpu_model() -> String {
-    fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|info| {
-            info.lines()
-                .find(|l| l.starts_with("model name"))
-                .and_then(|l| l.split_once(':'))
-                .map(|(_, v)| v.trim().to_owned())
-        })
-        .unwrap_or_else(|| "unknown CPU".into())
 }
 
 // ---------------------------------------------------------------------------
@@ -713,27 +653,6 @@ fn parse(input: impl Read) -> Res<u64> {
         records += 1;
     }
     Ok(records)
-}
-
-/// CPU time used and time spent waiting for a CPU by this (single-threaded)
-/// process so far, in seconds.
-fn schedstat() -> Res<(f64, f64)> {
-    let stat = fs::read_to_string("/proc/self/schedstat")?;
-    let mut fields = stat.split_whitespace().map(|f| f.parse::<u64>());
-    let cpu = fields.next().ok_or("empty /proc/self/schedstat")??;
-    let wait = fields.next().ok_or("short /proc/self/schedstat")??;
-    Ok((cpu as f64 / 1e9, wait as f64 / 1e9))
-}
-
-/// Peak resident set size of this process so far, in KiB.
-fn vm_hwm_kib() -> Res<u64> {
-    let status = fs::read_to_string("/proc/self/status")?;
-    let line = status
-        .lines()
-        .find(|l| l.starts_with("VmHWM:"))
-        .ok_or("no VmHWM in /proc/self/status (not Linux?)")?;
-    let kib = line.trim_start_matches("VmHWM:").trim().trim_end_matches("kB").trim();
-    Ok(kib.parse()?)
 }
 
 // ---------------------------------------------------------------------------

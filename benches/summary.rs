@@ -54,6 +54,12 @@ use dmarc_report::model::{
 use dmarc_report::store::Store;
 use rusqlite::params;
 
+#[path = "common/mod.rs"]
+mod common;
+use common::{
+    Res, bench_dir, busy_cpu_s, cpu_model, hwm_from_status, markdown, mib, schedstat, vm_hwm_kib,
+};
+
 /// Bump when the generated data or the schema changes, so cached databases
 /// are rebuilt (2: schema 4, record lists in the row).
 const GENERATOR_VERSION: u32 = 2;
@@ -84,8 +90,6 @@ fn main() -> ExitCode {
         }
     }
 }
-
-type Res<T> = Result<T, Box<dyn std::error::Error>>;
 
 // ---------------------------------------------------------------------------
 // Parent: generate, run the children, print the table.
@@ -190,7 +194,7 @@ struct Row {
 fn parent(args: &[String]) -> Res<()> {
     let o = options(args)?;
     let exe = std::env::current_exe()?;
-    let dir = bench_dir(&exe);
+    let dir = bench_dir(&exe, "bench-data");
     fs::create_dir_all(&dir)?;
     let shape = if o.worst { Shape::Worst } else { Shape::Year };
     let db = ensure_db(&dir, shape, o.records)?;
@@ -261,18 +265,6 @@ fn parent(args: &[String]) -> Res<()> {
     println!();
     print!("{}", table(&rows));
     Ok(())
-}
-
-/// `target/bench-data`, found from the bench binary's own path
-/// (`target/<profile>/deps/summary-<hash>`).
-fn bench_dir(exe: &Path) -> PathBuf {
-    if let Some(dir) = std::env::var_os("CARGO_TARGET_DIR") {
-        return PathBuf::from(dir).join("bench-data");
-    }
-    exe.ancestors()
-        .nth(3)
-        .map(|target| target.join("bench-data"))
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/bench-data"))
 }
 
 fn db_bytes(db: &Path) -> u64 {
@@ -418,25 +410,6 @@ fn run_cli(bin: &Path, db: &Path, cmd: &str, dir: &Path) -> Res<Sample> {
     Ok(sample)
 }
 
-fn hwm_from_status(status: &str) -> Option<u64> {
-    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
-    line.trim_start_matches("VmHWM:").trim().trim_end_matches("kB").trim().parse().ok()
-}
-
-/// CPU seconds all CPUs spent busy since boot (`/proc/stat`, USER_HZ = 100).
-fn busy_cpu_s() -> Option<f64> {
-    let stat = fs::read_to_string("/proc/stat").ok()?;
-    let ticks: Vec<u64> =
-        stat.lines().next()?.split_whitespace().skip(1).filter_map(|t| t.parse().ok()).collect();
-    let idle = ticks.get(3)? + ticks.get(4)?;
-    let total: u64 = ticks.iter().take(8).sum();
-    Some((total - idle) as f64 / 100.0)
-}
-
-fn mib(kib: u64) -> f64 {
-    kib as f64 / 1024.0
-}
-
 fn median(mut values: Vec<f64>) -> f64 {
     values.sort_by(f64::total_cmp);
     values.get(values.len() / 2).copied().unwrap_or(f64::NAN)
@@ -493,23 +466,7 @@ fn table(rows: &[Row]) -> String {
             format!("<= {} s: {}", row.target, if judged <= row.target { "PASS" } else { "FAIL" }),
         ]);
     }
-    let mut out = String::new();
-    let widths: Vec<usize> =
-        (0..header.len()).map(|i| lines.iter().map(|l| l[i].len()).max().unwrap_or(0)).collect();
-    for (n, line) in lines.iter().enumerate() {
-        out.push('|');
-        for (cell, width) in line.iter().zip(&widths) {
-            let _ = write!(out, " {cell:<width$} |");
-        }
-        out.push('\n');
-        if n == 0 {
-            out.push('|');
-            for width in &widths {
-                let _ = write!(out, "{}|", "-".repeat(width + 2));
-            }
-            out.push('\n');
-        }
-    }
+    let mut out = markdown(&lines);
     for failure in failures {
         let _ = writeln!(out, "\nFAILED {failure}");
     }
@@ -527,18 +484,6 @@ fn table(rows: &[Row]) -> String {
          by other processes meanwhile (for commands an upper bound).\n",
     );
     out
-}
-
-fn cpu_model() -> String {
-    fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|info| {
-            info.lines()
-                .find(|l| l.starts_with("model name"))
-                .and_then(|l| l.split_once(':'))
-                .map(|(_, v)| v.trim().to_owned())
-        })
-        .unwrap_or_else(|| "unknown CPU".into())
 }
 
 // ---------------------------------------------------------------------------
@@ -572,22 +517,6 @@ fn child(args: &[String]) -> Res<()> {
         totals.totals.messages
     );
     Ok(())
-}
-
-/// CPU time used and time spent waiting for a CPU by this process so far,
-/// in seconds.
-fn schedstat() -> Res<(f64, f64)> {
-    let stat = fs::read_to_string("/proc/self/schedstat")?;
-    let mut fields = stat.split_whitespace().map(|f| f.parse::<u64>());
-    let cpu = fields.next().ok_or("empty /proc/self/schedstat")??;
-    let wait = fields.next().ok_or("short /proc/self/schedstat")??;
-    Ok((cpu as f64 / 1e9, wait as f64 / 1e9))
-}
-
-/// Peak resident set size of this process so far, in KiB.
-fn vm_hwm_kib() -> Res<u64> {
-    let status = fs::read_to_string("/proc/self/status")?;
-    Ok(hwm_from_status(&status).ok_or("no VmHWM in /proc/self/status (not Linux?)")?)
 }
 
 // ---------------------------------------------------------------------------

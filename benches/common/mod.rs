@@ -1,0 +1,95 @@
+//! What the benchmarks share: where they keep their data, how a child
+//! process measures itself (`/proc`), and how results are printed.
+//! Included by each bench with `#[path = "common/mod.rs"] mod common;`.
+
+#![allow(dead_code)]
+
+use std::fmt::Write as _;
+use std::fs;
+use std::path::{Path, PathBuf};
+
+pub type Res<T> = Result<T, Box<dyn std::error::Error>>;
+
+/// `target/<name>`, found from the bench binary's own path
+/// (`target/<profile>/deps/<bench>-<hash>`), or under `CARGO_TARGET_DIR`.
+pub fn bench_dir(exe: &Path, name: &str) -> PathBuf {
+    if let Some(dir) = std::env::var_os("CARGO_TARGET_DIR") {
+        return PathBuf::from(dir).join(name);
+    }
+    exe.ancestors()
+        .nth(3)
+        .map(|target| target.join(name))
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target").join(name))
+}
+
+/// CPU seconds all CPUs spent busy since boot (`/proc/stat`, USER_HZ = 100).
+pub fn busy_cpu_s() -> Option<f64> {
+    let stat = fs::read_to_string("/proc/stat").ok()?;
+    // user nice system idle iowait irq softirq steal ...
+    let ticks: Vec<u64> =
+        stat.lines().next()?.split_whitespace().skip(1).filter_map(|t| t.parse().ok()).collect();
+    let idle = ticks.get(3)? + ticks.get(4)?;
+    let total: u64 = ticks.iter().take(8).sum();
+    Some((total - idle) as f64 / 100.0)
+}
+
+/// This process's CPU time and time spent waiting for a CPU, in seconds
+/// (`/proc/self/schedstat`).
+pub fn schedstat() -> Res<(f64, f64)> {
+    let stat = fs::read_to_string("/proc/self/schedstat")?;
+    let mut fields = stat.split_whitespace().map(|f| f.parse::<u64>());
+    let cpu = fields.next().ok_or("empty /proc/self/schedstat")??;
+    let wait = fields.next().ok_or("short /proc/self/schedstat")??;
+    Ok((cpu as f64 / 1e9, wait as f64 / 1e9))
+}
+
+/// The peak resident memory (`VmHWM`) in a `/proc/<pid>/status` text, in KiB.
+pub fn hwm_from_status(status: &str) -> Option<u64> {
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    line.trim_start_matches("VmHWM:").trim().trim_end_matches("kB").trim().parse().ok()
+}
+
+/// This process's peak resident memory, in KiB.
+pub fn vm_hwm_kib() -> Res<u64> {
+    let status = fs::read_to_string("/proc/self/status")?;
+    Ok(hwm_from_status(&status).ok_or("no VmHWM in /proc/self/status (not Linux?)")?)
+}
+
+pub fn mib(kib: u64) -> f64 {
+    kib as f64 / 1024.0
+}
+
+pub fn cpu_model() -> String {
+    fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|info| {
+            info.lines()
+                .find(|l| l.starts_with("model name"))
+                .and_then(|l| l.split_once(':'))
+                .map(|(_, v)| v.trim().to_owned())
+        })
+        .unwrap_or_else(|| "unknown CPU".into())
+}
+
+/// A Markdown table with padded columns; the first line is the header.
+pub fn markdown(lines: &[Vec<String>]) -> String {
+    let mut out = String::new();
+    let columns = lines.first().map_or(0, Vec::len);
+    let widths: Vec<usize> =
+        (0..columns).map(|i| lines.iter().map(|l| l[i].len()).max().unwrap_or(0)).collect();
+    for (n, line) in lines.iter().enumerate() {
+        out.push('|');
+        for (cell, width) in line.iter().zip(&widths) {
+            let _ = write!(out, " {cell:<width$} |");
+        }
+        out.push('\n');
+        if n == 0 {
+            out.push('|');
+            for width in &widths {
+                let _ = write!(out, "{}|", "-".repeat(width + 2));
+            }
+            out.push('\n');
+        }
+    }
+    out
+}
