@@ -66,10 +66,16 @@ fn read_all(data: &[u8], piece: Option<usize>) -> Option<Reading> {
                 Err(e) => break Err(e),
             }
         },
-        Some(piece) => reader.read_batches_in_pieces(2, piece, 7, |batch, _| {
-            records.extend(batch);
-            true
-        }),
+        Some(piece) => reader.read_batches_in_pieces(
+            2,
+            piece,
+            7,
+            |r| r,
+            |batch, _| {
+                records.extend(batch);
+                true
+            },
+        ),
     };
     Some(
         read.map_err(|e| e.to_string())

@@ -16,7 +16,7 @@ use serde::Serialize;
 
 use crate::fetch::files;
 use crate::limits::{Limits, read_capped};
-use crate::model::ReportHeader;
+use crate::model::{Record, ReportHeader};
 use crate::parse::{ParseError, ParseOptions, ReportReader};
 use crate::store::raw::{self, RawCapture};
 use crate::store::{RawMeta, RecordRow, ReportTail, Store, StoreError};
@@ -478,7 +478,7 @@ impl StoreSink<'_> {
                 Parsed::Records(batch) => {
                     for row in &batch {
                         inserter.insert_row(report, row)?;
-                        messages = messages.saturating_add(row.record.count);
+                        messages = messages.saturating_add(row.count());
                     }
                     records += batch.len() as u64;
                 }
@@ -561,8 +561,8 @@ fn parse_document(reader: &mut (dyn Read + Send), options: &ParseOptions, tx: &S
     // The raw copy grows as the parser reads: its finished pieces follow
     // each batch of records.
     let mut receiving = true;
-    let read = report.read_batches(parser_threads(), RECORD_BATCH, |batch, capture| {
-        let rows = batch.into_iter().map(RecordRow::new).collect();
+    let row = |record: Record| RecordRow::new(&record);
+    let read = report.read_batches(parser_threads(), RECORD_BATCH, row, |rows, capture| {
         receiving = tx.send(Parsed::Records(rows)).is_ok()
             && capture.take_chunk().is_none_or(|chunk| tx.send(Parsed::RawChunk(chunk)).is_ok());
         receiving

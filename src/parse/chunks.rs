@@ -39,10 +39,11 @@ struct Job {
 }
 
 /// A worker's answer: the bytes (back for reuse, or for the stream) and
-/// the records, or `None` when the piece needs the one-thread reader.
-struct Done {
+/// the records as rows, or `None` when the piece needs the one-thread
+/// reader.
+struct Done<T> {
     bytes: Vec<u8>,
-    parsed: Option<(Vec<Record>, RecordStats)>,
+    parsed: Option<(Vec<T>, RecordStats)>,
 }
 
 /// A piece in memory as an event source.
@@ -66,8 +67,9 @@ impl Source for Slice<'_> {
     }
 }
 
-/// Parses a piece that should hold whole records and nothing else.
-fn parse_piece(job: &Job) -> Option<(Vec<Record>, RecordStats)> {
+/// Parses a piece that should hold whole records and nothing else, and
+/// turns each record into a row.
+fn parse_piece<T>(job: &Job, row: &impl Fn(Record) -> T) -> Option<(Vec<T>, RecordStats)> {
     // A fresh reader would drop a byte-order mark at its start, which the
     // stream counts as text.
     if job.bytes.starts_with(b"\xEF\xBB\xBF") {
@@ -85,7 +87,7 @@ fn parse_piece(job: &Job) -> Option<(Vec<Record>, RecordStats)> {
             Ev::Eof => break,
             Ev::Start(E::Record) if core.stack.len() == 1 => {
                 core.stack.push(E::Record);
-                records.push(core.record_body().ok()?);
+                records.push(row(core.record_body().ok()?));
             }
             // Text between records is ignored, as the stream reader does.
             Ev::Text => {}
@@ -132,18 +134,19 @@ fn read_piece<R: Read>(
 /// threads, handing them to `sink` in order, as long as the document is
 /// cut into pieces of at least `piece` bytes; then leaves the rest to the
 /// one-thread reader. `Ok(false)`: `sink` asked to stop.
-pub(super) fn run<R: Read>(
+pub(super) fn run<R: Read, T: Send>(
     reader: &mut ReportReader<R>,
     workers: usize,
     piece: usize,
-    sink: &mut impl FnMut(Vec<Record>, &mut R) -> bool,
+    row: &(impl Fn(Record) -> T + Sync),
+    sink: &mut impl FnMut(Vec<T>, &mut R) -> bool,
 ) -> Result<bool, ParseError> {
     // A record whose start tag the header reading ended on is read here
     // (its start may even have been `<record/>`), so that the pieces start
     // between records.
     if reader.pending_record {
         let Some(first) = reader.next_record()? else { return Ok(true) };
-        if !sink(vec![first], reader.get_mut()) {
+        if !sink(vec![row(first)], reader.get_mut()) {
             return Ok(false);
         }
     }
@@ -176,10 +179,10 @@ pub(super) fn run<R: Read>(
             // Room for every piece a worker can have in flight, both ways:
             // neither side ever blocks the other for good.
             let (job_tx, job_rx) = mpsc::sync_channel::<Job>(IN_FLIGHT_PER_WORKER);
-            let (done_tx, done_rx) = mpsc::sync_channel::<Done>(IN_FLIGHT_PER_WORKER);
+            let (done_tx, done_rx) = mpsc::sync_channel::<Done<T>>(IN_FLIGHT_PER_WORKER);
             scope.spawn(move || {
                 for job in job_rx {
-                    let parsed = parse_piece(&job);
+                    let parsed = parse_piece(&job, row);
                     if done_tx.send(Done { bytes: job.bytes, parsed }).is_err() {
                         break;
                     }
@@ -207,15 +210,15 @@ pub(super) fn run<R: Read>(
 
 /// The reading loop of [`run`], with the workers started.
 #[allow(clippy::too_many_arguments)]
-fn pipeline<R: Read>(
+fn pipeline<R: Read, T>(
     reader: &mut ReportReader<R>,
     first: Job,
     piece: usize,
     mut carry: Vec<u8>,
     mut spare: Vec<Vec<u8>>,
     to_workers: &[mpsc::SyncSender<Job>],
-    from_workers: &[mpsc::Receiver<Done>],
-    sink: &mut impl FnMut(Vec<Record>, &mut R) -> bool,
+    from_workers: &[mpsc::Receiver<Done<T>>],
+    sink: &mut impl FnMut(Vec<T>, &mut R) -> bool,
 ) -> Result<bool, ParseError> {
     let workers = to_workers.len();
     let mut next_job = Some(first);
@@ -326,7 +329,7 @@ mod tests {
             records.extend(batch);
             true
         };
-        if super::run(&mut reader, workers, piece, &mut sink).map_err(|e| e.to_string())? {
+        if super::run(&mut reader, workers, piece, &|r| r, &mut sink).map_err(|e| e.to_string())? {
             while let Some(r) = reader.next_record().map_err(|e| e.to_string())? {
                 records.push(r);
             }

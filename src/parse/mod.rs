@@ -878,46 +878,49 @@ impl<R: Read> ReportReader<R> {
     }
 
     /// Reads the remaining records and hands them to `sink` in document
-    /// order, in batches, together with the underlying reader (to collect
-    /// what it captured); `sink` returns `false` to stop. A large document
-    /// is cut into pieces of whole records that `workers` threads parse
-    /// while this one reads on (see [`chunks`]); the records, warnings and
-    /// errors are the same as [`next_record`](Self::next_record) gives.
-    pub fn read_batches(
+    /// order, in batches, each record turned into a `T` by `row`, together
+    /// with the underlying reader (to collect what it captured); `sink`
+    /// returns `false` to stop. A large document is cut into pieces of whole
+    /// records that `workers` threads parse (and run `row` on) while this
+    /// one reads on (see [`chunks`]); the records, warnings and errors are
+    /// the same as [`next_record`](Self::next_record) gives.
+    pub fn read_batches<T: Send>(
         &mut self,
         workers: usize,
         batch: usize,
-        sink: impl FnMut(Vec<Record>, &mut R) -> bool,
+        row: impl Fn(Record) -> T + Sync,
+        sink: impl FnMut(Vec<T>, &mut R) -> bool,
     ) -> Result<(), ParseError> {
-        self.read_batches_in_pieces(workers, chunks::PIECE, batch, sink)
+        self.read_batches_in_pieces(workers, chunks::PIECE, batch, row, sink)
     }
 
     /// [`read_batches`](Self::read_batches) with pieces of at least `piece`
     /// bytes (tests and the fuzz targets cut small pieces to meet many
     /// cuts).
     #[doc(hidden)]
-    pub fn read_batches_in_pieces(
+    pub fn read_batches_in_pieces<T: Send>(
         &mut self,
         workers: usize,
         piece: usize,
         batch: usize,
-        mut sink: impl FnMut(Vec<Record>, &mut R) -> bool,
+        row: impl Fn(Record) -> T + Sync,
+        mut sink: impl FnMut(Vec<T>, &mut R) -> bool,
     ) -> Result<(), ParseError> {
-        if workers > 1 && !chunks::run(self, workers, piece.max(1), &mut sink)? {
+        if workers > 1 && !chunks::run(self, workers, piece.max(1), &row, &mut sink)? {
             return Ok(());
         }
-        let mut records = Vec::with_capacity(batch);
+        let mut rows = Vec::with_capacity(batch);
         while let Some(record) = self.next_record()? {
-            records.push(record);
-            if records.len() == batch {
-                let full = std::mem::replace(&mut records, Vec::with_capacity(batch));
+            rows.push(row(record));
+            if rows.len() == batch {
+                let full = std::mem::replace(&mut rows, Vec::with_capacity(batch));
                 if !sink(full, self.get_mut()) {
                     return Ok(());
                 }
             }
         }
-        if !records.is_empty() {
-            sink(records, self.get_mut());
+        if !rows.is_empty() {
+            sink(rows, self.get_mut());
         }
         Ok(())
     }

@@ -116,93 +116,143 @@ struct AuthJson<'a> {
     human_result: Option<&'a str>,
 }
 
-/// `items` as a JSON array; `None` when there are none.
-fn json_array<T: serde::Serialize>(items: impl ExactSizeIterator<Item = T>) -> Option<String> {
-    if items.len() == 0 {
-        return None;
-    }
-    let mut bytes = Vec::with_capacity(64 * items.len());
-    let mut ser = serde_json::Serializer::new(&mut bytes);
-    // Serialising plain strings and options cannot fail, and gives UTF-8.
-    serde::Serializer::collect_seq(&mut ser, items).ok()?;
-    String::from_utf8(bytes).ok()
+/// The text columns of a record's row, in the order of [`RecordRow::text`].
+const TEXT_COLUMNS: usize = 11;
+const SOURCE_IP: usize = 0;
+
+/// A record in the form its row is written: every text column in one
+/// buffer, the lists already encoded as JSON. The parsing side builds it
+/// (on the worker threads, next to the record it was read into), so the
+/// thread that writes only binds, and frees one allocation per record.
+pub struct RecordRow {
+    /// The text columns, one after another (see [`TEXT_COLUMNS`]).
+    text: String,
+    /// Where each column ends in `text`.
+    ends: [u32; TEXT_COLUMNS],
+    /// Bit `i` set: column `i` is NULL.
+    nulls: u16,
+    count: u64,
 }
 
-/// A record's lists in their stored form (JSON).
-struct Lists {
-    reasons: Option<String>,
-    dkim: Option<String>,
-    spf: Option<String>,
-    extensions: Option<String>,
-}
-
-impl Lists {
-    fn of(r: &Record) -> Lists {
-        let reasons = json_array(r.reasons.iter().map(|x| ReasonJson {
+impl RecordRow {
+    /// Encodes `r`.
+    pub fn new(r: &Record) -> RecordRow {
+        let mut row = RowBuilder {
+            text: Vec::with_capacity(256),
+            ends: [0; TEXT_COLUMNS],
+            nulls: 0,
+            column: 0,
+        };
+        row.text(Some(&r.source_ip));
+        row.text(r.disposition.as_ref().map(|v| v.as_str()));
+        row.text(r.dkim.as_ref().map(|v| v.as_str()));
+        row.text(r.spf.as_ref().map(|v| v.as_str()));
+        row.text(r.header_from.as_deref());
+        row.text(r.envelope_from.as_deref());
+        row.text(r.envelope_to.as_deref());
+        row.json(r.extensions.iter());
+        row.json(r.reasons.iter().map(|x| ReasonJson {
             kind: x.kind.as_ref().map(|k| k.as_str()),
             comment: x.comment.as_deref(),
         }));
-        let dkim = json_array(r.dkim_results.iter().map(|a| AuthJson {
+        row.json(r.dkim_results.iter().map(|a| AuthJson {
             domain: &a.domain,
             selector: a.selector.as_deref(),
             scope: None,
             result: a.result.as_ref().map(|v| v.as_str()),
             human_result: a.human_result.as_deref(),
         }));
-        let spf = json_array(r.spf_results.iter().map(|a| AuthJson {
+        row.json(r.spf_results.iter().map(|a| AuthJson {
             domain: &a.domain,
             selector: None,
             scope: a.scope.as_ref().map(|v| v.as_str()),
             result: a.result.as_ref().map(|v| v.as_str()),
             human_result: a.human_result.as_deref(),
         }));
-        Lists { reasons, dkim, spf, extensions: json_list(&r.extensions) }
+        debug_assert_eq!(row.column, TEXT_COLUMNS);
+        // Every piece came from a `str` or from serde_json, which writes
+        // UTF-8, so this never fails; the check is cheap next to a row.
+        let text = String::from_utf8(row.text)
+            .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned());
+        RecordRow { text, ends: row.ends, nulls: row.nulls, count: r.count }
+    }
+
+    /// `row/count`.
+    pub fn count(&self) -> u64 {
+        self.count
+    }
+
+    /// Column `i` of [`TEXT_COLUMNS`]; `None` when NULL.
+    fn column(&self, i: usize) -> Option<&str> {
+        if self.nulls & (1 << i) != 0 {
+            return None;
+        }
+        let start = if i == 0 { 0 } else { self.ends[i - 1] as usize };
+        self.text.get(start..self.ends[i] as usize)
     }
 }
 
-/// A record with its lists already encoded, built on any thread so that
-/// the one that writes only binds them.
-pub struct RecordRow {
-    /// The record.
-    pub record: Record,
-    lists: Lists,
+/// Appends the columns of a [`RecordRow`] in order.
+struct RowBuilder {
+    text: Vec<u8>,
+    ends: [u32; TEXT_COLUMNS],
+    nulls: u16,
+    column: usize,
 }
 
-impl RecordRow {
-    /// Encodes the lists of `record`.
-    pub fn new(record: Record) -> RecordRow {
-        let lists = Lists::of(&record);
-        RecordRow { record, lists }
+impl RowBuilder {
+    fn end_column(&mut self, null: bool) {
+        if null {
+            self.nulls |= 1 << self.column;
+        }
+        // A record is bounded by the parser's limits, far below 4 GiB.
+        self.ends[self.column] = u32::try_from(self.text.len()).unwrap_or(u32::MAX);
+        self.column += 1;
+    }
+
+    fn text(&mut self, value: Option<&str>) {
+        if let Some(v) = value {
+            self.text.extend_from_slice(v.as_bytes());
+        }
+        self.end_column(value.is_none());
+    }
+
+    /// `items` as a JSON array; NULL when there are none.
+    fn json<T: serde::Serialize>(&mut self, items: impl ExactSizeIterator<Item = T>) {
+        let empty = items.len() == 0;
+        if !empty {
+            let mut ser = serde_json::Serializer::new(&mut self.text);
+            // Serialising strings and options into memory cannot fail.
+            let _ = serde::Serializer::collect_seq(&mut ser, items);
+        }
+        self.end_column(empty);
     }
 }
 
 impl RecordInserter<'_> {
     /// Inserts one record of report `report` with its reasons and auth results.
     pub fn insert(&mut self, report: i64, r: &Record) -> Result<(), StoreError> {
-        self.execute(report, r, &Lists::of(r))
+        self.insert_row(report, &RecordRow::new(r))
     }
 
-    /// Inserts one record whose lists are already encoded.
+    /// Inserts one record already encoded as a row.
     pub fn insert_row(&mut self, report: i64, row: &RecordRow) -> Result<(), StoreError> {
-        self.execute(report, &row.record, &row.lists)
-    }
-
-    fn execute(&mut self, report: i64, r: &Record, lists: &Lists) -> Result<(), StoreError> {
+        let c = |i| row.column(i);
         self.record.execute(params![
             report,
-            r.source_ip,
+            c(SOURCE_IP).unwrap_or(""),
             // The parser bounds counts (10^12), so this never clamps.
-            i64::try_from(r.count).unwrap_or(i64::MAX),
-            r.disposition.as_ref().map(|v| v.as_str()),
-            r.dkim.as_ref().map(|v| v.as_str()),
-            r.spf.as_ref().map(|v| v.as_str()),
-            r.header_from,
-            r.envelope_from,
-            r.envelope_to,
-            lists.extensions,
-            lists.reasons,
-            lists.dkim,
-            lists.spf,
+            i64::try_from(row.count).unwrap_or(i64::MAX),
+            c(1),
+            c(2),
+            c(3),
+            c(4),
+            c(5),
+            c(6),
+            c(7),
+            c(8),
+            c(9),
+            c(10),
         ])?;
         Ok(())
     }
@@ -656,4 +706,47 @@ impl Store {
 /// A list as a JSON array, or NULL when empty.
 fn json_list(items: &[String]) -> Option<String> {
     (!items.is_empty()).then(|| serde_json::to_string(items).unwrap_or_default())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{DkimAuth, DmarcResult};
+
+    #[test]
+    fn a_record_row_keeps_empty_text_apart_from_null_and_every_column_in_its_place() {
+        let record = Record {
+            source_ip: String::new(),
+            count: 7,
+            dkim: Some(DmarcResult::Fail),
+            header_from: Some("example.com".into()),
+            envelope_from: Some(String::new()),
+            dkim_results: vec![DkimAuth {
+                domain: "esp.example".into(),
+                selector: Some("s\"1".into()),
+                result: None,
+                human_result: None,
+            }],
+            ..Record::default()
+        };
+        let row = RecordRow::new(&record);
+        let columns: Vec<Option<&str>> = (0..TEXT_COLUMNS).map(|i| row.column(i)).collect();
+        assert_eq!(
+            columns,
+            [
+                Some(""),
+                None,
+                Some("fail"),
+                None,
+                Some("example.com"),
+                Some(""),
+                None,
+                None,
+                None,
+                Some(r#"[{"domain":"esp.example","selector":"s\"1"}]"#),
+                None,
+            ]
+        );
+        assert_eq!(row.count(), 7);
+    }
 }
