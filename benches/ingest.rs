@@ -49,16 +49,19 @@ use std::time::Instant;
 
 use dmarc_report::ingest::Ingester;
 use dmarc_report::limits::Limits;
+use dmarc_report::model::ReportHeader;
 use dmarc_report::parse::{ParseOptions, ReportReader};
-use dmarc_report::store::Store;
 use dmarc_report::store::raw::RawCapture;
+use dmarc_report::store::{RawMeta, RecordRow, ReportTail, Store};
 use flate2::Compression;
 use flate2::read::GzDecoder;
 use flate2::write::GzEncoder;
 
 #[path = "common/mod.rs"]
 mod common;
-use common::{Res, bench_dir, busy_cpu_s, cpu_model, markdown, mib, schedstat, vm_hwm_kib};
+use common::{
+    Res, bench_dir, busy_cpu_s, cpu_model, markdown, mib, process_cpu_s, schedstat, vm_hwm_kib,
+};
 
 /// Bump when the generated XML changes, so cached inputs are rebuilt.
 const GENERATOR_VERSION: u32 = 1;
@@ -96,6 +99,7 @@ enum Mode {
     Tokenize,
     Parse,
     ParseCapture,
+    Store,
 }
 
 impl Mode {
@@ -105,11 +109,12 @@ impl Mode {
             Mode::Tokenize => "tokenize",
             Mode::Parse => "parse",
             Mode::ParseCapture => "parse-capture",
+            Mode::Store => "store",
         }
     }
 
     fn from_arg(s: &str) -> Option<Mode> {
-        [Mode::Ingest, Mode::Tokenize, Mode::Parse, Mode::ParseCapture]
+        [Mode::Ingest, Mode::Tokenize, Mode::Parse, Mode::ParseCapture, Mode::Store]
             .into_iter()
             .find(|m| m.arg() == s)
     }
@@ -120,6 +125,7 @@ impl Mode {
             Mode::Tokenize => "floor tokenize",
             Mode::Parse => "parse only",
             Mode::ParseCapture => "parse + raw gzip",
+            Mode::Store => "floor store",
         }
     }
 }
@@ -131,9 +137,10 @@ struct Sample {
     wall_s: f64,
     /// Seconds to drop the store afterwards (SQLite close, WAL checkpoint).
     close_s: f64,
-    /// CPU seconds of the measured work (`/proc/self/schedstat`).
+    /// CPU seconds of the measured work, all threads (`/proc/self/stat`).
     cpu_s: f64,
-    /// Seconds the process was runnable but waiting for a CPU (other load).
+    /// Seconds the main thread was runnable but waiting for a CPU (other
+    /// load; `/proc/self/schedstat`).
     wait_s: f64,
     /// CPUs kept busy by other processes during the run, on average
     /// (`/proc/stat`; 0 on a quiet machine).
@@ -210,7 +217,7 @@ fn parent(args: &[String]) -> Res<()> {
     for &size in &sizes {
         let inputs = ensure_inputs(&dir, size)?;
         let runs = runs.unwrap_or(if size <= 200_000 { 3 } else { 1 });
-        let plan: [(&Path, &str, Mode); 7] = [
+        let plan: [(&Path, &str, Mode); 8] = [
             (&inputs.xml, "xml", Mode::Ingest),
             (&inputs.gz, "xml.gz", Mode::Ingest),
             (&inputs.xml, "xml", Mode::Tokenize),
@@ -218,6 +225,7 @@ fn parent(args: &[String]) -> Res<()> {
             (&inputs.xml, "xml", Mode::Parse),
             (&inputs.xml, "xml", Mode::ParseCapture),
             (&inputs.gz, "xml.gz", Mode::ParseCapture),
+            (&inputs.xml, "xml", Mode::Store),
         ];
         for (path, input, mode) in plan {
             let mut samples = Vec::new();
@@ -511,7 +519,7 @@ fn table(rows: &[Row]) -> String {
             format!("{:.1}", mb(row.xml_bytes) / s.wall_s),
             format!("{:.1}", mib(s.hwm_kib)),
             match row.mode {
-                Mode::Ingest | Mode::ParseCapture => format!("{:.1}", mb(s.db_bytes)),
+                Mode::Ingest | Mode::ParseCapture | Mode::Store => format!("{:.1}", mb(s.db_bytes)),
                 _ => "-".into(),
             },
             row.runs.to_string(),
@@ -522,8 +530,8 @@ fn table(rows: &[Row]) -> String {
     out.push_str(&markdown(&lines));
     out.push_str(
         "\nwall s: median run; ingest = Store::open .. Ingester::finish (close s = dropping the \
-         store afterwards).\nCPU s: CPU time of the whole child run (includes close); CPU-wait s: \
-         time it was runnable but another process had the CPU; other load: CPUs kept busy by other \
+         store afterwards).\nCPU s: CPU time of the measured work (all threads, includes close); \
+         CPU-wait s: time the main thread was runnable but another process had the CPU; other load: CPUs kept busy by other \
          processes meanwhile (0 = quiet machine; on a busy 2-CPU machine CPU times grow too).\n\
          XML MB/s: decompressed XML bytes / wall s. Peak RSS: VmHWM of the child process (max \
          over runs).\nstored MB: database files after ingest (db + -wal + -shm); for parse + raw \
@@ -543,7 +551,9 @@ fn child(args: &[String]) -> Res<()> {
     let mode = Mode::from_arg(mode).ok_or_else(|| format!("unknown mode {mode}"))?;
     let input = PathBuf::from(input);
     let mut sample = Sample::default();
-    let (cpu0, wait0) = schedstat()?;
+    // The store floor's rows are made before the measurement starts.
+    let prepared = if mode == Mode::Store { Some(prepare_rows(&input)?) } else { None };
+    let (cpu0, wait0) = (process_cpu_s()?, schedstat()?.1);
     match mode {
         Mode::Ingest => {
             let db = PathBuf::from(db);
@@ -561,14 +571,20 @@ fn child(args: &[String]) -> Res<()> {
             }
             sample.records = summary.records;
             sample.reports = summary.reports_new;
-            sample.db_bytes = ["", "-wal", "-shm"]
-                .iter()
-                .filter_map(|suffix| {
-                    let mut name = db.clone().into_os_string();
-                    name.push(suffix);
-                    fs::metadata(name).ok().map(|m| m.len())
-                })
-                .sum();
+            sample.db_bytes = db_bytes(&db);
+        }
+        Mode::Store => {
+            let prepared = prepared.ok_or("no rows prepared")?;
+            let db = PathBuf::from(db);
+            let start = Instant::now();
+            let store = Store::open(&db)?;
+            sample.records = store_rows(&store, prepared)?;
+            sample.wall_s = start.elapsed().as_secs_f64();
+            let closing = Instant::now();
+            drop(store);
+            sample.close_s = closing.elapsed().as_secs_f64();
+            sample.reports = 1;
+            sample.db_bytes = db_bytes(&db);
         }
         Mode::Tokenize => {
             let start = Instant::now();
@@ -589,7 +605,7 @@ fn child(args: &[String]) -> Res<()> {
             sample.db_bytes = gzip.len() as u64;
         }
     }
-    let (cpu1, wait1) = schedstat()?;
+    let (cpu1, wait1) = (process_cpu_s()?, schedstat()?.1);
     sample.cpu_s = cpu1 - cpu0;
     sample.wait_s = wait1 - wait0;
     sample.hwm_kib = vm_hwm_kib()?;
@@ -606,6 +622,70 @@ fn child(args: &[String]) -> Res<()> {
         sample.db_bytes
     );
     Ok(())
+}
+
+/// Bytes of the database files (db, -wal, -shm) at `db`.
+fn db_bytes(db: &Path) -> u64 {
+    ["", "-wal", "-shm"]
+        .iter()
+        .filter_map(|suffix| {
+            let mut name = db.to_path_buf().into_os_string();
+            name.push(suffix);
+            fs::metadata(name).ok().map(|m| m.len())
+        })
+        .sum()
+}
+
+/// What the storing thread of an ingest receives, made in memory ahead of
+/// the store floor's measurement: the header, every record as a row, and
+/// the pieces of the raw gzip copy.
+struct Prepared {
+    header: ReportHeader,
+    rows: Vec<RecordRow>,
+    raw: Vec<Vec<u8>>,
+    tail: ReportTail,
+}
+
+fn prepare_rows(path: &Path) -> Res<Prepared> {
+    let mut capture = RawCapture::new(open_input(path)?);
+    let (mut reader, header) = ReportReader::open(&mut capture, &ParseOptions::default())?;
+    let mut rows = Vec::new();
+    let mut tail = ReportTail::default();
+    while let Some(record) = reader.next_record()? {
+        tail.records += 1;
+        tail.messages += record.count;
+        rows.push(RecordRow::new(&record));
+    }
+    tail.warnings = reader.warnings();
+    drop(reader);
+    let mut raw = Vec::new();
+    while let Some(chunk) = capture.take_chunk() {
+        raw.push(chunk);
+    }
+    raw.push(capture.finish()?);
+    Ok(Prepared { header, rows, raw, tail })
+}
+
+/// SQLite alone: the statements an ingest runs for one report, in one
+/// transaction, with nothing to parse. Returns the records stored.
+fn store_rows(store: &Store, p: Prepared) -> Res<u64> {
+    store.begin()?;
+    store.savepoint()?;
+    let report = store.insert_report(&p.header, "bench", 0)?.ok_or("report already stored")?;
+    let mut inserter = store.record_inserter()?;
+    for row in &p.rows {
+        inserter.insert_row(report, row)?;
+    }
+    drop(inserter);
+    let mut raw_size = 0;
+    for (seq, chunk) in p.raw.iter().enumerate() {
+        store.insert_raw_chunk(report, seq as i64, chunk)?;
+        raw_size += chunk.len() as u64;
+    }
+    store.finish_report(report, &p.tail, &RawMeta::default(), raw_size)?;
+    store.release()?;
+    store.commit()?;
+    Ok(p.rows.len() as u64)
 }
 
 /// The file, gunzipped when it is a `.gz`, through a 256 KiB buffer (as

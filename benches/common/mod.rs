@@ -43,6 +43,21 @@ pub fn schedstat() -> Res<(f64, f64)> {
     Ok((cpu as f64 / 1e9, wait as f64 / 1e9))
 }
 
+/// CPU seconds this process has used so far, all its threads together,
+/// those that have ended included (`/proc/self/stat`, USER_HZ = 100).
+pub fn process_cpu_s() -> Res<f64> {
+    let stat = fs::read_to_string("/proc/self/stat")?;
+    // The command name, in parentheses, may hold spaces: count fields
+    // from the last ')'. utime and stime are fields 14 and 15.
+    let rest = stat.rsplit_once(')').ok_or("no ')' in /proc/self/stat")?.1;
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| -> Res<f64> {
+        Ok(fields.get(i).ok_or("short /proc/self/stat")?.parse::<u64>()? as f64 / 100.0)
+    };
+    // After the name: state is field 3, so field n is at index n - 3.
+    Ok(ticks(14 - 3)? + ticks(15 - 3)?)
+}
+
 /// The peak resident memory (`VmHWM`) in a `/proc/<pid>/status` text, in KiB.
 pub fn hwm_from_status(status: &str) -> Option<u64> {
     let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
