@@ -26,6 +26,11 @@
 //!   and dropped, nothing stored.
 //! - `parse + raw gzip`: the same through `RawCapture` (the gzip copy of the
 //!   raw XML every stored report keeps), still without SQLite.
+//! - `floor store`: SQLite alone. The records are parsed into rows and the
+//!   raw copy made before the measurement starts; then the report, its
+//!   rows and the raw copy's pieces are stored as an ingest stores them,
+//!   in one transaction, on one thread. SQLite has one writer at a time,
+//!   so no ingest can finish faster than this.
 //!
 //! The mailbox (`--mailbox N`) is N emails, one small report each (1 to 51
 //! records, 6 on average), from six reporters packed the way they pack
