@@ -65,7 +65,8 @@ use flate2::write::GzEncoder;
 #[path = "common/mod.rs"]
 mod common;
 use common::{
-    Res, bench_dir, busy_cpu_s, cpu_model, markdown, mib, process_cpu_s, schedstat, vm_hwm_kib,
+    Res, bench_dir, busy_cpu_s, cpu_model, db_bytes, markdown, mib, process_cpu_s, schedstat,
+    vm_hwm_kib,
 };
 
 /// Bump when the generated XML changes, so cached inputs are rebuilt.
@@ -627,18 +628,6 @@ fn child(args: &[String]) -> Res<()> {
         sample.db_bytes
     );
     Ok(())
-}
-
-/// Bytes of the database files (db, -wal, -shm) at `db`.
-fn db_bytes(db: &Path) -> u64 {
-    ["", "-wal", "-shm"]
-        .iter()
-        .filter_map(|suffix| {
-            let mut name = db.to_path_buf().into_os_string();
-            name.push(suffix);
-            fs::metadata(name).ok().map(|m| m.len())
-        })
-        .sum()
 }
 
 /// What the storing thread of an ingest receives, made in memory ahead of

@@ -57,7 +57,8 @@ use rusqlite::params;
 #[path = "common/mod.rs"]
 mod common;
 use common::{
-    Res, bench_dir, busy_cpu_s, cpu_model, hwm_from_status, markdown, mib, schedstat, vm_hwm_kib,
+    Res, bench_dir, busy_cpu_s, cpu_model, db_bytes, hwm_from_status, markdown, mib, schedstat,
+    vm_hwm_kib,
 };
 
 /// Bump when the generated data or the schema changes, so cached databases
@@ -265,17 +266,6 @@ fn parent(args: &[String]) -> Res<()> {
     println!();
     print!("{}", table(&rows));
     Ok(())
-}
-
-fn db_bytes(db: &Path) -> u64 {
-    ["", "-wal", "-shm"]
-        .iter()
-        .filter_map(|suffix| {
-            let mut name = db.as_os_str().to_owned();
-            name.push(suffix);
-            fs::metadata(name).ok().map(|m| m.len())
-        })
-        .sum()
 }
 
 /// The window the summary will use, and how many records and reports fall

@@ -70,6 +70,18 @@ pub fn vm_hwm_kib() -> Res<u64> {
     Ok(hwm_from_status(&status).ok_or("no VmHWM in /proc/self/status (not Linux?)")?)
 }
 
+/// Bytes of the SQLite database files at `db` (the file, `-wal`, `-shm`).
+pub fn db_bytes(db: &Path) -> u64 {
+    ["", "-wal", "-shm"]
+        .iter()
+        .filter_map(|suffix| {
+            let mut name = db.as_os_str().to_owned();
+            name.push(suffix);
+            fs::metadata(name).ok().map(|m| m.len())
+        })
+        .sum()
+}
+
 pub fn mib(kib: u64) -> f64 {
     kib as f64 / 1024.0
 }
