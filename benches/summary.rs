@@ -57,7 +57,7 @@ use rusqlite::params;
 #[path = "common/mod.rs"]
 mod common;
 use common::{
-    Res, bench_dir, busy_cpu_s, cpu_model, db_bytes, hwm_from_status, markdown, mib, schedstat,
+    Res, bench_dir, busy_cpu_s, cpu_model, db_bytes, hwm_from_status, markdown, mib, process_cpu_s,
     vm_hwm_kib,
 };
 
@@ -485,7 +485,7 @@ fn child(args: &[String]) -> Res<()> {
         return Err("usage: __child <db> <domain> <days>".into());
     };
     let days: u32 = days.parse()?;
-    let (cpu0, _) = schedstat()?;
+    let cpu0 = process_cpu_s()?;
     let start = Instant::now();
     let store = Store::open(Path::new(db))?;
     let conn = store.connection();
@@ -497,7 +497,7 @@ fn child(args: &[String]) -> Res<()> {
     let totals = summary::domain_totals(conn, domain, window, &catalogue)?;
     let totals_s = totals_start.elapsed().as_secs_f64();
     std::hint::black_box(&totals);
-    let (cpu1, _) = schedstat()?;
+    let cpu1 = process_cpu_s()?;
     println!(
         "BENCH totals_s={totals_s:.6} open_s={open_s:.6} cpu_s={:.6} hwm_kib={} sources={} \
          messages={}",
