@@ -12,16 +12,20 @@
 //! such cases. It gives the piece back, and that piece and everything read
 //! after it go back to the stream ([`XmlInput::unread`]), where the ordinary
 //! one-thread reader parses them. So the records, warnings and errors are
-//! exactly those of [`ReportReader::next_record`], and line numbers in
+//! exactly those of [`ReportReader::next_record`](super::ReportReader::next_record), and line numbers in
 //! errors are the stream's.
 
 use std::collections::VecDeque;
 use std::io::{self, BufRead, Read};
 use std::sync::mpsc;
 
-use super::configure;
-use super::{Core, E, Ev, ParseError, Record, RecordStats, ReportReader, Source, State};
 use quick_xml::events::Event;
+
+use super::core::{Core, Ev, RecordStats, Source, State, configure};
+use super::element::E;
+use super::error::ParseError;
+use super::input::XmlInput;
+use crate::model::Record;
 
 /// Bytes of whole records a worker gets at a time (at least).
 pub(super) const PIECE: usize = 256 * 1024;
@@ -101,7 +105,7 @@ fn parse_piece<T>(job: &Job, row: &impl Fn(Record) -> T) -> Option<(Vec<T>, Reco
 /// `None` at the end of the input (or when no cut is found), with what
 /// was read left in `carry`.
 fn read_piece<R: Read>(
-    input: &mut super::XmlInput<R>,
+    input: &mut XmlInput<R>,
     piece: usize,
     carry: &mut Vec<u8>,
     spare: &mut Vec<Vec<u8>>,
@@ -130,32 +134,22 @@ fn read_piece<R: Read>(
     }
 }
 
-/// Reads the records of `reader` from where it stands with `workers`
-/// threads, handing them to `sink` in order, as long as the document is
-/// cut into pieces of at least `piece` bytes; then leaves the rest to the
-/// one-thread reader. `Ok(false)`: `sink` asked to stop.
+/// Reads the records that follow in `input` (which must stand between
+/// records inside `<feedback>`) with `workers` threads, handing them to
+/// `sink` in order and adding what they had to `stats`, as long as the
+/// document is cut into pieces of at least `piece` bytes; then leaves the
+/// rest, given back to `input`, to the stream reader. `Ok(false)`: `sink`
+/// asked to stop.
 pub(super) fn run<R: Read, T: Send>(
-    reader: &mut ReportReader<R>,
+    input: &mut XmlInput<R>,
+    stats: &mut RecordStats,
     workers: usize,
     piece: usize,
     row: &(impl Fn(Record) -> T + Sync),
     sink: &mut impl FnMut(Vec<T>, &mut R) -> bool,
 ) -> Result<bool, ParseError> {
-    // A record whose start tag the header reading ended on is read here
-    // (its start may even have been `<record/>`), so that the pieces start
-    // between records.
-    if reader.pending_record {
-        let Some(first) = reader.next_record()? else { return Ok(true) };
-        if !sink(vec![row(first)], reader.get_mut()) {
-            return Ok(false);
-        }
-    }
-    if reader.core.state != State::Feedback || reader.core.stack.len() != 1 {
-        return Ok(true);
-    }
     let mut carry = Vec::new();
     let mut spare: Vec<Vec<u8>> = Vec::new();
-    let input = reader.core.src.xml.get_mut();
     let first = match read_piece(input, piece, &mut carry, &mut spare) {
         Ok(Some(bytes)) => bytes,
         // A small document: all of it goes back to the stream.
@@ -193,7 +187,8 @@ pub(super) fn run<R: Read, T: Send>(
         }
         // Dropping both ends lets every worker finish (the scope joins them).
         let outcome = pipeline(
-            reader,
+            input,
+            stats,
             Job { bytes: first },
             piece,
             carry,
@@ -211,7 +206,8 @@ pub(super) fn run<R: Read, T: Send>(
 /// The reading loop of [`run`], with the workers started.
 #[allow(clippy::too_many_arguments)]
 fn pipeline<R: Read, T>(
-    reader: &mut ReportReader<R>,
+    input: &mut XmlInput<R>,
+    stats: &mut RecordStats,
     first: Job,
     piece: usize,
     mut carry: Vec<u8>,
@@ -230,7 +226,7 @@ fn pipeline<R: Read, T>(
     loop {
         while in_flight.len() < IN_FLIGHT_PER_WORKER * workers {
             if next_job.is_none() && reading {
-                match read_piece(reader.core.src.xml.get_mut(), piece, &mut carry, &mut spare) {
+                match read_piece(input, piece, &mut carry, &mut spare) {
                     Ok(Some(bytes)) => next_job = Some(Job { bytes }),
                     Ok(None) => reading = false,
                     Err(e) => {
@@ -248,10 +244,10 @@ fn pipeline<R: Read, T>(
         let Some(w) = in_flight.pop_front() else { break };
         let done = from_workers[w].recv().map_err(|_| lost())?;
         match done.parsed {
-            Some((records, stats)) => {
-                reader.core.stats.merge(stats);
+            Some((records, more)) => {
+                stats.merge(more);
                 spare.push(done.bytes);
-                if !records.is_empty() && !sink(records, reader.get_mut()) {
+                if !records.is_empty() && !sink(records, input.get_mut()) {
                     return Ok(false);
                 }
             }
@@ -266,7 +262,6 @@ fn pipeline<R: Read, T>(
                     back.extend_from_slice(&job.bytes);
                 }
                 back.extend_from_slice(&carry);
-                let input = reader.core.src.xml.get_mut();
                 input.unread(back);
                 if let Some(e) = read_error {
                     input.fail_after_unread(e);
@@ -277,7 +272,6 @@ fn pipeline<R: Read, T>(
     }
     // The end of the document (after the last record) is the stream's, and
     // so is a read error met while reading ahead: it comes after that end.
-    let input = reader.core.src.xml.get_mut();
     input.unread(carry);
     if let Some(e) = read_error {
         input.fail_after_unread(e);
@@ -329,7 +323,7 @@ mod tests {
             records.extend(batch);
             true
         };
-        if super::run(&mut reader, workers, piece, &|r| r, &mut sink).map_err(|e| e.to_string())? {
+        if reader.read_in_pieces(workers, piece, &|r| r, &mut sink).map_err(|e| e.to_string())? {
             while let Some(r) = reader.next_record().map_err(|e| e.to_string())? {
                 records.push(r);
             }
