@@ -6,10 +6,11 @@
 //! 2. [`unpack`]: gzip, zip and MIME messages down to XML documents;
 //! 3. [`parse`]: streaming XML to the [`model`], record by record;
 //! 4. [`store`]: SQLite, idempotent, loss-free;
-//! 5. [`analyse`]: who sends as the domain (summaries and the verdict to come);
+//! 5. [`analyse`]: who sends as the domain (summaries, sender classes and the readiness verdict);
 //! 6. [`render`]: PNG charts and a self-contained HTML page from plain view types;
 //!
-//! [`ingest`] wires the stages together; [`config`] holds `fetch`'s settings;
+//! [`ingest`] wires the stages together; [`config`] reads the settings file
+//! (IMAP accounts, known senders, readiness thresholds);
 //! [`cli`] is the command line.
 
 pub mod analyse;

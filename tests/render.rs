@@ -150,7 +150,7 @@ fn pngs_have_size_text_and_class_colours() {
     }
     // Same class, same colour: the swatches next to sender names.
     for class in SenderClass::ALL {
-        assert!(senders.has(palette::class(class)), "no {} swatch", class.label());
+        assert!(senders.has(palette::class(class)), "no {} swatch", class.as_str());
     }
     // Sender names are drawn in the label column.
     assert!(senders.dark_pixels(0..280, 120..senders.height - 70) > 1000);
@@ -166,7 +166,7 @@ fn pngs_have_size_text_and_class_colours() {
 fn class_colours_are_the_same_in_the_page() {
     let (_guard, _, html) = write("classes", &page(vec![not_ready()]));
     for class in SenderClass::ALL {
-        let var = format!("--class-{}:{};", class.label(), palette::class(class).hex());
+        let var = format!("--class-{}:{};", class.as_str(), palette::class(class).hex());
         assert!(html.contains(&var), "missing {var}");
     }
     // The daily chart's SVG uses the same colours as the PNG.

@@ -10,21 +10,24 @@
 //! signature both show the policy domain but are different things. With
 //! `--resolve`, the reverse DNS base domain splits groups further.
 //!
-//! The classes, in the order they are decided:
+//! The classes, in the order they are decided (the first that fits wins):
 //! 1. what the user declared in the config;
-//! 2. `authorized`: at least half of its mail passes DMARC;
-//! 3. `forwarder`: receivers gave a forwarding, mailing-list or ARC
-//!    override, or the policy domain's DKIM signature passes while SPF
-//!    passes for no domain at all (a plain `.forward`);
-//! 4. `misconfigured`: a known sending service that authenticates, but as
+//! 2. `forwarder`: the policy domain's DKIM signature passes while SPF
+//!    passes for no domain at all (a plain `.forward`), unless the source
+//!    is a known sending service;
+//! 3. `authorized`: at least half of its mail passes DMARC;
+//! 4. `forwarder`: receivers gave a forwarding, mailing-list or ARC
+//!    override;
+//! 5. `misconfigured`: a known sending service that authenticates, but as
 //!    its own domain, not aligned with ours;
-//! 5. `authorized` (poorly): some of its mail passes DMARC, which only a
+//! 6. `authorized` (poorly): some of its mail passes DMARC, which only a
 //!    holder of our keys or SPF record can do;
-//! 6. `unclassified`: authenticates as some unrelated domain on most of its
-//!    mail, and nothing says whose it is (a source that authenticates on
-//!    less than half of its mail and fails everything on the rest is
-//!    spoofing: `unauthorized`);
-//! 7. `unauthorized`: nothing passes for any domain.
+//! 7. `unauthorized`: authenticates as some domain on less than half of
+//!    its mail and fails every check on the rest (spoofing that rotates
+//!    tricks, not a forgotten service);
+//! 8. `unclassified`: authenticates as some unrelated domain, and nothing
+//!    says whose it is;
+//! 9. `unauthorized`: nothing passes for any domain.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -58,11 +61,6 @@ impl SenderClass {
         Self::Unclassified,
         Self::Unauthorized,
     ];
-
-    /// The name used in output (`authorized`, `misconfigured`, ...).
-    pub fn label(self) -> &'static str {
-        self.as_str()
-    }
 
     /// What the class means, for legends.
     pub fn description(self) -> &'static str {
@@ -125,8 +123,9 @@ pub struct Sender {
     /// End of the last report that mentions it.
     #[serde(serialize_with = "super::rfc3339")]
     pub last_seen: i64,
-    /// Whether it first appeared within the new-sender period (set by the
-    /// verdict, which knows the whole history).
+    /// Whether it first appeared within the new-sender period. `classify`
+    /// sees one window only and leaves it `false`; the analysis sets it
+    /// after looking at the domain's earlier history.
     pub new: bool,
     /// Passing DKIM `d=` domains.
     pub dkim_domains: Vec<String>,

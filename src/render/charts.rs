@@ -647,7 +647,10 @@ fn sender_chart(senders: &[SenderView]) -> HBars {
             ]),
             LegendRow {
                 lead: Some("Sender class (left squares):"),
-                items: classes.iter().map(|c| (c.label().to_owned(), palette::class(*c))).collect(),
+                items: classes
+                    .iter()
+                    .map(|c| (c.as_str().to_owned(), palette::class(*c)))
+                    .collect(),
                 mark: Mark::Square,
             },
         ],

@@ -151,8 +151,8 @@ pub(crate) fn render(page: &ReportPage) -> Result<Rendered, RenderError> {
         classes: SenderClass::ALL
             .iter()
             .map(|c| ClassLegend {
-                slug: c.label(),
-                label: c.label(),
+                slug: c.as_str(),
+                label: c.as_str(),
                 description: c.description(),
             })
             .collect(),
@@ -247,8 +247,8 @@ fn sender_row(s: &SenderView) -> SenderRow<'_> {
     SenderRow {
         name: &s.name,
         sources: sources.join(", "),
-        class_slug: s.class.label(),
-        class_label: s.class.label(),
+        class_slug: s.class.as_str(),
+        class_label: s.class.as_str(),
         class_order: SenderClass::ALL.iter().position(|c| *c == s.class).unwrap_or(0),
         messages: count(s.messages),
         messages_sort: s.messages,
@@ -265,7 +265,7 @@ fn sender_row(s: &SenderView) -> SenderRow<'_> {
 fn css() -> String {
     let mut vars = String::from(":root{");
     for class in SenderClass::ALL {
-        vars.push_str(&format!("--class-{}:{};", class.label(), palette::class(class).hex()));
+        vars.push_str(&format!("--class-{}:{};", class.as_str(), palette::class(class).hex()));
     }
     for (name, colour) in [
         ("pass", palette::PASS),
