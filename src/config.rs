@@ -63,7 +63,7 @@ impl fmt::Display for TlsMode {
 }
 
 /// The file as written.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct FileConfig {
     database: Option<PathBuf>,
@@ -90,25 +90,86 @@ pub struct AnalysisConfig {
     pub rua: BTreeMap<String, String>,
 }
 
+/// A config file as read: where it is and what it says. Read once per run
+/// (see `cli::settings`); each command takes the parts it needs.
+#[derive(Debug, Default)]
+pub struct ConfigFile {
+    path: Option<PathBuf>,
+    file: FileConfig,
+}
+
+impl ConfigFile {
+    /// Reads the config: `explicit` must exist; the default file may be
+    /// absent (then every setting has its default).
+    pub fn read(explicit: Option<&Path>) -> Result<ConfigFile, ConfigError> {
+        let path = match explicit {
+            Some(path) => path.to_path_buf(),
+            None => match default_path() {
+                Some(path) if path.is_file() => path,
+                _ => return Ok(ConfigFile::default()),
+            },
+        };
+        let file = read_file(&path)?;
+        Ok(ConfigFile { path: Some(path), file })
+    }
+
+    /// The file read, if any.
+    pub fn path(&self) -> Option<&Path> {
+        self.path.as_deref()
+    }
+
+    /// The `database` key.
+    pub fn database(&self) -> Option<&Path> {
+        self.file.database.as_deref()
+    }
+
+    /// Prefixes a message with the file's name.
+    fn error(&self, message: impl fmt::Display) -> ConfigError {
+        match &self.path {
+            Some(path) => ConfigError(format!("{}: {message}", path.display())),
+            None => ConfigError(message.to_string()),
+        }
+    }
+
+    /// What `summary` and `report` read: known senders, thresholds, rua.
+    pub fn analysis(&self) -> Result<AnalysisConfig, ConfigError> {
+        let f = &self.file;
+        validate(&f.known_sender).map_err(|e| self.error(e))?;
+        f.readiness.validate().map_err(|e| self.error(e))?;
+        Ok(AnalysisConfig {
+            database: f.database.clone(),
+            known_senders: f.known_sender.clone(),
+            criteria: f.readiness.clone(),
+            rua: f.rua.iter().map(|(k, v)| (k.to_ascii_lowercase(), v.clone())).collect(),
+        })
+    }
+
+    /// The IMAP accounts for `fetch`, merged with the overrides and checked.
+    pub fn accounts(&self, overrides: &Overrides) -> Result<Vec<Account>, ConfigError> {
+        let mut accounts = if self.file.accounts.is_empty() {
+            vec![FileAccount::default()]
+        } else {
+            self.file.accounts.clone()
+        };
+        if let Some(wanted) = &overrides.account {
+            accounts
+                .retain(|a| a.name.as_deref() == Some(wanted) || a.host.as_deref() == Some(wanted));
+            if accounts.is_empty() {
+                return Err(self.error(format!("no account named \"{wanted}\"")));
+            }
+        }
+        accounts
+            .into_iter()
+            .enumerate()
+            .map(|(i, a)| finish(a, overrides, i).map_err(|e| self.error(e.0)))
+            .collect()
+    }
+}
+
 /// Loads the analysis settings: `explicit` must exist; the default file
 /// may be absent (then everything has its default).
 pub fn load_analysis(explicit: Option<&Path>) -> Result<AnalysisConfig, ConfigError> {
-    let file = match explicit {
-        Some(path) => Some(read_file(path)?),
-        None => match default_path() {
-            Some(path) if path.is_file() => Some(read_file(&path)?),
-            _ => None,
-        },
-    };
-    let Some((path, f)) = file else { return Ok(AnalysisConfig::default()) };
-    validate(&f.known_sender).map_err(|e| ConfigError(format!("{}: {e}", path.display())))?;
-    f.readiness.validate().map_err(|e| ConfigError(format!("{}: {e}", path.display())))?;
-    Ok(AnalysisConfig {
-        database: f.database,
-        known_senders: f.known_sender,
-        criteria: f.readiness,
-        rua: f.rua.into_iter().map(|(k, v)| (k.to_ascii_lowercase(), v)).collect(),
-    })
+    ConfigFile::read(explicit)?.analysis()
 }
 
 #[derive(Debug, Default, Clone, Deserialize)]
@@ -290,39 +351,16 @@ pub fn default_path() -> Option<PathBuf> {
 /// Loads the config (`explicit` must exist; the default may be absent) and
 /// applies the overrides.
 pub fn load(explicit: Option<&Path>, overrides: &Overrides) -> Result<FetchConfig, ConfigError> {
-    let file = match explicit {
-        Some(path) => Some(read_file(path)?),
-        None => match default_path() {
-            Some(path) if path.is_file() => Some(read_file(&path)?),
-            _ => None,
-        },
-    };
-    let (database, file_accounts) = match file {
-        Some((_, f)) => (f.database, f.accounts),
-        None => (None, Vec::new()),
-    };
-    let mut accounts =
-        if file_accounts.is_empty() { vec![FileAccount::default()] } else { file_accounts };
-    if let Some(wanted) = &overrides.account {
-        accounts.retain(|a| a.name.as_deref() == Some(wanted) || a.host.as_deref() == Some(wanted));
-        if accounts.is_empty() {
-            return Err(ConfigError(format!("no account named \"{wanted}\" in the config")));
-        }
-    }
-    let accounts = accounts
-        .into_iter()
-        .enumerate()
-        .map(|(i, a)| finish(a, overrides, i))
-        .collect::<Result<Vec<_>, _>>()?;
-    Ok(FetchConfig { database, accounts })
+    let file = ConfigFile::read(explicit)?;
+    let accounts = file.accounts(overrides)?;
+    Ok(FetchConfig { database: file.database().map(Path::to_path_buf), accounts })
 }
 
-fn read_file(path: &Path) -> Result<(PathBuf, FileConfig), ConfigError> {
+fn read_file(path: &Path) -> Result<FileConfig, ConfigError> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| ConfigError(format!("cannot read the config file {}: {e}", path.display())))?;
-    let parsed: FileConfig = toml::from_str(&text)
-        .map_err(|e| ConfigError(format!("{}: {}", path.display(), e.to_string().trim())))?;
-    Ok((path.to_path_buf(), parsed))
+    toml::from_str(&text)
+        .map_err(|e| ConfigError(format!("{}: {}", path.display(), e.to_string().trim())))
 }
 
 /// Merges one account with the overrides and checks it.

@@ -10,11 +10,13 @@
 //! 6. [`render`]: PNG charts and a self-contained HTML page from plain view types;
 //!
 //! [`ingest`] wires the stages together; [`config`] reads the settings file
-//! (IMAP accounts, known senders, readiness thresholds);
-//! [`cli`] is the command line.
+//! (IMAP accounts, known senders, readiness thresholds); [`cli`] is the
+//! command line (flags, then settings) and [`commands`] holds one module per
+//! command.
 
 pub mod analyse;
 pub mod cli;
+pub mod commands;
 pub mod config;
 pub mod fetch;
 pub mod ingest;

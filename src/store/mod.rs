@@ -12,6 +12,7 @@
 //! the last commit.
 
 mod migrations;
+pub mod overview;
 pub mod raw;
 pub mod snapshot;
 

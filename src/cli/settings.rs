@@ -1,0 +1,115 @@
+//! Settings resolved once from the flags, the config file, the environment
+//! and the defaults, so that every command finds the database and reads the
+//! config the same way.
+//!
+//! The database: `--db` (after the command, else before it), then
+//! `DMARC_REPORT_DB`, then the config's `database`, then
+//! `$XDG_DATA_HOME/dmarc-report/dmarc.db`.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Result, bail};
+
+use super::args::{LimitArgs, ReportSizeArg, StoreArgs, WindowArgs};
+use crate::analyse::{self, senders::Catalogue, summary::WindowSpec};
+use crate::config::{AnalysisConfig, ConfigFile};
+use crate::limits::Limits;
+
+/// The environment variable that names the database.
+pub const DB_ENV: &str = "DMARC_REPORT_DB";
+
+/// What a command that uses the database runs with.
+#[derive(Debug)]
+pub struct Settings {
+    /// The database.
+    pub db: PathBuf,
+    /// The config file (empty when there is none).
+    pub config: ConfigFile,
+}
+
+impl Settings {
+    /// Resolves the database and reads the config file. `top_db` is a
+    /// `--db` given before the command's name.
+    pub fn resolve(top_db: Option<PathBuf>, args: &StoreArgs) -> Result<Settings> {
+        let config = ConfigFile::read(args.config.as_deref())?;
+        let db = match args.db.clone().or(top_db).or_else(db_from_env) {
+            Some(db) => db,
+            None => match config.database() {
+                Some(db) => db.to_path_buf(),
+                None => default_db()?,
+            },
+        };
+        Ok(Settings { db, config })
+    }
+
+    /// The analysis options of `summary` and `report`.
+    pub fn analysis<'a>(&self, window: &WindowArgs) -> Result<analyse::Options<'a>> {
+        Ok(analysis_options(self.config.analysis()?, window))
+    }
+}
+
+/// `DMARC_REPORT_DB`, when set and not empty.
+fn db_from_env() -> Option<PathBuf> {
+    std::env::var_os(DB_ENV).filter(|v| !v.is_empty()).map(PathBuf::from)
+}
+
+/// The default database under the XDG data directory.
+fn default_db() -> Result<PathBuf> {
+    let Some(dir) = dirs::data_dir() else {
+        bail!("no data directory is known for this user; give the database with --db PATH");
+    };
+    Ok(dir.join("dmarc-report").join("dmarc.db"))
+}
+
+/// The analysis options from the config's analysis settings and the window
+/// flags.
+pub fn analysis_options<'a>(config: AnalysisConfig, window: &WindowArgs) -> analyse::Options<'a> {
+    analyse::Options {
+        domains: window.domains.clone(),
+        window: window_spec(window),
+        now: time::OffsetDateTime::now_utc().unix_timestamp(),
+        catalogue: Catalogue::builtin().with(config.known_senders),
+        criteria: config.criteria,
+        rua: config.rua,
+        resolver: None,
+    }
+}
+
+/// The window the flags select.
+pub fn window_spec(w: &WindowArgs) -> WindowSpec {
+    const DAY: i64 = 86_400;
+    match (w.since, w.until, w.days, w.all) {
+        (_, _, _, true) => WindowSpec::All,
+        (Some(since), Some(until), _, _) => WindowSpec::Range { since, until: until + DAY },
+        (Some(since), None, Some(days), _) => {
+            WindowSpec::Range { since, until: since + i64::from(days) * DAY }
+        }
+        (Some(since), None, None, _) => WindowSpec::Since(since),
+        (None, Some(until), _, _) => WindowSpec::Until { until: until + DAY, days: 30 },
+        (None, None, days, _) => WindowSpec::LastDays(days.unwrap_or(30)),
+    }
+}
+
+impl ReportSizeArg {
+    /// The limit, or its default.
+    pub fn max_report_size(&self) -> u64 {
+        self.max_report_size.unwrap_or(Limits::default().max_report_size)
+    }
+}
+
+impl LimitArgs {
+    /// The limits, each flag or its default.
+    pub fn limits(&self) -> Limits {
+        let defaults = Limits::default();
+        Limits {
+            max_report_size: self.report.max_report_size(),
+            max_message_size: self.max_message_size.unwrap_or(defaults.max_message_size),
+            max_zip_entries: self.max_zip_entries.unwrap_or(defaults.max_zip_entries),
+        }
+    }
+}
+
+/// The lock file of a database (`fetch` holds it while it runs).
+pub fn lock_path(db: &Path) -> PathBuf {
+    PathBuf::from(format!("{}.lock", db.display()))
+}

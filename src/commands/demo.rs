@@ -1,0 +1,141 @@
+//! `demo`: store the bundled sample reports in a fresh database of the
+//! demo's own, show what was stored and the summary, and write the report.
+//! The configured database is never touched.
+
+use std::io;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{Context, Result, bail};
+
+use super::{format_date, ingest_line};
+use crate::analyse;
+use crate::cli::args::{DemoArgs, WindowArgs};
+use crate::cli::settings::analysis_options;
+use crate::cli::{EXIT_OK, emit, emit_bytes, exit};
+use crate::config::AnalysisConfig;
+use crate::ingest::Ingester;
+use crate::limits::Limits;
+use crate::render;
+use crate::store::Store;
+
+/// Runs `demo`. `db` is a `--db` given before the command.
+pub fn run(db: Option<PathBuf>, args: &DemoArgs) -> Result<ExitCode> {
+    let samples = samples_dir(args.samples.clone())?;
+    let db = match db {
+        Some(db) => db,
+        None => {
+            let db = args.out.join("dmarc.db");
+            for suffix in ["", "-wal", "-shm"] {
+                let file = PathBuf::from(format!("{}{suffix}", db.display()));
+                match std::fs::remove_file(&file) {
+                    Ok(()) => {}
+                    Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                    Err(e) => {
+                        return Err(e).with_context(|| format!("removing {}", file.display()));
+                    }
+                }
+            }
+            db
+        }
+    };
+    let store = Store::open(&db)?;
+    let mut ingester = Ingester::new(&store, Limits::default());
+    ingester.ingest_paths(&[samples.display().to_string()]).context("storing the samples")?;
+    let summary = ingester.finish()?;
+
+    let mut out =
+        format!("Ingested the sample reports in {} into {}\n\n", samples.display(), db.display());
+    out.push_str(&ingest_line(&summary));
+    out.push('\n');
+    out.push_str(&stored_overview(&store)?);
+    if !summary.failed.is_empty() {
+        out.push_str("\nInputs refused (the malformed samples are meant to be):\n");
+        for f in &summary.failed {
+            out.push_str(&format!("  {}\n", f.error));
+        }
+    }
+    if !summary.warnings.is_empty() {
+        out.push_str("\nTolerated quirks:\n");
+        for w in &summary.warnings {
+            out.push_str(&format!("  {w}\n"));
+        }
+    }
+    out.push_str(&format!(
+        "\nThe failed inputs are kept in the database: dmarc-report --db {} errors\n",
+        db.display()
+    ));
+    emit(&out)?;
+
+    // The summary and verdict of what was just stored.
+    let options = analysis_options(AnalysisConfig::default(), &WindowArgs::default());
+    let summary = analyse::summarise(store.connection(), &options).context("summarising")?;
+    let colour = anstream::AutoStream::choice(&io::stdout()) != anstream::ColorChoice::Never;
+    let mut table =
+        format!("\nSummary (the same as `dmarc-report --db {} summary`):\n\n", db.display())
+            .into_bytes();
+    render::summary::write_table(&summary, &mut table, colour)?;
+    emit_bytes(&table)?;
+    let report_dir = db.parent().unwrap_or(Path::new(".")).join("report");
+    let page = render::page::from_summary(&summary, options.now, options.criteria.pass_rate);
+    let files = render::write_report(&page, &report_dir)?;
+    emit(&format!(
+        "\nThe report of the samples ({} charts): {}\n",
+        files.charts.len(),
+        files.index.display()
+    ))?;
+    Ok(exit(EXIT_OK))
+}
+
+/// The bundled samples: `./sample-reports` when run from a checkout, else
+/// the folder next to the crate's manifest at build time.
+fn samples_dir(given: Option<PathBuf>) -> Result<PathBuf> {
+    if let Some(dir) = given {
+        return Ok(dir);
+    }
+    let local = PathBuf::from("sample-reports");
+    if local.is_dir() {
+        return Ok(local);
+    }
+    let bundled = Path::new(env!("CARGO_MANIFEST_DIR")).join("sample-reports");
+    if bundled.is_dir() {
+        return Ok(bundled);
+    }
+    bail!("the sample reports are not here; give their folder with --samples DIR")
+}
+
+/// A table of what the database holds, per policy domain and reporter.
+fn stored_overview(store: &Store) -> Result<String> {
+    let mut out = format!(
+        "{:<14} {:<22} {:>7} {:<23} {:>7} {:>8} {:>9}\n",
+        "DOMAIN", "REPORTER", "REPORTS", "PERIOD (UTC)", "RECORDS", "MESSAGES", "DMARC OK"
+    );
+    for row in store.stored_by_reporter()? {
+        let pct = if row.messages > 0 {
+            100.0 * row.dkim_or_spf_pass as f64 / row.messages as f64
+        } else {
+            0.0
+        };
+        out.push_str(&format!(
+            "{:<14} {:<22} {:>7} {:<23} {:>7} {:>8} {:>8.1}%\n",
+            clip(&row.domain, 14),
+            clip(&row.reporter, 22),
+            row.reports,
+            format!("{} .. {}", format_date(row.begin), format_date(row.end)),
+            row.records,
+            row.messages,
+            pct
+        ));
+    }
+    Ok(out)
+}
+
+fn clip(s: &str, width: usize) -> String {
+    if s.chars().count() <= width {
+        s.to_owned()
+    } else {
+        let mut cut: String = s.chars().take(width - 1).collect();
+        cut.push('~');
+        cut
+    }
+}

@@ -1,0 +1,124 @@
+//! `fetch`: pull rua emails from IMAP mailboxes and store their reports.
+//! Quiet when all went well (cron mails whatever a job prints).
+
+use std::process::ExitCode;
+
+use anyhow::{Context, Result, bail};
+
+use super::open_store;
+use crate::cli::args::{FetchArgs, Format};
+use crate::cli::settings::{Settings, lock_path};
+use crate::cli::{EXIT_FATAL, EXIT_OK, EXIT_PARTIAL, emit, exit, note};
+use crate::config::Overrides;
+use crate::fetch::imap::{self as imap_fetch, FetchSummary};
+
+/// Runs `fetch`.
+pub fn run(settings: &Settings, args: &FetchArgs) -> Result<ExitCode> {
+    let overrides = Overrides {
+        account: args.account.clone(),
+        host: args.host.clone(),
+        port: args.port,
+        tls: args.tls,
+        user: args.user.clone(),
+        password_file: args.password_file.clone(),
+        password: std::env::var("DMARC_REPORT_PASSWORD").ok().filter(|p| !p.is_empty()),
+        ca_file: args.ca_file.clone(),
+        folders: args.folders.clone(),
+        archive_folder: args.archive_folder.clone(),
+        error_folder: args.error_folder.clone(),
+        max_message_size: args.limits.max_message_size,
+        batch_size: args.batch_size,
+    };
+    let accounts = settings.config.accounts(&overrides)?;
+    let limits = args.limits.limits();
+    let db = &settings.db;
+
+    // Two overlapping runs (cron) must not both work: the second says so and
+    // leaves. The lock is released when the process ends, however it ends.
+    let lock_path = lock_path(db);
+    if let Some(dir) = lock_path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    }
+    let lock = std::fs::File::create(&lock_path)
+        .with_context(|| format!("creating the lock file {}", lock_path.display()))?;
+    match lock.try_lock() {
+        Ok(()) => {}
+        Err(std::fs::TryLockError::WouldBlock) => {
+            note(&format!(
+                "another dmarc-report fetch is running (it holds {}); nothing to do",
+                lock_path.display()
+            ));
+            return Ok(exit(EXIT_OK));
+        }
+        Err(std::fs::TryLockError::Error(e)) => {
+            return Err(e).with_context(|| format!("locking {}", lock_path.display()));
+        }
+    }
+    let store = open_store(db)?;
+    let verbose = args.verbose;
+    let mut log = |line: String| {
+        if verbose || line.contains("plain-text IMAP") || line.contains("reconnecting") {
+            note(&line);
+        }
+    };
+
+    if args.watch {
+        let [account] = &accounts[..] else {
+            bail!(
+                "--watch follows one account and one folder; choose the account with --account \
+                 (the config has {})",
+                accounts.len()
+            );
+        };
+        let format = args.format;
+        let mut report = |s: &FetchSummary| {
+            let _ = print(s, format, verbose);
+        };
+        imap_fetch::watch(&store, account, &limits, &mut log, &mut report)?;
+        return Ok(exit(EXIT_OK));
+    }
+
+    let summary = imap_fetch::fetch_all(&store, &accounts, &limits, &mut log);
+    print(&summary, args.format, verbose)?;
+    Ok(exit(if !summary.errors.is_empty() {
+        EXIT_FATAL
+    } else if !summary.ingest.failed.is_empty() {
+        EXIT_PARTIAL
+    } else {
+        EXIT_OK
+    }))
+}
+
+/// Quiet when all went well, unless `--verbose`; problems always go to
+/// stderr.
+fn print(s: &FetchSummary, format: Format, verbose: bool) -> Result<()> {
+    if format == Format::Json {
+        return emit(&(serde_json::to_string(s)? + "\n"));
+    }
+    for w in &s.ingest.warnings {
+        note(&format!("warning: {w}"));
+    }
+    for f in &s.ingest.failed {
+        note(&format!("failed: {}", f.error));
+    }
+    for e in &s.errors {
+        note(&format!("dmarc-report: error: {e}"));
+    }
+    if verbose {
+        emit(&format!(
+            "{} message(s) new, {} fetched: {} new report(s) with {} record(s), {} duplicate(s), \
+             {} failed; {} archived, {} to the error folder, {} flagged, {} too large\n",
+            s.messages_new,
+            s.messages_fetched,
+            s.ingest.reports_new,
+            s.ingest.records,
+            s.ingest.reports_duplicate,
+            s.ingest.failed.len(),
+            s.messages_archived,
+            s.messages_to_error_folder,
+            s.messages_flagged,
+            s.messages_too_large
+        ))?;
+    }
+    Ok(())
+}
