@@ -12,7 +12,8 @@
 //! [`ingest`] wires the stages together; [`config`] reads the settings file
 //! (IMAP accounts, known senders, readiness thresholds); [`cli`] is the
 //! command line (flags, then settings) and [`commands`] holds one module per
-//! command.
+//! command. [`model`], [`limits`] and [`units`] (the day, dates,
+//! percentages) are shared by every stage.
 
 pub mod analyse;
 pub mod cli;
@@ -25,4 +26,5 @@ pub mod model;
 pub mod parse;
 pub mod render;
 pub mod store;
+pub mod units;
 pub mod unpack;

@@ -152,10 +152,7 @@ pub fn share(part: u64, whole: u64) -> f64 {
     if whole == 0 { 0.0 } else { part as f64 / whole as f64 }
 }
 
-/// Percentage with one decimal, for explanations.
-pub fn percent(part: u64, whole: u64) -> String {
-    format!("{:.1}%", 100.0 * share(part, whole))
-}
+pub use crate::units::percent;
 
 /// Groups `rows` of `domain` into senders, classifies them, and writes each
 /// row's class back. Senders come most messages first.

@@ -17,13 +17,12 @@ use rusqlite::{Connection, params};
 use serde::{Serialize, Serializer};
 
 use crate::store::StoreError;
+use crate::units::DAY;
 use classify::Sender;
 use policy::PolicyHistory;
 use senders::Catalogue;
 use summary::{DomainTotals, Window, WindowSpec};
 use verdict::{Criteria, Readiness};
-
-const DAY: i64 = 86_400;
 
 /// Looks up reverse DNS names for source IPs (`--resolve`): IP to name.
 pub type Resolver<'a> =
@@ -251,13 +250,7 @@ fn mark_new(
     Ok(())
 }
 
-/// `2026-11-18` for a Unix time.
-pub fn format_date(ts: i64) -> String {
-    time::OffsetDateTime::from_unix_timestamp(ts)
-        .ok()
-        .and_then(|t| t.format(time::macros::format_description!("[year]-[month]-[day]")).ok())
-        .unwrap_or_else(|| ts.to_string())
-}
+pub use crate::units::format_date;
 
 /// `2026-11-18T00:00:00Z` for a Unix time.
 pub fn format_rfc3339(ts: i64) -> String {

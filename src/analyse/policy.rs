@@ -16,8 +16,7 @@ use rusqlite::{Connection, params};
 use serde::Serialize;
 
 use crate::store::StoreError;
-
-const DAY: i64 = 86_400;
+use crate::units::DAY;
 
 /// The published policy, tag by tag, as stated by the reports. A tag no
 /// report stated is `None`; [`PublishedPolicy::effective`] applies the

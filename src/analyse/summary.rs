@@ -14,8 +14,7 @@ use serde::Serialize;
 use super::classify::SenderClass;
 use super::senders::{Catalogue, Evidence, KnownSender};
 use crate::store::StoreError;
-
-const DAY: i64 = 86_400;
+use crate::units::DAY;
 
 /// Which reports to look at.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

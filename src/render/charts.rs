@@ -14,10 +14,11 @@ use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 
 use super::font;
-use super::format::{compact, count, day_label, percent, plural, total, truncate};
+use super::format::{compact, count, day_label, plural, total, truncate};
 use super::palette::{self, Rgb};
 use super::raster::PngBackend;
 use super::view::{DateRange, DayView, DomainView, ReporterView, SenderClass, SenderView};
+use crate::units::{percent, percent_rate};
 
 /// Chart width in pixels: readable at 100 % and within a laptop screen.
 const WIDTH: u32 = 1000;
@@ -506,13 +507,8 @@ fn rate_summary(days: &[DayView], threshold: f64) -> String {
         "{below} of {} with authorized mail {} below the {} threshold.",
         plural(with as u64, "day", "days"),
         if below == 1 { "was" } else { "were" },
-        format_threshold(threshold)
+        percent_rate(threshold)
     )
-}
-
-fn format_threshold(threshold: f64) -> String {
-    let pct = threshold * 100.0;
-    if (pct - pct.round()).abs() < 1e-9 { format!("{pct:.0}%") } else { format!("{pct:.1}%") }
 }
 
 impl Draw for RateChart<'_> {
@@ -532,10 +528,7 @@ impl Draw for RateChart<'_> {
             lead: None,
             items: vec![
                 ("pass rate (days without authorized mail are gaps)".to_owned(), palette::RATE),
-                (
-                    format!("readiness threshold ({})", format_threshold(self.threshold)),
-                    palette::INK,
-                ),
+                (format!("readiness threshold ({})", percent_rate(self.threshold)), palette::INK),
             ],
             mark: Mark::Lines,
         };

@@ -52,20 +52,6 @@ pub fn compact(v: f64) -> String {
     }
 }
 
-/// `part` of `whole` as a percentage with one decimal (`96.4%`); `–` when
-/// `whole` is zero.
-pub fn percent(part: u64, whole: u64) -> String {
-    match ratio(part, whole) {
-        Some(r) => format!("{:.1}%", r * 100.0),
-        None => "–".to_owned(),
-    }
-}
-
-/// `part / whole`, capped at 1; `None` when `whole` is zero.
-pub fn ratio(part: u64, whole: u64) -> Option<f64> {
-    (whole > 0).then(|| part.min(whole) as f64 / whole as f64)
-}
-
 /// The day `offset` days after `first`, short (`Oct 20`).
 pub fn day_label(first: Date, offset: i64) -> String {
     match first.checked_add(Duration::days(offset)) {
@@ -116,13 +102,6 @@ mod tests {
         assert_eq!(compact(1_500_000.0), "1.5M");
         assert_eq!(compact(u64::MAX as f64), "18.4E");
         assert_eq!(compact(0.5), "0.5");
-    }
-
-    #[test]
-    fn percentages() {
-        assert_eq!(percent(964, 1000), "96.4%");
-        assert_eq!(percent(5, 0), "–");
-        assert_eq!(percent(7, 5), "100.0%");
     }
 
     #[test]

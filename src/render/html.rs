@@ -7,10 +7,11 @@ use askama::Template;
 use sha2::{Digest, Sha256};
 
 use super::charts::{self, Chart};
-use super::format::{count, percent, plural, ratio, total, truncate};
+use super::format::{count, plural, total, truncate};
 use super::palette;
 use super::view::{DomainView, ReportPage, SenderClass, SenderView};
 use super::{RenderError, file_slug};
+use crate::units::{percent, ratio};
 
 /// The page's style sheet, without the colour variables (see [`css`]).
 const STYLE: &str = include_str!("../../templates/report.css");

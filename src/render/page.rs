@@ -12,8 +12,7 @@ use super::view::{
 };
 use crate::analyse::classify::SenderClass as Class;
 use crate::analyse::{DomainSummary, Summary};
-
-const DAY: i64 = 86_400;
+use crate::units::DAY;
 
 fn date(ts: i64) -> Date {
     OffsetDateTime::from_unix_timestamp(ts).map(|t| t.date()).unwrap_or(Date::MIN)

@@ -6,9 +6,10 @@ use std::io::{self, Write};
 use anstyle::{AnsiColor, Style};
 use serde::Serialize;
 
-use crate::analyse::classify::{SenderClass, percent};
+use crate::analyse::classify::SenderClass;
 use crate::analyse::verdict::Verdict;
 use crate::analyse::{DomainSummary, Summary, format_date};
+use crate::units::percent;
 
 /// Width of the table output.
 pub const WIDTH: usize = 100;
