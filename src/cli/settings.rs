@@ -14,6 +14,7 @@ use super::args::{LimitArgs, ReportSizeArg, StoreArgs, WindowArgs};
 use crate::analyse::{self, senders::Catalogue, summary::WindowSpec};
 use crate::config::{AnalysisConfig, ConfigFile};
 use crate::limits::Limits;
+use crate::units::DAY;
 
 /// The environment variable that names the database.
 pub const DB_ENV: &str = "DMARC_REPORT_DB";
@@ -77,7 +78,6 @@ pub fn analysis_options<'a>(config: AnalysisConfig, window: &WindowArgs) -> anal
 
 /// The window the flags select.
 pub fn window_spec(w: &WindowArgs) -> WindowSpec {
-    const DAY: i64 = 86_400;
     match (w.since, w.until, w.days, w.all) {
         (_, _, _, true) => WindowSpec::All,
         (Some(since), Some(until), _, _) => WindowSpec::Range { since, until: until + DAY },

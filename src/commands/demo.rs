@@ -8,7 +8,7 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result, bail};
 
-use super::{format_date, ingest_line};
+use super::ingest_line;
 use crate::analyse;
 use crate::cli::args::{DemoArgs, WindowArgs};
 use crate::cli::settings::analysis_options;
@@ -18,6 +18,7 @@ use crate::ingest::Ingester;
 use crate::limits::Limits;
 use crate::render;
 use crate::store::Store;
+use crate::units::format_date;
 
 /// Runs `demo`. `db` is a `--db` given before the command.
 pub fn run(db: Option<PathBuf>, args: &DemoArgs) -> Result<ExitCode> {

@@ -84,11 +84,3 @@ fn format_time(ts: i64) -> String {
         })
         .unwrap_or_else(|| ts.to_string())
 }
-
-/// `YYYY-MM-DD` (UTC).
-fn format_date(ts: i64) -> String {
-    time::OffsetDateTime::from_unix_timestamp(ts)
-        .ok()
-        .and_then(|t| t.format(time::macros::format_description!("[year]-[month]-[day]")).ok())
-        .unwrap_or_else(|| ts.to_string())
-}

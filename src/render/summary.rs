@@ -9,7 +9,7 @@ use serde::Serialize;
 use crate::analyse::classify::SenderClass;
 use crate::analyse::verdict::Verdict;
 use crate::analyse::{DomainSummary, Summary, format_date};
-use crate::units::percent;
+use crate::units::{DAY, percent};
 
 /// Width of the table output.
 pub const WIDTH: usize = 100;
@@ -196,7 +196,7 @@ pub fn write_table(summary: &Summary, out: &mut dyn Write, colour: bool) -> io::
 
 fn write_domain(d: &DomainSummary, out: &mut dyn Write, st: &Styles) -> io::Result<()> {
     let t = &d.totals;
-    let days = (d.window.end - d.window.begin) / 86_400;
+    let days = (d.window.end - d.window.begin) / DAY;
     writeln!(
         out,
         "{}  {} .. {} ({days} days)",
