@@ -9,11 +9,12 @@
 //! 5. [`analyse`]: who sends as the domain (summaries, sender classes and the readiness verdict);
 //! 6. [`render`]: PNG charts and a self-contained HTML page from plain view types;
 //!
-//! [`ingest`] wires the stages together; [`config`] reads the settings file
-//! (IMAP accounts, known senders, readiness thresholds); [`cli`] is the
-//! command line (flags, then settings) and [`commands`] holds one module per
-//! command. [`model`], [`limits`] and [`units`] (the day, dates,
-//! percentages) are shared by every stage.
+//! [`ingest`] wires the stages together; [`mailbox`] runs IMAP folders through
+//! ingest for `fetch`; [`config`] reads the settings file (IMAP accounts,
+//! known senders, readiness thresholds); [`cli`] is the command line (flags,
+//! then settings) and [`commands`] holds one module per command. [`model`],
+//! [`limits`] and [`units`] (the day, dates, percentages) are shared by every
+//! stage.
 
 pub mod analyse;
 pub mod cli;
@@ -22,6 +23,7 @@ pub mod config;
 pub mod fetch;
 pub mod ingest;
 pub mod limits;
+pub mod mailbox;
 pub mod model;
 pub mod parse;
 pub mod render;

@@ -558,3 +558,62 @@ fn fetch_killed_at_random_moments_loses_and_doubles_nothing() {
     assert!(server.list_uids("INBOX").unwrap().is_empty());
     assert_archived_exactly_once(&server, "Done", &originals);
 }
+
+#[test]
+fn starttls_against_the_implicit_tls_port_fails_in_seconds_and_says_to_try_implicit() {
+    let server = Dovecot::start().unwrap();
+    let sandbox = temp_dir();
+    let db = sandbox.path().join("dmarc.db");
+    let started = Instant::now();
+    let port = server.imaps_port();
+    let out = run(&mut fetch_on_port(&server, port, sandbox.path(), &db, &["--tls", "starttls"]));
+    assert_eq!(out.code, Some(2), "{out:?}");
+    assert!(started.elapsed() < Duration::from_secs(30), "took {:?}", started.elapsed());
+    assert_eq!(out.stderr.lines().count(), 1, "one line: {out:?}");
+    assert!(out.stderr.contains("no IMAP greeting"), "{out:?}");
+    assert!(out.stderr.contains(&format!("port {port}")), "{out:?}");
+    assert!(out.stderr.contains("--tls implicit"), "{out:?}");
+}
+
+#[test]
+fn implicit_tls_against_the_plain_port_fails_at_once_and_says_to_try_starttls() {
+    let server = Dovecot::start().unwrap();
+    let sandbox = temp_dir();
+    let db = sandbox.path().join("dmarc.db");
+    let started = Instant::now();
+    let port = server.imap_port();
+    let out = run(&mut fetch_on_port(&server, port, sandbox.path(), &db, &["--tls", "implicit"]));
+    assert_eq!(out.code, Some(2), "{out:?}");
+    assert!(started.elapsed() < Duration::from_secs(30), "took {:?}", started.elapsed());
+    assert_eq!(out.stderr.lines().count(), 1, "one line: {out:?}");
+    assert!(out.stderr.contains("plain text, not TLS"), "{out:?}");
+    assert!(out.stderr.contains("--tls starttls"), "{out:?}");
+}
+
+#[test]
+fn a_missing_folder_is_reported_and_the_other_folders_are_still_processed() {
+    let server = Dovecot::start().unwrap();
+    server.append("INBOX", &rua("beside-missing-1", 0)).unwrap();
+    let sandbox = temp_dir();
+    let db = sandbox.path().join("dmarc.db");
+    let args = ["--folder", "Nope", "--folder", "INBOX", "--archive-folder", "Done"];
+    let out = run(&mut fetch(&server, sandbox.path(), &db, &args));
+    assert_eq!(out.code, Some(1), "{out:?}");
+    assert_eq!(out.stderr.lines().count(), 1, "one line: {out:?}");
+    assert!(out.stderr.contains("\"Nope\" does not exist"), "{out:?}");
+    assert_eq!(reports(&db), 1);
+    assert!(server.list_uids("INBOX").unwrap().is_empty());
+    assert_eq!(server.list_uids("Done").unwrap().len(), 1);
+}
+
+#[test]
+fn watch_with_several_folders_is_refused_naming_them_and_what_to_do() {
+    let server = Dovecot::start().unwrap();
+    let sandbox = temp_dir();
+    let db = sandbox.path().join("dmarc.db");
+    let args = ["--watch", "--folder", "INBOX", "--folder", "Reports"];
+    let out = run(&mut fetch(&server, sandbox.path(), &db, &args));
+    assert_eq!(out.code, Some(2), "{out:?}");
+    assert_eq!(out.stderr.lines().count(), 1, "one line: {out:?}");
+    assert!(out.stderr.contains("INBOX, Reports") && out.stderr.contains("--folder"), "{out:?}");
+}

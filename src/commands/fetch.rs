@@ -10,7 +10,7 @@ use crate::cli::args::{FetchArgs, Format};
 use crate::cli::settings::{Settings, lock_path};
 use crate::cli::{EXIT_FATAL, EXIT_OK, EXIT_PARTIAL, emit, exit, note};
 use crate::config::Overrides;
-use crate::fetch::imap::{self as imap_fetch, FetchSummary};
+use crate::mailbox::{self, FetchSummary};
 
 /// Runs `fetch`.
 pub fn run(settings: &Settings, args: &FetchArgs) -> Result<ExitCode> {
@@ -74,15 +74,15 @@ pub fn run(settings: &Settings, args: &FetchArgs) -> Result<ExitCode> {
         let mut report = |s: &FetchSummary| {
             let _ = print(s, format, verbose);
         };
-        imap_fetch::watch(&store, account, &limits, &mut log, &mut report)?;
+        mailbox::watch(&store, account, &limits, &mut log, &mut report)?;
         return Ok(exit(EXIT_OK));
     }
 
-    let summary = imap_fetch::fetch_all(&store, &accounts, &limits, &mut log);
+    let summary = mailbox::fetch_all(&store, &accounts, &limits, &mut log);
     print(&summary, args.format, verbose)?;
     Ok(exit(if !summary.errors.is_empty() {
         EXIT_FATAL
-    } else if !summary.ingest.failed.is_empty() {
+    } else if !summary.ingest.failed.is_empty() || !summary.folder_errors.is_empty() {
         EXIT_PARTIAL
     } else {
         EXIT_OK
@@ -101,6 +101,9 @@ fn print(s: &FetchSummary, format: Format, verbose: bool) -> Result<()> {
     for f in &s.ingest.failed {
         note(&format!("failed: {}", f.error));
     }
+    for e in &s.folder_errors {
+        note(&format!("dmarc-report: error: {e}"));
+    }
     for e in &s.errors {
         note(&format!("dmarc-report: error: {e}"));
     }
@@ -108,16 +111,16 @@ fn print(s: &FetchSummary, format: Format, verbose: bool) -> Result<()> {
         emit(&format!(
             "{} message(s) new, {} fetched: {} new report(s) with {} record(s), {} duplicate(s), \
              {} failed; {} archived, {} to the error folder, {} flagged, {} too large\n",
-            s.messages_new,
-            s.messages_fetched,
+            s.counts.messages_new,
+            s.counts.messages_fetched,
             s.ingest.reports_new,
             s.ingest.records,
             s.ingest.reports_duplicate,
             s.ingest.failed.len(),
-            s.messages_archived,
-            s.messages_to_error_folder,
-            s.messages_flagged,
-            s.messages_too_large
+            s.counts.messages_archived,
+            s.counts.messages_to_error_folder,
+            s.counts.messages_flagged,
+            s.counts.messages_too_large
         ))?;
     }
     Ok(())
