@@ -58,6 +58,7 @@ use dmarc_report::model::ReportHeader;
 use dmarc_report::parse::{ParseOptions, ReportReader};
 use dmarc_report::store::raw::RawCapture;
 use dmarc_report::store::{RawMeta, RecordRow, ReportTail, Store};
+use dmarc_report_testkit::Rng;
 use flate2::Compression;
 use flate2::read::GzDecoder;
 use flate2::write::GzEncoder;
@@ -789,33 +790,6 @@ impl<A: Write, B: Write> Write for Tee<'_, A, B> {
     }
 }
 
-/// splitmix64: small, fast, and the same on every platform.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    /// Uniform in `0..n`.
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-
-    /// True `percent` times in a hundred.
-    fn chance(&mut self, percent: u64) -> bool {
-        self.below(100) < percent
-    }
-
-    fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
-        &items[self.below(items.len() as u64) as usize]
-    }
-}
-
 /// A kind of sender seen in a report for `example.com`.
 struct Sender {
     /// How often it appears (weights add up to 100).
@@ -919,7 +893,7 @@ struct ReportMeta<'a> {
 /// Writes one aggregate report with `records` records (the big synthetic
 /// reports).
 fn write_report(out: &mut impl Write, records: u64) -> io::Result<()> {
-    let mut rng = Rng(0x00D3_A2C0_FFEE_0001 ^ records);
+    let mut rng = Rng::seeded(0x00D3_A2C0_FFEE_0001 ^ records);
     let begin = 1_794_873_600u64;
     let meta = ReportMeta {
         org_name: "bench.example",
@@ -1201,7 +1175,7 @@ fn ensure_mailbox(dir: &Path, emails: u64) -> Res<Mailbox> {
         fs::create_dir_all(maildir.join(sub))?;
     }
     let mut out = BufWriter::with_capacity(1 << 20, File::create(&mbox)?);
-    let mut rng = Rng(0x00D3_A2C0_0000_4D42 ^ emails);
+    let mut rng = Rng::seeded(0x00D3_A2C0_0000_4D42 ^ emails);
     let (mut records, mut xml_bytes) = (0u64, 0u64);
     let total_weight: u64 = REPORTERS.iter().map(|r| r.weight).sum();
     // Reports cover the days before this one, newest first.

@@ -7,13 +7,12 @@
 //! cargo bench --bench render -- --runs 9
 //! ```
 //!
-//! The view model is the test fixture of `tests/render.rs` (a not-ready
-//! domain, 30 days) with 2,000 extra senders and 40 extra reporters, the
+//! The view model is the testkit's not-ready domain (30 days, the one
+//! `tests/render.rs` renders) with 2,000 extra senders and 40 extra reporters, the
 //! shape a busy domain has. Rendering never sees records, so the database's
 //! size does not enter; only the days and senders shown do.
 
-#[path = "../tests/common/views.rs"]
-mod views;
+use dmarc_report_testkit::views;
 
 use std::time::{Duration, Instant};
 

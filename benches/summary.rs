@@ -52,6 +52,7 @@ use dmarc_report::model::{
     PolicyPublished, Reason, Record, ReportHeader, Schema, SpfAuth, SpfResult, SpfScope,
 };
 use dmarc_report::store::Store;
+use dmarc_report_testkit::Rng;
 use rusqlite::params;
 
 #[path = "common/mod.rs"]
@@ -572,45 +573,6 @@ fn ensure_db(dir: &Path, shape: Shape, records: u64) -> Res<Db> {
     Ok(Db { path, generation_s, records, reports })
 }
 
-/// splitmix64: small, fast, and the same on every platform.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    /// Uniform in `0..n`.
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n.max(1)
-    }
-
-    /// Uniform in `[0, 1)`.
-    fn unit(&mut self) -> f64 {
-        (self.next() >> 11) as f64 / (1u64 << 53) as f64
-    }
-
-    /// True `percent` times in a hundred.
-    fn chance(&mut self, percent: u64) -> bool {
-        self.below(100) < percent
-    }
-
-    fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
-        &items[self.below(items.len() as u64) as usize]
-    }
-
-    /// An index in `0..n`, low ones much more often (a few addresses of a
-    /// service send most of its mail).
-    fn skewed(&mut self, n: usize) -> usize {
-        let u = self.unit();
-        ((u * u * u) * n as f64) as usize % n.max(1)
-    }
-}
-
 /// A reporting organisation.
 struct Org {
     name: &'static str,
@@ -882,7 +844,7 @@ fn generate(path: &Path, shape: Shape, records: u64) -> Res<u64> {
     let _: String = conn.query_row("PRAGMA journal_mode = OFF", [], |r| r.get(0))?;
     conn.execute_batch("PRAGMA synchronous = OFF; PRAGMA cache_size = -1000000;")?;
 
-    let mut rng = Rng(SEED);
+    let mut rng = Rng::seeded(SEED);
     let senders = senders(&mut rng);
     let domains: Vec<DomainGen> = match shape {
         Shape::Year => DOMAINS,
@@ -952,7 +914,7 @@ fn generate(path: &Path, shape: Shape, records: u64) -> Res<u64> {
             org_name: org.name.to_owned(),
             email: Some(org.email.to_owned()),
             extra_contact_info: None,
-            report_id: format!("{}{:016x}", day, rng.next()),
+            report_id: format!("{}{:016x}", day, rng.next_u64()),
             begin,
             end,
             errors: Vec::new(),

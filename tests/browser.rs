@@ -8,16 +8,13 @@
 //! test. Elsewhere the test says it is skipping. `CHROMIUM=/path` picks the
 //! binary; `DMARC_REPORT_RENDER_OUT=DIR` keeps the page and screenshots.
 
-#[path = "common/views.rs"]
-mod views;
-
 use std::fs::{self, File};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use dmarc_report::render;
-use views::{hostile, not_ready, page, ready};
+use dmarc_report_testkit::views::{hostile, not_ready, page, ready};
 
 /// The Chromium binary, or `None` (after saying why) when the test may skip.
 fn chromium() -> Option<PathBuf> {

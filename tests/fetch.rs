@@ -512,7 +512,7 @@ fn fetch_killed_at_random_moments_loses_and_doubles_nothing() {
     let sandbox = temp_dir();
     let db = sandbox.path().join("dmarc.db");
     let args = ["--archive-folder", "Done", "--batch-size", "2"];
-    let mut rng = common::Rng::new();
+    let mut rng = common::Rng::from_test_seed();
     let mut killed_while_working = 0;
     for _ in 0..100 {
         if killed_while_working == 20 {

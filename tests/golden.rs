@@ -12,8 +12,9 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-#[path = "support/totals.rs"]
-mod totals;
+mod common;
+
+use common::totals;
 
 use std::path::{Path, PathBuf};
 

@@ -9,7 +9,9 @@ use dmarc_report::analyse::summary::{self, Totals, Window, WindowSpec};
 use dmarc_report::ingest::Ingester;
 use dmarc_report::limits::Limits;
 use dmarc_report::store::Store;
+use dmarc_report::units::DAY;
 use dmarc_report::unpack::Hints;
+use dmarc_report_testkit::report::{Record, Report};
 use proptest::prelude::*;
 
 fn samples() -> Store {
@@ -74,28 +76,19 @@ fn a_domain_without_reports_has_no_window() {
 
 /// A small report: `records` are (ip index, count, dkim pass, spf pass).
 fn report(id: usize, day: i64, records: &[(u8, u64, bool, bool)]) -> String {
-    let begin = 1_792_454_400 + day * 86_400;
-    let mut xml = format!(
-        "<feedback><report_metadata><org_name>r{}</org_name><report_id>{id}</report_id>\
-         <date_range><begin>{begin}</begin><end>{}</end></date_range></report_metadata>\
-         <policy_published><domain>example.com</domain><p>none</p></policy_published>",
-        id % 3,
-        begin + 86_399
-    );
+    let begin = 1_792_454_400 + day * DAY;
+    let org = format!("r{}", id % 3);
+    let mut report = Report::new(&org, "example.com", &id.to_string(), begin, begin + DAY - 1)
+        .policy("<p>none</p>");
     for (ip, count, dkim, spf) in records {
-        let pf = |b: bool| if b { "pass" } else { "fail" };
-        xml.push_str(&format!(
-            "<record><row><source_ip>192.0.2.{ip}</source_ip><count>{count}</count>\
-             <policy_evaluated><disposition>none</disposition><dkim>{}</dkim><spf>{}</spf>\
-             </policy_evaluated></row><identifiers><header_from>example.com</header_from>\
-             </identifiers><auth_results><spf><domain>example.com</domain><result>{}</result>\
-             </spf></auth_results></record>",
-            pf(*dkim),
-            pf(*spf),
-            pf(*spf)
-        ));
+        let result = if *spf { "pass" } else { "fail" };
+        report = report.record(
+            Record::new(format!("192.0.2.{ip}"), *count)
+                .evaluated(*dkim, *spf)
+                .spf("example.com", result),
+        );
     }
-    xml + "</feedback>"
+    report.xml()
 }
 
 proptest! {

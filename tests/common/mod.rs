@@ -1,19 +1,25 @@
 //! Shared helpers for the integration tests: temporary directories, running
-//! the built binary, making report fixtures (XML, gzip, zip, email, mbox) in
-//! code, and reading the SQLite file the binary wrote.
+//! the built binary, reading the SQLite file it wrote, a Dovecot server
+//! ([`dovecot`]) and the stored totals of a report ([`totals`]). The report
+//! fixtures themselves (XML, archives, mail, random data, render views) are
+//! in the `dmarc-report-testkit` crate, shared with the benchmarks; the
+//! ones most tests use are re-exported here.
 //!
-//! Every test file uses a different subset, hence the `dead_code` allowance.
+//! Every test file uses a different subset, hence the `dead_code` and
+//! `unused_imports` allowances.
 
-#![allow(dead_code)]
+#![allow(dead_code, unused_imports)]
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
-use flate2::Compression;
-use flate2::write::GzEncoder;
 use rusqlite::Connection;
 use rusqlite::types::ValueRef;
+
+pub use dmarc_report_testkit::Rng;
+pub use dmarc_report_testkit::archive::{base64_lines, email_with_attachment, gzip, mbox, zip};
+pub use dmarc_report_testkit::report::report_xml;
 
 /// The binary under test, built by Cargo for the integration tests.
 pub const BIN: &str = env!("CARGO_BIN_EXE_dmarc-report");
@@ -89,164 +95,6 @@ pub fn run_with_stdin(cmd: &mut Command, input: &[u8]) -> Run {
     out.into()
 }
 
-/// A minimal RFC 7489 aggregate report: `records` are `(source_ip, count)`,
-/// the first of each pair passing DMARC, the second failing, and so on.
-pub fn report_xml(
-    org: &str,
-    domain: &str,
-    report_id: &str,
-    begin: i64,
-    end: i64,
-    records: &[(&str, u64)],
-) -> String {
-    let mut xml = format!(
-        r#"<?xml version="1.0" encoding="UTF-8"?>
-<feedback>
-  <version>1.0</version>
-  <report_metadata>
-    <org_name>{org}</org_name>
-    <email>noreply-dmarc@{org}</email>
-    <report_id>{report_id}</report_id>
-    <date_range>
-      <begin>{begin}</begin>
-      <end>{end}</end>
-    </date_range>
-  </report_metadata>
-  <policy_published>
-    <domain>{domain}</domain>
-    <adkim>r</adkim>
-    <aspf>r</aspf>
-    <p>none</p>
-    <sp>none</sp>
-    <pct>100</pct>
-  </policy_published>
-"#
-    );
-    for (i, (ip, count)) in records.iter().enumerate() {
-        let result = if i % 2 == 0 { "pass" } else { "fail" };
-        xml.push_str(&format!(
-            r#"  <record>
-    <row>
-      <source_ip>{ip}</source_ip>
-      <count>{count}</count>
-      <policy_evaluated>
-        <disposition>none</disposition>
-        <dkim>{result}</dkim>
-        <spf>{result}</spf>
-      </policy_evaluated>
-    </row>
-    <identifiers>
-      <header_from>{domain}</header_from>
-    </identifiers>
-    <auth_results>
-      <dkim>
-        <domain>{domain}</domain>
-        <selector>s1</selector>
-        <result>{result}</result>
-      </dkim>
-      <spf>
-        <domain>{domain}</domain>
-        <result>{result}</result>
-      </spf>
-    </auth_results>
-  </record>
-"#
-        ));
-    }
-    xml.push_str("</feedback>\n");
-    xml
-}
-
-/// `data` gzip-compressed.
-pub fn gzip(data: &[u8]) -> Vec<u8> {
-    let mut enc = GzEncoder::new(Vec::new(), Compression::default());
-    enc.write_all(data).expect("gzip in memory");
-    enc.finish().expect("gzip in memory")
-}
-
-/// A zip archive (deflated) holding `entries` as `(name, bytes)`.
-pub fn zip(entries: &[(&str, &[u8])]) -> Vec<u8> {
-    let mut writer = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
-    let options = zip::write::SimpleFileOptions::default()
-        .compression_method(zip::CompressionMethod::Deflated);
-    for (name, data) in entries {
-        writer.start_file(*name, options).expect("zip entry");
-        writer.write_all(data).expect("zip entry data");
-    }
-    writer.finish().expect("zip in memory").into_inner()
-}
-
-/// Standard base64 with 76-character lines (CRLF-free, LF ends), for MIME.
-pub fn base64_lines(data: &[u8]) -> String {
-    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut encoded = String::with_capacity(data.len() * 4 / 3 + 4);
-    for chunk in data.chunks(3) {
-        let b = [chunk[0], *chunk.get(1).unwrap_or(&0), *chunk.get(2).unwrap_or(&0)];
-        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
-        for i in 0..4 {
-            if i <= chunk.len() {
-                encoded.push(ALPHABET[((n >> (18 - 6 * i)) & 63) as usize] as char);
-            } else {
-                encoded.push('=');
-            }
-        }
-    }
-    let mut out = String::with_capacity(encoded.len() + encoded.len() / 76 + 1);
-    for line in encoded.as_bytes().chunks(76) {
-        out.push_str(std::str::from_utf8(line).expect("base64 is ASCII"));
-        out.push('\n');
-    }
-    out
-}
-
-/// An RFC 5322 multipart/mixed message with a short text part and one
-/// base64 attachment.
-pub fn email_with_attachment(
-    subject: &str,
-    file_name: &str,
-    content_type: &str,
-    data: &[u8],
-) -> Vec<u8> {
-    format!(
-        "From: DMARC Reporter <noreply-dmarc@reporter.example>\n\
-         To: dmarc@example.com\n\
-         Subject: {subject}\n\
-         Date: Tue, 20 Oct 2026 23:59:59 +0000\n\
-         Message-ID: <{}@reporter.example>\n\
-         MIME-Version: 1.0\n\
-         Content-Type: multipart/mixed; boundary=\"=-boundary-=\"\n\
-         \n\
-         --=-boundary-=\n\
-         Content-Type: text/plain; charset=utf-8\n\
-         \n\
-         This is a DMARC aggregate report.\n\
-         --=-boundary-=\n\
-         Content-Type: {content_type}; name=\"{file_name}\"\n\
-         Content-Disposition: attachment; filename=\"{file_name}\"\n\
-         Content-Transfer-Encoding: base64\n\
-         \n\
-         {}\
-         --=-boundary-=--\n",
-        subject.len() ^ data.len(),
-        base64_lines(data)
-    )
-    .into_bytes()
-}
-
-/// An mbox file (mboxo `From ` separator lines) holding `messages`.
-pub fn mbox(messages: &[Vec<u8>]) -> Vec<u8> {
-    let mut out = Vec::new();
-    for message in messages {
-        out.extend_from_slice(b"From noreply-dmarc@reporter.example Tue Oct 20 23:59:59 2026\n");
-        out.extend_from_slice(message);
-        if !message.ends_with(b"\n") {
-            out.push(b'\n');
-        }
-        out.push(b'\n');
-    }
-    out
-}
-
 /// Writes `data` to `dir/name` (creating parent folders) and returns the path.
 pub fn write_file(dir: &Path, name: &str, data: impl AsRef<[u8]>) -> PathBuf {
     let path = dir.join(name);
@@ -316,45 +164,5 @@ pub fn integrity_check(conn: &Connection) -> String {
         .join("\n")
 }
 
-/// A small pseudo-random generator (xorshift64*), seeded from the clock
-/// unless `DMARC_TEST_SEED` is set; the seed is printed so a failure can be
-/// replayed.
-pub struct Rng(u64);
-
-impl Rng {
-    /// A generator with a fresh (printed) seed.
-    pub fn new() -> Self {
-        let seed = std::env::var("DMARC_TEST_SEED")
-            .ok()
-            .and_then(|s| s.parse().ok())
-            .unwrap_or_else(|| {
-                let nanos = std::time::SystemTime::now()
-                    .duration_since(std::time::UNIX_EPOCH)
-                    .map(|d| d.as_nanos() as u64)
-                    .unwrap_or(0);
-                nanos ^ u64::from(std::process::id()).rotate_left(32)
-            });
-        eprintln!("random seed: DMARC_TEST_SEED={seed}");
-        Rng(seed | 1)
-    }
-
-    /// The next value.
-    pub fn next_u64(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-
-    /// A value in `0..n` (`n > 0`).
-    pub fn below(&mut self, n: u64) -> u64 {
-        self.next_u64() % n
-    }
-}
-
-impl Default for Rng {
-    fn default() -> Self {
-        Self::new()
-    }
-}
 pub mod dovecot;
+pub mod totals;

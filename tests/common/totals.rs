@@ -37,7 +37,7 @@ pub fn stored(store: &Store) -> Vec<Totals> {
                         AND c.dkim = 'pass')
              FROM reports r",
         )
-        .unwrap();
+        .expect("the totals query prepares");
     let mut out: Vec<Totals> = stmt
         .query_map([], |r| {
             Ok(Totals {
@@ -51,8 +51,8 @@ pub fn stored(store: &Store) -> Vec<Totals> {
                 dkim_aligned_pass: r.get(7)?,
             })
         })
-        .unwrap()
-        .map(Result::unwrap)
+        .expect("the totals query runs")
+        .map(|row| row.expect("a totals row reads"))
         .collect();
     out.sort();
     out

@@ -1,8 +1,6 @@
-//! View models for the render tests: a realistic not-ready domain, a ready
-//! one, an empty window, a one-day window and a hostile one. Built in code,
-//! deterministic (a small LCG instead of a random source).
-
-#![allow(dead_code)]
+//! View models for the render tests and benchmark: a realistic not-ready
+//! domain, a ready one, an empty window, a one-day window and a hostile
+//! one. Built in code, deterministic (a seeded [`Rng`]).
 
 use dmarc_report::render::{
     BlockingView, DateRange, DayView, DomainView, ReportPage, ReporterView, SenderClass,
@@ -11,19 +9,12 @@ use dmarc_report::render::{
 use time::macros::date;
 use time::{Date, Duration};
 
+use crate::Rng;
+
 /// The hostile string planted everywhere a reporter controls text.
 pub const HOSTILE: &str = "<script>alert(1)</script>\"&<>'";
 
-/// A deterministic pseudo-random sequence.
-struct Lcg(u64);
-
-impl Lcg {
-    fn next(&mut self, below: u64) -> u64 {
-        self.0 = self.0.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-        (self.0 >> 33) % below.max(1)
-    }
-}
-
+/// The dates from `first`, `days` long.
 pub fn window(first: Date, days: i64) -> DateRange {
     DateRange { first, last: first + Duration::days(days - 1) }
 }
@@ -60,7 +51,7 @@ fn days(
     seed: u64,
     skip: Option<i64>,
 ) -> Vec<DayView> {
-    let mut rng = Lcg(seed);
+    let mut rng = Rng::seeded(seed);
     (0..range.days())
         .filter(|i| Some(*i) != skip)
         .map(|i| {
@@ -68,8 +59,8 @@ fn days(
             // Weekends are quieter.
             let weekend = matches!(date.weekday(), time::Weekday::Saturday | time::Weekday::Sunday);
             let base = if weekend { per_day / 3 } else { per_day };
-            let total = base + rng.next(base / 5 + 1);
-            let jitter = |x: f64, r: &mut Lcg| x * (0.5 + r.next(100) as f64 / 100.0);
+            let total = base + rng.below(base / 5 + 1);
+            let jitter = |x: f64, r: &mut Rng| x * (0.5 + r.below(100) as f64 / 100.0);
             let failing_authorized = (total as f64 * jitter(fail_auth, &mut rng)) as u64;
             let failing_unauthorized = (total as f64 * jitter(fail_unauth, &mut rng)) as u64;
             let forwarded = (total as f64 * jitter(fwd, &mut rng)) as u64;
