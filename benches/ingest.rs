@@ -647,8 +647,6 @@ fn prepare_rows(path: &Path) -> Res<Prepared> {
     let mut rows = Vec::new();
     let mut tail = ReportTail::default();
     while let Some(record) = reader.next_record()? {
-        tail.records += 1;
-        tail.messages += record.count;
         rows.push(RecordRow::new(&record));
     }
     tail.warnings = reader.warnings();
@@ -665,20 +663,12 @@ fn prepare_rows(path: &Path) -> Res<Prepared> {
 /// transaction, with nothing to parse. Returns the records stored.
 fn store_rows(store: &Store, p: Prepared) -> Res<u64> {
     store.begin()?;
-    store.savepoint()?;
-    let report = store.insert_report(&p.header, "bench", 0)?.ok_or("report already stored")?;
-    let mut inserter = store.record_inserter()?;
-    for row in &p.rows {
-        inserter.insert_row(report, row)?;
+    let mut writer = store.start_report(&p.header, "bench", 0)?.ok_or("report already stored")?;
+    writer.rows(&p.rows)?;
+    for chunk in &p.raw {
+        writer.raw_chunk(chunk)?;
     }
-    drop(inserter);
-    let mut raw_size = 0;
-    for (seq, chunk) in p.raw.iter().enumerate() {
-        store.insert_raw_chunk(report, seq as i64, chunk)?;
-        raw_size += chunk.len() as u64;
-    }
-    store.finish_report(report, &p.tail, &RawMeta::default(), raw_size)?;
-    store.release()?;
+    writer.finish(&p.tail, &RawMeta::default())?;
     store.commit()?;
     Ok(p.rows.len() as u64)
 }

@@ -13,8 +13,8 @@
 //!
 //! The database is generated once, deterministically (splitmix64 with a fixed
 //! seed), through `Store::open` (so the migrations make the real schema) and
-//! the store's own insert path (`Store::insert_report`,
-//! `Store::record_inserter`), in large transactions. It is cached under
+//! the store's own write path (`Store::start_report`, `ReportWriter`), in
+//! large transactions. It is cached under
 //! `target/bench-data/` under a name made of its parameters and the
 //! generator version, so reruns skip generation. The raw XML copies
 //! (`report_raw`, `report_raw_chunks`) are not generated: nothing the
@@ -51,9 +51,8 @@ use dmarc_report::model::{
     Alignment, Disposition, DkimAuth, DkimResult, DmarcResult, OverrideReason, Policy,
     PolicyPublished, Reason, Record, ReportHeader, Schema, SpfAuth, SpfResult, SpfScope,
 };
-use dmarc_report::store::Store;
+use dmarc_report::store::{RawMeta, ReportTail, Store};
 use dmarc_report_testkit::Rng;
-use rusqlite::params;
 
 #[path = "common/mod.rs"]
 mod common;
@@ -272,19 +271,13 @@ fn parent(args: &[String]) -> Res<()> {
 /// The window the summary will use, and how many records and reports fall
 /// in it (not timed).
 fn window_stats(db: &Path, domain: &str, days: u32) -> Res<(summary::Window, u64, u64)> {
+    use dmarc_report::store::SummaryReads;
     let store = Store::open(db)?;
-    let conn = store.connection();
-    let window = summary::window(conn, domain, WindowSpec::LastDays(days))?
+    let window = summary::window(&store, domain, WindowSpec::LastDays(days))?
         .ok_or_else(|| format!("{domain} has no reports in {}", db.display()))?;
-    let (records, reports): (i64, i64) = conn.query_row(
-        "SELECT (SELECT count(*) FROM records c JOIN reports r ON c.report = r.id
-                 WHERE r.policy_domain = ?1 AND r.begin_ts >= ?2 AND r.begin_ts < ?3),
-                (SELECT count(*) FROM reports
-                 WHERE policy_domain = ?1 AND begin_ts >= ?2 AND begin_ts < ?3)",
-        params![domain, window.begin, window.end],
-        |r| Ok((r.get(0)?, r.get(1)?)),
-    )?;
-    Ok((window, records.unsigned_abs(), reports.unsigned_abs()))
+    let list = store.window_reports(domain, window.begin, window.end)?;
+    let records: u64 = list.iter().map(|r| r.records).sum();
+    Ok((window, records, list.len() as u64))
 }
 
 /// Drops the database's pages from the page cache (GNU dd's `nocache`),
@@ -489,13 +482,12 @@ fn child(args: &[String]) -> Res<()> {
     let cpu0 = process_cpu_s()?;
     let start = Instant::now();
     let store = Store::open(Path::new(db))?;
-    let conn = store.connection();
-    let window = summary::window(conn, domain, WindowSpec::LastDays(days))?
+    let window = summary::window(&store, domain, WindowSpec::LastDays(days))?
         .ok_or_else(|| format!("{domain} has no reports"))?;
     let open_s = start.elapsed().as_secs_f64();
     let catalogue = Catalogue::builtin();
     let totals_start = Instant::now();
-    let totals = summary::domain_totals(conn, domain, window, &catalogue)?;
+    let totals = summary::domain_totals(&store, domain, window, &catalogue)?;
     let totals_s = totals_start.elapsed().as_secs_f64();
     std::hint::black_box(&totals);
     let cpu1 = process_cpu_s()?;
@@ -836,13 +828,11 @@ struct DomainGen {
 /// Writes the database; returns the number of reports.
 fn generate(path: &Path, shape: Shape, records: u64) -> Res<u64> {
     let store = Store::open(path)?;
-    let conn = store.connection();
     // Generation only: no journal and no fsync (a crash leaves a
     // .partial file that the next run deletes), and a large page cache
     // for the index inserts. The database is switched back to WAL at the
     // end, as Store::open leaves it.
-    let _: String = conn.query_row("PRAGMA journal_mode = OFF", [], |r| r.get(0))?;
-    conn.execute_batch("PRAGMA synchronous = OFF; PRAGMA cache_size = -1000000;")?;
+    store.set_bulk_load(true)?;
 
     let mut rng = Rng::seeded(SEED);
     let senders = senders(&mut rng);
@@ -888,8 +878,6 @@ fn generate(path: &Path, shape: Shape, records: u64) -> Res<u64> {
     }
     let total_weight: f64 = plan.iter().map(|p| p.3).sum();
 
-    let mut header_stmt =
-        conn.prepare("UPDATE reports SET record_count = ?2, message_count = ?3 WHERE id = ?1")?;
     store.begin()?;
     let mut since_commit = 0u64;
     let mut done_weight = 0.0;
@@ -934,18 +922,13 @@ fn generate(path: &Path, shape: Shape, records: u64) -> Res<u64> {
             extensions: Vec::new(),
         };
         let ingested_at = end + 3_600 + rng.below(6 * 3_600) as i64;
-        let id = store
-            .insert_report(&header, "bench:generated", ingested_at)?
+        let mut writer = store
+            .start_report(&header, "bench:generated", ingested_at)?
             .ok_or("duplicate generated report")?;
-        let mut inserter = store.record_inserter()?;
-        let mut messages = 0u64;
         for _ in 0..n {
-            let record = make_record(&mut rng, domain, &senders);
-            messages += record.count;
-            inserter.insert(id, &record)?;
+            writer.record(&make_record(&mut rng, domain, &senders))?;
         }
-        drop(inserter);
-        header_stmt.execute(params![id, n as i64, messages as i64])?;
+        writer.finish(&ReportTail::default(), &RawMeta::default())?;
         written += n;
         reports += 1;
         since_commit += n;
@@ -963,8 +946,7 @@ fn generate(path: &Path, shape: Shape, records: u64) -> Res<u64> {
         }
     }
     store.commit()?;
-    drop(header_stmt);
-    let _: String = conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))?;
+    store.set_bulk_load(false)?;
     Ok(reports)
 }
 

@@ -308,9 +308,8 @@ impl<'s> Ingester<'s> {
                 Ok(sink.outcome)
             }
             Err(_) => {
-                // A report's savepoint may still be open; without one this
-                // fails harmlessly. Reports stored before the panic stay.
-                let _ = self.store.rollback_savepoint();
+                // The report being written was undone as the panic unwound
+                // (its writer was dropped). Reports stored before it stay.
                 let mut outcome = sink.outcome;
                 outcome.errors.push(format!(
                     "{name}: internal error: reading this input stopped unexpectedly \
@@ -384,8 +383,7 @@ pub fn reparse(store: &Store, limits: &Limits) -> Result<ReparseSummary, StoreEr
         let Some((source, ingested_at, raw)) = store.raw_report(id)? else { continue };
         let chunks = store.raw_chunks(id)?;
         store.begin()?;
-        store.savepoint()?;
-        store.delete_report(id)?;
+        let replacement = store.replace_report(id)?;
         // The report keeps the time it first arrived.
         let mut sink = StoreSink { store, outcome: InputOutcome::default(), now: ingested_at };
         let mut reader = raw::open(chunks);
@@ -403,7 +401,7 @@ pub fn reparse(store: &Store, limits: &Limits) -> Result<ReparseSummary, StoreEr
         })?;
         let outcome = sink.outcome;
         if outcome.is_ok() {
-            store.release()?;
+            replacement.keep()?;
             summary.reports += 1;
             summary.records += outcome.records;
             if outcome.reports_duplicate > 0 {
@@ -412,7 +410,7 @@ pub fn reparse(store: &Store, limits: &Limits) -> Result<ReparseSummary, StoreEr
             summary.warnings.extend(outcome.warnings);
         } else {
             // Keep the report as it was: the new parser cannot read it.
-            store.rollback_savepoint()?;
+            drop(replacement);
             summary.failed.push(Failure { input: source, error: outcome.errors.join("; ") });
         }
         store.commit()?;
@@ -465,30 +463,15 @@ impl StoreSink<'_> {
             // The parser panicked; `document` records it.
             _ => return Ok(()),
         };
-        self.store.savepoint()?;
-        let Some(report) = self.store.insert_report(&header, location, self.now)? else {
-            self.store.release()?;
+        let Some(mut writer) = self.store.start_report(&header, location, self.now)? else {
             self.outcome.reports_duplicate += 1;
             return Ok(());
         };
-        let mut inserter = self.store.record_inserter()?;
-        let (mut records, mut messages, mut seq, mut raw_size) = (0u64, 0u64, 0i64, 0u64);
         for message in rx {
             match message {
-                Parsed::Records(batch) => {
-                    for row in &batch {
-                        inserter.insert_row(report, row)?;
-                        messages = messages.saturating_add(row.count());
-                    }
-                    records += batch.len() as u64;
-                }
-                Parsed::RawChunk(chunk) => {
-                    self.store.insert_raw_chunk(report, seq, &chunk)?;
-                    seq += 1;
-                    raw_size += chunk.len() as u64;
-                }
+                Parsed::Records(batch) => writer.rows(&batch)?,
+                Parsed::RawChunk(chunk) => writer.raw_chunk(&chunk)?,
                 Parsed::Done { warnings, late_extensions } => {
-                    drop(inserter);
                     let extensions = match &late_extensions[..] {
                         [] => Vec::new(),
                         late => header.extensions.iter().chain(late).cloned().collect(),
@@ -496,16 +479,14 @@ impl StoreSink<'_> {
                     self.outcome
                         .warnings
                         .extend(warnings.iter().map(|w| format!("{location}: {w}")));
-                    let tail = ReportTail { records, messages, warnings, extensions };
-                    self.store.finish_report(report, &tail, meta, raw_size)?;
-                    self.store.release()?;
+                    let tail = ReportTail { warnings, extensions };
+                    let records = writer.finish(&tail, meta)?;
                     self.outcome.reports_new += 1;
                     self.outcome.records += records;
                     return Ok(());
                 }
                 Parsed::Failed(error) => {
-                    drop(inserter);
-                    self.store.rollback_savepoint()?;
+                    writer.abandon()?;
                     self.fail(location, error);
                     return Ok(());
                 }
@@ -513,8 +494,7 @@ impl StoreSink<'_> {
             }
         }
         // The parser went away without finishing (it panicked).
-        drop(inserter);
-        self.store.rollback_savepoint()?;
+        writer.abandon()?;
         Ok(())
     }
 }

@@ -11,7 +11,7 @@ use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use common::*;
-use rusqlite::Connection;
+use dmarc_report::store::inspect::Inspector;
 use serde_json::Value;
 
 /// 2026-10-20 00:00:00 UTC.
@@ -64,111 +64,23 @@ fn assert_fatal_one_line(out: &Run, what: &str) {
 }
 
 /// What the database holds, row ids and ingestion times left out, as sorted
-/// lines: reports, records (numbered within their report), reasons and auth
-/// results (numbered within their record), the raw XML (decompressed,
-/// summarised by length and hash) and the failed inputs.
-fn content(conn: &Connection) -> Vec<String> {
-    const KEY: &str = "r.org_name || '|' || r.policy_domain || '|' || r.report_id \
-         || '|' || r.begin_ts || '|' || r.end_ts";
-    let mut lines = Vec::new();
-    for row in query_rows(
-        conn,
-        "SELECT org_name, policy_domain, report_id, begin_ts, end_ts, schema, version, email,
-             extra_contact_info, generator, errors, adkim, aspf, p, sp, np, pct, fo, testing,
-             discovery_method, extensions, source, warnings, record_count, message_count
-         FROM reports",
-    ) {
-        lines.push(format!("report: {}", row.join(" | ")));
+/// lines (see `Inspector::content`).
+fn content(db: &Inspector<'_>) -> Vec<String> {
+    db.content().expect("the database's content")
+}
+
+/// Every stored report with its records, as the store's snapshot gives them.
+fn stored_reports(db: &Inspector<'_>) -> Vec<Value> {
+    match db.snapshot().expect("snapshot")["reports"].take() {
+        Value::Array(reports) => reports,
+        other => panic!("reports: {other}"),
     }
-    // Records numbered within their report, in insertion order.
-    let mut record_names = std::collections::HashMap::new();
-    let mut last_report = String::new();
-    let mut ordinal = 0;
-    for row in query_rows(
-        conn,
-        &format!(
-            "SELECT c.id, {KEY}, c.source_ip, c.count, c.disposition, c.dkim, c.spf,
-                 c.header_from, c.envelope_from, c.envelope_to, c.extensions
-             FROM records c JOIN reports r ON r.id = c.report ORDER BY c.report, c.id"
-        ),
-    ) {
-        ordinal = if row[1] == last_report { ordinal + 1 } else { 1 };
-        last_report = row[1].clone();
-        let name = format!("{} #{ordinal}", row[1]);
-        lines.push(format!("record: {name} | {}", row[2..].join(" | ")));
-        record_names.insert(row[0].clone(), name);
-    }
-    // Reasons and auth results numbered within their record.
-    for (table, sql) in [
-        ("reason", "SELECT record, type, comment FROM record_reasons ORDER BY record, seq"),
-        (
-            "dkim",
-            "SELECT record, domain, selector, result, human_result FROM dkim_results
-             ORDER BY record, seq",
-        ),
-        (
-            "spf",
-            "SELECT record, domain, scope, result, human_result FROM spf_results
-             ORDER BY record, seq",
-        ),
-    ] {
-        let mut last_record = String::new();
-        let mut ordinal = 0;
-        for row in query_rows(conn, sql) {
-            ordinal = if row[0] == last_record { ordinal + 1 } else { 1 };
-            last_record = row[0].clone();
-            let record = record_names.get(&row[0]).map_or("orphan", String::as_str);
-            lines.push(format!("{table}: {record} #{ordinal} | {}", row[1..].join(" | ")));
-        }
-    }
-    for row in query_rows(
-        conn,
-        "SELECT name, error, hex(sha256), length(data), attempts FROM failed_inputs",
-    ) {
-        lines.push(format!("failed: {}", row.join(" | ")));
-    }
-    // The raw XML, decompressed.
-    let mut stmt = conn
-        .prepare(&format!(
-            "SELECT {KEY}, w.compression, w.file_name, w.known_utf8, w.report
-             FROM report_raw w JOIN reports r ON r.id = w.report"
-        ))
-        .expect("raw query");
-    let rows = stmt
-        .query_map([], |row| {
-            Ok((
-                row.get::<_, String>(0)?,
-                row.get::<_, String>(1)?,
-                row.get::<_, Option<String>>(2)?,
-                row.get::<_, i64>(3)?,
-                row.get::<_, i64>(4)?,
-            ))
-        })
-        .expect("raw rows");
-    for row in rows {
-        let (key, compression, file_name, known_utf8, report) = row.expect("raw row");
-        assert_eq!(compression, "gzip");
-        let xml = raw_xml(conn, report);
-        let hash = xml.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, &b| {
-            (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
-        });
-        lines.push(format!("raw: {key} | {file_name:?} | {known_utf8} | {} | {hash:x}", xml.len()));
-    }
-    lines.sort();
-    lines
 }
 
 /// Every stored report is whole: its record count matches its records and
 /// its raw XML is there.
-fn assert_reports_whole(conn: &Connection) {
-    let partial = query_rows(
-        conn,
-        "SELECT r.id, r.record_count, (SELECT count(*) FROM records c WHERE c.report = r.id),
-             (SELECT count(*) FROM report_raw w WHERE w.report = r.id)
-         FROM reports r
-         WHERE r.record_count != (SELECT count(*) FROM records c WHERE c.report = r.id)
-            OR NOT EXISTS (SELECT 1 FROM report_raw w WHERE w.report = r.id)",
-    );
+fn assert_reports_whole(db: &Inspector<'_>) {
+    let partial = db.incomplete_reports().expect("look for partial reports");
     assert!(partial.is_empty(), "reports stored half-way (id, count, records, raw): {partial:?}");
 }
 
@@ -215,13 +127,32 @@ fn json_summary_has_the_documented_shape_and_counts_a_new_report() {
     assert!(v["warnings"].is_array(), "{v}");
 
     let conn = open_db(&db);
-    let rows = query_rows(
-        &conn,
-        "SELECT org_name, policy_domain, report_id, begin_ts, end_ts, record_count, message_count
-         FROM reports",
-    );
+    let reports = stored_reports(&conn);
+    let fields = |r: &Value, names: &[&str]| -> Vec<String> {
+        names
+            .iter()
+            .map(|k| match &r[*k] {
+                Value::String(s) => s.clone(),
+                other => other.to_string(),
+            })
+            .collect()
+    };
     assert_eq!(
-        rows,
+        reports
+            .iter()
+            .map(|r| fields(
+                r,
+                &[
+                    "org_name",
+                    "policy_domain",
+                    "report_id",
+                    "begin",
+                    "end",
+                    "record_count",
+                    "message_count"
+                ]
+            ))
+            .collect::<Vec<_>>(),
         vec![vec![
             "reporter.example".to_owned(),
             "example.com".to_owned(),
@@ -232,11 +163,15 @@ fn json_summary_has_the_documented_shape_and_counts_a_new_report() {
             "13".to_owned(),
         ]]
     );
+    let records = reports[0]["records"].as_array().expect("records");
     assert_eq!(
-        query_rows(&conn, "SELECT source_ip, count, dkim, spf FROM records ORDER BY id"),
+        records
+            .iter()
+            .map(|c| fields(c, &["source_ip", "count", "dkim", "spf"]))
+            .collect::<Vec<_>>(),
         vec![vec!["192.0.2.1", "10", "pass", "pass"], vec!["2001:db8::1", "3", "fail", "fail"],]
     );
-    assert_eq!(query_i64(&conn, "SELECT count(*) FROM failed_inputs"), 0);
+    assert_eq!(conn.counts().unwrap().failed_inputs, 0);
 }
 
 #[test]
@@ -269,8 +204,8 @@ fn reingesting_the_same_report_counts_a_duplicate_and_stores_nothing() {
 
     let conn = open_db(&db);
     assert_eq!(content(&conn), before);
-    assert_eq!(query_i64(&conn, "SELECT count(*) FROM reports"), 1);
-    assert_eq!(query_i64(&conn, "SELECT count(*) FROM records"), 4);
+    assert_eq!(conn.counts().unwrap().reports, 1);
+    assert_eq!(conn.counts().unwrap().records, 4);
 }
 
 // ---------------------------------------------------------------------------
@@ -300,8 +235,9 @@ fn a_bad_input_among_good_ones_exits_one_commits_the_good_and_keeps_the_bad_byte
 
     // The good report is committed, the bad one left nothing behind.
     let conn = open_db(&db);
-    assert_eq!(query_rows(&conn, "SELECT org_name FROM reports"), vec![vec!["a.example"]]);
-    assert_eq!(query_i64(&conn, "SELECT count(*) FROM records"), 2);
+    let orgs: Vec<Value> = stored_reports(&conn).iter().map(|r| r["org_name"].clone()).collect();
+    assert_eq!(orgs, vec![Value::from("a.example")]);
+    assert_eq!(conn.counts().unwrap().records, 2);
     drop(conn);
 
     let errors = errors_json(tmp.path(), &db);
@@ -350,7 +286,7 @@ fn a_missing_input_path_is_a_failed_input_not_a_fatal_error() {
     assert_eq!(n(&v, "reports_new"), 1, "{v}");
     assert_eq!(failed(&v).len(), 1, "{v}");
     assert_eq!(failed(&v)[0]["input"], path_str(&missing), "{v}");
-    assert_eq!(query_i64(&open_db(&db), "SELECT count(*) FROM reports"), 1);
+    assert_eq!(counts(&db).reports, 1);
 }
 
 #[test]
@@ -474,12 +410,12 @@ fn the_same_report_as_xml_gzip_zip_and_email_is_stored_once_with_three_duplicate
     assert!(failed(&v).is_empty(), "{v}");
 
     let conn = open_db(&db);
-    assert_eq!(query_i64(&conn, "SELECT count(*) FROM reports"), 1);
-    assert_eq!(query_i64(&conn, "SELECT count(*) FROM records"), 5);
-    assert_eq!(query_i64(&conn, "SELECT count(*) FROM report_raw"), 1);
+    assert_eq!(conn.counts().unwrap().reports, 1);
+    assert_eq!(conn.counts().unwrap().records, 5);
+    assert_eq!(conn.counts().unwrap().raw_copies, 1);
     // The raw XML kept is the report itself, whichever wrapping came first.
-    let report = query_i64(&conn, "SELECT report FROM report_raw");
-    assert_eq!(raw_xml(&conn, report), xml.as_bytes());
+    let raw = conn.raw_copies().expect("raw copies");
+    assert_eq!(raw[0].3, xml.as_bytes());
 }
 
 #[test]
@@ -509,7 +445,7 @@ fn mbox_files_and_maildir_folders_are_read_message_by_message() {
     assert_eq!(n(&v, "inputs"), 5, "{v}");
     assert_eq!(n(&v, "reports_new"), 5, "{v}");
     assert_eq!(n(&v, "records"), 10, "{v}");
-    assert_eq!(query_i64(&open_db(&db), "SELECT count(DISTINCT report_id) FROM reports"), 5);
+    assert_eq!(counts(&db).distinct_report_ids, 5);
 }
 
 // ---------------------------------------------------------------------------
@@ -527,7 +463,7 @@ fn standard_input_is_ingested_and_a_bad_one_is_kept_for_retry() {
     assert_eq!(out.code, Some(0), "{out:?}");
     let v = out.json();
     assert_eq!((n(&v, "inputs"), n(&v, "reports_new"), n(&v, "records")), (1, 1, 3), "{v}");
-    assert_eq!(query_i64(&open_db(&db), "SELECT count(*) FROM reports"), 1);
+    assert_eq!(counts(&db).reports, 1);
 
     let junk = b"<feedback><report_metadata><org_name>x</org_name>".to_vec();
     let out = run_with_stdin(
@@ -550,7 +486,7 @@ fn the_dmarc_report_db_variable_is_used_when_db_is_not_given() {
         .args(["ingest", "--format", "json"])
         .arg(&file));
     assert_eq!(out.code, Some(0), "{out:?}");
-    assert_eq!(query_i64(&open_db(&env_db), "SELECT count(*) FROM reports"), 1);
+    assert_eq!(counts(&env_db).reports, 1);
     assert!(!tmp.path().join("xdg-data").exists(), "the XDG default was used instead");
 
     // --db wins over the variable.
@@ -563,7 +499,7 @@ fn the_dmarc_report_db_variable_is_used_when_db_is_not_given() {
         .arg(&file));
     assert_eq!(out.code, Some(0), "{out:?}");
     assert_eq!(n(&out.json(), "reports_new"), 1, "{out:?}");
-    assert_eq!(query_i64(&open_db(&flag_db), "SELECT count(*) FROM reports"), 1);
+    assert_eq!(counts(&flag_db).reports, 1);
 }
 
 #[test]
@@ -573,7 +509,7 @@ fn the_database_defaults_to_the_xdg_data_directory() {
     let out = run(command(tmp.path()).args(["ingest", "--format", "json"]).arg(&file));
     assert_eq!(out.code, Some(0), "{out:?}");
     let db = tmp.path().join("xdg-data/dmarc-report/dmarc.db");
-    assert_eq!(query_i64(&open_db(&db), "SELECT count(*) FROM records"), 2);
+    assert_eq!(counts(&db).records, 2);
 
     // And the other commands find it there too.
     let out = run(command(tmp.path()).args(["errors", "--format", "json"]));
@@ -615,7 +551,7 @@ fn a_closed_stdout_is_not_an_error() {
         assert!(!out.stderr.contains("panicked"), "{args:?}: {out:?}");
         assert_eq!(out.code, Some(0), "{args:?}: {out:?}");
     }
-    assert_eq!(query_i64(&open_db(&db), "SELECT count(*) FROM reports"), 20);
+    assert_eq!(counts(&db).reports, 20);
 }
 
 // ---------------------------------------------------------------------------
@@ -641,7 +577,7 @@ fn retry_failed_stores_an_input_that_failed_on_a_limit_and_removes_it_from_error
     let errors = errors_json(tmp.path(), &db);
     assert_eq!(errors.len(), 1, "{errors:?}");
     assert_eq!(n(&errors[0], "size"), file_bytes.len() as u64, "{errors:?}");
-    assert_eq!(query_i64(&open_db(&db), "SELECT count(*) FROM reports"), 0);
+    assert_eq!(counts(&db).reports, 0);
 
     // Retrying with the same limit fails again and keeps it.
     let out = ingest(tmp.path(), &db, &["--retry-failed", "--max-report-size", "4K"]);
@@ -657,9 +593,9 @@ fn retry_failed_stores_an_input_that_failed_on_a_limit_and_removes_it_from_error
     assert!(failed(&v).is_empty(), "{v}");
     assert!(errors_json(tmp.path(), &db).is_empty());
     let conn = open_db(&db);
-    assert_eq!(query_i64(&conn, "SELECT count(*) FROM reports"), 1);
-    assert_eq!(query_i64(&conn, "SELECT count(*) FROM records"), 30);
-    assert_eq!(query_i64(&conn, "SELECT count(*) FROM failed_inputs"), 0);
+    assert_eq!(conn.counts().unwrap().reports, 1);
+    assert_eq!(conn.counts().unwrap().records, 30);
+    assert_eq!(conn.counts().unwrap().failed_inputs, 0);
 
     // Nothing left to retry: a no-op.
     let out = ingest(tmp.path(), &db, &["--retry-failed"]);
@@ -710,9 +646,9 @@ fn a_gzip_or_zip_bomb_fails_at_the_report_size_limit_and_stores_nothing() {
         assert_eq!(n(&v, "records"), 0, "{v}");
     }
     let conn = open_db(&db);
-    assert_eq!(query_i64(&conn, "SELECT count(*) FROM reports"), 0);
-    assert_eq!(query_i64(&conn, "SELECT count(*) FROM records"), 0);
-    assert_eq!(query_i64(&conn, "SELECT count(*) FROM failed_inputs"), 2);
+    assert_eq!(conn.counts().unwrap().reports, 0);
+    assert_eq!(conn.counts().unwrap().records, 0);
+    assert_eq!(conn.counts().unwrap().failed_inputs, 2);
 }
 
 #[test]
@@ -731,7 +667,7 @@ fn a_zip_with_more_entries_than_the_limit_fails_naming_max_zip_entries() {
     let v = out.json();
     let error = failed(&v)[0]["error"].as_str().expect("error text");
     assert!(error.contains("--max-zip-entries"), "{error}");
-    assert_eq!(query_i64(&open_db(&db), "SELECT count(*) FROM reports"), 0);
+    assert_eq!(counts(&db).reports, 0);
 
     let out = ingest(tmp.path(), &db, &["--max-zip-entries", "5", path_str(&file)]);
     assert_eq!(out.code, Some(0), "{out:?}");
@@ -769,7 +705,7 @@ fn a_message_larger_than_the_limit_fails_naming_max_message_size() {
     assert_eq!(failed(&v).len(), 1, "{v}");
     let error = failed(&v)[0]["error"].as_str().expect("error text");
     assert!(error.contains("--max-message-size"), "{error}");
-    assert_eq!(query_i64(&open_db(&db), "SELECT count(*) FROM reports"), 1);
+    assert_eq!(counts(&db).reports, 1);
 }
 
 // ---------------------------------------------------------------------------
@@ -793,8 +729,8 @@ fn reparse_rebuilds_the_same_data_from_the_raw_xml() {
     assert!(n(&v, "reports_new") > 100, "{v}");
 
     let before = content(&open_db(&db));
-    let stored = query_i64(&open_db(&db), "SELECT count(*) FROM reports");
-    let records = query_i64(&open_db(&db), "SELECT count(*) FROM records");
+    let stored = counts(&db).reports;
+    let records = counts(&db).records;
 
     let out = run(command(tmp.path()).arg("--db").arg(&db).args(["reparse", "--format", "json"]));
     assert_eq!(out.code, Some(0), "{out:?}");
@@ -874,15 +810,8 @@ fn ingest_killed_at_random_moments_never_corrupts_or_duplicates() {
         let conn = open_db(&db);
         assert_eq!(integrity_check(&conn), "ok", "cycle {cycle}");
         assert_reports_whole(&conn);
-        assert_eq!(query_i64(&conn, "SELECT count(*) FROM reports"), REPORTS);
-        assert_eq!(
-            query_i64(
-                &conn,
-                "SELECT count(*) FROM (SELECT DISTINCT org_name, policy_domain, report_id,
-                     begin_ts, end_ts FROM reports)"
-            ),
-            REPORTS
-        );
+        assert_eq!(conn.counts().unwrap().reports, REPORTS as u64);
+        assert_eq!(conn.counts().unwrap().distinct_reports, REPORTS as u64);
         assert!(content(&conn) == expected, "cycle {cycle}: the database differs from a clean run");
     }
     eprintln!(
@@ -909,19 +838,19 @@ fn check_crashed_copy(db: &Path, check: &Path, what: &str) -> i64 {
     }
     let conn = open_db(check);
     assert_eq!(integrity_check(&conn), "ok", "{what}");
-    if query_i64(&conn, "PRAGMA user_version") == 0 {
+    if conn.schema_version().unwrap() == 0 {
         // Killed before the schema was created: it is all or nothing.
-        let tables = query_rows(&conn, "SELECT name FROM sqlite_master");
+        let tables = conn.schema_objects().unwrap();
         assert!(tables.is_empty(), "{what}: half-created schema: {tables:?}");
         return 0;
     }
     assert_reports_whole(&conn);
     assert_eq!(
-        query_i64(&conn, "SELECT count(*) FROM failed_inputs"),
+        conn.counts().unwrap().failed_inputs,
         0,
         "{what}: a kill must not make an input fail"
     );
-    query_i64(&conn, "SELECT count(*) FROM reports")
+    i64::try_from(conn.counts().unwrap().reports).unwrap()
 }
 
 // ---------------------------------------------------------------------------
@@ -939,10 +868,7 @@ fn demo_ingests_the_bundled_samples_and_shows_both_domains() {
     assert!(!out.stderr.contains("panicked"), "{out:?}");
     let conn = open_db(&out_dir.join("dmarc.db"));
     for domain in ["example.com", "example.org"] {
-        let reports = query_i64(
-            &conn,
-            &format!("SELECT count(*) FROM reports WHERE policy_domain = '{domain}'"),
-        );
+        let reports = stored_reports(&conn).iter().filter(|r| r["policy_domain"] == domain).count();
         assert!(reports > 0, "no {domain} reports stored");
     }
     drop(conn);
@@ -979,10 +905,14 @@ fn attachment_and_entry_names_are_labels_never_paths() {
     assert_eq!(n(&out.json(), "reports_new"), 2, "{out:?}");
     // The names are kept as where the reports came from, and nothing was
     // written under them.
-    let sources = query_rows(&open_db(&db), "SELECT source FROM reports ORDER BY source");
-    assert!(sources[0][0].ends_with("entry.zip > ../../etc/passwd"), "{sources:?}");
+    let mut sources: Vec<String> = stored_reports(&open_db(&db))
+        .iter()
+        .map(|r| r["source"].as_str().unwrap_or_default().to_owned())
+        .collect();
+    sources.sort();
+    assert!(sources[0].ends_with("entry.zip > ../../etc/passwd"), "{sources:?}");
     assert!(
-        sources[1][0].ends_with("mail.eml > ../../../tmp/dmarc-report-evil.xml.gz"),
+        sources[1].ends_with("mail.eml > ../../../tmp/dmarc-report-evil.xml.gz"),
         "{sources:?}"
     );
     assert!(!Path::new("/tmp/dmarc-report-evil.xml.gz").exists());
@@ -1010,5 +940,5 @@ fn a_database_inside_the_folder_being_ingested_is_not_an_input() {
             "the database, its WAL and SHM are skipped: {out:?}"
         );
     }
-    assert_eq!(query_i64(&open_db(&db), "SELECT count(*) FROM failed_inputs"), 0);
+    assert_eq!(counts(&db).failed_inputs, 0);
 }

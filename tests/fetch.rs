@@ -11,7 +11,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::dovecot::Dovecot;
-use common::{command, email_with_attachment, gzip, open_db, query_i64, report_xml, run, temp_dir};
+use common::{command, counts, email_with_attachment, gzip, open_db, report_xml, run, temp_dir};
 
 /// A rua email carrying one gzip report `id` for example.com.
 fn rua(id: &str, day: i64) -> Vec<u8> {
@@ -78,14 +78,11 @@ fn assert_archived_exactly_once(server: &Dovecot, folder: &str, originals: &[Vec
 }
 
 fn reports(db: &Path) -> i64 {
-    query_i64(&open_db(db), "SELECT count(*) FROM reports")
+    i64::try_from(counts(db).reports).unwrap()
 }
 
 fn distinct_reports(db: &Path) -> i64 {
-    query_i64(
-        &open_db(db),
-        "SELECT count(DISTINCT org_name || policy_domain || report_id) FROM reports",
-    )
+    i64::try_from(counts(db).distinct_reports).unwrap()
 }
 
 #[test]
@@ -145,8 +142,7 @@ fn a_mailbox_of_rua_emails_is_stored_once_archived_and_the_bad_one_goes_to_the_e
     assert_eq!(server.list_uids("DMARC/Processed").unwrap().len(), 5);
     assert_eq!(server.list_uids("DMARC/Failed").unwrap().len(), 1);
     // The bad message's bytes are in the database too.
-    let kept =
-        query_i64(&open_db(&db), "SELECT count(*) FROM failed_inputs WHERE length(data) > 0");
+    let kept = counts(&db).failed_with_data;
     assert_eq!(kept, 1);
 
     // A second run: nothing new, nothing duplicated, all quiet.
@@ -537,11 +533,8 @@ fn fetch_killed_at_random_moments_loses_and_doubles_nothing() {
         let conn = open_db(&db);
         assert_eq!(common::integrity_check(&conn), "ok");
         // A kill before the first migration committed leaves no tables yet.
-        if query_i64(&conn, "SELECT count(*) FROM sqlite_master WHERE name = 'reports'") == 1 {
-            assert_eq!(
-                query_i64(&conn, "SELECT count(*) FROM reports"),
-                query_i64(&conn, "SELECT count(DISTINCT report_id) FROM reports")
-            );
+        if conn.schema_objects().unwrap().iter().any(|name| name == "reports") {
+            assert_eq!(conn.counts().unwrap().reports, conn.counts().unwrap().distinct_report_ids);
         }
         drop(conn);
         let on_server = server.list_uids("INBOX").unwrap().len()

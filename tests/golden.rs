@@ -1,5 +1,5 @@
 //! Golden tests over `sample-reports/`: every input is ingested into a fresh
-//! database and the database's canonical image (`store::snapshot`) must
+//! database and the database's canonical image (`Inspector::snapshot`) must
 //! equal `tests/golden/<input>.json`. Failed inputs are part of the image,
 //! so the error messages are pinned too.
 //!
@@ -21,7 +21,7 @@ use std::path::{Path, PathBuf};
 use dmarc_report::fetch::files;
 use dmarc_report::ingest::Ingester;
 use dmarc_report::limits::Limits;
-use dmarc_report::store::{Store, snapshot::snapshot};
+use dmarc_report::store::Store;
 
 const SAMPLES: &str = "sample-reports";
 const GOLDEN: &str = "tests/golden";
@@ -51,7 +51,7 @@ fn every_sample_stores_exactly_its_golden_image() {
     let mut mismatches = Vec::new();
     for input in inputs() {
         let store = ingest_one(&input);
-        let image = snapshot(store.connection()).unwrap();
+        let image = store.inspect().snapshot().unwrap();
         let actual = serde_json::to_string_pretty(&image).unwrap() + "\n";
         let rel = input.strip_prefix(SAMPLES).unwrap();
         let golden = Path::new(GOLDEN).join(format!("{}.json", rel.display()));
@@ -128,9 +128,8 @@ fn the_whole_sample_set_stores_each_report_once() {
     let mut ingester = Ingester::new(&store, Limits::default());
     ingester.ingest_paths(&[SAMPLES.to_owned()]).unwrap();
     let summary = ingester.finish().unwrap();
-    let distinct: i64 =
-        store.connection().query_row("SELECT count(*) FROM reports", [], |r| r.get(0)).unwrap();
-    assert_eq!(summary.reports_new as i64, distinct);
+    let distinct = store.inspect().counts().unwrap().reports;
+    assert_eq!(summary.reports_new, distinct);
     // One report is shipped twice on purpose (docs/samples.md).
     assert_eq!(summary.reports_duplicate, 1);
     // Every malformed sample, and nothing else, fails.

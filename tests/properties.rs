@@ -26,9 +26,8 @@ fn ingest(bytes: &[u8]) -> (Store, dmarc_report::ingest::InputOutcome) {
 
 /// The outcome is consistent with what was stored.
 fn check_consistent(store: &Store, outcome: &dmarc_report::ingest::InputOutcome) {
-    let reports: i64 =
-        store.connection().query_row("SELECT count(*) FROM reports", [], |r| r.get(0)).unwrap();
-    assert_eq!(reports as u64, outcome.reports_new);
+    let reports = store.inspect().counts().unwrap().reports;
+    assert_eq!(reports, outcome.reports_new);
     let failures = store.failures().unwrap().len();
     assert_eq!(failures, usize::from(!outcome.is_ok()));
     if !outcome.is_ok() {
@@ -211,8 +210,8 @@ proptest! {
         // And through the store: the totals are the sums.
         let (store, outcome) = ingest(xml.as_bytes());
         prop_assert!(outcome.is_ok(), "{:?}", outcome.errors);
-        let (n, sum): (i64, i64) = store.connection().query_row(
-            "SELECT count(*), COALESCE(sum(count), 0) FROM records", [], |r| Ok((r.get(0)?, r.get(1)?))).unwrap();
+        let counts = store.inspect().counts().unwrap();
+        let (n, sum) = (counts.records, counts.messages);
         prop_assert_eq!(n as usize, records.len());
         prop_assert_eq!(sum as u128, records.iter().map(|r| r.count as u128).sum::<u128>());
     }
@@ -265,8 +264,7 @@ fn a_panic_while_reading_one_input_fails_that_input_and_the_batch_goes_on() {
     assert!(ingester.ingest_bytes("second.xml", &second, &Hints::default()).unwrap().is_ok());
     let summary = ingester.finish().unwrap();
     assert_eq!(summary.reports_new, 2, "{summary:?}");
-    let reports: i64 =
-        store.connection().query_row("SELECT count(*) FROM reports", [], |r| r.get(0)).unwrap();
+    let reports = store.inspect().counts().unwrap().reports;
     assert_eq!(reports, 2);
     let failed: Vec<String> = store.failures().unwrap().into_iter().map(|f| f.name).collect();
     assert_eq!(failed, ["panics-early.xml", "panics.xml"]);

@@ -182,7 +182,7 @@ impl Scenario {
             rua: [(DOMAIN.to_owned(), "mailto:dmarc@example.com".to_owned())].into(),
             resolver: None,
         };
-        let mut summary = analyse::summarise(store.connection(), &options).unwrap();
+        let mut summary = analyse::summarise(&store, &options).unwrap();
         assert_eq!(summary.domains.len(), 1);
         summary.domains.remove(0)
     }

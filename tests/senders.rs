@@ -11,23 +11,34 @@ use dmarc_report::ingest::Ingester;
 use dmarc_report::limits::Limits;
 use dmarc_report::store::Store;
 
-/// source IP → (passing DKIM domains, passing SPF domains, envelope-from domains)
+/// source IP → (passing DKIM domains, passing SPF domains, envelope-from
+/// domains), each distinct, from the store's snapshot.
 fn evidence(store: &Store) -> BTreeMap<String, [Vec<String>; 3]> {
     let mut out: BTreeMap<String, [Vec<String>; 3]> = BTreeMap::new();
-    let queries = [
-        "SELECT DISTINCT r.source_ip, d.domain FROM records r JOIN dkim_results d ON d.record = r.id
-         WHERE d.result = 'pass'",
-        "SELECT DISTINCT r.source_ip, s.domain FROM records r JOIN spf_results s ON s.record = r.id
-         WHERE s.result = 'pass'",
-        "SELECT DISTINCT source_ip, envelope_from FROM records WHERE envelope_from IS NOT NULL",
-    ];
-    for (i, sql) in queries.iter().enumerate() {
-        let mut stmt = store.connection().prepare(sql).unwrap();
-        let rows =
-            stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))).unwrap();
-        for row in rows {
-            let (ip, domain) = row.unwrap();
-            out.entry(ip).or_default()[i].push(domain);
+    let image = store.inspect().snapshot().unwrap();
+    let text = |v: &serde_json::Value| v.as_str().map(str::to_owned);
+    for record in image["reports"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|r| r["records"].as_array().unwrap().iter())
+    {
+        let ip = text(&record["source_ip"]).unwrap_or_default();
+        let slot = out.entry(ip).or_default();
+        for (i, key) in ["auth_dkim", "auth_spf"].iter().enumerate() {
+            for auth in record[*key].as_array().unwrap() {
+                if auth["result"] == "pass"
+                    && let Some(domain) = text(&auth["domain"])
+                    && !slot[i].contains(&domain)
+                {
+                    slot[i].push(domain);
+                }
+            }
+        }
+        if let Some(env) = text(&record["envelope_from"])
+            && !slot[2].contains(&env)
+        {
+            slot[2].push(env);
         }
     }
     out

@@ -32,7 +32,7 @@ fn sum(rows: &[summary::SourceRow]) -> Totals {
 #[test]
 fn the_default_window_covers_the_samples_thirty_days_and_the_sources_add_up() {
     let store = samples();
-    let conn = store.connection();
+    let conn = &store;
     assert_eq!(summary::domains(conn).unwrap(), ["example.com", "example.org"]);
     let catalogue = Catalogue::builtin();
     for domain in ["example.com", "example.org"] {
@@ -71,7 +71,7 @@ fn the_default_window_covers_the_samples_thirty_days_and_the_sources_add_up() {
 #[test]
 fn a_domain_without_reports_has_no_window() {
     let store = samples();
-    assert_eq!(summary::window(store.connection(), "nope.example", WindowSpec::All).unwrap(), None);
+    assert_eq!(summary::window(&store, "nope.example", WindowSpec::All).unwrap(), None);
 }
 
 /// A small report: `records` are (ip index, count, dkim pass, spf pass).
@@ -121,7 +121,7 @@ proptest! {
             }
             ingester.finish().unwrap();
         }
-        let conn = store.connection();
+        let conn = &store;
         let window = summary::window(conn, "example.com", WindowSpec::All).unwrap().unwrap();
         let d = summary::domain_totals(conn, "example.com", window, &Catalogue::builtin()).unwrap();
         prop_assert_eq!(d.totals, want);

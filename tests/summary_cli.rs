@@ -292,11 +292,11 @@ fn resolve_names_sources_by_forward_confirmed_reverse_dns_and_caches_them() {
     assert!(!name.is_empty());
     let junk = sources.iter().find(|s| s["ip"] == "not-an-address").unwrap();
     assert!(junk.get("rdns").is_none());
-    let conn = common::open_db(&db);
-    assert_eq!(
-        common::query_rows(&conn, "SELECT ip, name, status FROM rdns_cache"),
-        [vec!["127.0.0.1".to_owned(), name.to_owned(), "ok".to_owned()]]
-    );
+    let store = dmarc_report::store::Store::open_existing(&db).unwrap();
+    let cached = dmarc_report::store::RdnsCache::rdns_entries(&store).unwrap();
+    let cached: Vec<_> =
+        cached.iter().map(|e| (e.ip.as_str(), e.name.as_deref(), e.status)).collect();
+    assert_eq!(cached, [("127.0.0.1", Some(name), dmarc_report::store::RdnsStatus::Ok)]);
 }
 
 #[test]

@@ -13,10 +13,9 @@ pub mod verdict;
 
 use std::collections::{BTreeMap, HashMap};
 
-use rusqlite::{Connection, params};
 use serde::{Serialize, Serializer};
 
-use crate::store::StoreError;
+use crate::store::{Backend, RdnsCache, StoreError, SummaryReads};
 use crate::units::DAY;
 use classify::Sender;
 use policy::PolicyHistory;
@@ -24,9 +23,10 @@ use senders::Catalogue;
 use summary::{DomainTotals, Window, WindowSpec};
 use verdict::{Criteria, Readiness};
 
-/// Looks up reverse DNS names for source IPs (`--resolve`): IP to name.
+/// Looks up reverse DNS names for source IPs (`--resolve`), with the
+/// store's cache: IP to name.
 pub type Resolver<'a> =
-    dyn Fn(&Connection, &[String]) -> Result<HashMap<String, String>, StoreError> + 'a;
+    dyn Fn(&dyn RdnsCache, &[String]) -> Result<HashMap<String, String>, StoreError> + 'a;
 
 /// What to summarise and how to judge it.
 pub struct Options<'a> {
@@ -146,8 +146,8 @@ impl From<&PolicyHistory> for PublishedPolicyOut {
 }
 
 /// Summarises every selected domain.
-pub fn summarise(conn: &Connection, opts: &Options<'_>) -> Result<Summary, StoreError> {
-    let all = summary::domains(conn)?;
+pub fn summarise(store: &dyn Backend, opts: &Options<'_>) -> Result<Summary, StoreError> {
+    let all = summary::domains(store)?;
     let wanted: Vec<String> = if opts.domains.is_empty() {
         all
     } else {
@@ -156,8 +156,8 @@ pub fn summarise(conn: &Connection, opts: &Options<'_>) -> Result<Summary, Store
     let mut domains = Vec::new();
     let mut span: Option<WindowOut> = None;
     for domain in wanted {
-        let Some(window) = summary::window(conn, &domain, opts.window)? else { continue };
-        let section = summarise_domain(conn, &domain, window, opts)?;
+        let Some(window) = summary::window(store, &domain, opts.window)? else { continue };
+        let section = summarise_domain(store, &domain, window, opts)?;
         span = Some(match span {
             None => section.window,
             Some(s) => WindowOut {
@@ -170,25 +170,43 @@ pub fn summarise(conn: &Connection, opts: &Options<'_>) -> Result<Summary, Store
     Ok(Summary { window: span, domains })
 }
 
-/// Summarises one domain over `window`.
+/// Summarises one domain over `window`, in steps: the facts from the
+/// store, reverse DNS names when asked for (the only step that looks
+/// anything up outside the database), then the analysis proper, which
+/// only computes.
 pub fn summarise_domain(
-    conn: &Connection,
+    store: &dyn Backend,
     domain: &str,
     window: Window,
     opts: &Options<'_>,
 ) -> Result<DomainSummary, StoreError> {
-    let mut totals = summary::domain_totals(conn, domain, window, &opts.catalogue)?;
+    // 1. Facts.
+    let mut totals = summary::domain_totals(store, domain, window, &opts.catalogue)?;
+    let history = policy::history(store, domain, window.end)?;
+    // 2. Enrichment.
     if let Some(resolve) = opts.resolver {
         let ips: Vec<String> = totals.sources.iter().map(|s| s.ip.clone()).collect();
-        let names = resolve(conn, &ips)?;
+        let names = resolve(store, &ips)?;
         for row in &mut totals.sources {
             row.rdns = names.get(&row.ip).cloned();
         }
         summary::identify(&mut totals.sources, &opts.catalogue);
     }
+    // 3. Analysis, with the one more fact it needs: which senders are new.
     let mut senders = classify::classify(domain, &mut totals.sources);
-    mark_new(conn, domain, window, &mut senders, opts.criteria.new_sender_days)?;
-    let history = policy::history(conn, domain, window.end)?;
+    mark_new(store, domain, window, &mut senders, opts.criteria.new_sender_days)?;
+    Ok(assess_domain(domain, window, totals, senders, history, opts))
+}
+
+/// The verdict and the output section of a domain, from its facts.
+fn assess_domain(
+    domain: &str,
+    window: Window,
+    totals: DomainTotals,
+    senders: Vec<Sender>,
+    history: PolicyHistory,
+    opts: &Options<'_>,
+) -> DomainSummary {
     let stale = totals.newest_report_end.and_then(|end| {
         let age = opts.now - end;
         (age > i64::from(opts.criteria.stale_days) * DAY).then(|| {
@@ -209,7 +227,7 @@ pub fn summarise_domain(
         },
         &opts.criteria,
     );
-    Ok(DomainSummary {
+    DomainSummary {
         domain: domain.to_owned(),
         window: window.into(),
         stale,
@@ -217,7 +235,7 @@ pub fn summarise_domain(
         totals,
         senders,
         readiness,
-    })
+    }
 }
 
 /// Marks senders whose first report (in the whole history, not only the
@@ -225,27 +243,16 @@ pub fn summarise_domain(
 /// that authenticate are looked up: for the others, being new changes
 /// nothing.
 fn mark_new(
-    conn: &Connection,
+    store: &dyn SummaryReads,
     domain: &str,
     window: Window,
     senders: &mut [Sender],
     days: u32,
 ) -> Result<(), StoreError> {
     let cutoff = window.end - i64::from(days) * DAY;
-    // Seen for this domain before the cutoff? The first hit answers.
-    let mut stmt = conn.prepare_cached(
-        "SELECT 1 FROM records c JOIN reports r ON r.id = c.report
-         WHERE c.source_ip = ?1 AND r.policy_domain = ?2 AND r.begin_ts < ?3 LIMIT 1",
-    )?;
     for s in senders.iter_mut().filter(|s| s.first_seen >= cutoff && s.authenticates()) {
-        let mut seen_before = false;
-        for ip in s.all_ips.iter().take(1000) {
-            if stmt.exists(params![ip, domain, cutoff])? {
-                seen_before = true;
-                break;
-            }
-        }
-        s.new = !seen_before;
+        let ips = &s.all_ips[..s.all_ips.len().min(1000)];
+        s.new = !store.seen_before(domain, ips, cutoff)?;
     }
     Ok(())
 }

@@ -12,10 +12,9 @@
 
 use std::collections::BTreeMap;
 
-use rusqlite::{Connection, params};
 use serde::Serialize;
 
-use crate::store::StoreError;
+use crate::store::{PolicyReport, StoreError, SummaryReads};
 use crate::units::DAY;
 
 /// The published policy, tag by tag, as stated by the reports. A tag no
@@ -136,25 +135,26 @@ const TAGS: [&str; 8] = ["p", "sp", "np", "pct", "testing", "adkim", "aspf", "fo
 
 /// Reads the published policy of `domain` from every report that began
 /// before `until`.
-pub fn history(conn: &Connection, domain: &str, until: i64) -> Result<PolicyHistory, StoreError> {
+pub fn history(
+    store: &dyn SummaryReads,
+    domain: &str,
+    until: i64,
+) -> Result<PolicyHistory, StoreError> {
+    Ok(history_of(&store.policy_reports(domain, until)?))
+}
+
+/// The policy and its changes, from what each report stated.
+pub fn history_of(reports: &[PolicyReport]) -> PolicyHistory {
     // day -> tag -> value -> number of reports stating it
     type Votes = BTreeMap<i64, [BTreeMap<String, u32>; 8]>;
     let mut votes: Votes = BTreeMap::new();
-    let mut stmt = conn.prepare_cached(
-        "SELECT begin_ts, p, sp, np, pct, testing, adkim, aspf, fo FROM reports
-         WHERE policy_domain = ?1 AND begin_ts < ?2",
-    )?;
-    let mut rows = stmt.query(params![domain, until])?;
-    while let Some(row) = rows.next()? {
-        let day = row.get::<_, i64>(0)?.div_euclid(DAY) * DAY;
+    for report in reports {
+        let day = report.begin.div_euclid(DAY) * DAY;
         let slot = votes.entry(day).or_default();
-        for (i, tag) in TAGS.iter().enumerate() {
-            let value: Option<String> = if *tag == "pct" {
-                row.get::<_, Option<i64>>(i + 1)?.map(|v| v.to_string())
-            } else {
-                row.get::<_, Option<String>>(i + 1)?
+        for (i, value) in report.tags.iter().enumerate() {
+            let Some(value) = value.as_deref().map(|v| v.trim().to_ascii_lowercase()) else {
+                continue;
             };
-            let Some(value) = value.map(|v| v.trim().to_ascii_lowercase()) else { continue };
             if value.is_empty() {
                 continue;
             }
@@ -196,7 +196,7 @@ pub fn history(conn: &Connection, domain: &str, until: i64) -> Result<PolicyHist
             last_level = Some(level);
         }
     }
-    Ok(PolicyHistory { current: to_policy(&state), changes, enforcement_since })
+    PolicyHistory { current: to_policy(&state), changes, enforcement_since }
 }
 
 fn to_policy(state: &[Option<String>; 8]) -> PublishedPolicy {

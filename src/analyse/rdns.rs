@@ -28,9 +28,7 @@ use std::sync::Arc;
 use std::sync::mpsc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use rusqlite::{Connection, OptionalExtension, params};
-
-use crate::store::StoreError;
+use crate::store::{RdnsCache, RdnsEntry, RdnsStatus, StoreError};
 
 /// A resolver. [`SystemLookup`] asks the system's; tests use fakes.
 pub trait Lookup {
@@ -111,12 +109,12 @@ pub enum Outcome {
 }
 
 impl Outcome {
-    fn status(&self) -> &'static str {
+    fn status(&self) -> RdnsStatus {
         match self {
-            Outcome::Name(_) => "ok",
-            Outcome::NoName => "none",
-            Outcome::Timeout => "timeout",
-            Outcome::Error => "error",
+            Outcome::Name(_) => RdnsStatus::Ok,
+            Outcome::NoName => RdnsStatus::None,
+            Outcome::Timeout => RdnsStatus::Timeout,
+            Outcome::Error => RdnsStatus::Error,
         }
     }
 
@@ -177,22 +175,21 @@ fn secs(d: Duration) -> i64 {
     i64::try_from(d.as_secs()).unwrap_or(i64::MAX)
 }
 
-/// The fresh cache entry for `ip`, if any.
+/// The fresh cache entry for `ip`, if any: `Some(name)` (`None`: known to
+/// have no name).
 fn cache_get(
-    stmt: &mut rusqlite::CachedStatement<'_>,
+    cache: &dyn RdnsCache,
     ip: &str,
     now: i64,
     opts: &ResolveOptions,
 ) -> Result<Option<Option<String>>, StoreError> {
-    let row: Option<(Option<String>, i64, String)> =
-        stmt.query_row([ip], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?))).optional()?;
-    Ok(row.and_then(|(name, at, status)| {
-        let keep = match status.as_str() {
-            "ok" | "none" => opts.ttl,
-            _ => opts.retry_after,
+    Ok(cache.rdns_get(ip)?.and_then(|entry| {
+        let keep = match entry.status {
+            RdnsStatus::Ok | RdnsStatus::None => opts.ttl,
+            RdnsStatus::Timeout | RdnsStatus::Error => opts.retry_after,
         };
         // An entry from the future (clock moved back) counts as fresh.
-        (now.saturating_sub(at) < secs(keep)).then_some(name)
+        (now.saturating_sub(entry.resolved_at) < secs(keep)).then_some(entry.name)
     }))
 }
 
@@ -200,17 +197,15 @@ fn cache_get(
 /// distinct string of `ips` is a key; the value is its confirmed name, or
 /// `None` (no name, not cached, or not an address).
 pub fn cached(
-    conn: &Connection,
+    cache: &dyn RdnsCache,
     ips: &[String],
     opts: &ResolveOptions,
 ) -> Result<HashMap<String, Option<String>>, StoreError> {
     let now = unix_now();
-    let mut stmt =
-        conn.prepare_cached("SELECT name, resolved_at, status FROM rdns_cache WHERE ip = ?1")?;
     let mut names = HashMap::with_capacity(ips.len());
     for text in ips {
         let name = match parse_ip(text) {
-            Some(ip) => cache_get(&mut stmt, &ip.to_string(), now, opts)?.flatten(),
+            Some(ip) => cache_get(cache, &ip.to_string(), now, opts)?.flatten(),
             None => None,
         };
         names.insert(text.clone(), name);
@@ -218,11 +213,10 @@ pub fn cached(
     Ok(names)
 }
 
-/// Reverse DNS names of `ips`: fresh cache entries are served from
-/// `rdns_cache`; the other addresses are resolved with `lookup`,
-/// concurrently and within the limits of `opts`, and the answers are written
-/// to the cache in one transaction (a savepoint, so the caller may have one
-/// open).
+/// Reverse DNS names of `ips`: fresh cache entries are served from the
+/// cache; the other addresses are resolved with `lookup`, concurrently and
+/// within the limits of `opts`, and the answers are written to the cache
+/// all at once (inside the caller's batch, if one is open).
 ///
 /// Every distinct string of `ips` is a key of the result; the value is its
 /// forward-confirmed name, or `None`: no name, a name that did not
@@ -230,7 +224,7 @@ pub fn cached(
 /// because the time budget ran out (those are not cached and are tried
 /// next time).
 pub fn resolve(
-    conn: &Connection,
+    cache: &dyn RdnsCache,
     ips: &[String],
     lookup: Arc<dyn Lookup + Send + Sync>,
     opts: &ResolveOptions,
@@ -239,25 +233,21 @@ pub fn resolve(
     let mut names: HashMap<String, Option<String>> = HashMap::with_capacity(ips.len());
     // Canonical address → the report strings that spell it.
     let mut todo: HashMap<IpAddr, Vec<String>> = HashMap::new();
-    {
-        let mut stmt =
-            conn.prepare_cached("SELECT name, resolved_at, status FROM rdns_cache WHERE ip = ?1")?;
-        for text in ips {
-            if names.contains_key(text) {
-                continue;
+    for text in ips {
+        if names.contains_key(text) {
+            continue;
+        }
+        let Some(ip) = parse_ip(text) else {
+            names.insert(text.clone(), None);
+            continue;
+        };
+        match cache_get(cache, &ip.to_string(), now, opts)? {
+            Some(name) => {
+                names.insert(text.clone(), name);
             }
-            let Some(ip) = parse_ip(text) else {
+            None => {
                 names.insert(text.clone(), None);
-                continue;
-            };
-            match cache_get(&mut stmt, &ip.to_string(), now, opts)? {
-                Some(name) => {
-                    names.insert(text.clone(), name);
-                }
-                None => {
-                    names.insert(text.clone(), None);
-                    todo.entry(ip).or_default().push(text.clone());
-                }
+                todo.entry(ip).or_default().push(text.clone());
             }
         }
     }
@@ -269,25 +259,16 @@ pub fn resolve(
     let outcomes = run_lookups(&addrs, lookup, opts);
 
     let resolved_at = unix_now();
-    conn.execute_batch("SAVEPOINT rdns")?;
-    let written = (|| -> Result<(), StoreError> {
-        let mut stmt = conn.prepare_cached(
-            "INSERT INTO rdns_cache (ip, name, resolved_at, status) VALUES (?1, ?2, ?3, ?4)
-             ON CONFLICT (ip) DO UPDATE SET name = excluded.name,
-                 resolved_at = excluded.resolved_at, status = excluded.status",
-        )?;
-        for (ip, outcome) in &outcomes {
-            stmt.execute(params![ip.to_string(), outcome.name(), resolved_at, outcome.status()])?;
-        }
-        Ok(())
-    })();
-    match written {
-        Ok(()) => conn.execute_batch("RELEASE rdns")?,
-        Err(e) => {
-            let _ = conn.execute_batch("ROLLBACK TO rdns; RELEASE rdns");
-            return Err(e);
-        }
-    }
+    let entries: Vec<RdnsEntry> = outcomes
+        .iter()
+        .map(|(ip, outcome)| RdnsEntry {
+            ip: ip.to_string(),
+            name: outcome.name().map(str::to_owned),
+            resolved_at,
+            status: outcome.status(),
+        })
+        .collect();
+    cache.rdns_put(&entries)?;
     for (ip, outcome) in outcomes {
         if let (Some(name), Some(texts)) = (outcome.name(), todo.get(&ip)) {
             for text in texts {

@@ -5,15 +5,13 @@
 //! computed in Rust with saturating arithmetic (SQLite's `sum()` fails on
 //! overflow; counts are bounded at 10^12 by the parser anyway).
 
-use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
-use rusqlite::{Connection, params};
 use serde::Serialize;
 
 use super::classify::SenderClass;
 use super::senders::{Catalogue, Evidence, KnownSender};
-use crate::store::StoreError;
+use crate::store::{RecordFacts, ReportRef, StoreError, SummaryReads};
 use crate::units::DAY;
 
 /// Which reports to look at.
@@ -187,26 +185,23 @@ pub struct DomainTotals {
 }
 
 /// The policy domains that have reports, sorted.
-pub fn domains(conn: &Connection) -> Result<Vec<String>, StoreError> {
-    let mut stmt =
-        conn.prepare("SELECT DISTINCT policy_domain FROM reports ORDER BY policy_domain")?;
-    let rows = stmt.query_map([], |r| r.get(0))?;
-    Ok(rows.collect::<Result<_, _>>()?)
+pub fn domains(store: &dyn SummaryReads) -> Result<Vec<String>, StoreError> {
+    store.domains()
 }
 
 /// Resolves a window for `domain`; `None` when it has no reports.
 pub fn window(
-    conn: &Connection,
+    store: &dyn SummaryReads,
     domain: &str,
     spec: WindowSpec,
 ) -> Result<Option<Window>, StoreError> {
-    let (first, last): (Option<i64>, Option<i64>) = conn.query_row(
-        "SELECT min(begin_ts), max(end_ts) FROM reports WHERE policy_domain = ?1",
-        [domain],
-        |r| Ok((r.get(0)?, r.get(1)?)),
-    )?;
-    let (Some(first), Some(last)) = (first, last) else { return Ok(None) };
-    Ok(Some(match spec {
+    Ok(store.domain_span(domain)?.map(|(first, last)| resolve_window(spec, first, last)))
+}
+
+/// The window `spec` means for a domain whose reports begin at `first` at
+/// the earliest and end at `last` at the latest.
+pub fn resolve_window(spec: WindowSpec, first: i64, last: i64) -> Window {
+    match spec {
         WindowSpec::LastDays(days) => {
             // Reports end at 23:59:59 or at the next midnight (Microsoft):
             // the window ends at the midnight after the newest end.
@@ -221,34 +216,25 @@ pub fn window(
             Window { begin: until - i64::from(days) * DAY, end: until }
         }
         WindowSpec::All => Window { begin: first, end: last + 1 },
-    }))
+    }
 }
 
 /// Totals of `domain` over `window`, with sources named from `catalogue`.
 pub fn domain_totals(
-    conn: &Connection,
+    store: &dyn SummaryReads,
     domain: &str,
     window: Window,
     catalogue: &Catalogue,
 ) -> Result<DomainTotals, StoreError> {
-    // The window's reports (id, begin, end, org): read once, and everything
-    // about reports below is derived from this list.
-    let report_list: Vec<(i64, i64, i64, String)> = {
-        let mut stmt = conn.prepare_cached(
-            "SELECT id, begin_ts, end_ts, org_name FROM reports
-             WHERE policy_domain = ?1 AND begin_ts >= ?2 AND begin_ts < ?3",
-        )?;
-        let rows = stmt.query_map(params![domain, window.begin, window.end], |r| {
-            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
-        })?;
-        rows.collect::<Result<_, _>>()?
-    };
+    // The window's reports: read once, and everything about reports below
+    // is derived from this list.
+    let report_list = store.window_reports(domain, window.begin, window.end)?;
     let reports = report_list.len() as u64;
-    let newest_report_end = report_list.iter().map(|r| r.2).max();
+    let newest_report_end = report_list.iter().map(|r| r.end).max();
     let mut per_org: BTreeMap<&str, u64> = BTreeMap::new();
     let mut days = BTreeSet::new();
-    for (_, begin, end, org) in &report_list {
-        *per_org.entry(org.as_str()).or_default() += 1;
+    for ReportRef { begin, end, org_name, .. } in &report_list {
+        *per_org.entry(org_name.as_str()).or_default() += 1;
         // A day counts when the report covers it; a report ending exactly
         // at midnight (Microsoft) does not cover the next day.
         let last = (end - 1).max(*begin).min(window.end - 1);
@@ -264,28 +250,24 @@ pub fn domain_totals(
         .map(|(org, n)| Reporter { org_name: org.to_owned(), reports: n, messages: 0 })
         .collect();
 
-    // Two passes in parallel over alternate reports when the database is a
-    // file (a second connection can read it); one pass otherwise.
-    let path = conn.path().filter(|p| !p.is_empty()).map(str::to_owned);
-    let partial = match path {
-        Some(path) if report_list.len() > 1 => {
+    // Two passes in parallel over alternate reports when the store has a
+    // second reader; one pass otherwise.
+    let second = if report_list.len() > 1 { store.parallel_reader()? } else { None };
+    let partial = match second {
+        Some(second) => {
             let (a, b): (Vec<_>, Vec<_>) =
                 report_list.iter().cloned().enumerate().partition(|(i, _)| i % 2 == 0);
             let a: Vec<_> = a.into_iter().map(|(_, r)| r).collect();
             let b: Vec<_> = b.into_iter().map(|(_, r)| r).collect();
             std::thread::scope(|scope| -> Result<Partial, StoreError> {
-                let other = scope.spawn(|| -> Result<Partial, StoreError> {
-                    let second = Connection::open(&path)?;
-                    second.busy_timeout(std::time::Duration::from_secs(30))?;
-                    accumulate(&second, domain, &b)
-                });
-                let mine = accumulate(conn, domain, &a)?;
+                let other = scope.spawn(move || accumulate(second.as_ref(), domain, &b));
+                let mine = accumulate(store, domain, &a)?;
                 let theirs =
                     other.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic))?;
                 Ok(mine.merge(theirs))
             })?
         }
-        _ => accumulate(conn, domain, &report_list)?,
+        None => accumulate(store, domain, &report_list)?,
     };
     let Partial { totals, mut disposition, subdomains, sources, org_messages } = partial;
     for key in ["none", "quarantine", "reject"] {
@@ -421,173 +403,119 @@ impl Partial {
     }
 }
 
-/// A DKIM or SPF result as `records.dkim_auth` / `spf_auth` hold it.
-#[derive(serde::Deserialize)]
-struct StoredAuth<'a> {
-    #[serde(borrow, default)]
-    domain: Option<Cow<'a, str>>,
-    #[serde(borrow, default)]
-    result: Option<Cow<'a, str>>,
-}
-
-/// An override reason as `records.reasons` holds it.
-#[derive(serde::Deserialize)]
-struct StoredReason<'a> {
-    #[serde(rename = "type", borrow, default)]
-    kind: Option<Cow<'a, str>>,
-    #[serde(borrow, default)]
-    comment: Option<Cow<'a, str>>,
-}
-
-/// The domains of the passing results in a stored JSON list, into `out`.
-fn passing_domains(list: Option<&str>, out: &mut Vec<String>) {
+/// The reasons of a record as the classification reads them: the type in
+/// lower case, plus ` arc=pass` when the comment says so (Google gives
+/// `local_policy` with the comment `arc=pass` for mail it accepted on the
+/// strength of an ARC chain).
+fn reason_kinds(list: &[crate::store::StoredReason], out: &mut Vec<String>) {
     out.clear();
-    // Most lists of failing mail have no pass at all: skip the parse.
-    let Some(list) = list.filter(|l| memchr::memmem::find(l.as_bytes(), b"\"pass\"").is_some())
-    else {
-        return;
-    };
-    // The column is written by this program; a list that does not parse
-    // (edited by hand) counts as no result.
-    if let Ok(items) = serde_json::from_str::<Vec<StoredAuth<'_>>>(list) {
-        out.extend(
-            items
-                .into_iter()
-                .filter(|a| a.result.as_deref() == Some("pass"))
-                .filter_map(|a| a.domain.map(Cow::into_owned)),
-        );
-    }
-}
-
-/// The reasons of a stored JSON list as the classification reads them:
-/// the type in lower case, plus ` arc=pass` when the comment says so
-/// (Google gives `local_policy` with the comment `arc=pass` for mail it
-/// accepted on the strength of an ARC chain).
-fn reason_kinds(list: Option<&str>, out: &mut Vec<String>) {
-    out.clear();
-    let Some(list) = list else { return };
-    if let Ok(items) = serde_json::from_str::<Vec<StoredReason<'_>>>(list) {
-        for r in items {
-            let Some(kind) = r.kind.filter(|k| !k.is_empty()) else { continue };
-            let mut kind = kind.to_lowercase();
-            if r.comment.is_some_and(|c| c.to_ascii_lowercase().contains("arc=pass")) {
-                kind.push_str(" arc=pass");
-            }
-            out.push(kind);
+    for r in list {
+        let Some(kind) = r.kind.as_deref().filter(|k| !k.is_empty()) else { continue };
+        let mut kind = kind.to_lowercase();
+        if r.comment.as_deref().is_some_and(|c| c.to_ascii_lowercase().contains("arc=pass")) {
+            kind.push_str(" arc=pass");
         }
+        out.push(kind);
     }
 }
 
-/// Adds up `reports` (id, begin, end, org) of `domain`: report by report,
-/// its records with their passing DKIM and SPF domains and their reasons,
-/// which live in the record's row. Every row is read once; no GROUP BY
-/// sort and no join.
+/// Adds up `reports` of `domain`: report by report, its records with
+/// their passing DKIM and SPF domains and their reasons.
 fn accumulate(
-    conn: &Connection,
+    store: &dyn SummaryReads,
     domain: &str,
-    report_list: &[(i64, i64, i64, String)],
+    report_list: &[ReportRef],
 ) -> Result<Partial, StoreError> {
     let mut p = Partial::default();
     let Partial { totals, disposition, subdomains, sources, org_messages } = &mut p;
-    let mut records_stmt = conn.prepare_cached(
-        "SELECT source_ip, count, disposition, dkim = 'pass', spf = 'pass', header_from,
-                envelope_from, dkim_auth, spf_auth, reasons
-         FROM records WHERE report = ?1",
-    )?;
     let (mut dkim_pass, mut spf_pass, mut reasons) = (Vec::new(), Vec::new(), Vec::new());
-    for (report, begin, end, org) in report_list {
-        let (begin, end) = (*begin, *end);
+    store.scan_records(report_list, &mut |report: &ReportRef, r: &RecordFacts<'_>| {
+        let (begin, end) = (report.begin, report.end);
         let day = begin.div_euclid(DAY) * DAY;
-        let mut org_total = 0u64;
-        let mut rows = records_stmt.query([report])?;
-        while let Some(row) = rows.next()? {
-            let count = u64::try_from(row.get::<_, i64>(1)?).unwrap_or(0);
-            let dkim: bool = row.get::<_, Option<bool>>(3)?.unwrap_or(false);
-            let spf: bool = row.get::<_, Option<bool>>(4)?.unwrap_or(false);
-            let text =
-                |i: usize| row.get_ref(i).ok().and_then(|v| v.as_str_or_null().ok().flatten());
-            passing_domains(text(7), &mut dkim_pass);
-            passing_domains(text(8), &mut spf_pass);
-            reason_kinds(text(9), &mut reasons);
-            let authenticated = !dkim_pass.is_empty() || !spf_pass.is_empty();
+        let count = r.count;
+        let (dkim, spf) = (r.dkim_aligned, r.spf_aligned);
+        dkim_pass.clear();
+        dkim_pass.extend_from_slice(r.dkim_pass);
+        spf_pass.clear();
+        spf_pass.extend_from_slice(r.spf_pass);
+        reason_kinds(r.reasons, &mut reasons);
+        let authenticated = !dkim_pass.is_empty() || !spf_pass.is_empty();
 
-            org_total = org_total.saturating_add(count);
-            totals.add(count, dkim, spf, authenticated);
-            let disp = text(2).unwrap_or("none");
-            let which = match disp {
-                "quarantine" => 1,
-                "reject" => 2,
-                _ => 0,
-            };
-            match disposition.get_mut(disp) {
-                Some(slot) => *slot = u64::saturating_add(*slot, count),
-                None => {
-                    disposition.insert(disp.to_owned(), count);
-                }
-            }
-            if let Some(from) = text(5)
-                && from != domain
-            {
-                subdomains.entry(from.to_owned()).or_default().add(count, dkim, spf, authenticated);
-            }
-            let ip = text(0).unwrap_or_default();
-            if !sources.contains_key(ip) {
-                sources.insert(
-                    ip.to_owned(),
-                    Acc {
-                        totals: Totals::default(),
-                        first: begin,
-                        last: end,
-                        dkim: BTreeSet::new(),
-                        spf: BTreeSet::new(),
-                        envelope: BTreeSet::new(),
-                        reasons: BTreeSet::new(),
-                        daily: Vec::new(),
-                    },
-                );
-            }
-            let Some(acc) = sources.get_mut(ip) else { continue };
-            acc.totals.add(count, dkim, spf, authenticated);
-            // Reports come in date order, so the day is nearly always the
-            // last one; otherwise it is found or inserted in order.
-            let at = match acc.daily.last() {
-                Some(last) if last.day == day => acc.daily.len() - 1,
-                _ => match acc.daily.binary_search_by_key(&day, |d| d.day) {
-                    Ok(i) => i,
-                    Err(i) => {
-                        acc.daily.insert(i, DayTotals { day, ..DayTotals::default() });
-                        i
-                    }
-                },
-            };
-            let slot = &mut acc.daily[at];
-            slot.totals.add(count, dkim, spf, authenticated);
-            slot.disposition[which] = slot.disposition[which].saturating_add(count);
-            acc.first = acc.first.min(begin);
-            acc.last = acc.last.max(end);
-            if let Some(env) = text(6)
-                && !acc.envelope.contains(env)
-            {
-                acc.envelope.insert(env.to_owned());
-            }
-            for (set, list) in [
-                (&mut acc.dkim, &mut dkim_pass),
-                (&mut acc.spf, &mut spf_pass),
-                (&mut acc.reasons, &mut reasons),
-            ] {
-                for value in list.drain(..) {
-                    if !set.contains(&value) {
-                        set.insert(value);
-                    }
-                }
-            }
-        }
-        match org_messages.get_mut(org.as_str()) {
-            Some(m) => *m = u64::saturating_add(*m, org_total),
+        match org_messages.get_mut(report.org_name.as_str()) {
+            Some(m) => *m = u64::saturating_add(*m, count),
             None => {
-                org_messages.insert(org.clone(), org_total);
+                org_messages.insert(report.org_name.clone(), count);
             }
         }
-    }
+        totals.add(count, dkim, spf, authenticated);
+        let disp = r.disposition.unwrap_or("none");
+        let which = match disp {
+            "quarantine" => 1,
+            "reject" => 2,
+            _ => 0,
+        };
+        match disposition.get_mut(disp) {
+            Some(slot) => *slot = u64::saturating_add(*slot, count),
+            None => {
+                disposition.insert(disp.to_owned(), count);
+            }
+        }
+        if let Some(from) = r.header_from
+            && from != domain
+        {
+            subdomains.entry(from.to_owned()).or_default().add(count, dkim, spf, authenticated);
+        }
+        let ip = r.source_ip;
+        if !sources.contains_key(ip) {
+            sources.insert(
+                ip.to_owned(),
+                Acc {
+                    totals: Totals::default(),
+                    first: begin,
+                    last: end,
+                    dkim: BTreeSet::new(),
+                    spf: BTreeSet::new(),
+                    envelope: BTreeSet::new(),
+                    reasons: BTreeSet::new(),
+                    daily: Vec::new(),
+                },
+            );
+        }
+        let Some(acc) = sources.get_mut(ip) else { return };
+        acc.totals.add(count, dkim, spf, authenticated);
+        // Reports come in date order, so the day is nearly always the
+        // last one; otherwise it is found or inserted in order.
+        let at = match acc.daily.last() {
+            Some(last) if last.day == day => acc.daily.len() - 1,
+            _ => match acc.daily.binary_search_by_key(&day, |d| d.day) {
+                Ok(i) => i,
+                Err(i) => {
+                    acc.daily.insert(i, DayTotals { day, ..DayTotals::default() });
+                    i
+                }
+            },
+        };
+        let slot = &mut acc.daily[at];
+        slot.totals.add(count, dkim, spf, authenticated);
+        slot.disposition[which] = slot.disposition[which].saturating_add(count);
+        acc.first = acc.first.min(begin);
+        acc.last = acc.last.max(end);
+        if let Some(env) = r.envelope_from
+            && !acc.envelope.contains(env)
+        {
+            acc.envelope.insert(env.to_owned());
+        }
+        for (set, list) in [
+            (&mut acc.dkim, &mut dkim_pass),
+            (&mut acc.spf, &mut spf_pass),
+            (&mut acc.reasons, &mut reasons),
+        ] {
+            for value in list.drain(..) {
+                if !set.contains(&value) {
+                    set.insert(value);
+                }
+            }
+        }
+    })?;
     Ok(p)
 }

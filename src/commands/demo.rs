@@ -70,7 +70,7 @@ pub fn run(db: Option<PathBuf>, args: &DemoArgs) -> Result<ExitCode> {
 
     // The summary and verdict of what was just stored.
     let options = analysis_options(AnalysisConfig::default(), &WindowArgs::default());
-    let summary = analyse::summarise(store.connection(), &options).context("summarising")?;
+    let summary = analyse::summarise(&store, &options).context("summarising")?;
     let colour = anstream::AutoStream::choice(&io::stdout()) != anstream::ColorChoice::Never;
     let mut table =
         format!("\nSummary (the same as `dmarc-report --db {} summary`):\n\n", db.display())

@@ -50,7 +50,7 @@ fn ingest_line(s: &IngestSummary) -> String {
 /// for with `--domain` but absent from the database is an error.
 fn summarise_stored(db: &Path, options: &analyse::Options<'_>) -> Result<analyse::Summary> {
     let store = open_existing_store(db)?;
-    let summary = analyse::summarise(store.connection(), options).context("summarising")?;
+    let summary = analyse::summarise(&store, options).context("summarising")?;
     for wanted in &options.domains {
         let wanted = wanted.trim().trim_end_matches('.').to_ascii_lowercase();
         if !summary.domains.iter().any(|d| d.domain == wanted) {

@@ -20,9 +20,9 @@ pub fn run(settings: &Settings, args: &SummaryArgs) -> Result<ExitCode> {
         timeout: std::time::Duration::from_secs(args.resolve_timeout.max(1)),
         ..analyse::rdns::ResolveOptions::default()
     };
-    let resolver = move |conn: &rusqlite::Connection, ips: &[String]| {
+    let resolver = move |cache: &dyn crate::store::RdnsCache, ips: &[String]| {
         let lookup = std::sync::Arc::new(analyse::rdns::SystemLookup);
-        let names = analyse::rdns::resolve(conn, ips, lookup, &rdns_options)?;
+        let names = analyse::rdns::resolve(cache, ips, lookup, &rdns_options)?;
         Ok(names.into_iter().filter_map(|(ip, name)| Some((ip, name?))).collect())
     };
     if args.resolve {

@@ -21,11 +21,17 @@ pub const LATEST: i64 = MIGRATIONS.len() as i64;
 /// Brings the database up to [`LATEST`], each migration in its own
 /// transaction.
 pub fn apply(conn: &Connection) -> Result<(), StoreError> {
+    apply_up_to(conn, LATEST)
+}
+
+/// Brings the database up to `target` (at most [`LATEST`]).
+pub fn apply_up_to(conn: &Connection, target: i64) -> Result<(), StoreError> {
     let current: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
     if current > LATEST {
         return Err(StoreError::TooNew { found: current, known: LATEST });
     }
-    for (index, sql) in MIGRATIONS.iter().enumerate().skip(current as usize) {
+    let upto = usize::try_from(target.min(LATEST)).unwrap_or(0);
+    for (index, sql) in MIGRATIONS.iter().enumerate().take(upto).skip(current as usize) {
         let version = index as i64 + 1;
         conn.execute_batch(&format!(
             "BEGIN IMMEDIATE;\n{sql}\nPRAGMA user_version = {version};\nCOMMIT;"

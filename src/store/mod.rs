@@ -1,20 +1,37 @@
-//! SQLite storage: one file, WAL mode, schema applied as numbered
-//! migrations from `schemas/migrations/`.
+//! The storage of everything dmarc-report keeps: one SQLite file in WAL
+//! mode, its schema applied as numbered migrations from
+//! `schemas/migrations/`.
+//!
+//! This module is the only place that knows the schema or speaks SQL. The
+//! rest of the crate sees typed rows and a small set of operations, grouped
+//! as traits in [`backend`] so that another database is another
+//! implementation of the same operations:
+//!
+//! - writing: a batch ([`Store::begin`] .. [`Store::commit`]) of reports,
+//!   each written through a [`ReportWriter`] that keeps all of the report or
+//!   nothing of it;
+//! - reading for the summary: [`backend::SummaryReads`];
+//! - the reverse DNS cache, IMAP state and failed inputs;
+//! - inspection for tests and troubleshooting: [`inspect`].
 //!
 //! Inserts are idempotent: a report is identified by (org_name, policy
 //! domain, report_id, begin, end) and a second copy stores nothing. Every
 //! stored report keeps its raw XML (see [`raw`]); every input that failed is
-//! kept with its bytes in `failed_inputs`.
-//!
-//! Transactions are explicit: the caller opens a batch with [`Store::begin`],
-//! wraps each report in a savepoint so that a report broken half-way leaves
-//! nothing behind, and commits. A killed process leaves the database as of
-//! the last commit.
+//! kept with its bytes in `failed_inputs`. A killed process leaves the
+//! database as of the last commit.
 
+pub mod backend;
+pub mod inspect;
 mod migrations;
 pub mod overview;
 pub mod raw;
-pub mod snapshot;
+mod rdns;
+mod reads;
+mod snapshot;
+
+pub use backend::{Backend, RdnsCache, SummaryReads};
+pub use rdns::{RdnsEntry, RdnsStatus};
+pub use reads::{PolicyReport, RecordFacts, ReportRef, StoredReason};
 
 use std::path::Path;
 
@@ -26,9 +43,9 @@ use crate::model::{Record, ReportHeader};
 /// A storage failure. These stop the run: the database is unusable.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    /// SQLite said no.
+    /// The database refused an operation.
     #[error("database error: {0}")]
-    Sqlite(#[from] rusqlite::Error),
+    Database(String),
     /// The database is newer than this program.
     #[error(
         "the database has schema version {found}, newer than this dmarc-report knows ({known}); \
@@ -45,7 +62,7 @@ pub enum StoreError {
     Open {
         /// The database path.
         path: String,
-        /// The cause, in SQLite's words.
+        /// The cause.
         reason: String,
     },
     /// A directory for the database could not be created.
@@ -56,6 +73,21 @@ pub enum StoreError {
         /// The cause.
         source: std::io::Error,
     },
+}
+
+impl From<rusqlite::Error> for StoreError {
+    fn from(e: rusqlite::Error) -> Self {
+        StoreError::Database(describe(&e))
+    }
+}
+
+/// An error of the database library in plain words.
+fn describe(e: &rusqlite::Error) -> String {
+    match e {
+        rusqlite::Error::SqliteFailure(_, Some(message)) => message.clone(),
+        rusqlite::Error::SqliteFailure(code, None) => code.to_string(),
+        other => other.to_string(),
+    }
 }
 
 /// An input that could not be stored.
@@ -85,13 +117,6 @@ pub struct RawMeta {
     pub file_name: Option<String>,
     /// The bytes were already decoded to UTF-8 by the mail parser.
     pub known_utf8: bool,
-}
-
-/// Inserts the records of one report with a statement prepared once (the
-/// hot path of ingest). A record's reasons and auth results go into its own
-/// row as JSON arrays (migration 4 says why).
-pub struct RecordInserter<'c> {
-    record: rusqlite::CachedStatement<'c>,
 }
 
 /// A reason as stored in `records.reasons`.
@@ -232,42 +257,9 @@ impl RowBuilder {
     }
 }
 
-impl RecordInserter<'_> {
-    /// Inserts one record of report `report` with its reasons and auth results.
-    pub fn insert(&mut self, report: i64, r: &Record) -> Result<(), StoreError> {
-        self.insert_row(report, &RecordRow::new(r))
-    }
-
-    /// Inserts one record already encoded as a row.
-    pub fn insert_row(&mut self, report: i64, row: &RecordRow) -> Result<(), StoreError> {
-        let c = |i| row.column(i);
-        self.record.execute(params![
-            report,
-            c(0).unwrap_or(""),
-            // The parser bounds counts (10^12), so this never clamps.
-            i64::try_from(row.count).unwrap_or(i64::MAX),
-            c(1),
-            c(2),
-            c(3),
-            c(4),
-            c(5),
-            c(6),
-            c(7),
-            c(8),
-            c(9),
-            c(10),
-        ])?;
-        Ok(())
-    }
-}
-
 /// What is known about a report only after its last record.
 #[derive(Debug, Clone, Default)]
 pub struct ReportTail {
-    /// Number of records.
-    pub records: u64,
-    /// Sum of their counts.
-    pub messages: u64,
     /// Parser warnings.
     pub warnings: Vec<String>,
     /// All report-level extensions, when some came after the records.
@@ -280,7 +272,8 @@ pub struct Store {
 }
 
 impl Store {
-    /// Opens (creating if needed) the database at `path` and migrates it.
+    /// Opens (creating it and its directory if needed) the database at
+    /// `path` and migrates it.
     pub fn open(path: &Path) -> Result<Store, StoreError> {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).map_err(|source| StoreError::CreateDir {
@@ -288,18 +281,31 @@ impl Store {
                 source,
             })?;
         }
+        Self::open_file(path)
+    }
+
+    /// Opens a database that must already exist (for the commands that only
+    /// read): never creates a file.
+    pub fn open_existing(path: &Path) -> Result<Store, StoreError> {
+        if !path.exists() {
+            return Err(StoreError::Open {
+                path: path.display().to_string(),
+                reason: "there is no database file there".to_owned(),
+            });
+        }
+        Self::open_file(path)
+    }
+
+    fn open_file(path: &Path) -> Result<Store, StoreError> {
         let open_error = |e: rusqlite::Error| StoreError::Open {
             path: path.display().to_string(),
-            reason: match &e {
-                _ if path.is_dir() => "it is a directory".to_owned(),
-                rusqlite::Error::SqliteFailure(_, Some(message)) => message.clone(),
-                rusqlite::Error::SqliteFailure(code, None) => code.to_string(),
-                other => other.to_string(),
-            },
+            reason: if path.is_dir() { "it is a directory".to_owned() } else { describe(&e) },
         };
         let conn = Connection::open(path).map_err(open_error)?;
         Self::setup(conn).map_err(|e| match e {
-            StoreError::Sqlite(source) => open_error(source),
+            StoreError::Database(reason) => {
+                StoreError::Open { path: path.display().to_string(), reason }
+            }
             other => other,
         })
     }
@@ -310,23 +316,51 @@ impl Store {
     }
 
     fn setup(conn: Connection) -> Result<Store, StoreError> {
-        conn.busy_timeout(std::time::Duration::from_secs(30))?;
-        // WAL: readers do not block the writer; NORMAL sync is durable at
-        // every checkpoint and never corrupts on power loss in WAL mode.
-        let _mode: String = conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))?;
-        conn.execute_batch(
-            "PRAGMA synchronous = NORMAL;
-             PRAGMA foreign_keys = ON;
-             PRAGMA cache_size = -8000;",
-        )?;
-        conn.set_prepared_statement_cache_capacity(32);
+        Self::configure(&conn)?;
         migrations::apply(&conn)?;
         Ok(Store { conn })
     }
 
-    /// The underlying connection, for queries.
-    pub fn connection(&self) -> &Connection {
-        &self.conn
+    fn configure(conn: &Connection) -> Result<(), StoreError> {
+        conn.busy_timeout(std::time::Duration::from_secs(30))?;
+        // WAL: readers do not block the writer; NORMAL sync is durable at
+        // every checkpoint and never corrupts on power loss in WAL mode.
+        let _mode: String = conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))?;
+        // temp_store MEMORY: the journal of a report's savepoint (what undoes
+        // a report that fails half-way) stays in memory, never a temporary
+        // file per report.
+        conn.execute_batch(
+            "PRAGMA synchronous = NORMAL;
+             PRAGMA foreign_keys = ON;
+             PRAGMA temp_store = MEMORY;
+             PRAGMA cache_size = -8000;",
+        )?;
+        conn.set_prepared_statement_cache_capacity(64);
+        Ok(())
+    }
+
+    /// A second handle on the same database file, for reading on another
+    /// thread; `None` for an in-memory database.
+    pub fn reader(&self) -> Result<Option<Store>, StoreError> {
+        let Some(path) = self.path() else { return Ok(None) };
+        let conn = Connection::open(path)?;
+        conn.busy_timeout(std::time::Duration::from_secs(30))?;
+        conn.set_prepared_statement_cache_capacity(64);
+        Ok(Some(Store { conn }))
+    }
+
+    /// Bulk loading, for generating large databases (benchmarks): no
+    /// journal and no syncing to disk, a large page cache. A crash while
+    /// it is on leaves a corrupt file. Off again: the usual WAL journal.
+    pub fn set_bulk_load(&self, on: bool) -> Result<(), StoreError> {
+        if on {
+            let _: String = self.conn.query_row("PRAGMA journal_mode = OFF", [], |r| r.get(0))?;
+            self.conn.execute_batch("PRAGMA synchronous = OFF; PRAGMA cache_size = -1000000;")?;
+        } else {
+            let _: String = self.conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))?;
+            self.conn.execute_batch("PRAGMA synchronous = NORMAL; PRAGMA cache_size = -8000;")?;
+        }
+        Ok(())
     }
 
     /// The database file, when it is one (not in memory).
@@ -339,7 +373,8 @@ impl Store {
         Ok(self.conn.query_row("PRAGMA user_version", [], |r| r.get(0))?)
     }
 
-    /// Starts a batch transaction (takes the write lock now, not later).
+    /// Starts a batch (takes the write lock now, not later). Reports
+    /// written until [`Store::commit`] become visible together.
     pub fn begin(&self) -> Result<(), StoreError> {
         self.conn.execute_batch("BEGIN IMMEDIATE")?;
         Ok(())
@@ -351,31 +386,55 @@ impl Store {
         Ok(())
     }
 
-    /// Whether a transaction is open.
+    /// Whether a batch is open.
     pub fn in_transaction(&self) -> bool {
         !self.conn.is_autocommit()
     }
 
-    /// Marks the start of one report's rows.
-    pub fn savepoint(&self) -> Result<(), StoreError> {
-        self.conn.execute_batch("SAVEPOINT report")?;
-        Ok(())
+    /// Starts storing a report: its header now, its records and raw copy
+    /// through the writer, and all of it or (writer dropped unfinished, a
+    /// failure, a panic) none of it. `None` when the report is already
+    /// stored. Call inside a batch.
+    pub fn start_report(
+        &self,
+        h: &ReportHeader,
+        source: &str,
+        now: i64,
+    ) -> Result<Option<ReportWriter<'_>>, StoreError> {
+        let undo = Undo::start(&self.conn, "report")?;
+        let Some(report) = self.insert_report(h, source, now)? else {
+            undo.keep()?;
+            return Ok(None);
+        };
+        let record = self.conn.prepare_cached(
+            "INSERT INTO records (report, source_ip, count, disposition, dkim, spf,
+                 header_from, envelope_from, envelope_to, extensions, reasons, dkim_auth,
+                 spf_auth)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+        )?;
+        Ok(Some(ReportWriter {
+            store: self,
+            undo: Some(undo),
+            record,
+            report,
+            records: 0,
+            messages: 0,
+            seq: 0,
+            raw_size: 0,
+        }))
     }
 
-    /// Keeps the rows since the savepoint.
-    pub fn release(&self) -> Result<(), StoreError> {
-        self.conn.execute_batch("RELEASE report")?;
-        Ok(())
-    }
-
-    /// Discards the rows since the savepoint.
-    pub fn rollback_savepoint(&self) -> Result<(), StoreError> {
-        self.conn.execute_batch("ROLLBACK TO report; RELEASE report")?;
-        Ok(())
+    /// Starts replacing stored report `id` (`reparse`): it is deleted now;
+    /// [`Replacement::keep`] keeps the change, dropping the guard brings
+    /// the old report back.
+    pub fn replace_report(&self, id: i64) -> Result<Replacement<'_>, StoreError> {
+        let undo = Undo::start(&self.conn, "replace")?;
+        self.conn.execute("DELETE FROM reports WHERE id = ?1", [id])?;
+        Ok(Replacement { undo: Some(undo) })
     }
 
     /// Inserts a report's header; `None` when the report is already stored.
-    pub fn insert_report(
+    fn insert_report(
         &self,
         h: &ReportHeader,
         source: &str,
@@ -416,61 +475,6 @@ impl Store {
             now,
         ])?;
         Ok((changed == 1).then(|| self.conn.last_insert_rowid()))
-    }
-
-    /// Completes a report once its records and raw pieces are in: totals,
-    /// warnings, report-level extensions found after the records, and what
-    /// is needed to parse its raw copy again.
-    pub fn finish_report(
-        &self,
-        report: i64,
-        done: &ReportTail,
-        raw: &RawMeta,
-        raw_size: u64,
-    ) -> Result<(), StoreError> {
-        self.conn.execute(
-            "UPDATE reports SET record_count = ?2, message_count = ?3, warnings = ?4,
-                 extensions = COALESCE(?5, extensions) WHERE id = ?1",
-            params![
-                report,
-                i64::try_from(done.records).unwrap_or(i64::MAX),
-                i64::try_from(done.messages).unwrap_or(i64::MAX),
-                json_list(&done.warnings),
-                json_list(&done.extensions),
-            ],
-        )?;
-        self.conn.execute(
-            "INSERT INTO report_raw (report, compression, file_name, known_utf8, size)
-             VALUES (?1, 'gzip', ?2, ?3, ?4)",
-            params![
-                report,
-                raw.file_name,
-                raw.known_utf8,
-                i64::try_from(raw_size).unwrap_or(i64::MAX)
-            ],
-        )?;
-        Ok(())
-    }
-
-    /// Stores the next piece of a report's raw gzip stream.
-    pub fn insert_raw_chunk(&self, report: i64, seq: i64, data: &[u8]) -> Result<(), StoreError> {
-        let mut stmt = self.conn.prepare_cached(
-            "INSERT INTO report_raw_chunks (report, seq, data) VALUES (?1, ?2, ?3)",
-        )?;
-        stmt.execute(params![report, seq, data])?;
-        Ok(())
-    }
-
-    /// Prepares the statement that inserts records, once per report.
-    pub fn record_inserter(&self) -> Result<RecordInserter<'_>, StoreError> {
-        Ok(RecordInserter {
-            record: self.conn.prepare_cached(
-                "INSERT INTO records (report, source_ip, count, disposition, dkim, spf,
-                     header_from, envelope_from, envelope_to, extensions, reasons, dkim_auth,
-                     spf_auth)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
-            )?,
-        })
     }
 
     /// Keeps an input that failed, with its bytes (`None` when too large to
@@ -582,12 +586,6 @@ impl Store {
             .prepare_cached("SELECT data FROM report_raw_chunks WHERE report = ?1 ORDER BY seq")?;
         let chunks = stmt.query_map([id], |r| r.get(0))?;
         Ok(chunks.collect::<Result<_, _>>()?)
-    }
-
-    /// Deletes a report and everything that belongs to it.
-    pub fn delete_report(&self, id: i64) -> Result<(), StoreError> {
-        self.conn.execute("DELETE FROM reports WHERE id = ?1", [id])?;
-        Ok(())
     }
 }
 
@@ -703,6 +701,166 @@ impl Store {
             .filter(|uid| !present.contains(uid))
             .collect();
         self.imap_messages_done(account, folder, uidvalidity, &gone, true)
+    }
+}
+
+/// Undoes what was written since it started unless kept: a savepoint
+/// inside the batch, rolled back when dropped (also while unwinding from
+/// a panic). Its journal stays in memory (`temp_store`).
+struct Undo<'c> {
+    conn: &'c Connection,
+    name: &'static str,
+    open: bool,
+}
+
+impl<'c> Undo<'c> {
+    fn start(conn: &'c Connection, name: &'static str) -> Result<Undo<'c>, StoreError> {
+        let mut stmt = conn.prepare_cached(&format!("SAVEPOINT {name}"))?;
+        stmt.execute([])?;
+        Ok(Undo { conn, name, open: true })
+    }
+
+    fn keep(mut self) -> Result<(), StoreError> {
+        self.open = false;
+        let mut stmt = self.conn.prepare_cached(&format!("RELEASE {}", self.name))?;
+        stmt.execute([])?;
+        Ok(())
+    }
+
+    fn undo(&mut self) -> Result<(), StoreError> {
+        if std::mem::replace(&mut self.open, false) {
+            self.conn.execute_batch(&format!("ROLLBACK TO {0}; RELEASE {0}", self.name))?;
+        }
+        Ok(())
+    }
+}
+
+impl Drop for Undo<'_> {
+    fn drop(&mut self) {
+        // Nothing to report to: a failed rollback leaves the batch to be
+        // rolled back by its own end (the connection closing).
+        let _ = self.undo();
+    }
+}
+
+/// Writes one report's records and raw copy (see [`Store::start_report`]).
+/// Dropped before [`ReportWriter::finish`], it leaves nothing of the report.
+pub struct ReportWriter<'s> {
+    store: &'s Store,
+    undo: Option<Undo<'s>>,
+    record: rusqlite::CachedStatement<'s>,
+    report: i64,
+    records: u64,
+    messages: u64,
+    seq: i64,
+    raw_size: u64,
+}
+
+impl ReportWriter<'_> {
+    /// Stores one record.
+    pub fn record(&mut self, r: &Record) -> Result<(), StoreError> {
+        self.row(&RecordRow::new(r))
+    }
+
+    /// Stores records already encoded as rows, in order.
+    pub fn rows(&mut self, rows: &[RecordRow]) -> Result<(), StoreError> {
+        rows.iter().try_for_each(|row| self.row(row))
+    }
+
+    /// Stores one record already encoded as a row.
+    pub fn row(&mut self, row: &RecordRow) -> Result<(), StoreError> {
+        let c = |i| row.column(i);
+        self.record.execute(params![
+            self.report,
+            c(0).unwrap_or(""),
+            // The parser bounds counts (10^12), so this never clamps.
+            i64::try_from(row.count).unwrap_or(i64::MAX),
+            c(1),
+            c(2),
+            c(3),
+            c(4),
+            c(5),
+            c(6),
+            c(7),
+            c(8),
+            c(9),
+            c(10),
+        ])?;
+        self.records += 1;
+        self.messages = self.messages.saturating_add(row.count);
+        Ok(())
+    }
+
+    /// Stores the next piece of the report's raw gzip stream.
+    pub fn raw_chunk(&mut self, data: &[u8]) -> Result<(), StoreError> {
+        let mut stmt = self.store.conn.prepare_cached(
+            "INSERT INTO report_raw_chunks (report, seq, data) VALUES (?1, ?2, ?3)",
+        )?;
+        stmt.execute(params![self.report, self.seq, data])?;
+        self.seq += 1;
+        self.raw_size += data.len() as u64;
+        Ok(())
+    }
+
+    /// Records stored so far.
+    pub fn records(&self) -> u64 {
+        self.records
+    }
+
+    /// Completes the report once its records and raw pieces are in: totals,
+    /// warnings, report-level extensions found after the records, and what
+    /// is needed to parse its raw copy again. Returns the number of records.
+    pub fn finish(mut self, done: &ReportTail, raw: &RawMeta) -> Result<u64, StoreError> {
+        let conn = &self.store.conn;
+        let mut stmt = conn.prepare_cached(
+            "UPDATE reports SET record_count = ?2, message_count = ?3, warnings = ?4,
+                 extensions = COALESCE(?5, extensions) WHERE id = ?1",
+        )?;
+        stmt.execute(params![
+            self.report,
+            i64::try_from(self.records).unwrap_or(i64::MAX),
+            i64::try_from(self.messages).unwrap_or(i64::MAX),
+            json_list(&done.warnings),
+            json_list(&done.extensions),
+        ])?;
+        let mut stmt = conn.prepare_cached(
+            "INSERT INTO report_raw (report, compression, file_name, known_utf8, size)
+             VALUES (?1, 'gzip', ?2, ?3, ?4)",
+        )?;
+        stmt.execute(params![
+            self.report,
+            raw.file_name,
+            raw.known_utf8,
+            i64::try_from(self.raw_size).unwrap_or(i64::MAX)
+        ])?;
+        if let Some(undo) = self.undo.take() {
+            undo.keep()?;
+        }
+        Ok(self.records)
+    }
+
+    /// Leaves nothing of the report (the same as dropping the writer, with
+    /// the error of the rollback, if any).
+    pub fn abandon(mut self) -> Result<(), StoreError> {
+        match self.undo.take() {
+            Some(mut undo) => undo.undo(),
+            None => Ok(()),
+        }
+    }
+}
+
+/// A stored report being replaced (see [`Store::replace_report`]).
+pub struct Replacement<'s> {
+    undo: Option<Undo<'s>>,
+}
+
+impl Replacement<'_> {
+    /// Keeps the replacement.
+    pub fn keep(mut self) -> Result<(), StoreError> {
+        match self.undo.take() {
+            Some(undo) => undo.keep(),
+            None => Ok(()),
+        }
     }
 }
 

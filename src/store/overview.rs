@@ -27,7 +27,7 @@ pub struct StoredByReporter {
 impl Store {
     /// One row per policy domain and reporter, in that order.
     pub fn stored_by_reporter(&self) -> Result<Vec<StoredByReporter>, StoreError> {
-        let mut stmt = self.connection().prepare(
+        let mut stmt = self.conn.prepare_cached(
             "SELECT r.policy_domain, r.org_name, count(DISTINCT r.id), min(r.begin_ts), max(r.end_ts),
                     sum(r.record_count), sum(r.message_count),
                     (SELECT COALESCE(sum(c.count), 0) FROM records c JOIN reports r2 ON c.report = r2.id

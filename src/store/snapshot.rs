@@ -9,7 +9,7 @@ use serde_json::{Map, Value, json};
 use super::StoreError;
 
 /// Builds the image of everything in `conn`.
-pub fn snapshot(conn: &Connection) -> Result<Value, StoreError> {
+pub(super) fn snapshot(conn: &Connection) -> Result<Value, StoreError> {
     let mut reports = Vec::new();
     let mut stmt = conn.prepare(
         "SELECT id, org_name, policy_domain, report_id, begin_ts, end_ts, schema, version, email,

@@ -1,5 +1,5 @@
 //! Shared helpers for the integration tests: temporary directories, running
-//! the built binary, reading the SQLite file it wrote, a Dovecot server
+//! the built binary, inspecting the database it wrote, a Dovecot server
 //! ([`dovecot`]) and the stored totals of a report ([`totals`]). The report
 //! fixtures themselves (XML, archives, mail, random data, render views) are
 //! in the `dmarc-report-testkit` crate, shared with the benchmarks; the
@@ -14,8 +14,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
-use rusqlite::Connection;
-use rusqlite::types::ValueRef;
+use dmarc_report::store::inspect::{Counts, Inspector};
 
 pub use dmarc_report_testkit::Rng;
 pub use dmarc_report_testkit::archive::{base64_lines, email_with_attachment, gzip, mbox, zip};
@@ -105,63 +104,21 @@ pub fn write_file(dir: &Path, name: &str, data: impl AsRef<[u8]>) -> PathBuf {
     path
 }
 
-/// Opens a database file the binary wrote.
-pub fn open_db(path: &Path) -> Connection {
+/// Opens a database file the binary wrote, for inspection (read only, no
+/// migration).
+pub fn open_db(path: &Path) -> Inspector<'static> {
     assert!(path.is_file(), "no database at {}", path.display());
-    Connection::open(path).expect("open the database")
+    Inspector::open(path).expect("open the database")
 }
 
-/// One integer from a query.
-pub fn query_i64(conn: &Connection, sql: &str) -> i64 {
-    conn.query_row(sql, [], |r| r.get(0)).unwrap_or_else(|e| panic!("{sql}: {e}"))
+/// How many rows of each kind the database at `path` holds.
+pub fn counts(path: &Path) -> Counts {
+    open_db(path).counts().expect("count the rows")
 }
 
-/// Every row of a query, each column rendered as text (NULL as `NULL`,
-/// blobs as `blob:<len>`), in the order the query gives.
-pub fn query_rows(conn: &Connection, sql: &str) -> Vec<Vec<String>> {
-    let mut stmt = conn.prepare(sql).unwrap_or_else(|e| panic!("{sql}: {e}"));
-    let columns = stmt.column_count();
-    let mut rows = stmt.query([]).unwrap_or_else(|e| panic!("{sql}: {e}"));
-    let mut out = Vec::new();
-    while let Some(row) = rows.next().unwrap_or_else(|e| panic!("{sql}: {e}")) {
-        let mut values = Vec::with_capacity(columns);
-        for i in 0..columns {
-            values.push(match row.get_ref(i).expect("column") {
-                ValueRef::Null => "NULL".to_owned(),
-                ValueRef::Integer(n) => n.to_string(),
-                ValueRef::Real(f) => f.to_string(),
-                ValueRef::Text(t) => String::from_utf8_lossy(t).into_owned(),
-                ValueRef::Blob(b) => format!("blob:{}", b.len()),
-            });
-        }
-        out.push(values);
-    }
-    out
-}
-
-/// `PRAGMA integrity_check` of a database file.
-/// A stored report's raw XML: its gzip pieces joined in order, decompressed.
-pub fn raw_xml(conn: &Connection, report: i64) -> Vec<u8> {
-    use std::io::Read;
-    let mut stmt = conn
-        .prepare("SELECT data FROM report_raw_chunks WHERE report = ?1 ORDER BY seq")
-        .expect("raw chunks query");
-    let gzip: Vec<u8> = stmt
-        .query_map([report], |r| r.get::<_, Vec<u8>>(0))
-        .expect("raw chunks")
-        .flat_map(|chunk| chunk.expect("raw chunk"))
-        .collect();
-    let mut xml = Vec::new();
-    flate2::read::GzDecoder::new(&gzip[..]).read_to_end(&mut xml).expect("raw is gzip");
-    xml
-}
-
-pub fn integrity_check(conn: &Connection) -> String {
-    query_rows(conn, "PRAGMA integrity_check")
-        .into_iter()
-        .map(|row| row.join(" "))
-        .collect::<Vec<_>>()
-        .join("\n")
+/// The database's own consistency check (`ok` when sound).
+pub fn integrity_check(db: &Inspector<'_>) -> String {
+    db.integrity_check().expect("integrity check")
 }
 
 pub mod dovecot;

@@ -1,0 +1,308 @@
+//! Looking at a database as it is, without changing it: for tests (crash
+//! tests open what a killed process left behind), benchmarks and
+//! troubleshooting. [`Inspector::open`] never creates or migrates a file.
+
+use std::io::Read;
+use std::path::Path;
+
+use rusqlite::{Connection, OpenFlags};
+
+use super::{Store, StoreError};
+
+/// How many rows of each kind a database holds.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Counts {
+    /// Stored reports.
+    pub reports: u64,
+    /// Distinct (org_name, policy domain, report_id, begin, end): equal to
+    /// `reports` unless a report is stored twice.
+    pub distinct_reports: u64,
+    /// Distinct report ids.
+    pub distinct_report_ids: u64,
+    /// Stored records.
+    pub records: u64,
+    /// Sum of the records' counts.
+    pub messages: u64,
+    /// Sum of the reports' record counts (equal to `records` when every
+    /// report is whole).
+    pub reported_records: u64,
+    /// Raw copies of reports.
+    pub raw_copies: u64,
+    /// Failed inputs.
+    pub failed_inputs: u64,
+    /// Failed inputs kept with their bytes.
+    pub failed_with_data: u64,
+}
+
+/// A read-only view of a database.
+pub struct Inspector<'a> {
+    conn: Conn<'a>,
+}
+
+enum Conn<'a> {
+    Owned(Connection),
+    Borrowed(&'a Connection),
+}
+
+impl std::ops::Deref for Conn<'_> {
+    type Target = Connection;
+    fn deref(&self) -> &Connection {
+        match self {
+            Conn::Owned(c) => c,
+            Conn::Borrowed(c) => c,
+        }
+    }
+}
+
+impl Store {
+    /// This database, for inspection.
+    pub fn inspect(&self) -> Inspector<'_> {
+        Inspector { conn: Conn::Borrowed(&self.conn) }
+    }
+}
+
+fn count(n: i64) -> u64 {
+    u64::try_from(n).unwrap_or(0)
+}
+
+impl Inspector<'static> {
+    /// Opens the database file at `path` read-only, as it is (no migration).
+    pub fn open(path: &Path) -> Result<Inspector<'static>, StoreError> {
+        if !path.is_file() {
+            return Err(StoreError::Open {
+                path: path.display().to_string(),
+                reason: "there is no database file there".to_owned(),
+            });
+        }
+        let conn = Connection::open_with_flags(
+            path,
+            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )?;
+        conn.busy_timeout(std::time::Duration::from_secs(30))?;
+        Ok(Inspector { conn: Conn::Owned(conn) })
+    }
+}
+
+impl Inspector<'_> {
+    fn one(&self, sql: &str) -> Result<i64, StoreError> {
+        Ok(self.conn.query_row(sql, [], |r| r.get(0))?)
+    }
+
+    /// The schema version (0: no schema yet).
+    pub fn schema_version(&self) -> Result<i64, StoreError> {
+        self.one("PRAGMA user_version")
+    }
+
+    /// The names of every table, index and view.
+    pub fn schema_objects(&self) -> Result<Vec<String>, StoreError> {
+        let mut stmt = self.conn.prepare("SELECT name FROM sqlite_master ORDER BY name")?;
+        let rows = stmt.query_map([], |r| r.get(0))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// The database's own consistency check, references between tables
+    /// included: `ok`, or what is wrong.
+    pub fn integrity_check(&self) -> Result<String, StoreError> {
+        let mut stmt = self.conn.prepare("PRAGMA integrity_check")?;
+        let rows = stmt.query_map([], |r| r.get::<_, String>(0))?;
+        let mut report = rows.collect::<Result<Vec<_>, _>>()?.join("\n");
+        let dangling = self.one("SELECT count(*) FROM pragma_foreign_key_check")?;
+        if dangling > 0 {
+            if report == "ok" {
+                report.clear();
+            } else {
+                report.push('\n');
+            }
+            report.push_str(&format!("{dangling} row(s) refer to rows that do not exist"));
+        }
+        Ok(report)
+    }
+
+    /// How many rows of each kind it holds (all zero without a schema).
+    pub fn counts(&self) -> Result<Counts, StoreError> {
+        if self.one("SELECT count(*) FROM sqlite_master WHERE name = 'reports'")? == 0 {
+            return Ok(Counts::default());
+        }
+        Ok(Counts {
+            reports: count(self.one("SELECT count(*) FROM reports")?),
+            distinct_reports: count(self.one(
+                "SELECT count(*) FROM (SELECT DISTINCT org_name, policy_domain, report_id,
+                     begin_ts, end_ts FROM reports)",
+            )?),
+            distinct_report_ids: count(self.one("SELECT count(DISTINCT report_id) FROM reports")?),
+            records: count(self.one("SELECT count(*) FROM records")?),
+            messages: count(self.one("SELECT COALESCE(sum(count), 0) FROM records")?),
+            reported_records: count(
+                self.one("SELECT COALESCE(sum(record_count), 0) FROM reports")?,
+            ),
+            raw_copies: count(self.one("SELECT count(*) FROM report_raw")?),
+            failed_inputs: count(self.one("SELECT count(*) FROM failed_inputs")?),
+            failed_with_data: count(
+                self.one("SELECT count(*) FROM failed_inputs WHERE length(data) > 0")?,
+            ),
+        })
+    }
+
+    /// Reports stored half-way: (id, record_count, records present, raw
+    /// copies present) of every report whose totals do not match its
+    /// records or that has no raw copy. Empty when all are whole.
+    pub fn incomplete_reports(&self) -> Result<Vec<[i64; 4]>, StoreError> {
+        let mut stmt = self.conn.prepare(
+            "SELECT r.id, r.record_count, (SELECT count(*) FROM records c WHERE c.report = r.id),
+                 (SELECT count(*) FROM report_raw w WHERE w.report = r.id)
+             FROM reports r
+             WHERE r.record_count != (SELECT count(*) FROM records c WHERE c.report = r.id)
+                OR r.message_count !=
+                   (SELECT COALESCE(sum(count), 0) FROM records c WHERE c.report = r.id)
+                OR NOT EXISTS (SELECT 1 FROM report_raw w WHERE w.report = r.id)
+                OR NOT EXISTS (SELECT 1 FROM report_raw_chunks k WHERE k.report = r.id)",
+        )?;
+        let rows = stmt.query_map([], |r| Ok([r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?]))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// The canonical image of the data (see [`super::snapshot`]).
+    pub fn snapshot(&self) -> Result<serde_json::Value, StoreError> {
+        super::snapshot::snapshot(&self.conn)
+    }
+
+    /// Every stored raw copy, decompressed: (the report's
+    /// `org|domain|report_id|begin|end`, file name, known UTF-8, the XML).
+    #[allow(clippy::type_complexity)]
+    pub fn raw_copies(&self) -> Result<Vec<(String, Option<String>, bool, Vec<u8>)>, StoreError> {
+        let mut stmt = self.conn.prepare(
+            "SELECT r.org_name || '|' || r.policy_domain || '|' || r.report_id || '|'
+                    || r.begin_ts || '|' || r.end_ts, w.file_name, w.known_utf8, w.report
+             FROM report_raw w JOIN reports r ON r.id = w.report ORDER BY w.report",
+        )?;
+        let rows = stmt
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get::<_, i64>(3)?)))?
+            .collect::<Result<Vec<(String, Option<String>, bool, i64)>, _>>()?;
+        let mut out = Vec::with_capacity(rows.len());
+        for (key, file_name, known_utf8, report) in rows {
+            let mut chunks = self.conn.prepare_cached(
+                "SELECT data FROM report_raw_chunks WHERE report = ?1 ORDER BY seq",
+            )?;
+            let pieces =
+                chunks.query_map([report], |r| r.get(0))?.collect::<Result<Vec<Vec<u8>>, _>>()?;
+            let mut xml = Vec::new();
+            super::raw::open(pieces).read_to_end(&mut xml).map_err(|e| {
+                StoreError::Database(format!("a raw copy does not decompress: {e}"))
+            })?;
+            out.push((key, file_name, known_utf8, xml));
+        }
+        Ok(out)
+    }
+
+    /// What it holds, row ids and ingestion times left out, as sorted
+    /// lines: reports, records (numbered within their report), reasons and
+    /// auth results (numbered within their record), the raw XML (length
+    /// and hash) and the failed inputs (with their hash and attempts). Two
+    /// databases with the same data give the same lines.
+    pub fn content(&self) -> Result<Vec<String>, StoreError> {
+        const KEY: &str = "r.org_name || '|' || r.policy_domain || '|' || r.report_id \
+             || '|' || r.begin_ts || '|' || r.end_ts";
+        let mut lines = Vec::new();
+        for row in self.rows(
+            "SELECT org_name, policy_domain, report_id, begin_ts, end_ts, schema, version, email,
+                 extra_contact_info, generator, errors, adkim, aspf, p, sp, np, pct, fo, testing,
+                 discovery_method, extensions, source, warnings, record_count, message_count
+             FROM reports",
+        )? {
+            lines.push(format!("report: {}", row.join(" | ")));
+        }
+        // Records numbered within their report, in insertion order.
+        let mut record_names = std::collections::HashMap::new();
+        let mut last_report = String::new();
+        let mut ordinal = 0;
+        for row in self.rows(&format!(
+            "SELECT c.id, {KEY}, c.source_ip, c.count, c.disposition, c.dkim, c.spf,
+                 c.header_from, c.envelope_from, c.envelope_to, c.extensions
+             FROM records c JOIN reports r ON r.id = c.report ORDER BY c.report, c.id"
+        ))? {
+            ordinal = if row[1] == last_report { ordinal + 1 } else { 1 };
+            last_report = row[1].clone();
+            let name = format!("{} #{ordinal}", row[1]);
+            lines.push(format!("record: {name} | {}", row[2..].join(" | ")));
+            record_names.insert(row[0].clone(), name);
+        }
+        // Reasons and auth results numbered within their record.
+        for (table, sql) in [
+            ("reason", "SELECT record, type, comment FROM record_reasons ORDER BY record, seq"),
+            (
+                "dkim",
+                "SELECT record, domain, selector, result, human_result FROM dkim_results
+                 ORDER BY record, seq",
+            ),
+            (
+                "spf",
+                "SELECT record, domain, scope, result, human_result FROM spf_results
+                 ORDER BY record, seq",
+            ),
+        ] {
+            let mut last_record = String::new();
+            let mut ordinal = 0;
+            for row in self.rows(sql)? {
+                ordinal = if row[0] == last_record { ordinal + 1 } else { 1 };
+                last_record = row[0].clone();
+                let record = record_names.get(&row[0]).map_or("orphan", String::as_str);
+                lines.push(format!("{table}: {record} #{ordinal} | {}", row[1..].join(" | ")));
+            }
+        }
+        for row in
+            self.rows("SELECT name, error, hex(sha256), length(data), attempts FROM failed_inputs")?
+        {
+            lines.push(format!("failed: {}", row.join(" | ")));
+        }
+        for (key, file_name, known_utf8, xml) in self.raw_copies()? {
+            let hash = xml.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, &b| {
+                (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+            });
+            lines.push(format!(
+                "raw: {key} | {file_name:?} | {} | {} | {hash:x}",
+                i64::from(known_utf8),
+                xml.len()
+            ));
+        }
+        lines.sort();
+        Ok(lines)
+    }
+
+    /// Every row of a query, each column as text (NULL as `NULL`, blobs as
+    /// `blob:<len>`).
+    fn rows(&self, sql: &str) -> Result<Vec<Vec<String>>, StoreError> {
+        use rusqlite::types::ValueRef;
+        let mut stmt = self.conn.prepare(sql)?;
+        let columns = stmt.column_count();
+        let mut rows = stmt.query([])?;
+        let mut out = Vec::new();
+        while let Some(row) = rows.next()? {
+            let mut values = Vec::with_capacity(columns);
+            for i in 0..columns {
+                values.push(match row.get_ref(i)? {
+                    ValueRef::Null => "NULL".to_owned(),
+                    ValueRef::Integer(n) => n.to_string(),
+                    ValueRef::Real(f) => f.to_string(),
+                    ValueRef::Text(t) => String::from_utf8_lossy(t).into_owned(),
+                    ValueRef::Blob(b) => format!("blob:{}", b.len()),
+                });
+            }
+            out.push(values);
+        }
+        Ok(out)
+    }
+}
+
+/// Creates a database file at `path` with the schema exactly as release
+/// `version` of the schema made it (migrations 1 to `version`), for tests of
+/// upgrades in place. Fails when `path` exists.
+pub fn create_released(path: &Path, version: i64) -> Result<(), StoreError> {
+    if path.exists() {
+        return Err(StoreError::Open {
+            path: path.display().to_string(),
+            reason: "the file exists already".to_owned(),
+        });
+    }
+    let conn = Connection::open(path)?;
+    super::migrations::apply_up_to(&conn, version)
+}
