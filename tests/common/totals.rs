@@ -23,16 +23,16 @@ pub struct Totals {
 
 /// Every stored report's totals, sorted, from the store's snapshot.
 pub fn stored(store: &Store) -> Vec<Totals> {
-    let image = store.inspect().snapshot().unwrap();
+    let image = store.inspect().snapshot().expect("the store's snapshot");
     let text = |v: &Value| v.as_str().unwrap_or_default().to_owned();
     let mut out: Vec<Totals> = image["reports"]
         .as_array()
-        .unwrap()
+        .expect("a list of reports")
         .iter()
         .map(|r| {
-            let records = r["records"].as_array().unwrap();
+            let records = r["records"].as_array().expect("a report's records");
             let sum = |keep: &dyn Fn(&Value) -> bool| -> i64 {
-                records.iter().filter(|c| keep(c)).map(|c| c["count"].as_i64().unwrap()).sum()
+                records.iter().filter(|c| keep(c)).map(|c| c["count"].as_i64().unwrap_or(0)).sum()
             };
             Totals {
                 report_id: text(&r["report_id"]),
