@@ -8,6 +8,7 @@
 //! cargo bench --bench ingest -- 100000 --runs 5   # median of 5 runs per measurement
 //! cargo bench --bench ingest -- --mailbox 10000   # a mailbox of 10,000 rua emails only
 //! cargo bench --bench ingest -- 10000 --mailbox 10000   # both
+//! cargo bench --bench ingest -- 100000 --mailbox 10000 --parsedmarc /work/pm/bin/parsedmarc
 //! ```
 //!
 //! Every measurement runs in a fresh child process (this binary re-executed
@@ -38,7 +39,19 @@
 //! multipart/mixed message as `.xml.gz`, `.zip` or plain `text/xml`. It is
 //! written twice, as one mbox file and as a Maildir folder, and both are
 //! ingested (`ingest mbox`, `ingest Maildir`): time, reports/s, records/s and
-//! peak RSS.
+//! peak RSS. Its `floor` row is one thread doing the least any ingest of
+//! it must do: read the mbox, parse each email's MIME tree (base64
+//! included), gunzip or unzip the report and run quick-xml's event loop
+//! over it; then a bare insert of the same reports (their rows made before
+//! the measurement starts) through the store's report writer, 500 per
+//! transaction.
+//!
+//! Whole processes, side by side: `dmarc-report ingest --format json` (the
+//! release binary built with this bench) on the mbox, and, with
+//! `--parsedmarc PATH`, parsedmarc `--offline` on the same file in the same
+//! run (dmarc-report's runs split before and after it), and on the
+//! 100,000-record `.xml` for each size given; each under `/usr/bin/time`
+//! for CPU time and peak RSS.
 //!
 //! Inputs are generated once into `target/bench-ingest/` and reused while the
 //! generator version and the sizes match. This is a benchmark, not a test: it
@@ -107,6 +120,8 @@ enum Mode {
     Parse,
     ParseCapture,
     Store,
+    /// The mailbox floor: unpack + tokenize, then a bare insert.
+    MailboxFloor,
 }
 
 impl Mode {
@@ -117,13 +132,21 @@ impl Mode {
             Mode::Parse => "parse",
             Mode::ParseCapture => "parse-capture",
             Mode::Store => "store",
+            Mode::MailboxFloor => "mailbox-floor",
         }
     }
 
     fn from_arg(s: &str) -> Option<Mode> {
-        [Mode::Ingest, Mode::Tokenize, Mode::Parse, Mode::ParseCapture, Mode::Store]
-            .into_iter()
-            .find(|m| m.arg() == s)
+        [
+            Mode::Ingest,
+            Mode::Tokenize,
+            Mode::Parse,
+            Mode::ParseCapture,
+            Mode::Store,
+            Mode::MailboxFloor,
+        ]
+        .into_iter()
+        .find(|m| m.arg() == s)
     }
 
     fn label(self) -> &'static str {
@@ -133,6 +156,7 @@ impl Mode {
             Mode::Parse => "parse only",
             Mode::ParseCapture => "parse + raw gzip",
             Mode::Store => "floor store",
+            Mode::MailboxFloor => "floor",
         }
     }
 }
@@ -157,6 +181,9 @@ struct Sample {
     reports: u64,
     hwm_kib: u64,
     db_bytes: u64,
+    /// Mailbox floor: seconds of its first part (read + MIME + base64 +
+    /// decompress + tokenize); `wall_s - unpack_s` is the bare insert.
+    unpack_s: f64,
 }
 
 /// One row of the table.
@@ -177,6 +204,7 @@ fn parent(args: &[String]) -> Res<()> {
     let mut sizes = Vec::new();
     let mut mailboxes = Vec::new();
     let mut runs: Option<usize> = None;
+    let mut parsedmarc: Option<PathBuf> = None;
     let mut it = args.iter();
     while let Some(arg) = it.next() {
         match arg.as_str() {
@@ -185,6 +213,10 @@ fn parent(args: &[String]) -> Res<()> {
             "--runs" => {
                 let n = it.next().ok_or("--runs needs a number")?;
                 runs = Some(n.parse().map_err(|_| format!("--runs {n}: not a number"))?);
+            }
+            "--parsedmarc" => {
+                let path = it.next().ok_or("--parsedmarc needs the path of its executable")?;
+                parsedmarc = Some(PathBuf::from(path));
             }
             "--mailbox" => {
                 let n = it.next().ok_or("--mailbox needs a number of emails")?;
@@ -221,6 +253,7 @@ fn parent(args: &[String]) -> Res<()> {
     );
 
     let mut rows = Vec::new();
+    let mut whole = Vec::new();
     for &size in &sizes {
         let inputs = ensure_inputs(&dir, size)?;
         let runs = runs.unwrap_or(if size <= 200_000 { 3 } else { 1 });
@@ -264,15 +297,24 @@ fn parent(args: &[String]) -> Res<()> {
             eprintln!("  {}", row_line(&row));
             rows.push(row);
         }
+        if let Some(parsedmarc) = &parsedmarc {
+            let what = format!("{size} records, xml");
+            whole.extend(side_by_side(&dir, &what, &inputs.xml, 1, runs.max(2), Some(parsedmarc))?);
+        }
     }
     let mut mailbox_rows = Vec::new();
     for &emails in &mailboxes {
         let mailbox = ensure_mailbox(&dir, emails)?;
         let runs = runs.unwrap_or(3);
-        for (path, input) in [(&mailbox.mbox, "mbox"), (&mailbox.maildir, "Maildir")] {
+        let plan = [
+            (&mailbox.mbox, "ingest mbox", Mode::Ingest),
+            (&mailbox.maildir, "ingest Maildir", Mode::Ingest),
+            (&mailbox.mbox, "floor (mbox)", Mode::MailboxFloor),
+        ];
+        for (path, input, mode) in plan {
             let mut samples = Vec::new();
             for _ in 0..runs {
-                let sample = run_child(&exe, &dir, Mode::Ingest, path)?;
+                let sample = run_child(&exe, &dir, mode, path)?;
                 if sample.records != mailbox.records || sample.reports != mailbox.emails {
                     return Err(format!(
                         "ingest of {}: {} reports with {} records stored, expected {} with {}",
@@ -299,7 +341,7 @@ fn parent(args: &[String]) -> Res<()> {
             };
             let s = &row.sample;
             eprintln!(
-                "  mailbox of {emails} emails, ingest {input}: {:.3} s (+{:.3} s close; CPU {:.3} \
+                "  mailbox of {emails} emails, {input}: {:.3} s (+{:.3} s close; CPU {:.3} \
                  s, other load {:.2}), peak RSS {:.1} MiB",
                 s.wall_s,
                 s.close_s,
@@ -309,6 +351,15 @@ fn parent(args: &[String]) -> Res<()> {
             );
             mailbox_rows.push(row);
         }
+        let what = format!("mailbox of {emails} emails, mbox");
+        whole.extend(side_by_side(
+            &dir,
+            &what,
+            &mailbox.mbox,
+            mailbox.emails,
+            runs.max(2),
+            parsedmarc.as_deref(),
+        )?);
     }
     if !rows.is_empty() {
         println!();
@@ -318,12 +369,17 @@ fn parent(args: &[String]) -> Res<()> {
         println!();
         print!("{}", mailbox_table(&mailbox_rows));
     }
+    if !whole.is_empty() {
+        println!();
+        print!("{}", side_by_side_table(&whole));
+    }
     Ok(())
 }
 
 /// One mailbox measurement.
 struct MailboxRow {
     emails: u64,
+    /// What was measured.
     input: &'static str,
     input_bytes: u64,
     xml_bytes: u64,
@@ -348,11 +404,12 @@ fn tree_bytes(path: &Path) -> Res<u64> {
 fn mailbox_table(rows: &[MailboxRow]) -> String {
     let header = [
         "emails",
-        "input",
+        "measurement",
         "input MB",
         "XML MB",
         "wall s",
         "wall min..max",
+        "of which unpack + tokenize s",
         "close s",
         "CPU s",
         "other load",
@@ -373,6 +430,7 @@ fn mailbox_table(rows: &[MailboxRow]) -> String {
             format!("{:.1}", mb(row.xml_bytes)),
             format!("{:.3}", s.wall_s),
             format!("{:.3}..{:.3}", row.wall_range.0, row.wall_range.1),
+            if s.unpack_s > 0.0 { format!("{:.3}", s.unpack_s) } else { "-".into() },
             format!("{:.3}", s.close_s),
             format!("{:.3}", s.cpu_s),
             format!("{:.2}", s.other_cpus),
@@ -387,7 +445,10 @@ fn mailbox_table(rows: &[MailboxRow]) -> String {
     let mut out = markdown(&lines);
     out.push_str(
         "\nwall s: median run of Store::open .. Ingester::finish over the whole mailbox (one \
-         report per email). Peak RSS: VmHWM of the child process (max over runs).\n",
+         report per email). Peak RSS: VmHWM of the child process (max over runs).\nfloor: one \
+         thread, read the mbox + MIME + base64 + gunzip/unzip + quick-xml's event loop (the \
+         unpack + tokenize column), then a bare insert of the same reports (rows made \
+         beforehand; 500 per transaction).\n",
     );
     out
 }
@@ -432,6 +493,7 @@ fn run_child(exe: &Path, dir: &Path, mode: Mode, input: &Path) -> Res<Sample> {
             "reports" => sample.reports = value.parse()?,
             "hwm_kib" => sample.hwm_kib = value.parse()?,
             "db_bytes" => sample.db_bytes = value.parse()?,
+            "unpack_s" => sample.unpack_s = value.parse()?,
             _ => {}
         }
     }
@@ -553,13 +615,18 @@ fn table(rows: &[Row]) -> String {
 
 fn child(args: &[String]) -> Res<()> {
     let [mode, input, db] = args else {
-        return Err("usage: __child <ingest|tokenize|parse|parse-capture> <input> <db>".into());
+        return Err(
+            "usage: __child <ingest|tokenize|parse|parse-capture|store|mailbox-floor> <input> <db>"
+                .into(),
+        );
     };
     let mode = Mode::from_arg(mode).ok_or_else(|| format!("unknown mode {mode}"))?;
     let input = PathBuf::from(input);
     let mut sample = Sample::default();
     // The store floor's rows are made before the measurement starts.
     let prepared = if mode == Mode::Store { Some(prepare_rows(&input)?) } else { None };
+    let mailbox_rows =
+        if mode == Mode::MailboxFloor { Some(prepare_mailbox_rows(&input)?) } else { None };
     let (cpu0, wait0) = (process_cpu_s()?, schedstat()?.1);
     match mode {
         Mode::Ingest => {
@@ -593,6 +660,23 @@ fn child(args: &[String]) -> Res<()> {
             sample.reports = 1;
             sample.db_bytes = db_bytes(&db);
         }
+        Mode::MailboxFloor => {
+            let prepared = mailbox_rows.ok_or("no rows prepared")?;
+            let db = PathBuf::from(db);
+            let start = Instant::now();
+            let (reports, records) = unpack_tokenize_mailbox(&input)?;
+            sample.unpack_s = start.elapsed().as_secs_f64();
+            let store = Store::open(&db)?;
+            let stored = store_mailbox_rows(&store, prepared)?;
+            sample.wall_s = start.elapsed().as_secs_f64();
+            drop(store);
+            if stored != records {
+                return Err(format!("floor: {records} records tokenized, {stored} stored").into());
+            }
+            sample.records = records;
+            sample.reports = reports;
+            sample.db_bytes = db_bytes(&db);
+        }
         Mode::Tokenize => {
             let start = Instant::now();
             sample.records = tokenize(open_input(&input)?)?;
@@ -618,7 +702,7 @@ fn child(args: &[String]) -> Res<()> {
     sample.hwm_kib = vm_hwm_kib()?;
     println!(
         "BENCH wall_s={:.6} close_s={:.6} cpu_s={:.6} wait_s={:.6} records={} reports={} \
-         hwm_kib={} db_bytes={}",
+         hwm_kib={} db_bytes={} unpack_s={:.6}",
         sample.wall_s,
         sample.close_s,
         sample.cpu_s,
@@ -626,7 +710,8 @@ fn child(args: &[String]) -> Res<()> {
         sample.records,
         sample.reports,
         sample.hwm_kib,
-        sample.db_bytes
+        sample.db_bytes,
+        sample.unpack_s
     );
     Ok(())
 }
@@ -718,6 +803,282 @@ fn parse(input: impl Read) -> Res<u64> {
         records += 1;
     }
     Ok(records)
+}
+
+/// The report a rua email carries, as the bytes of its attachment (after
+/// MIME and base64): a gzip, a zip or plain XML.
+fn report_payloads(mbox: &Path, mut each: impl FnMut(&[u8]) -> Res<()>) -> Res<()> {
+    let file = BufReader::with_capacity(256 * 1024, File::open(mbox)?);
+    for message in mail_parser::mailbox::mbox::MessageIterator::new(file) {
+        let message = message.map_err(|_| "unreadable mbox")?;
+        let email = mail_parser::MessageParser::default()
+            .parse(message.contents())
+            .ok_or("unreadable email")?;
+        let part = email
+            .parts
+            .iter()
+            .find(|p| mail_parser::MimeHeaders::attachment_name(*p).is_some())
+            .ok_or("an email without an attachment")?;
+        match &part.body {
+            mail_parser::PartType::Binary(b) | mail_parser::PartType::InlineBinary(b) => each(b)?,
+            mail_parser::PartType::Text(t) => each(t.as_bytes())?,
+            _ => return Err("an attachment that is neither binary nor text".into()),
+        }
+    }
+    Ok(())
+}
+
+/// The XML inside a payload, streamed to `each`.
+fn with_xml(payload: &[u8], each: &mut impl FnMut(&mut dyn Read) -> Res<()>) -> Res<()> {
+    if payload.starts_with(&[0x1f, 0x8b]) {
+        each(&mut GzDecoder::new(payload))
+    } else if payload.starts_with(b"PK") {
+        let mut archive = zip::ZipArchive::new(io::Cursor::new(payload))?;
+        let mut entry = archive.by_index(0)?;
+        each(&mut entry)
+    } else {
+        each(&mut &payload[..])
+    }
+}
+
+/// The first part of the mailbox floor, on one thread: read the mbox,
+/// split it, parse each email's MIME tree (base64 decoded), decompress the
+/// report and run quick-xml's event loop over it. Returns (reports, records).
+fn unpack_tokenize_mailbox(mbox: &Path) -> Res<(u64, u64)> {
+    let (mut reports, mut records) = (0u64, 0u64);
+    report_payloads(mbox, |payload| {
+        with_xml(payload, &mut |xml| {
+            records += tokenize(xml)?;
+            reports += 1;
+            Ok(())
+        })
+    })?;
+    Ok((reports, records))
+}
+
+/// The mailbox's reports as an ingest stores them (header, rows, a gzip raw
+/// copy), made before the floor's measurement starts.
+fn prepare_mailbox_rows(mbox: &Path) -> Res<Vec<Prepared>> {
+    let mut all = Vec::new();
+    report_payloads(mbox, |payload| {
+        with_xml(payload, &mut |xml| {
+            let mut capture = RawCapture::new(xml);
+            let (mut reader, header) = ReportReader::open(&mut capture, &ParseOptions::default())?;
+            let mut rows = Vec::new();
+            let mut tail = ReportTail::default();
+            while let Some(record) = reader.next_record()? {
+                rows.push(RecordRow::new(&record));
+            }
+            tail.warnings = reader.warnings();
+            drop(reader);
+            let raw = vec![capture.finish()?];
+            all.push(Prepared { header, rows, raw, tail });
+            Ok(())
+        })
+    })?;
+    Ok(all)
+}
+
+/// The bare insert of the mailbox floor: every report through the store's
+/// report writer, as an ingest stores it, in transactions of 500 reports,
+/// on one thread. Returns the records stored.
+fn store_mailbox_rows(store: &Store, all: Vec<Prepared>) -> Res<u64> {
+    let mut stored = 0;
+    for (i, p) in all.iter().enumerate() {
+        if i % 500 == 0 {
+            if store.in_transaction() {
+                store.commit()?;
+            }
+            store.begin()?;
+        }
+        let mut writer =
+            store.start_report(&p.header, "bench", 0)?.ok_or("report already stored")?;
+        writer.rows(&p.rows)?;
+        for chunk in &p.raw {
+            writer.raw_chunk(chunk)?;
+        }
+        writer.finish(&p.tail, &RawMeta::default())?;
+        stored += p.rows.len() as u64;
+    }
+    if store.in_transaction() {
+        store.commit()?;
+    }
+    Ok(stored)
+}
+
+// ---------------------------------------------------------------------------
+// Whole processes: the CLI and parsedmarc.
+// ---------------------------------------------------------------------------
+
+/// A whole process as `/usr/bin/time` saw it.
+#[derive(Clone, Copy, Default)]
+struct Process {
+    wall_s: f64,
+    cpu_s: f64,
+    rss_kib: u64,
+}
+
+/// Runs `program args...` under `/usr/bin/time`, its output discarded.
+fn time_process(program: &Path, args: &[&std::ffi::OsStr]) -> Res<Process> {
+    let report = tempfile::NamedTempFile::new()?;
+    let started = Instant::now();
+    let status = Command::new("/usr/bin/time")
+        .arg("-o")
+        .arg(report.path())
+        .arg("-f")
+        .arg("%U %S %M")
+        .arg(program)
+        .args(args)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()?;
+    let wall_s = started.elapsed().as_secs_f64();
+    let text = fs::read_to_string(report.path())?;
+    let line = text.lines().last().unwrap_or_default();
+    let fields: Vec<&str> = line.split_whitespace().collect();
+    let [user, sys, rss] = fields[..] else {
+        return Err(
+            format!("{}: unexpected /usr/bin/time output: {text}", program.display()).into()
+        );
+    };
+    // dmarc-report exits 0 when every input was stored.
+    if !status.success() {
+        return Err(format!("{} exited with {status}", program.display()).into());
+    }
+    Ok(Process { wall_s, cpu_s: user.parse::<f64>()? + sys.parse::<f64>()?, rss_kib: rss.parse()? })
+}
+
+/// `dmarc-report --db NEW ingest --format json INPUT`, the release binary
+/// built with this bench.
+fn time_cli(dir: &Path, input: &Path) -> Res<Process> {
+    let db_dir = tempfile::Builder::new().prefix("cli-").tempdir_in(dir)?;
+    let db = db_dir.path().join("dmarc.db");
+    time_process(
+        Path::new(env!("CARGO_BIN_EXE_dmarc-report")),
+        &[
+            "--db".as_ref(),
+            db.as_os_str(),
+            "ingest".as_ref(),
+            "--format".as_ref(),
+            "json".as_ref(),
+            input.as_os_str(),
+        ],
+    )
+}
+
+/// `parsedmarc --offline -s -o OUT INPUT`; checks that it found `reports`
+/// aggregate reports.
+fn time_parsedmarc(parsedmarc: &Path, dir: &Path, input: &Path, reports: u64) -> Res<Process> {
+    let out = tempfile::Builder::new().prefix("parsedmarc-").tempdir_in(dir)?;
+    let run = time_process(
+        parsedmarc,
+        &[
+            "--offline".as_ref(),
+            "-s".as_ref(),
+            "-o".as_ref(),
+            out.path().as_os_str(),
+            input.as_os_str(),
+        ],
+    )?;
+    let json = fs::read_to_string(out.path().join("aggregate.json"))?;
+    let found =
+        serde_json::from_str::<serde_json::Value>(&json)?.as_array().map_or(0, |a| a.len() as u64);
+    if found != reports {
+        return Err(format!(
+            "parsedmarc found {found} reports in {}, expected {reports}",
+            input.display()
+        )
+        .into());
+    }
+    Ok(run)
+}
+
+/// One tool's runs side by side with the other's.
+struct SideBySide {
+    what: String,
+    tool: &'static str,
+    runs: Vec<Process>,
+}
+
+/// dmarc-report's whole-process runs, half before and half after one
+/// parsedmarc run (when there is one), on the same input.
+fn side_by_side(
+    dir: &Path,
+    what: &str,
+    input: &Path,
+    reports: u64,
+    runs: usize,
+    parsedmarc: Option<&Path>,
+) -> Res<Vec<SideBySide>> {
+    let mut cli = Vec::new();
+    for _ in 0..runs.div_ceil(2) {
+        cli.push(time_cli(dir, input)?);
+    }
+    let mut rows = Vec::new();
+    if let Some(parsedmarc) = parsedmarc {
+        eprintln!("  running parsedmarc on {} (about a minute) ...", input.display());
+        let run = time_parsedmarc(parsedmarc, dir, input, reports)?;
+        rows.push(SideBySide {
+            what: what.to_owned(),
+            tool: "parsedmarc --offline",
+            runs: vec![run],
+        });
+    }
+    for _ in 0..runs / 2 {
+        cli.push(time_cli(dir, input)?);
+    }
+    rows.insert(0, SideBySide { what: what.to_owned(), tool: "dmarc-report ingest", runs: cli });
+    Ok(rows)
+}
+
+fn median_process(runs: &[Process]) -> Process {
+    let mut sorted = runs.to_vec();
+    sorted.sort_by(|a, b| a.wall_s.total_cmp(&b.wall_s));
+    let mut mid = sorted[sorted.len() / 2];
+    mid.rss_kib = runs.iter().map(|r| r.rss_kib).max().unwrap_or(0);
+    mid
+}
+
+fn side_by_side_table(rows: &[SideBySide]) -> String {
+    let header = [
+        "input",
+        "tool",
+        "wall s (median)",
+        "min..max",
+        "CPU s",
+        "peak RSS MiB",
+        "runs",
+        "throughput vs parsedmarc",
+    ];
+    let mut lines: Vec<Vec<String>> = vec![header.iter().map(|h| h.to_string()).collect()];
+    for row in rows {
+        let m = median_process(&row.runs);
+        let (lo, hi) = row
+            .runs
+            .iter()
+            .fold((f64::MAX, 0.0f64), |(lo, hi), r| (lo.min(r.wall_s), hi.max(r.wall_s)));
+        let theirs = rows
+            .iter()
+            .find(|o| o.what == row.what && o.tool.starts_with("parsedmarc"))
+            .map(|o| median_process(&o.runs).wall_s);
+        lines.push(vec![
+            row.what.clone(),
+            row.tool.to_owned(),
+            format!("{:.3}", m.wall_s),
+            format!("{lo:.3}..{hi:.3}"),
+            format!("{:.2}", m.cpu_s),
+            format!("{:.1}", mib(m.rss_kib)),
+            row.runs.len().to_string(),
+            theirs.map_or("-".into(), |t| format!("{:.1}x", t / m.wall_s)),
+        ]);
+    }
+    let mut out = markdown(&lines);
+    out.push_str(
+        "\nWhole processes under /usr/bin/time, same input, same run: dmarc-report's runs are \
+         split before and after parsedmarc's. wall s from process start to exit; peak RSS is \
+         the maximum resident set size (max over runs).\n",
+    );
+    out
 }
 
 // ---------------------------------------------------------------------------

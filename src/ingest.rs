@@ -1,31 +1,47 @@
-//! The ingest pipeline: one input (a file, a message, standard input) at a
-//! time through unpack → parse → store.
+//! The ingest pipeline: inputs (files, messages, standard input) through
+//! unpack → parse → store.
+//!
+//! Inputs are unpacked and parsed on long-lived worker threads, several at
+//! a time (see [`worker`]), and stored on the calling thread in the order
+//! they were given, so the database ends up exactly as if one thread had
+//! read them one after another.
 //!
 //! One bad input never stops a batch: it is recorded with its bytes in
 //! `failed_inputs` and the run carries on. Only storage failures are fatal.
-//! Reports are committed in batches; each report sits in its own savepoint,
-//! so one that breaks half-way leaves no rows behind.
+//! Reports are committed in batches. A report is written only once it has
+//! been read in full, or, when it is too large to hold, inside its own
+//! savepoint: one that breaks half-way leaves no rows behind.
 
+mod raw_copy;
+mod worker;
+
+use std::collections::VecDeque;
 use std::fs::File;
 use std::io::{self, BufReader, Cursor, Read};
-use std::path::Path;
-use std::sync::mpsc::{self, SyncSender};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc::{self, Receiver};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde::Serialize;
 
 use crate::fetch::files;
 use crate::limits::{Limits, read_capped};
-use crate::model::{Record, ReportHeader};
-use crate::parse::{ParseError, ParseOptions, ReportReader};
-use crate::store::raw::{self, RawCapture};
-use crate::store::{RawMeta, RecordRow, ReportTail, Store, StoreError};
-use crate::unpack::{self, Document, Hints, Sink, UnpackError, sniff};
+use crate::store::raw;
+use crate::store::{RawMeta, ReportTail, ReportWriter, Store, StoreError};
+use crate::unpack::{Document, Hints, UnpackError, sniff};
+use raw_copy::Deflater;
+use worker::{ChannelSink, Input, Msg, Pool, WholeDoc};
 
 /// Reports per transaction.
 const BATCH_REPORTS: usize = 500;
 /// Records per transaction, so one huge batch does not grow the WAL unduly.
 const BATCH_RECORDS: u64 = 1_000_000;
+/// Inputs handed to the workers and not yet stored, at most.
+const MAX_IN_FLIGHT: usize = 64;
+/// Bytes of in-memory inputs handed to the workers and not yet stored, at
+/// most (one input is always let through, whatever its size).
+const MAX_IN_FLIGHT_BYTES: usize = 16 << 20;
 
 /// What an ingest run did, as printed by `ingest --format json`.
 #[derive(Debug, Clone, Default, Serialize)]
@@ -82,6 +98,29 @@ pub struct Ingester<'s> {
     summary: IngestSummary,
     batch_reports: usize,
     batch_records: u64,
+    /// Inputs handed to the workers, oldest first (dropped before `pool`).
+    pending: VecDeque<Pending>,
+    /// Bytes of the in-memory inputs among them.
+    pending_bytes: usize,
+    pool: Pool,
+}
+
+/// An input handed to the workers, not yet stored.
+struct Pending {
+    name: String,
+    rx: Receiver<Msg>,
+    /// Where its bytes are, should it fail.
+    keep: Keep,
+    /// Its bytes held in memory.
+    bytes: usize,
+}
+
+/// Where a failed input's bytes are found to keep them.
+enum Keep {
+    /// The worker gives them back.
+    Returned,
+    /// Read again from the file.
+    File(PathBuf),
 }
 
 impl<'s> Ingester<'s> {
@@ -93,6 +132,9 @@ impl<'s> Ingester<'s> {
             summary: IngestSummary::default(),
             batch_reports: 0,
             batch_records: 0,
+            pending: VecDeque::new(),
+            pending_bytes: 0,
+            pool: Pool::default(),
         }
     }
 
@@ -109,50 +151,43 @@ impl<'s> Ingester<'s> {
             let expanded = files::expand(Path::new(path), &skip);
             for item in expanded {
                 match item {
-                    Ok(file) => self.ingest_file(&file)?,
-                    Err(problem) => self.fail_without_bytes(&problem.path, &problem.error),
+                    Ok(file) => self.submit_file(&file)?,
+                    Err(problem) => self.fail_without_bytes(&problem.path, &problem.error)?,
                 }
             }
         }
-        Ok(())
+        self.drain()
     }
 
     /// Ingests one file (an mbox file is split into its messages).
     pub fn ingest_file(&mut self, path: &Path) -> Result<(), StoreError> {
+        self.submit_file(path)?;
+        self.drain()
+    }
+
+    /// Hands one file to the workers (an mbox file: its messages).
+    fn submit_file(&mut self, path: &Path) -> Result<(), StoreError> {
         let name = path.display().to_string();
         let mut file = match File::open(path) {
             Ok(f) => BufReader::with_capacity(256 * 1024, f),
-            Err(e) => {
-                self.fail_without_bytes(&name, &format!("cannot read: {e}"));
-                return Ok(());
-            }
+            Err(e) => return self.fail_without_bytes(&name, &format!("cannot read: {e}")),
         };
         let head = match sniff::read_head(&mut file) {
             Ok(head) => head,
-            Err(e) => {
-                self.fail_without_bytes(&name, &format!("cannot read: {e}"));
-                return Ok(());
-            }
+            Err(e) => return self.fail_without_bytes(&name, &format!("cannot read: {e}")),
         };
         if sniff::classify(&head, &Hints::default()) == sniff::Kind::Mbox {
             return self.ingest_mbox(&name, Cursor::new(head).chain(file));
         }
         let file_name = path.file_name().map(|n| n.to_string_lossy().into_owned());
         let hints = Hints { content_type: None, file_name, known_utf8: false };
-        let outcome = self.process(&name, Cursor::new(head).chain(file), &hints)?;
-        if !outcome.is_ok() {
-            // Keep the bytes so the input can be retried after a fix.
-            let kept = File::open(path).and_then(|f| {
-                read_capped(f, self.limits.max_message_size, "input", "--max-message-size")
-            });
-            self.record_failure(&name, kept.ok().as_deref(), &outcome)?;
-        }
-        self.account(&name, outcome)?;
-        self.maybe_commit()
+        let input = Input::Stream(Box::new(Cursor::new(head).chain(file)));
+        self.submit(name, input, hints, Keep::File(path.to_owned()))
     }
 
     /// Ingests standard input.
     pub fn ingest_stdin(&mut self) -> Result<(), StoreError> {
+        self.drain()?;
         let name = "<stdin>";
         match read_capped(
             io::stdin().lock(),
@@ -163,14 +198,18 @@ impl<'s> Ingester<'s> {
             Ok(bytes) => {
                 let head = &bytes[..bytes.len().min(sniff::HEAD_SIZE)];
                 if sniff::classify(head, &Hints::default()) == sniff::Kind::Mbox {
-                    return self.ingest_mbox(name, Cursor::new(bytes));
+                    self.ingest_mbox(name, Cursor::new(bytes))?;
+                    return self.drain();
                 }
-                self.ingest_bytes(name, &bytes, &Hints::default()).map(drop)
+                self.submit(
+                    name.to_owned(),
+                    Input::Bytes(bytes),
+                    Hints::default(),
+                    Keep::Returned,
+                )?;
+                self.drain()
             }
-            Err(e) => {
-                self.fail_without_bytes(name, &UnpackError::from_io("input", e).to_string());
-                Ok(())
-            }
+            Err(e) => self.fail_without_bytes(name, &UnpackError::from_io("input", e).to_string()),
         }
     }
 
@@ -182,18 +221,15 @@ impl<'s> Ingester<'s> {
         bytes: &[u8],
         hints: &Hints,
     ) -> Result<InputOutcome, StoreError> {
-        let outcome = self.process(name, bytes, hints)?;
-        if !outcome.is_ok() {
-            self.record_failure(name, Some(bytes), &outcome)?;
-        }
-        self.account(name, outcome.clone())?;
-        self.maybe_commit()?;
-        Ok(outcome)
+        self.drain()?;
+        self.submit(name.to_owned(), Input::Bytes(bytes.to_vec()), hints.clone(), Keep::Returned)?;
+        self.complete_next().map(Option::unwrap_or_default)
     }
 
     /// Tries every stored failed input again; those that now work are
     /// removed from the failed list.
     pub fn retry_failed(&mut self) -> Result<(), StoreError> {
+        self.drain()?;
         for failure in self.store.failures()? {
             let Some((name, data)) = self.store.failure_data(failure.id)? else {
                 self.summary.warnings.push(format!(
@@ -203,22 +239,24 @@ impl<'s> Ingester<'s> {
                 continue;
             };
             // Once it works, `account` forgets its failure.
-            self.ingest_bytes(&name, &data, &Hints::default())?;
+            self.submit(name, Input::Bytes(data), Hints::default(), Keep::Returned)?;
         }
-        Ok(())
+        self.drain()
     }
 
     /// Commits what is pending and returns the summary.
-    pub fn finish(self) -> Result<IngestSummary, StoreError> {
+    pub fn finish(mut self) -> Result<IngestSummary, StoreError> {
+        self.drain()?;
         if self.store.in_transaction() {
             self.store.commit()?;
         }
-        Ok(self.summary)
+        Ok(std::mem::take(&mut self.summary))
     }
 
     /// Commits the current batch now (`fetch` calls this before it moves
     /// messages on the server).
     pub fn commit(&mut self) -> Result<(), StoreError> {
+        self.drain()?;
         if self.store.in_transaction() {
             self.store.commit()?;
         }
@@ -230,10 +268,10 @@ impl<'s> Ingester<'s> {
     /// Records an input that cannot even be read (too large to download,
     /// say): it is listed by `errors`, without bytes.
     pub fn fail_input(&mut self, name: &str, error: &str) -> Result<(), StoreError> {
+        self.drain()?;
         self.begin_if_needed()?;
         self.store.record_failure(name, None, &format!("{name}: {error}"), now())?;
-        self.fail_without_bytes(name, error);
-        Ok(())
+        self.fail_without_bytes(name, error)
     }
 
     /// The summary so far.
@@ -247,20 +285,25 @@ impl<'s> Ingester<'s> {
             let location = format!("{name} (message {})", index + 1);
             match message {
                 Ok(message) => {
-                    let contents = message.contents();
+                    let contents = message.unwrap_contents();
                     if contents.len() as u64 > self.limits.max_message_size {
                         let error = crate::limits::LimitExceeded {
                             what: "message",
                             limit: self.limits.max_message_size,
                             flag: "--max-message-size",
                         };
-                        self.fail_without_bytes(&location, &error.to_string());
+                        self.fail_without_bytes(&location, &error.to_string())?;
                         continue;
                     }
-                    self.ingest_bytes(&location, contents, &Hints::default())?;
+                    self.submit(
+                        location,
+                        Input::Bytes(contents),
+                        Hints::default(),
+                        Keep::Returned,
+                    )?;
                 }
                 Err(e) => {
-                    self.fail_without_bytes(&location, &format!("cannot read the mbox: {e}"));
+                    self.fail_without_bytes(&location, &format!("cannot read the mbox: {e}"))?;
                     break;
                 }
             }
@@ -274,50 +317,123 @@ impl<'s> Ingester<'s> {
     pub fn ingest_reader(
         &mut self,
         name: &str,
-        input: impl Read + Send,
+        mut input: impl Read + Send,
         hints: &Hints,
     ) -> Result<InputOutcome, StoreError> {
-        let outcome = self.process(name, input, hints)?;
+        self.drain()?;
+        self.begin_if_needed()?;
+        let limits = self.limits;
+        let held = AtomicU64::new(0);
+        let mut storer = Storer::new(self.store, &held, now());
+        // The stream is borrowed, so it is read on a thread of its own.
+        let stored = std::thread::scope(|scope| {
+            let (tx, rx) = mpsc::sync_channel(worker::CHANNEL_DEPTH);
+            let held = &held;
+            scope.spawn(move || {
+                let mut deflater = Deflater::new();
+                let panicked =
+                    worker::run_input(name, &mut input, hints, &limits, &tx, &mut deflater, held);
+                let _ = tx.send(Msg::End { panicked, bytes: None });
+            });
+            storer.input(&rx, name)
+        });
+        stored?;
+        let outcome = storer.outcome;
+        self.finish_input(name, outcome, None)
+    }
+
+    /// Hands an input to the workers, storing the oldest ones first while
+    /// too many are in flight.
+    fn submit(
+        &mut self,
+        name: String,
+        input: Input,
+        hints: Hints,
+        keep: Keep,
+    ) -> Result<(), StoreError> {
+        let bytes = match &input {
+            Input::Bytes(b) => b.len(),
+            Input::Stream(_) => 0,
+        };
+        while !self.pending.is_empty()
+            && (self.pending.len() >= MAX_IN_FLIGHT
+                || self.pending_bytes + bytes > MAX_IN_FLIGHT_BYTES)
+        {
+            self.complete_next()?;
+        }
+        if let Err(e) = self.pool.start() {
+            // Nothing can be parsed; the input is kept as failed.
+            self.drain()?;
+            self.begin_if_needed()?;
+            let outcome = InputOutcome {
+                errors: vec![format!("{name}: cannot start a parser thread: {e}")],
+                ..InputOutcome::default()
+            };
+            let kept = match input {
+                Input::Bytes(bytes) => Some(bytes),
+                Input::Stream(_) => None,
+            };
+            let kept = kept.or_else(|| self.reread(&keep));
+            self.finish_input(&name, outcome, kept)?;
+            return Ok(());
+        }
+        let rx = self.pool.submit(name.clone(), input, hints, self.limits);
+        self.pending_bytes += bytes;
+        self.pending.push_back(Pending { name, rx, keep, bytes });
+        Ok(())
+    }
+
+    /// Stores every input in flight.
+    fn drain(&mut self) -> Result<(), StoreError> {
+        while !self.pending.is_empty() {
+            self.complete_next()?;
+        }
+        Ok(())
+    }
+
+    /// Stores the oldest input in flight and returns what happened to it.
+    fn complete_next(&mut self) -> Result<Option<InputOutcome>, StoreError> {
+        let Some(pending) = self.pending.pop_front() else { return Ok(None) };
+        self.pending_bytes -= pending.bytes;
+        self.begin_if_needed()?;
+        let mut storer = Storer::new(self.store, &self.pool.held, now());
+        let returned = storer.input(&pending.rx, &pending.name)?;
+        let outcome = storer.outcome;
+        let kept = if outcome.is_ok() {
+            None
+        } else {
+            match pending.keep {
+                Keep::Returned => returned,
+                keep => self.reread(&keep),
+            }
+        };
+        self.finish_input(&pending.name, outcome, kept).map(Some)
+    }
+
+    /// A failed file's bytes, read again to keep them.
+    fn reread(&self, keep: &Keep) -> Option<Vec<u8>> {
+        let Keep::File(path) = keep else { return None };
+        File::open(path)
+            .and_then(|f| {
+                read_capped(f, self.limits.max_message_size, "input", "--max-message-size")
+            })
+            .ok()
+    }
+
+    /// Keeps a failed input, counts the input, and commits every so often.
+    fn finish_input(
+        &mut self,
+        name: &str,
+        outcome: InputOutcome,
+        kept: Option<Vec<u8>>,
+    ) -> Result<InputOutcome, StoreError> {
         if !outcome.is_ok() {
-            self.record_failure(name, None, &outcome)?;
+            // Keep the bytes so the input can be retried after a fix.
+            self.record_failure(name, kept.as_deref(), &outcome)?;
         }
         self.account(name, outcome.clone())?;
         self.maybe_commit()?;
         Ok(outcome)
-    }
-
-    /// Runs one input through unpack, parse and store. A panic (a bug here
-    /// or in a decoder crate) fails this input only: what it stored is
-    /// rolled back and the batch goes on.
-    fn process(
-        &mut self,
-        name: &str,
-        input: impl Read + Send,
-        hints: &Hints,
-    ) -> Result<InputOutcome, StoreError> {
-        self.begin_if_needed()?;
-        let mut sink =
-            StoreSink { store: self.store, outcome: InputOutcome::default(), now: now() };
-        let limits = &self.limits;
-        let run = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            unpack::unpack(name, input, hints, limits, &mut sink)
-        }));
-        match run {
-            Ok(result) => {
-                result?;
-                Ok(sink.outcome)
-            }
-            Err(_) => {
-                // The report being written was undone as the panic unwound
-                // (its writer was dropped). Reports stored before it stay.
-                let mut outcome = sink.outcome;
-                outcome.errors.push(format!(
-                    "{name}: internal error: reading this input stopped unexpectedly \
-                     (a bug; please report it with the input)"
-                ));
-                Ok(outcome)
-            }
-        }
     }
 
     fn begin_if_needed(&self) -> Result<(), StoreError> {
@@ -329,7 +445,11 @@ impl<'s> Ingester<'s> {
 
     fn maybe_commit(&mut self) -> Result<(), StoreError> {
         if self.batch_reports >= BATCH_REPORTS || self.batch_records >= BATCH_RECORDS {
-            self.commit()?;
+            if self.store.in_transaction() {
+                self.store.commit()?;
+            }
+            self.batch_reports = 0;
+            self.batch_records = 0;
         }
         Ok(())
     }
@@ -349,11 +469,15 @@ impl<'s> Ingester<'s> {
         Ok(())
     }
 
-    fn fail_without_bytes(&mut self, name: &str, error: &str) {
+    /// Counts an input that failed before it could be read (after those
+    /// in flight, so the failures stay in input order).
+    fn fail_without_bytes(&mut self, name: &str, error: &str) -> Result<(), StoreError> {
+        self.drain()?;
         self.summary.inputs += 1;
         self.summary
             .failed
             .push(Failure { input: name.to_owned(), error: format!("{name}: {error}") });
+        Ok(())
     }
 
     fn account(&mut self, input: &str, outcome: InputOutcome) -> Result<(), StoreError> {
@@ -379,13 +503,15 @@ impl<'s> Ingester<'s> {
 /// Rebuilds every stored report from its raw XML (after a parser fix).
 pub fn reparse(store: &Store, limits: &Limits) -> Result<ReparseSummary, StoreError> {
     let mut summary = ReparseSummary::default();
+    let held = AtomicU64::new(0);
+    let mut deflater = Deflater::new();
     for id in store.report_ids()? {
         let Some((source, ingested_at, raw)) = store.raw_report(id)? else { continue };
         let chunks = store.raw_chunks(id)?;
         store.begin()?;
         let replacement = store.replace_report(id)?;
         // The report keeps the time it first arrived.
-        let mut sink = StoreSink { store, outcome: InputOutcome::default(), now: ingested_at };
+        let mut storer = Storer::new(store, &held, ingested_at);
         let mut reader = raw::open(chunks);
         let mut capped = crate::limits::Capped::new(
             &mut reader,
@@ -393,13 +519,26 @@ pub fn reparse(store: &Store, limits: &Limits) -> Result<ReparseSummary, StoreEr
             "decompressed report",
             "--max-report-size",
         );
-        sink.document(Document {
+        let doc = Document {
             location: source.clone(),
             file_name: raw.file_name.clone(),
             reader: &mut capped,
             known_utf8: raw.known_utf8,
+            arrived: None,
+        };
+        let deflater = &mut deflater;
+        let held = &held;
+        std::thread::scope(|scope| {
+            let (tx, rx) = mpsc::sync_channel(worker::CHANNEL_DEPTH);
+            scope.spawn(move || {
+                let mut sink = ChannelSink { tx: &tx, deflater, held };
+                if crate::unpack::Sink::document(&mut sink, doc).is_ok() {
+                    let _ = tx.send(Msg::End { panicked: false, bytes: None });
+                }
+            });
+            storer.input(&rx, &source)
         })?;
-        let outcome = sink.outcome;
+        let outcome = storer.outcome;
         if outcome.is_ok() {
             replacement.keep()?;
             summary.reports += 1;
@@ -434,184 +573,166 @@ pub struct ReparseSummary {
     pub warnings: Vec<String>,
 }
 
-/// Stores the documents of one input.
-struct StoreSink<'a> {
-    store: &'a Store,
-    outcome: InputOutcome,
-    now: i64,
+/// A streamed document being stored.
+struct Open<'s> {
+    location: String,
+    meta: RawMeta,
+    header_extensions: Vec<String>,
+    /// `None`: the report is already stored, and the rest is skipped.
+    writer: Option<ReportWriter<'s>>,
 }
 
-impl StoreSink<'_> {
+/// Stores what the workers found in one input.
+struct Storer<'a> {
+    store: &'a Store,
+    /// The workers' count of whole documents not yet stored.
+    held: &'a AtomicU64,
+    now: i64,
+    outcome: InputOutcome,
+}
+
+impl<'a> Storer<'a> {
+    fn new(store: &'a Store, held: &'a AtomicU64, now: i64) -> Self {
+        Storer { store, held, now, outcome: InputOutcome::default() }
+    }
+
     fn fail(&mut self, location: &str, error: impl std::fmt::Display) {
         self.outcome.errors.push(format!("{location}: {error}"));
     }
 
-    /// Stores what the parser thread sends, in one savepoint. Returning
-    /// drops `rx`, which stops the parser (a duplicate needs no more).
-    fn store_document(
-        &mut self,
-        location: &str,
-        meta: &RawMeta,
-        rx: mpsc::Receiver<Parsed>,
-    ) -> Result<(), StoreError> {
-        let header = match rx.recv() {
-            Ok(Parsed::Header(header)) => header,
-            Ok(Parsed::Failed(error)) => {
-                self.fail(location, error);
-                return Ok(());
+    /// Stores what comes over `rx` until the input's end, and returns the
+    /// input's bytes if the worker gave them back.
+    fn input(&mut self, rx: &Receiver<Msg>, name: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        let mut open: Option<Open<'a>> = None;
+        loop {
+            let Ok(msg) = rx.recv() else {
+                // The worker went away without finishing the input.
+                abandon(&mut open)?;
+                self.fail(name, "internal error: the parser stopped unexpectedly");
+                return Ok(None);
+            };
+            match msg {
+                Msg::Problem(problem) => self.outcome.errors.push(problem),
+                Msg::Warning(warning) => self.outcome.warnings.push(warning),
+                Msg::Whole(doc) => self.whole(*doc)?,
+                Msg::Start { location, meta, header, cancel } => {
+                    abandon(&mut open)?;
+                    let writer = self.store.start_report(&header, &location, self.now)?;
+                    if writer.is_none() {
+                        self.outcome.reports_duplicate += 1;
+                        cancel.store(true, Ordering::Relaxed);
+                    }
+                    let header_extensions = header.extensions;
+                    open = Some(Open { location, meta, header_extensions, writer });
+                }
+                Msg::Rows(rows) => {
+                    if let Some(writer) = open.as_mut().and_then(|o| o.writer.as_mut()) {
+                        writer.rows(&rows)?;
+                    }
+                }
+                Msg::RawChunk(chunk) => {
+                    if let Some(writer) = open.as_mut().and_then(|o| o.writer.as_mut()) {
+                        writer.raw_chunk(&chunk)?;
+                    }
+                }
+                Msg::Done { warnings, late_extensions } => {
+                    if let Some(Open { location, meta, header_extensions, writer: Some(writer) }) =
+                        open.take()
+                    {
+                        self.finish(
+                            writer,
+                            &location,
+                            &meta,
+                            &header_extensions,
+                            warnings,
+                            late_extensions,
+                        )?;
+                    }
+                }
+                Msg::Stopped => open = None,
+                Msg::Failed { location, error } => {
+                    let skipped = open.as_ref().is_some_and(|o| o.writer.is_none());
+                    abandon(&mut open)?;
+                    // A duplicate's later errors do not matter: it was not read.
+                    if !skipped {
+                        self.fail(&location, error);
+                    }
+                }
+                Msg::ParserPanicked { location } => {
+                    abandon(&mut open)?;
+                    self.fail(&location, "internal error: the parser stopped unexpectedly");
+                }
+                Msg::End { panicked, bytes } => {
+                    abandon(&mut open)?;
+                    if panicked {
+                        self.outcome.errors.push(format!(
+                            "{name}: internal error: reading this input stopped unexpectedly \
+                             (a bug; please report it with the input)"
+                        ));
+                    }
+                    return Ok(bytes);
+                }
             }
-            // The parser panicked; `document` records it.
-            _ => return Ok(()),
-        };
-        let Some(mut writer) = self.store.start_report(&header, location, self.now)? else {
+        }
+    }
+
+    /// Stores a document read in full.
+    fn whole(&mut self, doc: WholeDoc) -> Result<(), StoreError> {
+        self.held.fetch_sub(doc.held, Ordering::Relaxed);
+        let Some(mut writer) = self.store.start_report(&doc.header, &doc.location, self.now)?
+        else {
             self.outcome.reports_duplicate += 1;
             return Ok(());
         };
-        for message in rx {
-            match message {
-                Parsed::Records(batch) => writer.rows(&batch)?,
-                Parsed::RawChunk(chunk) => writer.raw_chunk(&chunk)?,
-                Parsed::Done { warnings, late_extensions } => {
-                    let extensions = match &late_extensions[..] {
-                        [] => Vec::new(),
-                        late => header.extensions.iter().chain(late).cloned().collect(),
-                    };
-                    self.outcome
-                        .warnings
-                        .extend(warnings.iter().map(|w| format!("{location}: {w}")));
-                    let tail = ReportTail { warnings, extensions };
-                    let records = writer.finish(&tail, meta)?;
-                    self.outcome.reports_new += 1;
-                    self.outcome.records += records;
-                    return Ok(());
-                }
-                Parsed::Failed(error) => {
-                    writer.abandon()?;
-                    self.fail(location, error);
-                    return Ok(());
-                }
-                Parsed::Header(_) => {}
-            }
+        if let Some(error) = doc.error {
+            // Broken after its header, and not stored before: it fails.
+            writer.abandon()?;
+            self.fail(&doc.location, error);
+            return Ok(());
         }
-        // The parser went away without finishing (it panicked).
-        writer.abandon()?;
+        writer.rows(&doc.rows)?;
+        for piece in &doc.raw {
+            writer.raw_chunk(piece)?;
+        }
+        self.finish(
+            writer,
+            &doc.location,
+            &doc.meta,
+            &doc.header.extensions,
+            doc.warnings,
+            doc.late_extensions,
+        )
+    }
+
+    /// Warnings, late extensions and the raw copy's description; the
+    /// report is kept.
+    fn finish(
+        &mut self,
+        writer: ReportWriter<'_>,
+        location: &str,
+        meta: &RawMeta,
+        header_extensions: &[String],
+        warnings: Vec<String>,
+        late_extensions: Vec<String>,
+    ) -> Result<(), StoreError> {
+        let extensions = match &late_extensions[..] {
+            [] => Vec::new(),
+            late => header_extensions.iter().chain(late).cloned().collect(),
+        };
+        self.outcome.warnings.extend(warnings.iter().map(|w| format!("{location}: {w}")));
+        let records = writer.finish(&ReportTail { warnings, extensions }, meta)?;
+        self.outcome.reports_new += 1;
+        self.outcome.records += records;
         Ok(())
     }
 }
 
-/// Records per message from the parser thread to the storing one.
-const RECORD_BATCH: usize = 512;
-/// Messages in flight between the threads (bounds memory).
-const CHANNEL_DEPTH: usize = 8;
-
-/// Threads that parse the pieces of a large report (the machine's cores,
-/// up to 4); 1 reads every report on the parser thread alone.
-fn parser_threads() -> usize {
-    std::thread::available_parallelism().map_or(1, |n| n.get()).min(4)
-}
-
-/// What the parser thread sends.
-enum Parsed {
-    /// The report header, first (boxed: it is large and sent once).
-    Header(Box<ReportHeader>),
-    /// The next records.
-    Records(Vec<RecordRow>),
-    /// The next piece of the raw copy.
-    RawChunk(Vec<u8>),
-    /// The end of the report.
-    Done { warnings: Vec<String>, late_extensions: Vec<String> },
-    /// The document cannot be read; nothing of it may be kept.
-    Failed(String),
-}
-
-/// Parses one document, sending its parts over `tx`; stops as soon as the
-/// receiver is gone.
-fn parse_document(reader: &mut (dyn Read + Send), options: &ParseOptions, tx: &SyncSender<Parsed>) {
-    let mut capture = RawCapture::new(reader);
-    let (mut report, header) = match ReportReader::open(&mut capture, options) {
-        Ok(opened) => opened,
-        Err(e) => {
-            let _ = tx.send(Parsed::Failed(describe_parse_error(e)));
-            return;
-        }
-    };
-    if tx.send(Parsed::Header(Box::new(header))).is_err() {
-        return;
+/// Undoes a streamed document that will not be finished.
+fn abandon(open: &mut Option<Open<'_>>) -> Result<(), StoreError> {
+    match open.take().and_then(|o| o.writer) {
+        Some(writer) => writer.abandon(),
+        None => Ok(()),
     }
-    // The raw copy grows as the parser reads: its finished pieces follow
-    // each batch of records.
-    let mut receiving = true;
-    let row = |record: Record| RecordRow::new(&record);
-    let read = report.read_batches(parser_threads(), RECORD_BATCH, row, |rows, capture| {
-        receiving = tx.send(Parsed::Records(rows)).is_ok()
-            && capture.take_chunk().is_none_or(|chunk| tx.send(Parsed::RawChunk(chunk)).is_ok());
-        receiving
-    });
-    if let Err(e) = read {
-        let _ = tx.send(Parsed::Failed(describe_parse_error(e)));
-        return;
-    }
-    if !receiving {
-        return;
-    }
-    let warnings = report.warnings();
-    let late_extensions = report.late_extensions().to_vec();
-    drop(report);
-    let last = match capture.finish() {
-        Ok(last) => last,
-        Err(e) => {
-            let _ = tx.send(Parsed::Failed(describe_read_error(e)));
-            return;
-        }
-    };
-    let _ = tx.send(Parsed::RawChunk(last)).is_ok()
-        && tx.send(Parsed::Done { warnings, late_extensions }).is_ok();
-}
-
-impl Sink for StoreSink<'_> {
-    type Fatal = StoreError;
-
-    /// Parses on a second thread while this one stores: the two halves of
-    /// ingest cost about the same, and a machine has two cores or more.
-    fn document(&mut self, doc: Document<'_>) -> Result<(), StoreError> {
-        let options = ParseOptions { known_utf8: doc.known_utf8, file_name: doc.file_name.clone() };
-        let meta = RawMeta { file_name: doc.file_name, known_utf8: doc.known_utf8 };
-        let location = doc.location;
-        let reader = doc.reader;
-        std::thread::scope(|scope| {
-            let (tx, rx) = mpsc::sync_channel(CHANNEL_DEPTH);
-            let parser = scope.spawn(move || parse_document(reader, &options, &tx));
-            let stored = self.store_document(&location, &meta, rx);
-            // A panic in the parser is a bug; the input is kept as failed.
-            if parser.join().is_err() {
-                self.fail(&location, "internal error: the parser stopped unexpectedly");
-            }
-            stored
-        })
-    }
-
-    fn problem(&mut self, location: &str, error: UnpackError) {
-        self.fail(location, error);
-    }
-
-    fn warning(&mut self, location: &str, message: String) {
-        self.outcome.warnings.push(format!("{location}: {message}"));
-    }
-}
-
-/// Parse errors as users should read them: I/O errors from below the parser
-/// (limits, corrupt compression) in the words of the layer that raised them.
-fn describe_parse_error(e: ParseError) -> String {
-    match e {
-        ParseError::Io(io) => describe_read_error(io),
-        other => other.to_string(),
-    }
-}
-
-/// A read error met while streaming a document: a limit, or a decoder
-/// error that `unpack` already labelled ("the gzip data is truncated").
-fn describe_read_error(io: io::Error) -> String {
-    UnpackError::from_io("input", io).to_string()
 }
 
 fn now() -> i64 {

@@ -100,7 +100,13 @@ impl<S: Sink> Ctx<'_, S> {
                     let head = &bytes[..bytes.len().min(sniff::HEAD_SIZE)];
                     if sniff::classify(head, &hints) == Kind::Xml && is_feedback_xml(head) {
                         let hints = Hints { known_utf8: true, ..hints };
-                        self.stream(&part_location, &mut Cursor::new(bytes), &hints, depth + 1)?;
+                        self.stream(
+                            &part_location,
+                            &mut Cursor::new(bytes),
+                            &hints,
+                            depth + 1,
+                            None,
+                        )?;
                     } else if sniff::classify(head, &hints) == Kind::TlsReportJson {
                         seen.tls_report = true;
                     }
@@ -114,6 +120,7 @@ impl<S: Sink> Ctx<'_, S> {
                                 &mut Cursor::new(bytes.as_ref()),
                                 &hints,
                                 depth + 1,
+                                None,
                             )?;
                         }
                         Kind::TlsReportJson => seen.tls_report = true,

@@ -31,6 +31,65 @@ pub struct Document<'a> {
     pub reader: &'a mut (dyn Read + Send),
     /// The bytes are UTF-8 already (decoded by the mail parser).
     pub known_utf8: bool,
+    /// The compressed form it arrived in, when that can serve as its raw
+    /// copy instead of compressing the XML again.
+    pub arrived: Option<Arrived<'a>>,
+}
+
+/// The compressed bytes a document arrived in. Either one decompresses to
+/// exactly the bytes the document's reader yields (once it is read to its
+/// end), so it can be kept as the raw copy.
+pub enum Arrived<'a> {
+    /// A gzip member: its bytes are collected as the reader decompresses
+    /// them (see [`GzipTap`]).
+    Gzip(GzipTap),
+    /// A zip entry's deflate data, with the entry's CRC-32 and size: a
+    /// gzip header and trailer around it make a gzip member.
+    Deflate {
+        /// The raw deflate stream.
+        data: &'a [u8],
+        /// CRC-32 of the decompressed entry (from the archive).
+        crc32: u32,
+        /// Decompressed size of the entry.
+        size: u64,
+    },
+}
+
+/// The compressed bytes read so far by a gzip decoder, shared between the
+/// reader under the decoder and whoever keeps the raw copy. They hold the
+/// member from its first byte, and at most the decoder's read-ahead
+/// (32 KiB) after its end.
+#[derive(Clone, Default)]
+pub struct GzipTap {
+    bytes: std::sync::Arc<std::sync::Mutex<Vec<u8>>>,
+}
+
+impl GzipTap {
+    /// Takes what was read since the last call, once it is at least
+    /// `min` bytes (0: whatever there is).
+    pub fn take(&self, min: usize) -> Option<Vec<u8>> {
+        let mut bytes = self.bytes.lock().unwrap_or_else(|e| e.into_inner());
+        (bytes.len() >= min.max(1)).then(|| std::mem::take(&mut *bytes))
+    }
+
+    /// Appends bytes read from the member.
+    pub(crate) fn push(&self, read: &[u8]) {
+        self.bytes.lock().unwrap_or_else(|e| e.into_inner()).extend_from_slice(read);
+    }
+}
+
+/// Passes bytes through and appends them to a [`GzipTap`].
+struct Tapped<R> {
+    inner: R,
+    tap: GzipTap,
+}
+
+impl<R: Read> Read for Tapped<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.tap.push(&buf[..n]);
+        Ok(n)
+    }
 }
 
 /// Receives what unpacking finds.
@@ -144,7 +203,7 @@ pub fn unpack<S: Sink>(
     sink: &mut S,
 ) -> Result<(), S::Fatal> {
     let mut ctx = Ctx { limits, sink, found: 0, problems: 0 };
-    ctx.stream(location, &mut input, hints, 0)
+    ctx.stream(location, &mut input, hints, 0, None)
 }
 
 struct Ctx<'a, S> {
@@ -168,6 +227,7 @@ impl<S: Sink> Ctx<'_, S> {
         input: &mut (dyn Read + Send),
         hints: &Hints,
         depth: usize,
+        arrived: Option<Arrived<'_>>,
     ) -> Result<(), S::Fatal> {
         if depth > MAX_NESTING {
             self.problem(location, UnpackError::TooDeep);
@@ -187,8 +247,9 @@ impl<S: Sink> Ctx<'_, S> {
             Kind::Empty => self.problem(location, UnpackError::Empty),
             Kind::Gzip => {
                 // One member: bytes after it (Mimecast's CRLF) are never read.
+                let tap = GzipTap::default();
                 let decoded = Capped::new(
-                    GzDecoder::new(input),
+                    GzDecoder::new(Tapped { inner: input, tap: tap.clone() }),
                     limits.max_report_size,
                     "decompressed report",
                     "--max-report-size",
@@ -203,6 +264,7 @@ impl<S: Sink> Ctx<'_, S> {
                     &mut Labelled { inner: decoded, format: "gzip" },
                     &inner,
                     depth + 1,
+                    Some(Arrived::Gzip(tap)),
                 );
             }
             Kind::Zip => {
@@ -235,6 +297,9 @@ impl<S: Sink> Ctx<'_, S> {
                     file_name: hints.file_name.clone(),
                     reader: &mut capped,
                     known_utf8: hints.known_utf8,
+                    // Only the XML right inside the compression: a gzip
+                    // holding a gzip keeps no copy of the outer one.
+                    arrived,
                 });
             }
             Kind::TlsReportJson => self.problem(location, UnpackError::TlsReport),
@@ -250,7 +315,7 @@ impl<S: Sink> Ctx<'_, S> {
     }
 
     fn zip(&mut self, location: &str, bytes: Vec<u8>, depth: usize) -> Result<(), S::Fatal> {
-        let mut archive = match zip::ZipArchive::new(Cursor::new(bytes)) {
+        let mut archive = match zip::ZipArchive::new(Cursor::new(&bytes[..])) {
             Ok(a) => a,
             Err(e) => {
                 self.problem(
@@ -305,13 +370,14 @@ impl<S: Sink> Ctx<'_, S> {
                 skipped.push(name);
                 continue;
             }
+            let arrived = deflate_data(&bytes, &entry);
             let mut reader = Capped::new(
                 Cursor::new(head).chain(Labelled { inner: entry, format: "zip" }),
                 self.limits.max_report_size,
                 "decompressed report",
                 "--max-report-size",
             );
-            self.stream(&entry_location, &mut reader, &hints, depth + 1)?;
+            self.stream(&entry_location, &mut reader, &hints, depth + 1, arrived)?;
         }
         if self.found == before {
             self.problem(
@@ -333,6 +399,25 @@ impl<S: Sink> Ctx<'_, S> {
         }
         Ok(())
     }
+}
+
+/// A zip entry's deflate data inside the archive's bytes, when it can be
+/// kept as the raw copy: deflated, not encrypted, and not larger than
+/// what it decompresses to (otherwise compressing it again keeps less).
+fn deflate_data<'b>(
+    archive: &'b [u8],
+    entry: &zip::read::ZipFile<'_, Cursor<&[u8]>>,
+) -> Option<Arrived<'b>> {
+    if entry.compression() != zip::CompressionMethod::Deflated
+        || entry.encrypted()
+        || entry.compressed_size() > entry.size()
+    {
+        return None;
+    }
+    let start = usize::try_from(entry.data_start()?).ok()?;
+    let len = usize::try_from(entry.compressed_size()).ok()?;
+    let data = archive.get(start..start.checked_add(len)?)?;
+    Some(Arrived::Deflate { data, crc32: entry.crc32(), size: entry.size() })
 }
 
 /// Removes `.gz`/`.gzip` so the inner document keeps a meaningful name.

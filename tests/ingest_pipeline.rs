@@ -1,0 +1,229 @@
+//! The ingest pipeline: inputs parsed several at a time on worker threads
+//! are stored exactly as one at a time would store them, in input order;
+//! the raw copy is the compressed bytes that arrived; large reports are
+//! streamed (and a duplicate one is not read to its end).
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+
+use dmarc_report::ingest::{IngestSummary, Ingester, reparse};
+use dmarc_report::limits::Limits;
+use dmarc_report::store::Store;
+use dmarc_report::unpack::Hints;
+
+fn samples() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("sample-reports")
+}
+
+/// Every file under `dir`, sorted.
+fn files(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            out.extend(files(&path));
+        } else {
+            out.push(path);
+        }
+    }
+    out.sort();
+    out
+}
+
+/// Report sources in the order the reports were stored.
+fn stored_order(store: &Store) -> Vec<String> {
+    store
+        .report_ids()
+        .unwrap()
+        .into_iter()
+        .filter_map(|id| store.raw_report(id).unwrap().map(|(source, _, _)| source))
+        .collect()
+}
+
+/// What a run says, without the order-free parts.
+fn summary_json(summary: &IngestSummary) -> String {
+    serde_json::to_string(summary).unwrap()
+}
+
+#[test]
+fn many_inputs_at_once_are_stored_as_one_at_a_time_in_input_order() {
+    let inputs: Vec<PathBuf> = files(&samples());
+    assert!(inputs.len() > 40, "{} sample inputs", inputs.len());
+    // Twice over: the second copy of each report is a duplicate.
+    let names: Vec<String> =
+        inputs.iter().chain(&inputs).map(|p| p.display().to_string()).collect();
+
+    let together = Store::open_in_memory().unwrap();
+    let mut ingester = Ingester::new(&together, Limits::default());
+    ingester.ingest_paths(&names).unwrap();
+    let all_at_once = ingester.finish().unwrap();
+
+    let alone = Store::open_in_memory().unwrap();
+    let mut ingester = Ingester::new(&alone, Limits::default());
+    for name in &names {
+        ingester.ingest_file(Path::new(name)).unwrap();
+    }
+    let one_by_one = ingester.finish().unwrap();
+
+    assert!(all_at_once.reports_new > 40 && all_at_once.reports_duplicate > 40);
+    assert!(!all_at_once.failed.is_empty(), "the malformed samples fail");
+    assert_eq!(summary_json(&all_at_once), summary_json(&one_by_one));
+    assert_eq!(stored_order(&together), stored_order(&alone));
+    let image = together.inspect().snapshot().unwrap();
+    assert_eq!(image, alone.inspect().snapshot().unwrap());
+
+    // Every raw copy (as it arrived, or compressed here) reads back.
+    for id in together.report_ids().unwrap() {
+        let source = together.raw_report(id).unwrap().unwrap().0;
+        let copy = together.raw_chunks(id).unwrap().concat();
+        let mut xml = Vec::new();
+        let read = flate2::read::GzDecoder::new(&copy[..]).read_to_end(&mut xml);
+        assert!(read.is_ok(), "the raw copy of {source}: {read:?}");
+    }
+    let again = reparse(&together, &Limits::default()).unwrap();
+    assert!(again.failed.is_empty(), "{again:?}");
+    assert_eq!(together.inspect().snapshot().unwrap(), image);
+}
+
+fn sample_xml() -> Vec<u8> {
+    let path = files(&samples())
+        .into_iter()
+        .find(|p| {
+            p.extension().is_some_and(|e| e == "xml") && p.to_string_lossy().contains("google")
+        })
+        .expect("a plain XML sample");
+    std::fs::read(path).unwrap()
+}
+
+/// The stored raw copy of the only report.
+fn raw_copy(store: &Store) -> Vec<u8> {
+    let ids = store.report_ids().unwrap();
+    assert_eq!(ids.len(), 1);
+    store.raw_chunks(ids[0]).unwrap().concat()
+}
+
+fn gunzip(bytes: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    flate2::read::GzDecoder::new(bytes).read_to_end(&mut out).unwrap();
+    out
+}
+
+/// Ingests `bytes` as one input, checks that it stored one report, and
+/// that `reparse` reads its raw copy back to the same database.
+fn ingest_and_reparse(bytes: &[u8]) -> Store {
+    let store = Store::open_in_memory().unwrap();
+    let mut ingester = Ingester::new(&store, Limits::default());
+    let outcome = ingester.ingest_bytes("input", bytes, &Hints::default()).unwrap();
+    ingester.finish().unwrap();
+    assert!(outcome.is_ok() && outcome.reports_new == 1, "{outcome:?}");
+    let before = store.inspect().snapshot().unwrap();
+    let again = reparse(&store, &Limits::default()).unwrap();
+    assert!(again.failed.is_empty() && again.reports == 1, "{again:?}");
+    assert_eq!(store.inspect().snapshot().unwrap(), before);
+    store
+}
+
+#[test]
+fn a_gzip_report_keeps_the_gzip_that_arrived_as_its_raw_copy() {
+    let xml = sample_xml();
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+    gz.write_all(&xml).unwrap();
+    let gz = gz.finish().unwrap();
+    let store = Store::open_in_memory().unwrap();
+    let mut ingester = Ingester::new(&store, Limits::default());
+    assert!(ingester.ingest_bytes("r.xml.gz", &gz, &Hints::default()).unwrap().is_ok());
+    ingester.finish().unwrap();
+    assert_eq!(raw_copy(&store), gz);
+    ingest_and_reparse(&gz);
+}
+
+#[test]
+fn a_zip_report_keeps_its_deflate_data_wrapped_as_gzip() {
+    let xml = sample_xml();
+    let mut zip = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    let options = zip::write::SimpleFileOptions::default()
+        .compression_method(zip::CompressionMethod::Deflated);
+    zip.start_file("report.xml", options).unwrap();
+    zip.write_all(&xml).unwrap();
+    let bytes = zip.finish().unwrap().into_inner();
+    let entry_data = {
+        let mut archive = zip::ZipArchive::new(std::io::Cursor::new(&bytes[..])).unwrap();
+        let entry = archive.by_index(0).unwrap();
+        let start = entry.data_start().unwrap() as usize;
+        bytes[start..start + entry.compressed_size() as usize].to_vec()
+    };
+    let store = ingest_and_reparse(&bytes);
+    // reparse made a copy of its own; the first one is checked here.
+    let first = Store::open_in_memory().unwrap();
+    let mut ingester = Ingester::new(&first, Limits::default());
+    assert!(ingester.ingest_bytes("r.zip", &bytes, &Hints::default()).unwrap().is_ok());
+    ingester.finish().unwrap();
+    let copy = raw_copy(&first);
+    assert_eq!(&copy[10..copy.len() - 8], &entry_data[..], "the entry's deflate data as it is");
+    assert_eq!(gunzip(&copy), xml);
+    assert_eq!(gunzip(&raw_copy(&store)), xml);
+}
+
+#[test]
+fn a_plain_xml_report_is_compressed_into_its_raw_copy() {
+    let xml = sample_xml();
+    let store = ingest_and_reparse(&xml);
+    assert_eq!(gunzip(&raw_copy(&store)), xml);
+}
+
+/// A report of `records` records, over a MiB of XML for a few thousand.
+fn large_report(records: usize, report_id: &str) -> String {
+    let mut doc = format!(
+        "<?xml version=\"1.0\"?>\n<feedback>\n<report_metadata><org_name>big.example</org_name>\
+         <email>d@big.example</email><report_id>{report_id}</report_id><date_range>\
+         <begin>1794873600</begin><end>1794959999</end></date_range></report_metadata>\n\
+         <policy_published><domain>example.com</domain><p>none</p></policy_published>\n"
+    );
+    for i in 0..records {
+        doc.push_str(&format!(
+            "<record>\n  <row>\n    <source_ip>198.51.100.{}</source_ip>\n    <count>{}</count>\n    \
+             <policy_evaluated><disposition>none</disposition><dkim>pass</dkim><spf>fail</spf>\
+             </policy_evaluated>\n  </row>\n  <identifiers><header_from>example.com</header_from>\
+             </identifiers>\n  <auth_results><dkim><domain>example.com</domain><selector>s{i}</selector>\
+             <result>pass</result></dkim><spf><domain>bounce.example.com</domain><result>fail</result>\
+             </spf></auth_results>\n</record>\n",
+            i % 250,
+            i + 1
+        ));
+    }
+    doc.push_str("</feedback>\n");
+    doc
+}
+
+#[test]
+fn a_large_report_is_streamed_its_duplicate_is_skipped_and_a_broken_one_leaves_nothing() {
+    let big = large_report(6000, "big-1");
+    assert!(big.len() > 2 << 20, "{} bytes: more than is held whole", big.len());
+    let broken = large_report(6000, "big-2").replace(
+        "</feedback>",
+        "<record><row><source_ip>192.0.2.1</source_ip><count>abc</count></row></record></feedback>",
+    );
+
+    let store = Store::open_in_memory().unwrap();
+    let mut ingester = Ingester::new(&store, Limits::default());
+    let dir = tempfile::tempdir().unwrap();
+    let mut names = Vec::new();
+    for (i, doc) in [&big, &broken, &big].into_iter().enumerate() {
+        let path = dir.path().join(format!("{i}.xml"));
+        std::fs::write(&path, doc).unwrap();
+        names.push(path.display().to_string());
+    }
+    ingester.ingest_paths(&names).unwrap();
+    let summary = ingester.finish().unwrap();
+    assert_eq!((summary.reports_new, summary.reports_duplicate), (1, 1), "{summary:?}");
+    assert_eq!(summary.records, 6000);
+    assert_eq!(summary.failed.len(), 1, "{summary:?}");
+    assert!(summary.failed[0].error.contains("<count> is \"abc\""), "{summary:?}");
+    assert_eq!(stored_order(&store), [names[0].clone()]);
+    let image = store.inspect().snapshot().unwrap();
+    let records = image["reports"][0]["records"].as_array().unwrap().len();
+    assert_eq!(records, 6000);
+    assert_eq!(gunzip(&raw_copy(&store)), big.as_bytes());
+}
