@@ -69,6 +69,28 @@ fn the_default_window_covers_the_samples_thirty_days_and_the_sources_add_up() {
 }
 
 #[test]
+fn the_rollups_give_what_the_records_give_and_stay_right_after_reparse() {
+    let store = samples();
+    let catalogue = Catalogue::builtin();
+    let check = |store: &Store| {
+        for domain in ["example.com", "example.org"] {
+            for spec in [WindowSpec::LastDays(30), WindowSpec::LastDays(7), WindowSpec::All] {
+                let window = summary::window(store, domain, spec).unwrap().unwrap();
+                let rolled = summary::domain_totals(store, domain, window, &catalogue).unwrap();
+                let scanned =
+                    summary::domain_totals_from_records(store, domain, window, &catalogue).unwrap();
+                assert_eq!(rolled, scanned, "{domain} {spec:?}");
+                assert!(!rolled.sources.is_empty());
+            }
+        }
+    };
+    check(&store);
+    let reparsed = dmarc_report::ingest::reparse(&store, &Limits::default()).unwrap();
+    assert!(reparsed.reports > 0 && reparsed.failed.is_empty(), "{reparsed:?}");
+    check(&store);
+}
+
+#[test]
 fn a_domain_without_reports_has_no_window() {
     let store = samples();
     assert_eq!(summary::window(&store, "nope.example", WindowSpec::All).unwrap(), None);
@@ -130,5 +152,9 @@ proptest! {
         let ips: std::collections::BTreeSet<u8> =
             reports.iter().flat_map(|(_, r)| r.iter().map(|x| x.0)).collect();
         prop_assert_eq!(d.sources.len(), ips.len());
+        let scanned =
+            summary::domain_totals_from_records(conn, "example.com", window, &Catalogue::builtin())
+                .unwrap();
+        prop_assert_eq!(&d, &scanned);
     }
 }

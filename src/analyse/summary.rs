@@ -65,6 +65,18 @@ pub struct Totals {
 }
 
 impl Totals {
+    /// From messages, dmarc_pass, spf_aligned_pass, dkim_aligned_pass and
+    /// authenticated, in that order.
+    pub fn from_sums(s: [u64; 5]) -> Totals {
+        Totals {
+            messages: s[0],
+            dmarc_pass: s[1],
+            spf_aligned_pass: s[2],
+            dkim_aligned_pass: s[3],
+            authenticated: s[4],
+        }
+    }
+
     /// Adds another set of totals (saturating).
     pub fn merge(&mut self, other: &Totals) {
         self.messages = self.messages.saturating_add(other.messages);
@@ -226,6 +238,27 @@ pub fn domain_totals(
     window: Window,
     catalogue: &Catalogue,
 ) -> Result<DomainTotals, StoreError> {
+    totals_of(store, domain, window, catalogue, true)
+}
+
+/// The same as [`domain_totals`], read from every record instead of the
+/// rollups: the reference the rollups are checked against.
+pub fn domain_totals_from_records(
+    store: &dyn SummaryReads,
+    domain: &str,
+    window: Window,
+    catalogue: &Catalogue,
+) -> Result<DomainTotals, StoreError> {
+    totals_of(store, domain, window, catalogue, false)
+}
+
+fn totals_of(
+    store: &dyn SummaryReads,
+    domain: &str,
+    window: Window,
+    catalogue: &Catalogue,
+    rollups: bool,
+) -> Result<DomainTotals, StoreError> {
     // The window's reports: read once, and everything about reports below
     // is derived from this list.
     let report_list = store.window_reports(domain, window.begin, window.end)?;
@@ -250,10 +283,19 @@ pub fn domain_totals(
         .map(|(org, n)| Reporter { org_name: org.to_owned(), reports: n, messages: 0 })
         .collect();
 
-    // Two passes in parallel over alternate reports when the store has a
-    // second reader; one pass otherwise.
-    let second = if report_list.len() > 1 { store.parallel_reader()? } else { None };
+    // The rollups hold whole days: they answer exactly when no report of
+    // the window's first and last days falls outside the window.
+    let first_day = window.begin.div_euclid(DAY) * DAY;
+    let end_day = (window.end + DAY - 1).div_euclid(DAY) * DAY;
+    let whole_days = rollups
+        && ((first_day, end_day) == (window.begin, window.end)
+            || store.window_reports(domain, first_day, end_day)?.len() == report_list.len());
+    // Otherwise the records: two passes in parallel over alternate reports
+    // when the store has a second reader; one pass otherwise.
+    let second =
+        if whole_days || report_list.len() < 2 { None } else { store.parallel_reader()? };
     let partial = match second {
+        _ if whole_days => from_rollups(store, domain, first_day, end_day, &report_list)?,
         Some(second) => {
             let (a, b): (Vec<_>, Vec<_>) =
                 report_list.iter().cloned().enumerate().partition(|(i, _)| i % 2 == 0);
@@ -403,20 +445,78 @@ impl Partial {
     }
 }
 
-/// The reasons of a record as the classification reads them: the type in
-/// lower case, plus ` arc=pass` when the comment says so (Google gives
-/// `local_policy` with the comment `arc=pass` for mail it accepted on the
-/// strength of an ARC chain).
+/// The reasons of a record as the classification reads them (see
+/// [`crate::store::reason_label`]).
 fn reason_kinds(list: &[crate::store::StoredReason], out: &mut Vec<String>) {
     out.clear();
-    for r in list {
-        let Some(kind) = r.kind.as_deref().filter(|k| !k.is_empty()) else { continue };
-        let mut kind = kind.to_lowercase();
-        if r.comment.as_deref().is_some_and(|c| c.to_ascii_lowercase().contains("arc=pass")) {
-            kind.push_str(" arc=pass");
-        }
-        out.push(kind);
+    out.extend(
+        list.iter()
+            .filter_map(|r| crate::store::reason_label(r.kind.as_deref(), r.comment.as_deref())),
+    );
+}
+
+/// Adds up `domain`'s rollups over the days `[first_day, end_day)`.
+fn from_rollups(
+    store: &dyn SummaryReads,
+    domain: &str,
+    first_day: i64,
+    end_day: i64,
+    report_list: &[ReportRef],
+) -> Result<Partial, StoreError> {
+    let mut p = Partial::default();
+    for r in report_list {
+        let slot = p.org_messages.entry(r.org_name.clone()).or_default();
+        *slot = slot.saturating_add(r.messages);
     }
+    let days = store.domain_days(domain, first_day, end_day)?;
+    p.disposition = days.dispositions.into_iter().collect();
+    p.subdomains =
+        days.subdomains.into_iter().map(|(key, s)| (key, Totals::from_sums(s))).collect();
+    let Partial { totals, sources, .. } = &mut p;
+    let mut current: Option<(String, Acc)> = None;
+    store.scan_source_days(domain, first_day, end_day, &mut |d| {
+        if current.as_ref().is_none_or(|(ip, _)| ip != d.ip) {
+            if let Some((ip, acc)) = current.take() {
+                sources.insert(ip, acc);
+            }
+            current = Some((
+                d.ip.to_owned(),
+                Acc {
+                    totals: Totals::default(),
+                    first: d.first_begin,
+                    last: d.last_end,
+                    dkim: BTreeSet::new(),
+                    spf: BTreeSet::new(),
+                    envelope: BTreeSet::new(),
+                    reasons: BTreeSet::new(),
+                    daily: Vec::new(),
+                },
+            ));
+        }
+        let Some((_, acc)) = current.as_mut() else { return };
+        let day = Totals::from_sums(d.sums);
+        totals.merge(&day);
+        acc.totals.merge(&day);
+        acc.first = acc.first.min(d.first_begin);
+        acc.last = acc.last.max(d.last_end);
+        for (set, items) in [
+            (&mut acc.dkim, d.dkim_domains().collect::<Vec<_>>()),
+            (&mut acc.spf, d.spf_domains().collect()),
+            (&mut acc.reasons, d.reasons().collect()),
+            (&mut acc.envelope, d.envelope_from().collect()),
+        ] {
+            for item in items {
+                if !set.contains(item) {
+                    set.insert(item.to_owned());
+                }
+            }
+        }
+        acc.daily.push(DayTotals { day: d.day, totals: day, disposition: d.disposition });
+    })?;
+    if let Some((ip, acc)) = current {
+        sources.insert(ip, acc);
+    }
+    Ok(p)
 }
 
 /// Adds up `reports` of `domain`: report by report, its records with

@@ -3,7 +3,7 @@
 //! another implementation of the same traits. Analysis code takes
 //! `&dyn SummaryReads` and `&dyn RdnsCache`, never a connection.
 
-use super::{PolicyReport, RdnsEntry, RecordFacts, ReportRef, StoreError};
+use super::{DomainDays, PolicyReport, RdnsEntry, RecordFacts, ReportRef, SourceDay, StoreError};
 
 /// What the summary reads.
 pub trait SummaryReads {
@@ -40,6 +40,26 @@ pub trait SummaryReads {
     /// Whether any of `ips` appears in a report of `domain` that began
     /// before `before`.
     fn seen_before(&self, domain: &str, ips: &[String], before: i64) -> Result<bool, StoreError>;
+
+    /// The rollups of `domain`'s sources for the reports that begin on the
+    /// days `[first_day, end_day)` (Unix seconds at 00:00 UTC), source by
+    /// source (in byte order of the address text), each source's days in
+    /// order.
+    fn scan_source_days(
+        &self,
+        domain: &str,
+        first_day: i64,
+        end_day: i64,
+        visit: &mut dyn FnMut(&SourceDay<'_>),
+    ) -> Result<(), StoreError>;
+
+    /// `domain`'s dispositions and subdomains over the same days.
+    fn domain_days(
+        &self,
+        domain: &str,
+        first_day: i64,
+        end_day: i64,
+    ) -> Result<DomainDays, StoreError>;
 }
 
 /// The cache of reverse DNS answers.

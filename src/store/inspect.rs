@@ -306,3 +306,37 @@ pub fn create_released(path: &Path, version: i64) -> Result<(), StoreError> {
     let conn = Connection::open(path)?;
     super::migrations::apply_up_to(&conn, version)
 }
+
+/// Creates at `path` a database with the schema exactly as release
+/// `version` made it, holding the data of `from`: its reports, records, raw
+/// copies, failed inputs, IMAP state and reverse DNS cache. For tests of
+/// upgrades in place with real data. Versions 4 and later share the shape
+/// of those tables; earlier ones are refused.
+pub fn create_released_copy(from: &Store, path: &Path, version: i64) -> Result<(), StoreError> {
+    if !(4..=super::migrations::LATEST).contains(&version) {
+        return Err(StoreError::Database(format!(
+            "a copy can be made in schema versions 4 to {} only, not {version}",
+            super::migrations::LATEST
+        )));
+    }
+    create_released(path, version)?;
+    let conn = &from.conn;
+    conn.execute("ATTACH DATABASE ?1 AS released", [path.display().to_string()])?;
+    let copied = conn.execute_batch(
+        "BEGIN;
+         INSERT INTO released.reports SELECT * FROM main.reports;
+         INSERT INTO released.report_raw SELECT * FROM main.report_raw;
+         INSERT INTO released.report_raw_chunks SELECT * FROM main.report_raw_chunks;
+         INSERT INTO released.records SELECT * FROM main.records;
+         INSERT INTO released.failed_inputs SELECT * FROM main.failed_inputs;
+         INSERT INTO released.imap_messages SELECT * FROM main.imap_messages;
+         INSERT INTO released.rdns_cache SELECT * FROM main.rdns_cache;
+         COMMIT;",
+    );
+    if copied.is_err() {
+        let _ = conn.execute_batch("ROLLBACK");
+    }
+    let detached = conn.execute_batch("DETACH DATABASE released");
+    copied?;
+    Ok(detached?)
+}

@@ -13,34 +13,64 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../schemas/migrations/0002_imap.sql"),
     include_str!("../../schemas/migrations/0003_rdns.sql"),
     include_str!("../../schemas/migrations/0004_record_lists.sql"),
+    include_str!("../../schemas/migrations/0005_rollups.sql"),
 ];
+
+/// The version whose migration adds the rollups, which the program then
+/// fills from the stored records.
+const ROLLUPS: i64 = 5;
 
 /// The schema version this build creates.
 pub const LATEST: i64 = MIGRATIONS.len() as i64;
 
-/// Brings the database up to [`LATEST`], each migration in its own
-/// transaction.
+/// Brings the database up to [`LATEST`].
 pub fn apply(conn: &Connection) -> Result<(), StoreError> {
     apply_up_to(conn, LATEST)
 }
 
-/// Brings the database up to `target` (at most [`LATEST`]).
+/// Brings the database up to `target` (at most [`LATEST`]), all migrations
+/// in one exclusive transaction: of several processes opening a new or old
+/// database at once, one migrates while the others wait for it, then find
+/// the version it left and have nothing to do.
 pub fn apply_up_to(conn: &Connection, target: i64) -> Result<(), StoreError> {
-    let current: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
-    if current > LATEST {
-        return Err(StoreError::TooNew { found: current, known: LATEST });
+    let version = |conn: &Connection| -> Result<i64, StoreError> {
+        let v: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+        if v > LATEST {
+            return Err(StoreError::TooNew { found: v, known: LATEST });
+        }
+        Ok(v)
+    };
+    let target = target.min(LATEST);
+    if version(conn)? >= target {
+        return Ok(());
     }
-    let upto = usize::try_from(target.min(LATEST)).unwrap_or(0);
-    for (index, sql) in MIGRATIONS.iter().enumerate().take(upto).skip(current as usize) {
-        let version = index as i64 + 1;
-        conn.execute_batch(&format!(
-            "BEGIN IMMEDIATE;\n{sql}\nPRAGMA user_version = {version};\nCOMMIT;"
-        ))
-        .inspect_err(|_| {
+    conn.execute_batch("BEGIN EXCLUSIVE")?;
+    let migrated = (|| -> Result<(), StoreError> {
+        // Read again under the lock: another process may have migrated.
+        let current = version(conn)?;
+        for v in current + 1..=target {
+            let Some(sql) = usize::try_from(v - 1).ok().and_then(|i| MIGRATIONS.get(i)) else {
+                break;
+            };
+            conn.execute_batch(sql)?;
+            if v == ROLLUPS {
+                super::rollup::register(conn)?;
+                super::rollup::rebuild_all(conn)?;
+            }
+            conn.execute_batch(&format!("PRAGMA user_version = {v}"))?;
+        }
+        Ok(())
+    })();
+    match migrated {
+        Ok(()) => {
+            conn.execute_batch("COMMIT")?;
+            Ok(())
+        }
+        Err(e) => {
             let _ = conn.execute_batch("ROLLBACK");
-        })?;
+            Err(e)
+        }
     }
-    Ok(())
 }
 
 #[cfg(test)]

@@ -27,11 +27,13 @@ pub mod overview;
 pub mod raw;
 mod rdns;
 mod reads;
+mod rollup;
 mod snapshot;
 
 pub use backend::{Backend, RdnsCache, SummaryReads};
 pub use rdns::{RdnsEntry, RdnsStatus};
-pub use reads::{PolicyReport, RecordFacts, ReportRef, StoredReason};
+pub use reads::{DomainDays, PolicyReport, RecordFacts, ReportRef, SourceDay, StoredReason};
+pub use rollup::reason_label;
 
 use std::path::Path;
 
@@ -145,8 +147,10 @@ struct AuthJson<'a> {
 /// The text columns of a record's row, in the order of the `INSERT`:
 /// 0 source_ip, 1 disposition, 2 dkim, 3 spf, 4 header_from,
 /// 5 envelope_from, 6 envelope_to, 7 extensions, 8 reasons, 9 dkim_auth,
-/// 10 spf_auth.
-const TEXT_COLUMNS: usize = 11;
+/// 10 spf_auth; then what the rollups need, not stored in the record:
+/// 11 the passing DKIM domains, 12 the passing SPF domains, 13 the reason
+/// labels (each joined by U+001F).
+const TEXT_COLUMNS: usize = 14;
 
 /// A record in the form its row is written: every text column in one
 /// buffer, the lists already encoded as JSON. The parsing side builds it
@@ -197,6 +201,27 @@ impl RecordRow {
             result: a.result.as_ref().map(|v| v.as_str()),
             human_result: a.human_result.as_deref(),
         }));
+        let passing = |result: Option<&str>| result == Some("pass");
+        row.list(
+            r.dkim_results
+                .iter()
+                .filter(|a| passing(a.result.as_ref().map(|v| v.as_str())))
+                .map(|a| a.domain.as_str()),
+        );
+        row.list(
+            r.spf_results
+                .iter()
+                .filter(|a| passing(a.result.as_ref().map(|v| v.as_str())))
+                .map(|a| a.domain.as_str()),
+        );
+        let labels: Vec<String> = r
+            .reasons
+            .iter()
+            .filter_map(|x| {
+                rollup::reason_label(x.kind.as_ref().map(|k| k.as_str()), x.comment.as_deref())
+            })
+            .collect();
+        row.list(labels.iter().map(String::as_str));
         debug_assert_eq!(row.column, TEXT_COLUMNS);
         // Every piece came from a `str` or from serde_json, which writes
         // UTF-8, so this never fails; the check is cheap next to a row.
@@ -243,6 +268,18 @@ impl RowBuilder {
             self.text.extend_from_slice(v.as_bytes());
         }
         self.end_column(value.is_none());
+    }
+
+    /// `items` joined by [`rollup::SEP`] (empty when there are none).
+    fn list<'a>(&mut self, items: impl Iterator<Item = &'a str>) {
+        for (i, item) in items.enumerate() {
+            if i > 0 {
+                let mut buf = [0u8; 4];
+                self.text.extend_from_slice(rollup::SEP.encode_utf8(&mut buf).as_bytes());
+            }
+            self.text.extend_from_slice(item.as_bytes());
+        }
+        self.end_column(false);
     }
 
     /// `items` as a JSON array; NULL when there are none.
@@ -336,6 +373,7 @@ impl Store {
              PRAGMA cache_size = -8000;",
         )?;
         conn.set_prepared_statement_cache_capacity(64);
+        rollup::register(conn)?;
         Ok(())
     }
 
@@ -416,6 +454,7 @@ impl Store {
             store: self,
             undo: Some(undo),
             record,
+            rollup: rollup::Rollup::new(&h.policy.domain, h.begin, h.end),
             report,
             records: 0,
             messages: 0,
@@ -429,7 +468,16 @@ impl Store {
     /// the old report back.
     pub fn replace_report(&self, id: i64) -> Result<Replacement<'_>, StoreError> {
         let undo = Undo::start(&self.conn, "replace")?;
+        let found: Option<(String, i64)> = self
+            .conn
+            .query_row("SELECT policy_domain, begin_ts FROM reports WHERE id = ?1", [id], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })
+            .optional()?;
         self.conn.execute("DELETE FROM reports WHERE id = ?1", [id])?;
+        if let Some((domain, begin)) = found {
+            rollup::rebuild(&self.conn, &domain, begin.div_euclid(86_400) * 86_400)?;
+        }
         Ok(Replacement { undo: Some(undo) })
     }
 
@@ -749,6 +797,7 @@ pub struct ReportWriter<'s> {
     store: &'s Store,
     undo: Option<Undo<'s>>,
     record: rusqlite::CachedStatement<'s>,
+    rollup: rollup::Rollup,
     report: i64,
     records: u64,
     messages: u64,
@@ -786,6 +835,21 @@ impl ReportWriter<'_> {
             c(9),
             c(10),
         ])?;
+        self.rollup.add(
+            &self.store.conn,
+            &rollup::RecordKeys {
+                ip: c(0).unwrap_or(""),
+                count: row.count,
+                disposition: c(1),
+                dkim_aligned: c(2) == Some("pass"),
+                spf_aligned: c(3) == Some("pass"),
+                header_from: c(4),
+                envelope_from: c(5),
+                dkim_pass: c(11).unwrap_or(""),
+                spf_pass: c(12).unwrap_or(""),
+                reasons: c(13).unwrap_or(""),
+            },
+        )?;
         self.records += 1;
         self.messages = self.messages.saturating_add(row.count);
         Ok(())
@@ -812,6 +876,7 @@ impl ReportWriter<'_> {
     /// is needed to parse its raw copy again. Returns the number of records.
     pub fn finish(mut self, done: &ReportTail, raw: &RawMeta) -> Result<u64, StoreError> {
         let conn = &self.store.conn;
+        self.rollup.flush(conn)?;
         let mut stmt = conn.prepare_cached(
             "UPDATE reports SET record_count = ?2, message_count = ?3, warnings = ?4,
                  extensions = COALESCE(?5, extensions) WHERE id = ?1",
@@ -906,6 +971,9 @@ mod tests {
                 None,
                 Some(r#"[{"domain":"esp.example","selector":"s\"1"}]"#),
                 None,
+                Some(""),
+                Some(""),
+                Some(""),
             ]
         );
         assert_eq!(row.count(), 7);

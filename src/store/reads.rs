@@ -22,6 +22,65 @@ pub struct ReportRef {
     pub org_name: String,
     /// Its records.
     pub records: u64,
+    /// The messages its records count.
+    pub messages: u64,
+}
+
+/// One source on one day, from the rollups (see `source_days` in
+/// `schemas/migrations/0005_rollups.sql`).
+#[derive(Debug, Clone, Copy)]
+pub struct SourceDay<'a> {
+    /// The source address as reported.
+    pub ip: &'a str,
+    /// The day, Unix seconds at 00:00 UTC.
+    pub day: i64,
+    /// messages, dmarc_pass, spf_aligned_pass, dkim_aligned_pass,
+    /// authenticated.
+    pub sums: [u64; 5],
+    /// Messages by applied disposition: none (or anything else),
+    /// quarantine, reject.
+    pub disposition: [u64; 3],
+    /// The earliest begin of the reports that mention it that day.
+    pub first_begin: i64,
+    /// The latest end of the reports that mention it that day.
+    pub last_end: i64,
+    dkim: &'a str,
+    spf: &'a str,
+    reasons: &'a str,
+    envelope: &'a str,
+}
+
+fn items(joined: &str) -> impl Iterator<Item = &str> {
+    joined.split(super::rollup::SEP).filter(|s| !s.is_empty())
+}
+
+impl<'a> SourceDay<'a> {
+    /// The passing DKIM domains, sorted.
+    pub fn dkim_domains(&self) -> impl Iterator<Item = &'a str> {
+        items(self.dkim)
+    }
+    /// The passing SPF domains, sorted.
+    pub fn spf_domains(&self) -> impl Iterator<Item = &'a str> {
+        items(self.spf)
+    }
+    /// The override reason labels (see [`super::reason_label`]), sorted.
+    pub fn reasons(&self) -> impl Iterator<Item = &'a str> {
+        items(self.reasons)
+    }
+    /// The envelope-from domains as reported, sorted.
+    pub fn envelope_from(&self) -> impl Iterator<Item = &'a str> {
+        items(self.envelope)
+    }
+}
+
+/// What a domain's rollups hold besides its sources, summed over days.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DomainDays {
+    /// Messages by applied disposition as written.
+    pub dispositions: Vec<(String, u64)>,
+    /// Per header-from domain other than the policy domain: messages,
+    /// dmarc_pass, spf_aligned_pass, dkim_aligned_pass, authenticated.
+    pub subdomains: Vec<(String, [u64; 5])>,
 }
 
 /// An override reason of a record.
@@ -86,7 +145,7 @@ struct JsonReason<'a> {
 }
 
 /// The domains of the passing results in a stored JSON list, into `out`.
-fn passing_domains(list: Option<&str>, out: &mut Vec<String>) {
+pub(super) fn passing_domains(list: Option<&str>, out: &mut Vec<String>) {
     out.clear();
     // Most lists of failing mail have no pass at all: skip the parse.
     let Some(list) = list.filter(|l| memchr::memmem::find(l.as_bytes(), b"\"pass\"").is_some())
@@ -106,7 +165,7 @@ fn passing_domains(list: Option<&str>, out: &mut Vec<String>) {
 }
 
 /// The reasons of a stored JSON list, into `out`.
-fn reasons(list: Option<&str>, out: &mut Vec<StoredReason>) {
+pub(super) fn reasons(list: Option<&str>, out: &mut Vec<StoredReason>) {
     out.clear();
     let Some(list) = list else { return };
     if let Ok(items) = serde_json::from_str::<Vec<JsonReason<'_>>>(list) {
@@ -142,7 +201,7 @@ impl SummaryReads for Store {
         end: i64,
     ) -> Result<Vec<ReportRef>, StoreError> {
         let mut stmt = self.conn.prepare_cached(
-            "SELECT id, begin_ts, end_ts, org_name, record_count FROM reports
+            "SELECT id, begin_ts, end_ts, org_name, record_count, message_count FROM reports
              WHERE policy_domain = ?1 AND begin_ts >= ?2 AND begin_ts < ?3",
         )?;
         let rows = stmt.query_map(params![domain, begin, end], |r| {
@@ -152,6 +211,7 @@ impl SummaryReads for Store {
                 end: r.get(2)?,
                 org_name: r.get(3)?,
                 records: u64::try_from(r.get::<_, i64>(4)?).unwrap_or(0),
+                messages: u64::try_from(r.get::<_, i64>(5)?).unwrap_or(0),
             })
         })?;
         Ok(rows.collect::<Result<_, _>>()?)
@@ -214,15 +274,84 @@ impl SummaryReads for Store {
     }
 
     fn seen_before(&self, domain: &str, ips: &[String], before: i64) -> Result<bool, StoreError> {
+        // A report that began before `before` is on an earlier day, or on
+        // that day with an earlier begin.
+        let day = before.div_euclid(86_400) * 86_400;
         let mut stmt = self.conn.prepare_cached(
-            "SELECT 1 FROM records c JOIN reports r ON r.id = c.report
-             WHERE c.source_ip = ?1 AND r.policy_domain = ?2 AND r.begin_ts < ?3 LIMIT 1",
+            "SELECT 1 FROM source_days WHERE domain = ?1 AND source_ip = ?2
+               AND (day < ?3 OR (day = ?3 AND first_begin < ?4)) LIMIT 1",
         )?;
         for ip in ips {
-            if stmt.exists(params![ip, domain, before])? {
+            if stmt.exists(params![domain, ip, day, before])? {
                 return Ok(true);
             }
         }
         Ok(false)
+    }
+
+    fn scan_source_days(
+        &self,
+        domain: &str,
+        first_day: i64,
+        end_day: i64,
+        visit: &mut dyn FnMut(&SourceDay<'_>),
+    ) -> Result<(), StoreError> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT source_ip, day, messages, dmarc_pass, spf_aligned_pass, dkim_aligned_pass,
+                    authenticated, disposition_none, disposition_quarantine, disposition_reject,
+                    first_begin, last_end, dkim_domains, spf_domains, reasons, envelope_from
+             FROM source_days WHERE domain = ?1 AND day >= ?2 AND day < ?3
+             ORDER BY domain, source_ip, day",
+        )?;
+        let mut rows = stmt.query(params![domain, first_day, end_day])?;
+        while let Some(row) = rows.next()? {
+            let text =
+                |i: usize| row.get_ref(i).ok().and_then(|v| v.as_str_or_null().ok().flatten());
+            let n = |i: usize| -> Result<u64, rusqlite::Error> {
+                Ok(u64::try_from(row.get::<_, i64>(i)?).unwrap_or(0))
+            };
+            visit(&SourceDay {
+                ip: text(0).unwrap_or_default(),
+                day: row.get(1)?,
+                sums: [n(2)?, n(3)?, n(4)?, n(5)?, n(6)?],
+                disposition: [n(7)?, n(8)?, n(9)?],
+                first_begin: row.get(10)?,
+                last_end: row.get(11)?,
+                dkim: text(12).unwrap_or_default(),
+                spf: text(13).unwrap_or_default(),
+                reasons: text(14).unwrap_or_default(),
+                envelope: text(15).unwrap_or_default(),
+            });
+        }
+        Ok(())
+    }
+
+    fn domain_days(
+        &self,
+        domain: &str,
+        first_day: i64,
+        end_day: i64,
+    ) -> Result<DomainDays, StoreError> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT kind, key, sum(messages), sum(dmarc_pass), sum(spf_aligned_pass),
+                    sum(dkim_aligned_pass), sum(authenticated)
+             FROM domain_days WHERE domain = ?1 AND day >= ?2 AND day < ?3
+             GROUP BY kind, key ORDER BY kind, key",
+        )?;
+        let mut out = DomainDays::default();
+        let mut rows = stmt.query(params![domain, first_day, end_day])?;
+        while let Some(row) = rows.next()? {
+            let n = |i: usize| -> Result<u64, rusqlite::Error> {
+                Ok(u64::try_from(row.get::<_, i64>(i)?).unwrap_or(0))
+            };
+            let kind: String = row.get(0)?;
+            let key: String = row.get(1)?;
+            if kind == "disposition" {
+                out.dispositions.push((key, n(2)?));
+            } else {
+                out.subdomains.push((key, [n(2)?, n(3)?, n(4)?, n(5)?, n(6)?]));
+            }
+        }
+        Ok(out)
     }
 }
