@@ -117,15 +117,20 @@ pub(super) struct Pool {
     closing: Arc<AtomicBool>,
 }
 
-/// Worker threads: the machine's cores, up to 4.
-fn worker_threads() -> usize {
-    std::thread::available_parallelism().map_or(1, |n| n.get()).clamp(1, 4)
+/// The machine's cores, up to 4: the number of workers, and of threads
+/// that parse the pieces of one large report (1: every report is read on
+/// its worker alone). Asked once: the answer takes reading cgroup files.
+fn cores() -> usize {
+    static CORES: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    *CORES.get_or_init(|| std::thread::available_parallelism().map_or(1, |n| n.get()).clamp(1, 4))
 }
 
-/// Threads that parse the pieces of one large report (the machine's
-/// cores, up to 4); 1 reads every report on its worker alone.
+fn worker_threads() -> usize {
+    cores()
+}
+
 fn parser_threads() -> usize {
-    std::thread::available_parallelism().map_or(1, |n| n.get()).min(4)
+    cores()
 }
 
 impl Pool {
