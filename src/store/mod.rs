@@ -565,7 +565,9 @@ impl Store {
 
     /// Forgets the failures of an input that has now been read in full.
     pub fn delete_failures_named(&self, name: &str) -> Result<(), StoreError> {
-        self.conn.execute("DELETE FROM failed_inputs WHERE name = ?1", [name])?;
+        // Once per input stored: prepared once.
+        let mut stmt = self.conn.prepare_cached("DELETE FROM failed_inputs WHERE name = ?1")?;
+        stmt.execute([name])?;
         Ok(())
     }
 
