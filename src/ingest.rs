@@ -229,8 +229,22 @@ impl<'s> Ingester<'s> {
     /// Tries every stored failed input again; those that now work are
     /// removed from the failed list.
     pub fn retry_failed(&mut self) -> Result<(), StoreError> {
+        self.retry_failed_where(|_| true).map(|_| ())
+    }
+
+    /// Tries again the stored failed inputs for which `retry` says yes;
+    /// returns how many it passed over.
+    pub fn retry_failed_where(
+        &mut self,
+        retry: impl Fn(&crate::store::FailedInput) -> bool,
+    ) -> Result<usize, StoreError> {
         self.drain()?;
+        let mut passed_over = 0;
         for failure in self.store.failures()? {
+            if !retry(&failure) {
+                passed_over += 1;
+                continue;
+            }
             let Some((name, data)) = self.store.failure_data(failure.id)? else {
                 self.summary.warnings.push(format!(
                     "{}: not retried: its bytes were too large to keep; ingest the file again",
@@ -241,7 +255,8 @@ impl<'s> Ingester<'s> {
             // Once it works, `account` forgets its failure.
             self.submit(name, Input::Bytes(data), Hints::default(), Keep::Returned)?;
         }
-        self.drain()
+        self.drain()?;
+        Ok(passed_over)
     }
 
     /// Commits what is pending and returns the summary.

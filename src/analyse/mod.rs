@@ -207,15 +207,26 @@ fn assess_domain(
     history: PolicyHistory,
     opts: &Options<'_>,
 ) -> DomainSummary {
+    // Measured from the window's end: a window in the past is not stale
+    // because its reports are old.
     let stale = totals.newest_report_end.and_then(|end| {
-        let age = opts.now - end;
+        let reference = window.end.min(opts.now);
+        let age = reference - end;
         (age > i64::from(opts.criteria.stale_days) * DAY).then(|| {
-            format!(
-                "the newest report for {domain} ended {}, {:.1} days ago (more than {}): is `fetch` still running?",
-                format_rfc3339(end),
-                age as f64 / DAY as f64,
-                opts.criteria.stale_days
-            )
+            let days = age as f64 / DAY as f64;
+            let limit = opts.criteria.stale_days;
+            let ended = format_rfc3339(end);
+            if reference < opts.now {
+                format!(
+                    "the newest report for {domain} in this window ended {ended}, {days:.1} days \
+                     before the window's end (more than {limit}): reports are missing"
+                )
+            } else {
+                format!(
+                    "the newest report for {domain} ended {ended}, {days:.1} days ago \
+                     (more than {limit}): is `fetch` still running?"
+                )
+            }
         })
     });
     let readiness = verdict::assess(

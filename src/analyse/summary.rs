@@ -169,7 +169,8 @@ pub struct Reporter {
 /// One policy domain in the window.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct DomainTotals {
-    /// The policy domain.
+    /// The policy domain (in JSON once, as the key of the domain object).
+    #[serde(skip)]
     pub domain: String,
     /// The window.
     #[serde(skip)]

@@ -100,9 +100,10 @@ pub struct WindowArgs {
     #[arg(long, value_name = "DATE", value_parser = parse_day)]
     pub since: Option<i64>,
     /// Last day of the window, included (YYYY-MM-DD, UTC)
-    #[arg(long, value_name = "DATE", value_parser = parse_day, conflicts_with_all = ["days", "all"])]
+    #[arg(long, value_name = "DATE", value_parser = parse_day, conflicts_with = "all")]
     pub until: Option<i64>,
-    /// The window's length in days [default: 30, ending at the newest report]
+    /// The window's length in days, from --since or up to --until [default:
+    /// 30, ending at the newest report]
     #[arg(long, value_name = "N", conflicts_with = "all", value_parser = clap::value_parser!(u32).range(1..=36_500))]
     pub days: Option<u32>,
     /// The whole history
@@ -188,9 +189,17 @@ pub struct IngestArgs {
     /// Files, directories (walked recursively), mbox files, Maildir folders, or `-` for stdin
     #[arg(value_name = "PATH", required_unless_present = "retry_failed")]
     pub paths: Vec<String>,
-    /// Also try again every input that failed before (see `errors`)
+    /// Also try again the inputs that failed before (see `errors`), except
+    /// those that are not DMARC aggregate reports
     #[arg(long)]
     pub retry_failed: bool,
+    /// With --retry-failed: also retry the inputs recognised as another kind
+    /// of report (TLS, failure reports) or as no report at all
+    #[arg(long, requires = "retry_failed")]
+    pub retry_non_reports: bool,
+    /// Say what was skipped (a Maildir's non-message files) and passed over
+    #[arg(long, short)]
+    pub verbose: bool,
     /// Output format
     #[arg(long, value_enum, default_value_t = Format::Text)]
     pub format: Format,
@@ -279,12 +288,19 @@ pub struct ErrorsArgs {
     /// Output format
     #[arg(long, value_enum, default_value_t = Format::Text)]
     pub format: Format,
-    /// Write the kept bytes of failed input ID to FILE
-    #[arg(long, value_name = "ID", requires = "out")]
+    /// Write the kept bytes of failed input ID to the file given with --out
+    #[arg(long, value_name = "ID", requires = "out", conflicts_with_all = ["dismiss", "dismiss_all"])]
     pub export: Option<i64>,
-    /// Where `--export` writes
-    #[arg(long, value_name = "FILE")]
+    /// Where --export writes (`-` for standard output)
+    #[arg(long, value_name = "FILE", requires = "export")]
     pub out: Option<PathBuf>,
+    /// Forget these failed inputs and their kept bytes: they leave the list
+    /// and are never retried
+    #[arg(long, value_name = "ID", num_args = 1.., conflicts_with = "dismiss_all")]
+    pub dismiss: Vec<i64>,
+    /// Forget every failed input
+    #[arg(long)]
+    pub dismiss_all: bool,
 }
 
 /// `demo`.

@@ -14,7 +14,7 @@ use super::args::{LimitArgs, ReportSizeArg, StoreArgs, WindowArgs};
 use crate::analyse::{self, senders::Catalogue, summary::WindowSpec};
 use crate::config::{AnalysisConfig, ConfigFile};
 use crate::limits::Limits;
-use crate::units::DAY;
+use crate::units::{DAY, format_date};
 
 /// The environment variable that names the database.
 pub const DB_ENV: &str = "DMARC_REPORT_DB";
@@ -45,7 +45,7 @@ impl Settings {
 
     /// The analysis options of `summary` and `report`.
     pub fn analysis<'a>(&self, window: &WindowArgs) -> Result<analyse::Options<'a>> {
-        Ok(analysis_options(self.config.analysis()?, window))
+        analysis_options(self.config.analysis()?, window)
     }
 }
 
@@ -63,31 +63,62 @@ fn default_db() -> Result<PathBuf> {
 }
 
 /// The analysis options from the config's analysis settings and the window
-/// flags.
-pub fn analysis_options<'a>(config: AnalysisConfig, window: &WindowArgs) -> analyse::Options<'a> {
-    analyse::Options {
+/// flags; an impossible window (backwards, or wholly in the future) is an
+/// error.
+pub fn analysis_options<'a>(
+    config: AnalysisConfig,
+    window: &WindowArgs,
+) -> Result<analyse::Options<'a>> {
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    Ok(analyse::Options {
         domains: window.domains.clone(),
-        window: window_spec(window),
-        now: time::OffsetDateTime::now_utc().unix_timestamp(),
+        window: window_spec(window, now)?,
+        now,
         catalogue: Catalogue::builtin().with(config.known_senders),
         criteria: config.criteria,
         rua: config.rua,
         resolver: None,
-    }
+    })
 }
 
-/// The window the flags select.
-pub fn window_spec(w: &WindowArgs) -> WindowSpec {
-    match (w.since, w.until, w.days, w.all) {
+/// The window the flags select, checked against `now`.
+pub fn window_spec(w: &WindowArgs, now: i64) -> Result<WindowSpec> {
+    let spec = match (w.since, w.until, w.days, w.all) {
         (_, _, _, true) => WindowSpec::All,
-        (Some(since), Some(until), _, _) => WindowSpec::Range { since, until: until + DAY },
+        (Some(_), Some(_), Some(_), _) => {
+            bail!("--since, --until and --days together: give two of them")
+        }
+        (Some(since), Some(until), None, _) => {
+            if since > until {
+                bail!(
+                    "--since {} is after --until {}: the window would be empty",
+                    format_date(since),
+                    format_date(until)
+                );
+            }
+            WindowSpec::Range { since, until: until + DAY }
+        }
         (Some(since), None, Some(days), _) => {
             WindowSpec::Range { since, until: since + i64::from(days) * DAY }
         }
         (Some(since), None, None, _) => WindowSpec::Since(since),
-        (None, Some(until), _, _) => WindowSpec::Until { until: until + DAY, days: 30 },
+        (None, Some(until), days, _) => {
+            WindowSpec::Until { until: until + DAY, days: days.unwrap_or(30) }
+        }
         (None, None, days, _) => WindowSpec::LastDays(days.unwrap_or(30)),
+    };
+    let begin = match spec {
+        WindowSpec::Range { since, .. } | WindowSpec::Since(since) => Some(since),
+        WindowSpec::Until { until, days } => Some(until - i64::from(days) * DAY),
+        WindowSpec::LastDays(_) | WindowSpec::All => None,
+    };
+    if let Some(begin) = begin.filter(|&b| b > now) {
+        bail!(
+            "the window starts on {}, in the future: no report can be in it yet",
+            format_date(begin)
+        );
     }
+    Ok(spec)
 }
 
 impl ReportSizeArg {

@@ -17,29 +17,31 @@ use crate::config::AnalysisConfig;
 use crate::ingest::Ingester;
 use crate::limits::Limits;
 use crate::render;
+use crate::render::format::count;
 use crate::store::Store;
 use crate::units::format_date;
 
-/// Runs `demo`. `db` is a `--db` given before the command.
+/// Runs `demo`. `db` is a `--db` given before the command: refused, since
+/// the demo never touches a database of the user's.
 pub fn run(db: Option<PathBuf>, args: &DemoArgs) -> Result<ExitCode> {
+    if let Some(db) = db {
+        bail!(
+            "demo always uses a fresh database of its own (in --out, now {}); it does not \
+             take --db {}",
+            args.out.display(),
+            db.display()
+        );
+    }
     let samples = samples_dir(args.samples.clone())?;
-    let db = match db {
-        Some(db) => db,
-        None => {
-            let db = args.out.join("dmarc.db");
-            for suffix in ["", "-wal", "-shm"] {
-                let file = PathBuf::from(format!("{}{suffix}", db.display()));
-                match std::fs::remove_file(&file) {
-                    Ok(()) => {}
-                    Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-                    Err(e) => {
-                        return Err(e).with_context(|| format!("removing {}", file.display()));
-                    }
-                }
-            }
-            db
+    let db = args.out.join("dmarc.db");
+    for suffix in ["", "-wal", "-shm"] {
+        let file = PathBuf::from(format!("{}{suffix}", db.display()));
+        match std::fs::remove_file(&file) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => return Err(e).with_context(|| format!("removing {}", file.display())),
         }
-    };
+    }
     let store = Store::open(&db)?;
     let mut ingester = Ingester::new(&store, Limits::default());
     ingester.ingest_paths(&[samples.display().to_string()]).context("storing the samples")?;
@@ -69,7 +71,7 @@ pub fn run(db: Option<PathBuf>, args: &DemoArgs) -> Result<ExitCode> {
     emit(&out)?;
 
     // The summary and verdict of what was just stored.
-    let options = analysis_options(AnalysisConfig::default(), &WindowArgs::default());
+    let options = analysis_options(AnalysisConfig::default(), &WindowArgs::default())?;
     let summary = analyse::summarise(&store, &options).context("summarising")?;
     let colour = anstream::AutoStream::choice(&io::stdout()) != anstream::ColorChoice::Never;
     let mut table =
@@ -88,21 +90,31 @@ pub fn run(db: Option<PathBuf>, args: &DemoArgs) -> Result<ExitCode> {
     Ok(exit(EXIT_OK))
 }
 
-/// The bundled samples: `./sample-reports` when run from a checkout, else
-/// the folder next to the crate's manifest at build time.
+/// The sample reports: `--samples`, else `./sample-reports`, else the
+/// folder of the clone the program was built from, else one beside or above
+/// the program (a clone's `target/release/dmarc-report`).
 fn samples_dir(given: Option<PathBuf>) -> Result<PathBuf> {
     if let Some(dir) = given {
+        if !dir.is_dir() {
+            bail!("the sample reports folder {} does not exist", dir.display());
+        }
         return Ok(dir);
     }
-    let local = PathBuf::from("sample-reports");
-    if local.is_dir() {
-        return Ok(local);
+    let mut candidates = vec![
+        PathBuf::from("sample-reports"),
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("sample-reports"),
+    ];
+    if let Ok(exe) = std::env::current_exe() {
+        candidates.extend(exe.ancestors().skip(1).take(4).map(|dir| dir.join("sample-reports")));
     }
-    let bundled = Path::new(env!("CARGO_MANIFEST_DIR")).join("sample-reports");
-    if bundled.is_dir() {
-        return Ok(bundled);
+    if let Some(found) = candidates.iter().find(|dir| dir.is_dir()) {
+        return Ok(found.clone());
     }
-    bail!("the sample reports are not here; give their folder with --samples DIR")
+    bail!(
+        "the sample reports are not here (looked in ./sample-reports, the clone this program \
+         was built from and the folders above the program); run the demo from a clone of \
+         dmarc-report, or give the samples' folder with --samples DIR"
+    )
 }
 
 /// A table of what the database holds, per policy domain and reporter.
@@ -121,10 +133,10 @@ fn stored_overview(store: &Store) -> Result<String> {
             "{:<14} {:<22} {:>7} {:<23} {:>7} {:>8} {:>8.1}%\n",
             clip(&row.domain, 14),
             clip(&row.reporter, 22),
-            row.reports,
+            count(row.reports as u64),
             format!("{} .. {}", format_date(row.begin), format_date(row.end)),
-            row.records,
-            row.messages,
+            count(row.records as u64),
+            count(row.messages as u64),
             pct
         ));
     }

@@ -11,6 +11,7 @@ use crate::cli::settings::{Settings, lock_path};
 use crate::cli::{EXIT_FATAL, EXIT_OK, EXIT_PARTIAL, emit, exit, note};
 use crate::config::Overrides;
 use crate::mailbox::{self, FetchSummary};
+use crate::render::format::{count, plural};
 
 /// Runs `fetch`.
 pub fn run(settings: &Settings, args: &FetchArgs) -> Result<ExitCode> {
@@ -109,18 +110,18 @@ fn print(s: &FetchSummary, format: Format, verbose: bool) -> Result<()> {
     }
     if verbose {
         emit(&format!(
-            "{} message(s) new, {} fetched: {} new report(s) with {} record(s), {} duplicate(s), \
-             {} failed; {} archived, {} to the error folder, {} flagged, {} too large\n",
-            s.counts.messages_new,
-            s.counts.messages_fetched,
-            s.ingest.reports_new,
-            s.ingest.records,
-            s.ingest.reports_duplicate,
-            s.ingest.failed.len(),
-            s.counts.messages_archived,
-            s.counts.messages_to_error_folder,
-            s.counts.messages_flagged,
-            s.counts.messages_too_large
+            "{} new, {} fetched: {} with {}, {}, {} failed; {} archived, {} to the error \
+             folder, {} flagged, {} too large\n",
+            plural(s.counts.messages_new, "message", "messages"),
+            count(s.counts.messages_fetched),
+            plural(s.ingest.reports_new, "new report", "new reports"),
+            plural(s.ingest.records, "record", "records"),
+            plural(s.ingest.reports_duplicate, "duplicate", "duplicates"),
+            count(s.ingest.failed.len() as u64),
+            count(s.counts.messages_archived),
+            count(s.counts.messages_to_error_folder),
+            count(s.counts.messages_flagged),
+            count(s.counts.messages_too_large)
         ))?;
     }
     Ok(())

@@ -16,7 +16,9 @@ use anyhow::{Context, Result, bail};
 use crate::analyse;
 use crate::ingest::IngestSummary;
 use crate::render;
+use crate::render::format::{count, plural};
 use crate::store::Store;
+use crate::units::format_date;
 
 /// Opens (creating when missing) the database.
 fn open_store(path: &Path) -> Result<Store> {
@@ -34,30 +36,60 @@ fn open_existing_store(path: &Path) -> Result<Store> {
     Store::open(path).map_err(anyhow::Error::from)
 }
 
-/// The one-line account of an ingest, shared by `ingest` and `demo`.
+/// The one-line account of an ingest, shared by `ingest` and `demo`:
+/// `212 inputs: 204 new reports with 3,078 records, 1 duplicate, 8 failed`.
 fn ingest_line(s: &IngestSummary) -> String {
     format!(
-        "{} input(s): {} new report(s) with {} record(s), {} duplicate(s), {} failed\n",
-        s.inputs,
-        s.reports_new,
-        s.records,
-        s.reports_duplicate,
-        s.failed.len()
+        "{}: {} with {}, {}, {} failed\n",
+        plural(s.inputs, "input", "inputs"),
+        plural(s.reports_new, "new report", "new reports"),
+        plural(s.records, "record", "records"),
+        plural(s.reports_duplicate, "duplicate", "duplicates"),
+        count(s.failed.len() as u64)
     )
 }
 
 /// Opens the database (which must exist) and summarises it; a domain asked
-/// for with `--domain` but absent from the database is an error.
-fn summarise_stored(db: &Path, options: &analyse::Options<'_>) -> Result<analyse::Summary> {
+/// for with `--domain` but absent from the database is an error. A domain
+/// without a report in the window is left out (no verdict is given on no
+/// data) and named in the returned notes.
+fn summarise_stored(
+    db: &Path,
+    options: &analyse::Options<'_>,
+) -> Result<(analyse::Summary, Vec<String>)> {
     let store = open_existing_store(db)?;
-    let summary = analyse::summarise(&store, options).context("summarising")?;
+    let mut summary = analyse::summarise(&store, options).context("summarising")?;
     for wanted in &options.domains {
         let wanted = wanted.trim().trim_end_matches('.').to_ascii_lowercase();
         if !summary.domains.iter().any(|d| d.domain == wanted) {
             bail!("no reports stored for {wanted}");
         }
     }
-    Ok(summary)
+    let mut notes = Vec::new();
+    summary.domains.retain(|d| {
+        let empty = d.totals.reports == 0 || d.window.begin >= d.window.end;
+        if empty {
+            notes.push(format!(
+                "{}: no data in this window ({}); no verdict",
+                d.domain,
+                window_text(d.window.begin, d.window.end)
+            ));
+        }
+        !empty
+    });
+    if summary.domains.is_empty() {
+        summary.window = None;
+    }
+    Ok((summary, notes))
+}
+
+/// A window as its first and last day, both included: `2026-10-20 ..
+/// 2026-11-18`. (The window's end is the first second after it.)
+fn window_text(begin: i64, end: i64) -> String {
+    if end <= begin {
+        return format!("since {}, after the newest report", format_date(begin));
+    }
+    format!("{} .. {}", format_date(begin), format_date(end - 1))
 }
 
 /// Writes the report of `summary` into `out`; returns the lines to print.

@@ -10,6 +10,7 @@ use crate::cli::settings::Settings;
 use crate::cli::{EXIT_OK, EXIT_PARTIAL, emit, exit, note};
 use crate::ingest::{ReparseSummary, reparse};
 use crate::limits::Limits;
+use crate::render::format::{count, plural};
 
 /// Runs `reparse`.
 pub fn run(settings: &Settings, args: &ReparseArgs) -> Result<ExitCode> {
@@ -31,10 +32,10 @@ fn print(s: &ReparseSummary, format: Format) -> Result<()> {
         note(&format!("failed (kept as it was): {}", f.error));
     }
     emit(&format!(
-        "reparsed {} report(s) with {} record(s); {} merged into another copy; {} failed\n",
-        s.reports,
-        s.records,
-        s.merged,
-        s.failed.len()
+        "reparsed {} with {}; {} merged into another copy; {} failed\n",
+        plural(s.reports, "report", "reports"),
+        plural(s.records, "record", "records"),
+        count(s.merged),
+        count(s.failed.len() as u64)
     ))
 }

@@ -10,7 +10,7 @@ use super::summarise_stored;
 use crate::analyse;
 use crate::cli::args::{ColorWhen, SummaryArgs, SummaryFormat};
 use crate::cli::settings::Settings;
-use crate::cli::{EXIT_OK, emit_bytes, exit};
+use crate::cli::{EXIT_OK, emit, emit_bytes, exit, note};
 use crate::render;
 
 /// Runs `summary`.
@@ -28,7 +28,14 @@ pub fn run(settings: &Settings, args: &SummaryArgs) -> Result<ExitCode> {
     if args.resolve {
         options.resolver = Some(&resolver);
     }
-    let summary = summarise_stored(&settings.db, &options)?;
+    let (summary, notes) = summarise_stored(&settings.db, &options)?;
+    for line in &notes {
+        note(line);
+    }
+    if summary.domains.is_empty() && args.format == SummaryFormat::Table {
+        emit("no data in this window\n")?;
+        return Ok(exit(EXIT_OK));
+    }
     let colour = match args.color {
         ColorWhen::Always => true,
         ColorWhen::Never => false,

@@ -1,7 +1,9 @@
 //! Expands the paths given on the command line into the files to ingest:
 //! directories are walked recursively in name order; in a Maildir folder
-//! (one with `cur/` and `new/`) the `tmp/` folder, which holds deliveries
-//! still being written, is skipped. Hidden files are skipped too.
+//! (one with `cur/` and `new/`) only `cur/` and `new/` hold messages: the
+//! rest (`tmp/`, whose deliveries are still being written, and the mail
+//! server's own files such as Dovecot's `dovecot.index*` and
+//! `dovecot-uidlist`) is skipped. Hidden files are skipped too.
 
 use std::path::{Path, PathBuf};
 
@@ -44,7 +46,7 @@ pub fn expand(path: &Path, skip: &[PathBuf]) -> Vec<Result<PathBuf, PathProblem>
         .into_iter()
         .filter_entry(|entry| {
             let hidden = entry.depth() > 0 && entry.file_name().to_string_lossy().starts_with('.');
-            !hidden && !is_maildir_tmp(entry.path())
+            !hidden && !in_maildir_not_message(entry.path())
         });
     let mut out = Vec::new();
     for entry in walker {
@@ -62,10 +64,35 @@ pub fn expand(path: &Path, skip: &[PathBuf]) -> Vec<Result<PathBuf, PathProblem>
     out
 }
 
-/// `tmp/` of a Maildir: a sibling `cur/` and `new/` exist.
-fn is_maildir_tmp(path: &Path) -> bool {
-    path.file_name().is_some_and(|n| n == "tmp")
-        && path.parent().is_some_and(|p| p.join("cur").is_dir() && p.join("new").is_dir())
+/// Whether `path` sits directly in a Maildir folder (one with `cur/` and
+/// `new/`) without being `cur/` or `new/`: `tmp/`, the server's index and
+/// uid files, `maildirfolder`, `subscriptions`.
+fn in_maildir_not_message(path: &Path) -> bool {
+    let Some(parent) = path.parent() else { return false };
+    is_maildir(parent) && !path.file_name().is_some_and(|n| n == "cur" || n == "new")
+}
+
+fn is_maildir(dir: &Path) -> bool {
+    dir.join("cur").is_dir() && dir.join("new").is_dir()
+}
+
+/// The entries that [`expand`] skips under `path` because they sit in a
+/// Maildir folder beside `cur/` and `new/` (for `ingest --verbose`).
+pub fn maildir_skipped(path: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let walker = WalkDir::new(path).follow_links(false).sort_by_file_name().into_iter();
+    let mut walker = walker.filter_entry(|entry| {
+        entry.depth() == 0 || !entry.file_name().to_string_lossy().starts_with('.')
+    });
+    while let Some(Ok(entry)) = walker.next() {
+        if entry.depth() > 0 && in_maildir_not_message(entry.path()) {
+            out.push(entry.path().to_path_buf());
+            if entry.file_type().is_dir() {
+                walker.skip_current_dir();
+            }
+        }
+    }
+    out
 }
 
 #[cfg(test)]
@@ -85,6 +112,25 @@ mod tests {
         std::fs::write(dir.path().join(".hidden"), "x").unwrap();
         let files: Vec<_> = expand(dir.path(), &[]).into_iter().map(|r| r.unwrap()).collect();
         assert_eq!(files, vec![md.join("cur/1"), md.join("new/2")]);
+    }
+
+    #[test]
+    fn a_maildir_is_read_from_cur_and_new_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let md = dir.path().join(".DMARC");
+        for sub in ["cur", "new", "tmp"] {
+            std::fs::create_dir_all(md.join(sub)).unwrap();
+        }
+        std::fs::write(md.join("cur/1"), "a").unwrap();
+        for name in ["dovecot-uidlist", "dovecot.index.log", "dovecot.index.cache", "maildirfolder"]
+        {
+            std::fs::write(md.join(name), "x").unwrap();
+        }
+        let files: Vec<_> = expand(&md, &[]).into_iter().map(|r| r.unwrap()).collect();
+        assert_eq!(files, vec![md.join("cur/1")]);
+        let skipped = maildir_skipped(&md);
+        assert_eq!(skipped.len(), 5, "{skipped:?}");
+        assert!(skipped.contains(&md.join("tmp")) && skipped.contains(&md.join("dovecot-uidlist")));
     }
 
     #[test]

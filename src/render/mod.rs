@@ -76,21 +76,59 @@ pub enum RenderError {
     Template(#[from] askama::Error),
 }
 
+/// The list of files the last report wrote into its folder, one name a
+/// line, so that the next report can remove those it does not write again.
+pub const MANIFEST: &str = ".dmarc-report-files";
+
 /// Writes `index.html` and the PNG charts of `page` into `out_dir`
-/// (created when missing; files of an earlier run are overwritten).
+/// (created when missing). The folder then holds exactly one report: the
+/// files an earlier report wrote there and this one does not (the charts
+/// of a domain no longer shown) are removed; files that no report wrote
+/// are never touched.
 pub fn write_report(page: &ReportPage, out_dir: &Path) -> Result<ReportFiles, RenderError> {
     fs::create_dir_all(out_dir)
         .map_err(|source| RenderError::CreateDir { path: out_dir.to_owned(), source })?;
     let rendered = html::render(page)?;
+    let previous = read_manifest(out_dir);
     let mut charts = Vec::new();
+    let mut names = Vec::new();
     for (name, bytes) in &rendered.pngs {
         let path = out_dir.join(name);
         write(&path, bytes)?;
         charts.push(path);
+        names.push(name.to_string());
     }
     let index = out_dir.join(INDEX);
     write(&index, rendered.html.as_bytes())?;
+    names.push(INDEX.to_owned());
+    let mut manifest = names.join("\n");
+    manifest.push('\n');
+    write(&out_dir.join(MANIFEST), manifest.as_bytes())?;
+    for old in previous.iter().filter(|old| !names.contains(old)) {
+        let path = out_dir.join(old);
+        match fs::remove_file(&path) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(source) => return Err(RenderError::Write { path, source }),
+        }
+    }
     Ok(ReportFiles { index, charts })
+}
+
+/// The names in the folder's manifest; only plain file names are taken, so
+/// that an edited manifest cannot point outside the folder.
+fn read_manifest(out_dir: &Path) -> Vec<String> {
+    let Ok(text) = fs::read_to_string(out_dir.join(MANIFEST)) else { return Vec::new() };
+    text.lines()
+        .map(str::trim)
+        .filter(|name| {
+            !name.is_empty()
+                && *name != MANIFEST
+                && !name.starts_with('.')
+                && Path::new(name).file_name().is_some_and(|f| f == *name)
+        })
+        .map(str::to_owned)
+        .collect()
 }
 
 /// Writes through a temporary name and renames, so that a reader never sees

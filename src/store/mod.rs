@@ -22,6 +22,7 @@
 
 pub mod backend;
 pub mod inspect;
+pub mod dismiss;
 mod migrations;
 pub mod overview;
 pub mod raw;
