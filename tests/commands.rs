@@ -66,7 +66,7 @@ fn every_command_uses_the_config_database_and_accepts_config() {
         run(command(tmp.path()).args(["ingest", "--config"]).arg(&config).arg(&good).arg(&bad));
     assert_eq!(out.code, Some(1), "{out:?}");
     assert!(db.is_file(), "ingest did not write the config's database: {out:?}");
-    assert_eq!(query_i64(&open_db(&db), "SELECT count(*) FROM reports"), 1);
+    assert_eq!(counts(&db).reports, 1);
 
     // The same through DMARC_REPORT_CONFIG, for each command that reads it.
     for args in [
@@ -98,7 +98,7 @@ fn every_command_uses_the_config_database_and_accepts_config() {
         .arg(&config)
         .arg(&good));
     assert_eq!(out.code, Some(0), "{out:?}");
-    assert_eq!(query_i64(&open_db(&other), "SELECT count(*) FROM reports"), 1);
+    assert_eq!(counts(&other).reports, 1);
     let after = tmp.path().join("after.db");
     let out = run(command(tmp.path()).args(["ingest", "--db"]).arg(&after).arg(&good));
     assert_eq!(out.code, Some(0), "{out:?}");

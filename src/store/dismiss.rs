@@ -8,8 +8,7 @@ impl Store {
     /// were not there.
     pub fn dismiss_failures(&self, ids: &[i64]) -> Result<Vec<i64>, StoreError> {
         let mut missing = Vec::new();
-        let mut stmt =
-            self.conn.prepare_cached("DELETE FROM failed_inputs WHERE id = ?1")?;
+        let mut stmt = self.conn.prepare_cached("DELETE FROM failed_inputs WHERE id = ?1")?;
         for &id in ids {
             if stmt.execute([id])? == 0 {
                 missing.push(id);

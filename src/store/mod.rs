@@ -21,8 +21,8 @@
 //! database as of the last commit.
 
 pub mod backend;
-pub mod inspect;
 pub mod dismiss;
+pub mod inspect;
 mod migrations;
 pub mod overview;
 pub mod raw;
