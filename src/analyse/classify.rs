@@ -10,30 +10,38 @@
 //! signature both show the policy domain but are different things. With
 //! `--resolve`, the reverse DNS base domain splits groups further.
 //!
-//! The classes, in the order they are decided (the first that fits wins):
+//! A known service's aligned and unaligned streams are two senders: a new
+//! sub-account that does not sign as the domain must not hide inside the
+//! service's aligned volume.
+//!
+//! The classes, in the order they are decided, each by weight of evidence:
 //! 1. what the user declared in the config;
-//! 2. `forwarder`: the policy domain's DKIM signature passes while SPF
-//!    passes for no domain at all (a plain `.forward`), unless the source
-//!    is a known sending service;
-//! 3. `authorized`: at least half of its mail passes DMARC;
-//! 4. `forwarder`: receivers gave a forwarding, mailing-list or ARC
-//!    override;
-//! 5. `misconfigured`: a known sending service that authenticates, but as
-//!    its own domain, not aligned with ours;
-//! 6. `authorized` (poorly): some of its mail passes DMARC, which only a
+//! 2. `forwarder`: receivers gave a forwarding, mailing-list or ARC
+//!    (`local_policy arc=pass`) override for at least half of its failing
+//!    messages, and the domain's SPF record does not cover it;
+//! 3. `forwarder`: the policy domain's DKIM signature passes while SPF
+//!    passes for no domain at all (a plain `.forward`), on a small share of
+//!    the domain's mail with few unexplained failures (a large or often
+//!    failing one is the owner's own relay, missing from SPF);
+//! 4. `authorized`: at least half of its mail passes DMARC;
+//! 5. `forwarder`: any forwarding override at all;
+//! 6. `misconfigured`: it signs with a key of the domain's own (`d=` under
+//!    the organizational domain) without aligning, or it is a known sending
+//!    service that authenticates as its own domain;
+//! 7. `authorized` (poorly): some of its mail passes DMARC, which only a
 //!    holder of our keys or SPF record can do;
-//! 7. `unauthorized`: authenticates as some domain on less than half of
+//! 8. `unauthorized`: authenticates as some domain on less than half of
 //!    its mail and fails every check on the rest (spoofing that rotates
 //!    tricks, not a forgotten service);
-//! 8. `unclassified`: authenticates as some unrelated domain, and nothing
+//! 9. `unclassified`: authenticates as some unrelated domain, and nothing
 //!    says whose it is;
-//! 9. `unauthorized`: nothing passes for any domain.
+//! 10. `unauthorized`: nothing passes for any domain.
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use serde::Serialize;
 
-use super::senders::{DeclaredClass, aligned_with};
+use super::senders::{DeclaredClass, aligned_with, organizational_domain};
 use super::summary::{SourceRow, Totals};
 
 /// What a sender is, for the readiness verdict.
@@ -90,6 +98,22 @@ impl SenderClass {
     }
 }
 
+/// A plain forwarder carries at most this share of the domain's mail.
+const FORWARDER_MAX_SHARE: f64 = 0.05;
+/// ...and fails DMARC, unexplained, on at most this share of its own.
+const FORWARDER_MAX_FAILING: f64 = 0.10;
+
+/// An override reason that says the mail was forwarded or went through a
+/// list: `forwarded`, `mailing_list`, `trusted_forwarder`, or any reason
+/// whose comment reports a passing ARC chain (Google: `local_policy` with
+/// `arc=pass`).
+pub fn is_forwarding_reason(reason: &str) -> bool {
+    reason.starts_with("forwarded")
+        || reason.starts_with("mailing_list")
+        || reason.starts_with("trusted_forwarder")
+        || reason.contains("arc=pass")
+}
+
 /// A group of sources that are one sender.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Sender {
@@ -133,12 +157,20 @@ pub struct Sender {
     pub spf_domains: Vec<String>,
     /// Override reasons receivers gave.
     pub reasons: Vec<String>,
+    /// Failing messages of its sources for which receivers gave a
+    /// forwarding, mailing-list or ARC override: explained, not lost.
+    pub explained_failing: u64,
 }
 
 impl Sender {
     /// Messages that failed DMARC.
     pub fn failing(&self) -> u64 {
         self.totals.messages.saturating_sub(self.totals.dmarc_pass)
+    }
+
+    /// Failing messages that no forwarding override explains.
+    pub fn unexplained_failing(&self) -> u64 {
+        self.failing().saturating_sub(self.explained_failing)
     }
 
     /// Whether any DKIM or SPF check passed for it, for any domain.
@@ -171,7 +203,9 @@ pub fn classify(domain: &str, rows: &mut [SourceRow]) -> Vec<Sender> {
         dkim: BTreeSet<String>,
         spf: BTreeSet<String>,
         reasons: BTreeSet<String>,
+        explained: u64,
     }
+    let domain_messages: u64 = rows.iter().fold(0u64, |n, r| n.saturating_add(r.totals.messages));
     let mut groups: BTreeMap<String, Group> = BTreeMap::new();
     for (i, row) in rows.iter().enumerate() {
         let (key, name, own_dkim_only) = group_of(domain, row);
@@ -189,6 +223,7 @@ pub fn classify(domain: &str, rows: &mut [SourceRow]) -> Vec<Sender> {
             dkim: BTreeSet::new(),
             spf: BTreeSet::new(),
             reasons: BTreeSet::new(),
+            explained: 0,
         });
         g.totals.merge(&row.totals);
         g.members.push(i);
@@ -197,6 +232,21 @@ pub fn classify(domain: &str, rows: &mut [SourceRow]) -> Vec<Sender> {
         g.dkim.extend(row.dkim_domains.iter().cloned());
         g.spf.extend(row.spf_domains.iter().cloned());
         g.reasons.extend(row.reasons.iter().cloned());
+        if row.reasons.iter().any(|r| is_forwarding_reason(r)) {
+            let failing = row.totals.messages.saturating_sub(row.totals.dmarc_pass);
+            g.explained = g.explained.saturating_add(failing);
+        }
+    }
+    // A known service's unaligned stream is named apart when the service
+    // also has an aligned one.
+    let unaligned: Vec<String> =
+        groups.keys().filter(|k| k.ends_with(UNALIGNED)).cloned().collect();
+    for key in unaligned {
+        if groups.contains_key(&key[..key.len() - UNALIGNED.len()])
+            && let Some(g) = groups.get_mut(&key)
+        {
+            g.name = format!("{} (not aligned)", g.name);
+        }
     }
 
     let mut senders: Vec<Sender> = Vec::with_capacity(groups.len());
@@ -218,8 +268,10 @@ pub fn classify(domain: &str, rows: &mut [SourceRow]) -> Vec<Sender> {
             dkim_domains: g.dkim.into_iter().collect(),
             spf_domains: g.spf.into_iter().collect(),
             reasons: g.reasons.into_iter().collect(),
+            explained_failing: g.explained,
         };
-        let (class, explanation) = decide(domain, &sender, g.declared, g.known, g.own_dkim_only);
+        let (class, explanation) =
+            decide(domain, &sender, g.declared, g.known, g.own_dkim_only, domain_messages);
         sender.class = class;
         sender.explanation = explanation;
         if sender.fix.is_none() && class.is_legitimate() && sender.failing() > 0 {
@@ -237,6 +289,9 @@ pub fn classify(domain: &str, rows: &mut [SourceRow]) -> Vec<Sender> {
     senders
 }
 
+/// The suffix of the group key of a known service's unaligned stream.
+const UNALIGNED: &str = "\0unaligned";
+
 /// The group key, display name, and whether the source shows only our
 /// DKIM signature with no SPF pass at all.
 fn group_of(domain: &str, row: &SourceRow) -> (String, String, bool) {
@@ -246,7 +301,10 @@ fn group_of(domain: &str, row: &SourceRow) -> (String, String, bool) {
         None => name,
     };
     if let Some(known) = &row.known {
-        return (format!("known:{}", known.name.to_lowercase()), known.name.clone(), false);
+        // Its aligned and its unaligned streams are two senders.
+        let aligned = row.totals.dmarc_pass.saturating_mul(2) >= row.totals.messages;
+        let stream = if aligned { "" } else { UNALIGNED };
+        return (format!("known:{}{stream}", known.name.to_lowercase()), known.name.clone(), false);
     }
     let foreign = |list: &[String]| -> Option<String> {
         list.iter().find(|d| !aligned_with(d, domain)).map(|d| d.to_ascii_lowercase())
@@ -267,24 +325,10 @@ fn group_of(domain: &str, row: &SourceRow) -> (String, String, bool) {
     (format!("own:{name}"), name, own_dkim && !own_spf && row.totals.spf_aligned_pass == 0)
 }
 
-/// The registrable-looking part of a host name: the last two labels, or
-/// three under a two-letter country code with a generic second level
+/// The organizational domain of a host name, from the Public Suffix List
 /// (`mail.example.co.uk` -> `example.co.uk`).
 pub fn base_domain(host: &str) -> String {
-    let host = host.trim_end_matches('.').to_ascii_lowercase();
-    let labels: Vec<&str> = host.split('.').collect();
-    let n = labels.len();
-    let take = if n >= 3
-        && labels[n - 1].len() == 2
-        && matches!(
-            labels[n - 2],
-            "co" | "com" | "net" | "org" | "ac" | "gov" | "edu" | "ne" | "or"
-        ) {
-        3
-    } else {
-        2
-    };
-    labels[n.saturating_sub(take)..].join(".")
+    organizational_domain(host)
 }
 
 fn decide(
@@ -293,6 +337,7 @@ fn decide(
     declared: Option<DeclaredClass>,
     known: bool,
     own_dkim_only: bool,
+    domain_messages: u64,
 ) -> (SenderClass, String) {
     let t = &s.totals;
     let passing = format!(
@@ -310,22 +355,50 @@ fn decide(
         };
         return (class, format!("declared {} in the config; {passing}", class.as_str()));
     }
-    let forwarding: Vec<&str> = s
-        .reasons
-        .iter()
-        .map(String::as_str)
-        .filter(|r| {
-            r.starts_with("forwarded") || r.starts_with("mailing_list") || r.contains("arc=pass")
-        })
-        .collect();
-    if own_dkim_only && !known {
+    let forwarding: Vec<&str> =
+        s.reasons.iter().map(String::as_str).filter(|r| is_forwarding_reason(r)).collect();
+    let forwarding_text =
+        || forwarding.iter().map(|r| r.replace('_', " ")).collect::<Vec<_>>().join(", ");
+    let failing = s.failing();
+    // The domain's own SPF record covers it: one of the owner's servers,
+    // whatever the receivers said about some of its messages.
+    let covered_by_spf = t.spf_aligned_pass.saturating_mul(2) >= t.messages && t.messages > 0;
+    if failing > 0 && s.explained_failing.saturating_mul(2) >= failing && !covered_by_spf {
         return (
             SenderClass::Forwarder,
             format!(
-                "the DKIM signature of {domain} passes but SPF passes for no domain: \
-                 mail forwarded by a server that is not yours; {passing}"
+                "receivers report {} for {} of its {failing} failing messages: forwarded or \
+                 list copies, delivered on that evidence; {passing}",
+                forwarding_text(),
+                s.explained_failing
             ),
         );
+    }
+    if own_dkim_only && !known {
+        let volume_share = share(t.messages, domain_messages);
+        let failing_share = share(s.unexplained_failing(), t.messages);
+        if volume_share < FORWARDER_MAX_SHARE && failing_share <= FORWARDER_MAX_FAILING {
+            return (
+                SenderClass::Forwarder,
+                format!(
+                    "the DKIM signature of {domain} passes but SPF passes for no domain: \
+                     mail forwarded by a server that is not yours ({} of the domain's mail); {passing}",
+                    percent(t.messages, domain_messages)
+                ),
+            );
+        }
+        if share(t.dmarc_pass, t.messages) >= 0.5 {
+            return (
+                SenderClass::Authorized,
+                format!(
+                    "the DKIM signature of {domain} passes but SPF passes for no domain, on {} \
+                     of the domain's mail with {} failing: your own relay, missing from the SPF \
+                     record, rather than a forwarder; {passing}",
+                    percent(t.messages, domain_messages),
+                    percent(s.unexplained_failing(), t.messages)
+                ),
+            );
+        }
     }
     if share(t.dmarc_pass, t.messages) >= 0.5 {
         return (SenderClass::Authorized, passing);
@@ -333,9 +406,17 @@ fn decide(
     if !forwarding.is_empty() {
         return (
             SenderClass::Forwarder,
+            format!("receivers report it as {}; {passing}", forwarding_text()),
+        );
+    }
+    // A passing signature with a key published under the domain itself
+    // (`d=mg.example.com`) is the owner's: nobody else holds that key.
+    if let Some(own) = s.dkim_domains.iter().find(|d| aligned_with(d, domain)) {
+        return (
+            SenderClass::Misconfigured,
             format!(
-                "receivers report it as {}; {passing}",
-                forwarding.iter().map(|r| r.replace('_', " ")).collect::<Vec<_>>().join(", ")
+                "signs with a key of {domain}'s own (DKIM d={own}) but does not align with the \
+                 From domain (strict adkim=s, or a different subdomain); {passing}"
             ),
         );
     }

@@ -255,11 +255,28 @@ pub fn in_range(ip: IpAddr, range: &str) -> bool {
     (a >> shift) == (b >> shift)
 }
 
-/// `d` is the policy `domain`, a subdomain of it, or a parent of it (the
-/// relaxed alignment of RFC 7489 section 3.1, approximated without the
-/// public suffix list: a parent must have at least two labels).
+/// The organizational domain of `name` (RFC 7489 section 3.2): the public
+/// suffix plus one label, from the Public Suffix List compiled into the
+/// `psl` crate (updated by upgrading that crate). Lower case, without a
+/// trailing dot. A name that is itself a public suffix, or that has a
+/// single label, is its own organizational domain.
+pub fn organizational_domain(name: &str) -> String {
+    let name = name.trim().trim_end_matches('.').to_ascii_lowercase();
+    match psl::domain_str(&name) {
+        Some(org) => org.to_owned(),
+        None => name,
+    }
+}
+
+/// `d` and `domain` are aligned in relaxed mode (RFC 7489 section 3.1):
+/// they share an organizational domain. A bare public suffix aligns with
+/// nothing.
 pub fn aligned_with(d: &str, domain: &str) -> bool {
-    within(d, domain) || (d.trim_end_matches('.').contains('.') && within(domain, d))
+    let d = d.trim().trim_end_matches('.').to_ascii_lowercase();
+    if d.is_empty() || psl::domain_str(&d).is_none() {
+        return false;
+    }
+    organizational_domain(&d) == organizational_domain(domain)
 }
 
 /// `domain` is `suffix` or a subdomain of it (case-insensitive, at a label
@@ -364,8 +381,21 @@ mod tests {
     fn relaxed_alignment_accepts_parents_and_children_but_not_bare_tlds() {
         assert!(aligned_with("mail.example.com", "example.com"));
         assert!(aligned_with("example.com", "news.example.com"));
+        assert!(aligned_with("mg.example.com", "news.example.com"));
         assert!(!aligned_with("com", "example.com"));
         assert!(!aligned_with("example.net", "example.com"));
+    }
+
+    #[test]
+    fn organizational_domains_come_from_the_public_suffix_list() {
+        assert_eq!(organizational_domain("mail.example.co.uk"), "example.co.uk");
+        // Private suffixes of the list: each customer is its own organization.
+        assert_eq!(organizational_domain("alice.github.io"), "alice.github.io");
+        assert!(!aligned_with("alice.github.io", "bob.github.io"));
+        assert_eq!(organizational_domain("a.b.example.com.au."), "example.com.au");
+        assert_eq!(organizational_domain("Example.COM"), "example.com");
+        assert_eq!(organizational_domain("localhost"), "localhost");
+        assert!(!aligned_with("co.uk", "example.co.uk"));
     }
 
     #[test]

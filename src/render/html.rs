@@ -195,7 +195,7 @@ fn section<'a>(
     DomainSection {
         anchor: format!("domain-{}", i + 1),
         domain: &d.domain,
-        verdict_slug: d.verdict.slug(),
+        verdict_slug: verdict_class(d.verdict),
         verdict_label: d.verdict.label(),
         sentence: &d.verdict_sentence,
         reasons: &d.reasons,
@@ -309,6 +309,12 @@ fn base64(bytes: &[u8]) -> String {
         }
     }
     out
+}
+
+/// The CSS class suffix of a verdict (`verdict-not-ready`): the verdict's
+/// stable name, which the stylesheet knows.
+fn verdict_class(v: crate::analyse::verdict::Verdict) -> &'static str {
+    v.as_str()
 }
 
 #[cfg(test)]

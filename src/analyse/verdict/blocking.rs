@@ -1,0 +1,237 @@
+//! Step 3: which senders stop the step at stake.
+//!
+//! Each sender is judged per stream (classification already splits a
+//! service's aligned and unaligned streams) on its recent days as well as on the window: a sender with mail in the
+//! recent days is judged on those (fixed since: it no longer blocks; failing
+//! lately: it does), one without on the window. Failures that receivers
+//! explained with a forwarding, mailing-list or ARC override are not losses.
+//!
+//! - Legitimate mail (authorized, misconfigured) failing DMARC beyond the
+//!   pass-rate tolerance blocks the step; under an enforcing policy it is
+//!   being lost now, which outranks every other verdict.
+//! - For reject (RFC 9989 section 4.4: a domain must not rely on SPF alone
+//!   at reject), legitimate mail that passes through SPF alone blocks too.
+//! - A meaningful or new unclassified sender blocks: nothing says it is not
+//!   the owner's.
+//! - Mail From subdomains is governed by `sp`. A subdomain whose failing
+//!   mail authenticates (as any domain: a service, not a spoofer) on at
+//!   least `meaningful_messages` keeps `sp` where it is in the next record
+//!   ([`Found::held`]); spoofed subdomain mail, which authenticates nothing,
+//!   does not.
+
+use super::{Blocking, Context, Stake, pct};
+use crate::analyse::classify::{Sender, SenderClass, percent, share};
+use crate::analyse::policy::Enforcement;
+
+/// The blocking list and what the other steps need from the judgement.
+#[derive(Debug, Default)]
+pub(super) struct Found {
+    /// The senders that stop the step at stake.
+    pub blocking: Vec<Blocking>,
+    /// Legitimate mail fails under the published, enforcing policy now.
+    pub losing_now: bool,
+    /// Its failing messages in the recent days.
+    pub losing_now_messages: u64,
+    /// Subdomains whose legitimate failing mail keeps `sp` where it is.
+    pub held: Vec<String>,
+    /// Findings that do not block, for the reasons.
+    pub notes: Vec<String>,
+    /// Unexplained failing messages of blocking legitimate senders.
+    pub losses: u64,
+    /// SPF-only messages of legitimate senders blocking reject.
+    pub at_risk: u64,
+}
+
+/// How one legitimate sender fares.
+struct Judgement {
+    /// Fails beyond the tolerance (recent days when it has mail there).
+    fails: bool,
+    /// Fails now under an enforcing policy.
+    losing_now: bool,
+    recent_failing: u64,
+    /// Passes DMARC through SPF alone too often for reject.
+    spf_only: u64,
+    spf_alone: bool,
+    /// Judged on its recent days.
+    on_recent: bool,
+}
+
+fn judge(ctx: &Context<'_>, i: usize, s: &Sender) -> Judgement {
+    let c = ctx.c;
+    let t = &s.totals;
+    let (recent, recent_explained) = &ctx.recent[i];
+    let window_failing = s.unexplained_failing();
+    let recent_failing =
+        recent.messages.saturating_sub(recent.dmarc_pass).saturating_sub(*recent_explained);
+    let on_recent = recent.messages > 0;
+    let rate = |failing: u64, messages: u64| share(messages.saturating_sub(failing), messages);
+    let fails = if on_recent {
+        recent_failing > 0 && rate(recent_failing, recent.messages) < c.pass_rate
+    } else {
+        window_failing > 0 && rate(window_failing, t.messages) < c.pass_rate
+    };
+    let losing_now = ctx.enforcement > Enforcement::None
+        && recent_failing > 0
+        && (fails || recent_failing >= c.meaningful_messages);
+    let (dkim, messages, passing) = if on_recent {
+        (recent.dkim_aligned_pass, recent.messages, recent.dmarc_pass)
+    } else {
+        (t.dkim_aligned_pass, t.messages, t.dmarc_pass)
+    };
+    let spf_only = t.dmarc_pass.saturating_sub(t.dkim_aligned_pass);
+    let spf_alone =
+        passing.saturating_sub(dkim) > 0 && share(dkim, messages) < c.dkim_rate_for_reject;
+    Judgement { fails, losing_now, recent_failing, spf_only, spf_alone, on_recent }
+}
+
+pub(super) fn find(ctx: &Context<'_>) -> Found {
+    let (c, domain) = (ctx.c, ctx.domain);
+    let stake = ctx.stake;
+    let mut f = Found::default();
+    let recent_text = format!("the last {} days", c.recent_days);
+    for (i, s) in ctx.senders.iter().enumerate() {
+        let new_note = if s.new {
+            format!(" A new sender, first seen {}.", crate::analyse::format_date(s.first_seen))
+        } else {
+            String::new()
+        };
+        let failing = s.unexplained_failing();
+        match s.class {
+            SenderClass::Authorized | SenderClass::Misconfigured => {
+                let j = judge(ctx, i, s);
+                let fix = s.fix.clone().unwrap_or_default();
+                if j.losing_now {
+                    f.losing_now = true;
+                    f.losing_now_messages = f.losing_now_messages.saturating_add(j.recent_failing);
+                }
+                let blocks_by_failing = j.losing_now || j.fails;
+                let blocks_by_spf = stake == Stake::Reject && j.spf_alone;
+                if blocks_by_failing {
+                    f.losses = f.losses.saturating_add(failing);
+                    let reason = if j.losing_now {
+                        format!(
+                            "{} of its messages failed DMARC in {recent_text} under the published p={}: they are being {} now ({failing} failing in the window).{new_note}",
+                            j.recent_failing,
+                            ctx.current.p(),
+                            if ctx.current.p() == "reject" { "rejected" } else { "quarantined" }
+                        )
+                    } else if s.class == SenderClass::Misconfigured {
+                        format!(
+                            "legitimate service whose mail fails DMARC: {failing} of {} messages{}.{new_note}",
+                            s.totals.messages,
+                            if j.on_recent {
+                                format!(", still failing in {recent_text}")
+                            } else {
+                                String::new()
+                            }
+                        )
+                    } else {
+                        format!(
+                            "passes DMARC on {} of {} messages ({} needed){}: {failing} would be {}",
+                            percent(s.totals.messages - failing, s.totals.messages),
+                            s.totals.messages,
+                            pct(c.pass_rate),
+                            if j.on_recent {
+                                format!(", still short of it in {recent_text}")
+                            } else {
+                                String::new()
+                            },
+                            if stake == Stake::Reject { "rejected" } else { "quarantined" }
+                        )
+                    };
+                    f.blocking.push(Blocking {
+                        sender: s.name.clone(),
+                        class: s.class,
+                        messages: failing,
+                        blocks: stake.as_str().to_owned(),
+                        reason,
+                        fix: fix.clone(),
+                    });
+                } else if blocks_by_spf {
+                    f.at_risk = f.at_risk.saturating_add(j.spf_only);
+                    f.blocking.push(Blocking {
+                        sender: s.name.clone(),
+                        class: s.class,
+                        messages: j.spf_only,
+                        blocks: "reject".into(),
+                        reason: format!(
+                            "{} of {} messages pass DMARC through SPF alone (aligned DKIM {}, {} needed for reject): forwarding breaks SPF, so p=reject would lose them",
+                            j.spf_only,
+                            s.totals.messages,
+                            percent(s.totals.dkim_aligned_pass, s.totals.messages),
+                            pct(c.dkim_rate_for_reject)
+                        ),
+                        fix: if fix.is_empty() { format!("sign its mail with DKIM d={domain}") } else { fix },
+                    });
+                } else {
+                    if failing > 0
+                        && share(failing, s.totals.messages) > 1.0 - c.pass_rate
+                        && j.on_recent
+                    {
+                        f.notes.push(format!(
+                            "{} failed DMARC on {failing} of {} messages over the window but passes in {recent_text}: fixed, it no longer blocks",
+                            s.name, s.totals.messages
+                        ));
+                    }
+                    if stake == Stake::Quarantine && j.spf_alone {
+                        f.notes.push(format!(
+                            "before reject: {} passes through SPF alone on {} messages; sign its mail with DKIM d={domain} (RFC 9989 does not allow reject on SPF alone)",
+                            s.name, j.spf_only
+                        ));
+                    }
+                }
+            }
+            SenderClass::Unclassified => {
+                let meaningful = s.totals.messages >= c.meaningful_messages
+                    && share(s.totals.messages, ctx.d.totals.messages) >= c.meaningful_share;
+                if !(meaningful || s.new) {
+                    continue;
+                }
+                let why = if meaningful {
+                    format!(
+                        "authenticates but is not aligned, with {} messages ({} of the domain); nothing says whether it is yours.{new_note}",
+                        s.totals.messages,
+                        percent(s.totals.messages, ctx.d.totals.messages)
+                    )
+                } else {
+                    format!(
+                        "new sender ({} messages) that authenticates without being authorized: it may be a service just switched on",
+                        s.totals.messages
+                    )
+                };
+                f.blocking.push(Blocking {
+                    sender: s.name.clone(),
+                    class: s.class,
+                    messages: s.failing(),
+                    blocks: stake.as_str().to_owned(),
+                    reason: why,
+                    fix: format!(
+                        "if {} sends for you, have it sign with DKIM d={domain} (or use a return path under {domain}) and declare it with class = \"authorized\"; if not, declare it with class = \"unauthorized\" ([[known_sender]] in the config)",
+                        s.name
+                    ),
+                });
+            }
+            _ => {}
+        }
+    }
+    // Subdomains whose failing mail is a service's, not a spoofer's.
+    if ctx.sub_enforcement == Enforcement::None {
+        for (name, t) in &ctx.d.subdomains {
+            let failing_authenticated = t.authenticated.saturating_sub(t.dmarc_pass);
+            if failing_authenticated >= c.meaningful_messages
+                && share(t.dmarc_pass, t.messages) < c.pass_rate
+            {
+                f.held.push(name.clone());
+                f.notes.push(format!(
+                    "mail From {name} fails DMARC on {} of {} messages, {failing_authenticated} of them authenticated as some domain (a service, not spoofing): the next record keeps sp where it is",
+                    t.messages - t.dmarc_pass,
+                    t.messages
+                ));
+            }
+        }
+    }
+    f.held.sort();
+    f.held.dedup();
+    f.blocking.sort_by(|a, b| b.messages.cmp(&a.messages).then_with(|| a.sender.cmp(&b.sender)));
+    f
+}

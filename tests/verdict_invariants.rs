@@ -1,0 +1,280 @@
+//! The verdict's invariants, over generated domains: whatever the senders,
+//! their classes, volumes, recent days and the published policy, the
+//! verdict never contradicts its own blocking list, what-if, sentence and
+//! next record, and the next record is never weaker than the published one.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::collections::BTreeMap;
+
+use dmarc_report::analyse::classify::{Sender, SenderClass};
+use dmarc_report::analyse::policy::{Enforcement, PolicyHistory, PublishedPolicy};
+use dmarc_report::analyse::summary::{
+    DayTotals, DomainTotals, Reporter, SourceRow, Totals, Window,
+};
+use dmarc_report::analyse::verdict::{Criteria, Input, Readiness, Verdict, assess, not_weaker};
+use proptest::prelude::*;
+
+const DAY: i64 = 86_400;
+const END: i64 = 1_795_046_400;
+
+/// One generated sender: class, window volume, pass counts, recent share.
+#[derive(Debug, Clone)]
+struct Gen {
+    class: usize,
+    older: Totals,
+    recent: Totals,
+    explained_share: u8,
+    /// Some of its failing mail is From a subdomain, authenticated.
+    subdomain: bool,
+    new: bool,
+    forwarded: bool,
+}
+
+fn totals() -> impl Strategy<Value = Totals> {
+    (0u64..3000, 0u8..=100, 0u8..=100).prop_map(|(messages, pass, dkim)| {
+        let dmarc_pass = messages * u64::from(pass) / 100;
+        let dkim_aligned_pass = dmarc_pass * u64::from(dkim) / 100;
+        Totals {
+            messages,
+            dmarc_pass,
+            spf_aligned_pass: dmarc_pass - dkim_aligned_pass,
+            dkim_aligned_pass,
+            authenticated: dmarc_pass,
+        }
+    })
+}
+
+fn sender() -> impl Strategy<Value = Gen> {
+    (0usize..5, totals(), totals(), 0u8..=100, any::<bool>(), any::<bool>(), any::<bool>())
+        .prop_map(|(class, older, recent, explained_share, subdomain, new, forwarded)| Gen {
+            class,
+            older,
+            recent,
+            explained_share,
+            subdomain,
+            new,
+            forwarded,
+        })
+}
+
+fn tag(values: &'static [&'static str]) -> impl Strategy<Value = Option<String>> {
+    prop_oneof![Just(None), proptest::sample::select(values).prop_map(|v| Some(v.to_owned()))]
+}
+
+fn policy() -> impl Strategy<Value = (PublishedPolicy, i64)> {
+    const P: &[&str] = &["none", "quarantine", "reject"];
+    (
+        proptest::sample::select(P),
+        tag(P),
+        tag(P),
+        prop_oneof![Just(None), Just(Some(25u32)), Just(Some(50)), Just(Some(100))],
+        tag(&["y", "n"]),
+        tag(&["r", "s"]),
+        0i64..60,
+    )
+        .prop_map(|(p, sp, np, pct, testing, adkim, days)| {
+            (
+                PublishedPolicy {
+                    p: Some(p.to_owned()),
+                    sp,
+                    np,
+                    pct,
+                    testing,
+                    adkim,
+                    ..PublishedPolicy::default()
+                },
+                END - days * DAY,
+            )
+        })
+}
+
+fn build(gens: &[Gen], days: u64, large: usize) -> (DomainTotals, Vec<Sender>) {
+    let mut domain_totals = Totals::default();
+    let mut sources = Vec::new();
+    let mut senders = Vec::new();
+    let mut subdomains: BTreeMap<String, Totals> = BTreeMap::new();
+    for (i, g) in gens.iter().enumerate() {
+        let mut t = g.older;
+        t.merge(&g.recent);
+        domain_totals.merge(&t);
+        let name = format!("sender {i}");
+        let failing = t.messages - t.dmarc_pass;
+        if g.subdomain {
+            subdomains.entry("news.example.com".into()).or_default().merge(&Totals {
+                messages: failing,
+                authenticated: failing,
+                ..Totals::default()
+            });
+        }
+        let reasons = if g.forwarded { vec!["mailing_list".to_owned()] } else { vec![] };
+        sources.push(SourceRow {
+            ip: format!("192.0.2.{i}"),
+            sender: name.clone(),
+            identified_by: None,
+            totals: t,
+            first_seen: END - 30 * DAY,
+            last_seen: END,
+            dkim_domains: vec![],
+            spf_domains: vec![],
+            reasons: reasons.clone(),
+            envelope_from: vec![],
+            rdns: None,
+            known: None,
+            class: SenderClass::ALL[g.class],
+            daily: vec![
+                DayTotals { day: END - 20 * DAY, totals: g.older, disposition: [0; 3] },
+                DayTotals { day: END - 2 * DAY, totals: g.recent, disposition: [0; 3] },
+            ],
+        });
+        senders.push(Sender {
+            name,
+            class: SenderClass::ALL[g.class],
+            explanation: String::new(),
+            identified_by: None,
+            fix: None,
+            declared: false,
+            totals: t,
+            source_count: 1,
+            ips: vec![],
+            all_ips: vec![],
+            first_seen: END - 30 * DAY,
+            last_seen: END,
+            new: g.new,
+            dkim_domains: vec![],
+            spf_domains: vec![],
+            reasons,
+            explained_failing: if g.forwarded {
+                failing * u64::from(g.explained_share) / 100
+            } else {
+                0
+            },
+        });
+    }
+    let orgs = ["google.com", "Outlook.com", "Yahoo! Inc."];
+    let totals = DomainTotals {
+        domain: "example.com".into(),
+        window: Window { begin: END - 30 * DAY, end: END },
+        reports: 60,
+        reporters: large as u64,
+        reporting_orgs: orgs[..large]
+            .iter()
+            .map(|o| Reporter { org_name: (*o).to_owned(), reports: 30, messages: 0 })
+            .collect(),
+        newest_report_end: Some(END),
+        days_covered: days,
+        totals: domain_totals,
+        disposition: BTreeMap::new(),
+        subdomains,
+        sources,
+    };
+    (totals, senders)
+}
+
+/// Reads back a `v=DMARC1; p=...` record.
+fn parse_record(record: &str) -> PublishedPolicy {
+    let mut p = PublishedPolicy::default();
+    for part in record.split(';').map(str::trim) {
+        let Some((k, v)) = part.split_once('=') else { continue };
+        let v = Some(v.to_owned());
+        match k {
+            "p" => p.p = v,
+            "sp" => p.sp = v,
+            "np" => p.np = v,
+            "pct" => p.pct = v.and_then(|v| v.parse().ok()),
+            "t" => p.testing = v,
+            _ => {}
+        }
+    }
+    p
+}
+
+fn check(r: &Readiness, current: &PublishedPolicy, failing: u64) -> Result<(), TestCaseError> {
+    let ready = matches!(
+        r.verdict,
+        Verdict::ReadyForQuarantine | Verdict::ReadyForReject | Verdict::Enforced
+    );
+    let w = &r.what_if;
+    // Ready means nothing blocks and nothing legitimate is lost.
+    if ready {
+        prop_assert!(r.blocking.is_empty(), "{r:#?}");
+        prop_assert_eq!(w.authorized_affected, 0, "{:#?}", r);
+    }
+    if r.verdict == Verdict::NotReady {
+        prop_assert!(!r.blocking.is_empty(), "{r:#?}");
+    }
+    // The what-if is about the policy the verdict is about, and so is every
+    // blocking entry and the sentence.
+    let expected = match r.verdict {
+        Verdict::ReadyForQuarantine => Some("quarantine"),
+        Verdict::ReadyForReject | Verdict::Enforced => Some("reject"),
+        _ => None,
+    };
+    if let Some(p) = expected {
+        prop_assert_eq!(w.policy.as_str(), p);
+    }
+    for b in &r.blocking {
+        prop_assert_eq!(&b.blocks, &w.policy, "{:#?}", r);
+    }
+    for other in ["quarantine", "reject"].iter().filter(|p| **p != w.policy) {
+        prop_assert!(!r.sentence.contains(&format!("move to p={other}")), "{}", r.sentence);
+        prop_assert!(!r.sentence.contains(&format!("ready for p={other}")), "{}", r.sentence);
+    }
+    if matches!(r.verdict, Verdict::ReadyForQuarantine | Verdict::ReadyForReject) {
+        prop_assert!(r.sentence.contains(&format!("p={}", w.policy)), "{}", r.sentence);
+    }
+    if r.verdict == Verdict::Enforced {
+        prop_assert_eq!(current.enforcement(), Enforcement::Reject);
+    }
+    // The what-if splits exactly the failing messages.
+    prop_assert_eq!(
+        w.authorized_affected
+            + w.authorized_tolerated
+            + w.forwarded_affected
+            + w.unclassified_affected
+            + w.unauthorized_stopped,
+        failing
+    );
+    // The next record: never weaker than the published one, at the policy
+    // the verdict names, and each ramp step no weaker than the one before.
+    let next = parse_record(&r.recommended_record);
+    prop_assert!(not_weaker(&next, current), "{} after {}", r.recommended_record, current.record());
+    match r.verdict {
+        Verdict::ReadyForQuarantine | Verdict::ReadyForReject => {
+            prop_assert_eq!(next.p(), w.policy.as_str(), "{}", r.recommended_record);
+        }
+        _ => prop_assert_eq!(next.p(), current.p(), "{}", r.recommended_record),
+    }
+    let mut before = next;
+    for step in &r.ramp {
+        let step = parse_record(step);
+        prop_assert!(not_weaker(&step, &before), "{:?}", r.ramp);
+        before = step;
+    }
+    Ok(())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(600))]
+
+    #[test]
+    fn the_verdict_never_contradicts_its_evidence_or_weakens_the_record(
+        gens in proptest::collection::vec(sender(), 0..7),
+        (current, since) in policy(),
+        days in 0u64..45,
+        large in 0usize..=3,
+    ) {
+        let (totals, senders) = build(&gens, days, large);
+        let history = PolicyHistory {
+            current: current.clone(),
+            changes: vec![],
+            enforcement_since: Some(since),
+        };
+        let r = assess(
+            &Input { totals: &totals, senders: &senders, policy: &history, rua: None },
+            &Criteria::default(),
+        );
+        let failing: u64 = senders.iter().map(|s| s.failing()).sum();
+        check(&r, &current, failing)?;
+    }
+}
