@@ -179,7 +179,7 @@ pub fn ingest_one(data: &[u8]) -> InputOutcome {
     assert_eq!(c.records, first.records);
     assert_eq!(c.reported_records, first.records);
     assert_eq!(c.failed_inputs, u64::from(!first.is_ok()));
-    assert!(first.errors.iter().all(|e| e.starts_with(NAME)), "{:?}", first.errors);
+    assert!(first.errors.iter().all(|e| e.location.starts_with(NAME)), "{:?}", first.errors);
     assert!(first.warnings.iter().all(|w| w.starts_with(NAME)), "{:?}", first.warnings);
 
     // Every report is complete: totals match its records, its raw copy is there.

@@ -12,6 +12,7 @@
 //! been read in full, or, when it is too large to hold, inside its own
 //! savepoint: one that breaks half-way leaves no rows behind.
 
+mod problem;
 mod raw_copy;
 mod worker;
 
@@ -30,6 +31,7 @@ use crate::limits::{Limits, read_capped};
 use crate::store::raw;
 use crate::store::{RawMeta, ReportTail, ReportWriter, Store, StoreError};
 use crate::unpack::{Document, Hints, UnpackError, sniff};
+pub use problem::{FailureKind, Problem};
 use raw_copy::Deflater;
 use worker::{ChannelSink, Input, Msg, Pool, WholeDoc};
 
@@ -67,6 +69,20 @@ pub struct Failure {
     pub input: String,
     /// Every problem found in it, `location: error`, joined by `; `.
     pub error: String,
+    /// The same problems, each with its kind.
+    pub problems: Vec<Problem>,
+}
+
+impl Failure {
+    /// The failure of `input` for these problems.
+    pub fn new(input: impl Into<String>, problems: Vec<Problem>) -> Self {
+        Failure { input: input.into(), error: joined(&problems), problems }
+    }
+}
+
+/// Problems as one line, `location: error; location: error`.
+fn joined(problems: &[Problem]) -> String {
+    problems.iter().map(Problem::to_string).collect::<Vec<_>>().join("; ")
 }
 
 /// What happened to one input; `fetch` uses it to decide where a message goes.
@@ -78,8 +94,8 @@ pub struct InputOutcome {
     pub reports_duplicate: u64,
     /// Records stored.
     pub records: u64,
-    /// Problems, each `location: error`.
-    pub errors: Vec<String>,
+    /// Problems, in the order they were found.
+    pub errors: Vec<Problem>,
     /// Warnings, each `location: warning`.
     pub warnings: Vec<String>,
 }
@@ -152,7 +168,11 @@ impl<'s> Ingester<'s> {
             for item in expanded {
                 match item {
                     Ok(file) => self.submit_file(&file)?,
-                    Err(problem) => self.fail_without_bytes(&problem.path, &problem.error)?,
+                    Err(p) => self.fail_without_bytes(Problem::new(
+                        p.path,
+                        FailureKind::Unreadable,
+                        p.error,
+                    ))?,
                 }
             }
         }
@@ -170,11 +190,11 @@ impl<'s> Ingester<'s> {
         let name = path.display().to_string();
         let mut file = match File::open(path) {
             Ok(f) => BufReader::with_capacity(256 * 1024, f),
-            Err(e) => return self.fail_without_bytes(&name, &format!("cannot read: {e}")),
+            Err(e) => return self.fail_without_bytes(unreadable(name, &e)),
         };
         let head = match sniff::read_head(&mut file) {
             Ok(head) => head,
-            Err(e) => return self.fail_without_bytes(&name, &format!("cannot read: {e}")),
+            Err(e) => return self.fail_without_bytes(unreadable(name, &e)),
         };
         if sniff::classify(&head, &Hints::default()) == sniff::Kind::Mbox {
             return self.ingest_mbox(&name, Cursor::new(head).chain(file));
@@ -209,7 +229,9 @@ impl<'s> Ingester<'s> {
                 )?;
                 self.drain()
             }
-            Err(e) => self.fail_without_bytes(name, &UnpackError::from_io("input", e).to_string()),
+            Err(e) => {
+                self.fail_without_bytes(Problem::unpack(name, &UnpackError::from_io("input", e)))
+            }
         }
     }
 
@@ -282,11 +304,17 @@ impl<'s> Ingester<'s> {
 
     /// Records an input that cannot even be read (too large to download,
     /// say): it is listed by `errors`, without bytes.
-    pub fn fail_input(&mut self, name: &str, error: &str) -> Result<(), StoreError> {
+    pub fn fail_input(
+        &mut self,
+        name: &str,
+        kind: FailureKind,
+        error: &str,
+    ) -> Result<(), StoreError> {
         self.drain()?;
         self.begin_if_needed()?;
-        self.store.record_failure(name, None, &format!("{name}: {error}"), now())?;
-        self.fail_without_bytes(name, error)
+        let problem = Problem::new(name, kind, error);
+        self.store.record_failure(name, None, &problem.to_string(), now())?;
+        self.fail_without_bytes(problem)
     }
 
     /// The summary so far.
@@ -307,7 +335,8 @@ impl<'s> Ingester<'s> {
                             limit: self.limits.max_message_size,
                             flag: "--max-message-size",
                         };
-                        self.fail_without_bytes(&location, &error.to_string())?;
+                        let error = error.to_string();
+                        self.fail_without_bytes(Problem::new(location, FailureKind::Limit, error))?;
                         continue;
                     }
                     self.submit(
@@ -318,7 +347,12 @@ impl<'s> Ingester<'s> {
                     )?;
                 }
                 Err(e) => {
-                    self.fail_without_bytes(&location, &format!("cannot read the mbox: {e}"))?;
+                    let error = format!("cannot read the mbox: {e}");
+                    self.fail_without_bytes(Problem::new(
+                        location,
+                        FailureKind::Unreadable,
+                        error,
+                    ))?;
                     break;
                 }
             }
@@ -381,7 +415,11 @@ impl<'s> Ingester<'s> {
             self.drain()?;
             self.begin_if_needed()?;
             let outcome = InputOutcome {
-                errors: vec![format!("{name}: cannot start a parser thread: {e}")],
+                errors: vec![Problem::new(
+                    &name,
+                    FailureKind::Internal,
+                    format!("cannot start a parser thread: {e}"),
+                )],
                 ..InputOutcome::default()
             };
             let kept = match input {
@@ -476,7 +514,7 @@ impl<'s> Ingester<'s> {
         outcome: &InputOutcome,
     ) -> Result<(), StoreError> {
         self.begin_if_needed()?;
-        let mut error = outcome.errors.join("; ");
+        let mut error = joined(&outcome.errors);
         if bytes.is_none() {
             error.push_str(" (the input is too large to keep a copy; it stays where it is)");
         }
@@ -486,12 +524,11 @@ impl<'s> Ingester<'s> {
 
     /// Counts an input that failed before it could be read (after those
     /// in flight, so the failures stay in input order).
-    fn fail_without_bytes(&mut self, name: &str, error: &str) -> Result<(), StoreError> {
+    fn fail_without_bytes(&mut self, problem: Problem) -> Result<(), StoreError> {
         self.drain()?;
         self.summary.inputs += 1;
-        self.summary
-            .failed
-            .push(Failure { input: name.to_owned(), error: format!("{name}: {error}") });
+        let input = problem.location.clone();
+        self.summary.failed.push(Failure::new(input, vec![problem]));
         Ok(())
     }
 
@@ -509,7 +546,7 @@ impl<'s> Ingester<'s> {
         self.batch_reports += (outcome.reports_new + outcome.reports_duplicate) as usize;
         self.batch_records += outcome.records;
         if !outcome.errors.is_empty() {
-            s.failed.push(Failure { input: input.to_owned(), error: outcome.errors.join("; ") });
+            s.failed.push(Failure::new(input, outcome.errors));
         }
         Ok(())
     }
@@ -565,7 +602,7 @@ pub fn reparse(store: &Store, limits: &Limits) -> Result<ReparseSummary, StoreEr
         } else {
             // Keep the report as it was: the new parser cannot read it.
             drop(replacement);
-            summary.failed.push(Failure { input: source, error: outcome.errors.join("; ") });
+            summary.failed.push(Failure::new(source, outcome.errors));
         }
         store.commit()?;
     }
@@ -611,8 +648,8 @@ impl<'a> Storer<'a> {
         Storer { store, held, now, outcome: InputOutcome::default() }
     }
 
-    fn fail(&mut self, location: &str, error: impl std::fmt::Display) {
-        self.outcome.errors.push(format!("{location}: {error}"));
+    fn fail(&mut self, location: &str, kind: FailureKind, error: impl std::fmt::Display) {
+        self.outcome.errors.push(Problem::new(location, kind, error.to_string()));
     }
 
     /// Stores what comes over `rx` until the input's end, and returns the
@@ -623,7 +660,7 @@ impl<'a> Storer<'a> {
             let Ok(msg) = rx.recv() else {
                 // The worker went away without finishing the input.
                 abandon(&mut open)?;
-                self.fail(name, "internal error: the parser stopped unexpectedly");
+                self.fail(name, FailureKind::Internal, PARSER_STOPPED);
                 return Ok(None);
             };
             match msg {
@@ -665,25 +702,27 @@ impl<'a> Storer<'a> {
                     }
                 }
                 Msg::Stopped => open = None,
-                Msg::Failed { location, error } => {
+                Msg::Failed { location, error: (kind, error) } => {
                     let skipped = open.as_ref().is_some_and(|o| o.writer.is_none());
                     abandon(&mut open)?;
                     // A duplicate's later errors do not matter: it was not read.
                     if !skipped {
-                        self.fail(&location, error);
+                        self.fail(&location, kind, error);
                     }
                 }
                 Msg::ParserPanicked { location } => {
                     abandon(&mut open)?;
-                    self.fail(&location, "internal error: the parser stopped unexpectedly");
+                    self.fail(&location, FailureKind::Internal, PARSER_STOPPED);
                 }
                 Msg::End { panicked, bytes } => {
                     abandon(&mut open)?;
                     if panicked {
-                        self.outcome.errors.push(format!(
-                            "{name}: internal error: reading this input stopped unexpectedly \
-                             (a bug; please report it with the input)"
-                        ));
+                        self.fail(
+                            name,
+                            FailureKind::Internal,
+                            "internal error: reading this input stopped unexpectedly \
+                             (a bug; please report it with the input)",
+                        );
                     }
                     return Ok(bytes);
                 }
@@ -699,10 +738,10 @@ impl<'a> Storer<'a> {
             self.outcome.reports_duplicate += 1;
             return Ok(());
         };
-        if let Some(error) = doc.error {
+        if let Some((kind, error)) = doc.error {
             // Broken after its header, and not stored before: it fails.
             writer.abandon()?;
-            self.fail(&doc.location, error);
+            self.fail(&doc.location, kind, error);
             return Ok(());
         }
         writer.rows(&doc.rows)?;
@@ -748,6 +787,14 @@ fn abandon(open: &mut Option<Open<'_>>) -> Result<(), StoreError> {
         Some(writer) => writer.abandon(),
         None => Ok(()),
     }
+}
+
+/// What a failure says when a parser thread went away (a bug).
+const PARSER_STOPPED: &str = "internal error: the parser stopped unexpectedly";
+
+/// A file that cannot be opened or read.
+fn unreadable(name: String, e: &io::Error) -> Problem {
+    Problem::new(name, FailureKind::Unreadable, format!("cannot read: {e}"))
 }
 
 fn now() -> i64 {

@@ -13,7 +13,7 @@ use crate::fetch::imap::{
     self, Connection, Destination, FetchCounts, FetchError, FolderId, FolderResult, Known,
     LocalError, Login, Outcome,
 };
-use crate::ingest::{IngestSummary, Ingester};
+use crate::ingest::{FailureKind, IngestSummary, Ingester};
 use crate::limits::Limits;
 use crate::store::{MessageOutcome, Store};
 use crate::unpack::Hints;
@@ -85,7 +85,7 @@ impl Destination for StoreDest<'_, '_> {
         name: &str,
         why: &str,
     ) -> Result<(), LocalError> {
-        self.ingester.fail_input(name, why)?;
+        self.ingester.fail_input(name, FailureKind::Limit, why)?;
         let outcome = to_store(Outcome::TooLarge);
         self.store.record_imap_message(&f.account, &f.folder, f.validity, uid, outcome, now())?;
         Ok(())

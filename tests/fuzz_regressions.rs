@@ -8,6 +8,8 @@ mod checks;
 
 use std::path::{Path, PathBuf};
 
+use dmarc_report::ingest::{FailureKind, Problem};
+
 fn folder() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/fuzz-regressions")
 }
@@ -32,7 +34,14 @@ fn a_multipart_with_a_dash_boundary_and_empty_forwarded_parts_is_refused_without
     assert_eq!(unpacked.documents, 0);
     let outcome = checks::ingest_one(&bytes);
     assert!(!outcome.is_ok());
-    assert_eq!(outcome.errors, ["input: no DMARC aggregate report in this message"]);
+    assert_eq!(
+        outcome.errors,
+        [Problem::new(
+            "input",
+            FailureKind::NotAReport,
+            "no DMARC aggregate report in this message"
+        )]
+    );
 }
 
 #[test]

@@ -6,7 +6,7 @@
 
 use std::io::Read;
 
-use dmarc_report::ingest::Ingester;
+use dmarc_report::ingest::{FailureKind, Ingester};
 use dmarc_report::limits::Limits;
 use dmarc_report::parse::{ParseOptions, ReportReader};
 use dmarc_report::store::Store;
@@ -31,7 +31,11 @@ fn check_consistent(store: &Store, outcome: &dmarc_report::ingest::InputOutcome)
     let failures = store.failures().unwrap().len();
     assert_eq!(failures, usize::from(!outcome.is_ok()));
     if !outcome.is_ok() {
-        assert!(outcome.errors.iter().all(|e| e.starts_with("input")), "{:?}", outcome.errors);
+        assert!(
+            outcome.errors.iter().all(|e| e.location.starts_with("input")),
+            "{:?}",
+            outcome.errors
+        );
     }
 }
 
@@ -258,7 +262,8 @@ fn a_panic_while_reading_one_input_fails_that_input_and_the_batch_goes_on() {
         let broken = PanicsAfter { good: second[..good].to_vec(), at: 0 };
         let outcome = ingester.ingest_reader(name, broken, &Hints::default()).unwrap();
         assert_eq!(outcome.errors.len(), 1, "{outcome:?}");
-        assert!(outcome.errors[0].contains("internal error"), "{outcome:?}");
+        assert_eq!(outcome.errors[0].kind, FailureKind::Internal, "{outcome:?}");
+        assert!(outcome.errors[0].message.contains("internal error"), "{outcome:?}");
     }
     // The batch goes on, and the whole second report can still be stored.
     assert!(ingester.ingest_bytes("second.xml", &second, &Hints::default()).unwrap().is_ok());

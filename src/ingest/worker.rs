@@ -20,10 +20,11 @@ use std::sync::mpsc::{self, Receiver, SyncSender};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
+use super::problem::{FailureKind, Problem, describe_parse_error, describe_read_error};
 use super::raw_copy::{Deflater, RawCopy};
 use crate::limits::Limits;
 use crate::model::{Record, ReportHeader};
-use crate::parse::{ParseError, ParseOptions, ReportReader};
+use crate::parse::{ParseOptions, ReportReader};
 use crate::store::{RawMeta, RecordRow};
 use crate::unpack::{self, Document, Hints, Sink, UnpackError};
 
@@ -40,8 +41,8 @@ pub(super) const CHANNEL_DEPTH: usize = 8;
 
 /// What a worker sends about one input, in order.
 pub(super) enum Msg {
-    /// A part of the input that holds no readable report (`location: error`).
-    Problem(String),
+    /// A part of the input that holds no readable report.
+    Problem(Problem),
     /// Something odd but harmless (`location: warning`).
     Warning(String),
     /// A document parsed in full.
@@ -65,7 +66,7 @@ pub(super) enum Msg {
     /// A streamed document was stopped on request (`cancel`).
     Stopped,
     /// The document cannot be read; nothing of it may be kept.
-    Failed { location: String, error: String },
+    Failed { location: String, error: (FailureKind, String) },
     /// Parsing the document panicked (a bug).
     ParserPanicked { location: String },
     /// The end of the input; the bytes it was given as, back for the
@@ -85,7 +86,7 @@ pub(super) struct WholeDoc {
     pub late_extensions: Vec<String>,
     /// The document broke after its header: it is stored only as a
     /// duplicate of a report already there, else it fails with this.
-    pub error: Option<String>,
+    pub error: Option<(FailureKind, String)>,
     /// Bytes counted against [`HOLD_BUDGET`] until it is stored.
     pub held: u64,
 }
@@ -266,7 +267,7 @@ impl Sink for ChannelSink<'_> {
     }
 
     fn problem(&mut self, location: &str, error: UnpackError) {
-        let _ = self.tx.send(Msg::Problem(format!("{location}: {error}")));
+        let _ = self.tx.send(Msg::Problem(Problem::unpack(location, &error)));
     }
 
     fn warning(&mut self, location: &str, message: String) {
@@ -385,19 +386,4 @@ fn parse_document(
             send(tx, Msg::Whole(Box::new(whole)))
         }
     }
-}
-
-/// Parse errors as users should read them: I/O errors from below the parser
-/// (limits, corrupt compression) in the words of the layer that raised them.
-fn describe_parse_error(e: ParseError) -> String {
-    match e {
-        ParseError::Io(io) => describe_read_error(io),
-        other => other.to_string(),
-    }
-}
-
-/// A read error met while streaming a document: a limit, or a decoder
-/// error that `unpack` already labelled ("the gzip data is truncated").
-fn describe_read_error(io: io::Error) -> String {
-    UnpackError::from_io("input", io).to_string()
 }
