@@ -43,6 +43,7 @@ use serde::Serialize;
 
 use super::senders::{DeclaredClass, aligned_with, organizational_domain};
 use super::summary::{SourceRow, Totals};
+use crate::units::percent;
 
 /// What a sender is, for the readiness verdict.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
@@ -183,8 +184,6 @@ impl Sender {
 pub fn share(part: u64, whole: u64) -> f64 {
     if whole == 0 { 0.0 } else { part as f64 / whole as f64 }
 }
-
-pub use crate::units::percent;
 
 /// Groups `rows` of `domain` into senders, classifies them, and writes each
 /// row's class back. Senders come most messages first.

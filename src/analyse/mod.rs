@@ -16,7 +16,7 @@ use std::collections::{BTreeMap, HashMap};
 use serde::{Serialize, Serializer};
 
 use crate::store::{Backend, RdnsCache, StoreError, SummaryReads};
-use crate::units::DAY;
+use crate::units::{DAY, format_date};
 use classify::Sender;
 use policy::PolicyHistory;
 use senders::Catalogue;
@@ -267,8 +267,6 @@ fn mark_new(
     }
     Ok(())
 }
-
-pub use crate::units::format_date;
 
 /// `2026-11-18T00:00:00Z` for a Unix time.
 pub fn format_rfc3339(ts: i64) -> String {

@@ -8,8 +8,8 @@ use serde::Serialize;
 
 use crate::analyse::classify::SenderClass;
 use crate::analyse::verdict::Verdict;
-use crate::analyse::{DomainSummary, Summary, format_date};
-use crate::units::{DAY, percent};
+use crate::analyse::{DomainSummary, Summary};
+use crate::units::{DAY, format_date, percent};
 
 /// Width of the table output.
 pub const WIDTH: usize = 100;

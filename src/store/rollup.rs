@@ -20,11 +20,10 @@ use std::collections::{BTreeSet, HashMap};
 use rusqlite::{Connection, params};
 
 use super::StoreError;
+use crate::units::DAY;
 
 /// Separates the items of a set column.
 pub(super) const SEP: char = '\u{1f}';
-
-const DAY: i64 = 86_400;
 
 /// Entries of a report's source map before they are written out (bounds
 /// the memory of a report with millions of distinct sources).

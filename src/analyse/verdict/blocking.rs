@@ -19,9 +19,10 @@
 //!   ([`Found::held`]); spoofed subdomain mail, which authenticates nothing,
 //!   does not.
 
-use super::{Blocking, Context, Stake, pct};
-use crate::analyse::classify::{Sender, SenderClass, percent, share};
+use super::{Blocking, Context, Stake};
+use crate::analyse::classify::{Sender, SenderClass, share};
 use crate::analyse::policy::Enforcement;
+use crate::units::{format_date, percent, percent_rate};
 
 /// The blocking list and what the other steps need from the judgement.
 #[derive(Debug, Default)]
@@ -91,7 +92,7 @@ pub(super) fn find(ctx: &Context<'_>) -> Found {
     let recent_text = format!("the last {} days", c.recent_days);
     for (i, s) in ctx.senders.iter().enumerate() {
         let new_note = if s.new {
-            format!(" A new sender, first seen {}.", crate::analyse::format_date(s.first_seen))
+            format!(" A new sender, first seen {}.", format_date(s.first_seen))
         } else {
             String::new()
         };
@@ -130,7 +131,7 @@ pub(super) fn find(ctx: &Context<'_>) -> Found {
                             "passes DMARC on {} of {} messages ({} needed){}: {failing} would be {}",
                             percent(s.totals.messages - failing, s.totals.messages),
                             s.totals.messages,
-                            pct(c.pass_rate),
+                            percent_rate(c.pass_rate),
                             if j.on_recent {
                                 format!(", still short of it in {recent_text}")
                             } else {
@@ -159,7 +160,7 @@ pub(super) fn find(ctx: &Context<'_>) -> Found {
                             j.spf_only,
                             s.totals.messages,
                             percent(s.totals.dkim_aligned_pass, s.totals.messages),
-                            pct(c.dkim_rate_for_reject)
+                            percent_rate(c.dkim_rate_for_reject)
                         ),
                         fix: if fix.is_empty() { format!("sign its mail with DKIM d={domain}") } else { fix },
                     });

@@ -26,8 +26,7 @@ use serde::{Deserialize, Serialize};
 use super::classify::{Sender, SenderClass};
 use super::policy::{Enforcement, PolicyHistory, PublishedPolicy};
 use super::summary::DomainTotals;
-
-pub(crate) const DAY: i64 = 86_400;
+use crate::units::DAY;
 
 /// The thresholds of the verdict.
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
@@ -464,10 +463,6 @@ fn why_not_reject_yet(ctx: &Context<'_>) -> Vec<String> {
         ));
     }
     out
-}
-
-pub(crate) fn pct(rate: f64) -> String {
-    format!("{}%", (rate * 1000.0).round() / 10.0)
 }
 
 /// One sentence for people, derived from the verdict and the same blocking

@@ -1,7 +1,8 @@
 //! Step 2: the senders by class, with their messages and failures.
 
 use super::Context;
-use crate::analyse::classify::{Sender, SenderClass, percent};
+use crate::analyse::classify::{Sender, SenderClass};
+use crate::units::{percent, percent_rate};
 
 /// Senders, messages and failing messages of one class.
 #[derive(Debug, Clone, Copy, Default)]
@@ -44,7 +45,7 @@ pub(super) fn reasons(ctx: &Context<'_>, t: &Tallies) -> Vec<String> {
             a.senders,
             a.messages,
             percent(a.messages - a.failing, a.messages),
-            super::pct(ctx.c.pass_rate)
+            percent_rate(ctx.c.pass_rate)
         ));
     }
     let m = t.of(SenderClass::Misconfigured);
