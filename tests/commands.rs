@@ -373,3 +373,52 @@ fn report_into_the_same_folder_leaves_exactly_one_report_and_foreign_files_alone
     again.sort();
     assert_eq!(listing(), again);
 }
+
+// ---------------------------------------------------------------------------
+// Charts agree with the text
+
+#[test]
+fn charts_use_the_summary_classes_and_the_pass_rate_of_authorized_senders_only() {
+    let tmp = temp_dir();
+    let db = tmp.path().join("samples.db");
+    ingest_samples(tmp.path(), &db);
+    // example.org: one authorized sender passing 100 %, and a misconfigured
+    // service that fails DMARC.
+    let out = run(command(tmp.path()).arg("--db").arg(&db).args([
+        "summary",
+        "--domain",
+        "example.org",
+        "--format",
+        "json",
+    ]));
+    let json = out.json();
+    let classes: Vec<&str> = json["domains"][0]["senders"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["class"].as_str().unwrap())
+        .collect();
+    assert!(classes.contains(&"misconfigured") && classes.contains(&"authorized"), "{classes:?}");
+
+    let dir = tmp.path().join("report");
+    let out = run(command(tmp.path())
+        .arg("--db")
+        .arg(&db)
+        .args(["report", "--domain", "example.org", "--out"])
+        .arg(&dir));
+    assert_eq!(out.code, Some(0), "{out:?}");
+    let page = std::fs::read_to_string(dir.join("index.html")).unwrap();
+    assert!(page.contains("0 of 30 days with authorized mail were below"), "pass-rate chart");
+    assert!(page.contains("Messages per day, by sender class"), "daily chart title");
+    for gone in ["failing, authorized senders", "failing, unauthorized sources"] {
+        assert!(!page.contains(gone), "{gone:?} is not a class of the summary");
+    }
+    // The daily chart's legend names the classes the summary names.
+    let daily = &page[page.find("Messages per day, by sender class").unwrap()..];
+    let daily = &daily[..daily.find("</svg>").unwrap()];
+    for class in classes {
+        let label = format!(">{class}<");
+        let squeezed: String = daily.split_whitespace().collect();
+        assert!(squeezed.contains(&label), "{class} missing from the daily legend");
+    }
+}

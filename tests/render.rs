@@ -141,13 +141,10 @@ fn pngs_have_size_text_and_class_colours() {
     }
 
     let daily = Picture::open(chart(&files, "-daily.png"));
-    for colour in [
-        palette::PASS,
-        palette::FORWARDED,
-        palette::FAILING_AUTHORIZED,
-        palette::FAILING_UNAUTHORIZED,
-    ] {
-        assert!(daily.has(colour), "daily chart lacks {}", colour.hex());
+    // The daily chart stacks the classes of the summary in their colours.
+    for class in [SenderClass::Authorized, SenderClass::Forwarder, SenderClass::Unauthorized] {
+        let colour = palette::class(class);
+        assert!(daily.has(colour), "daily chart lacks {} ({})", class.as_str(), colour.hex());
     }
     // The y-axis labels and description, left of the plot.
     assert!(daily.dark_pixels(0..90, 100..daily.height - 70) > 300);
@@ -288,7 +285,7 @@ fn inconsistent_numbers_still_render() {
     d.days[2].date = time::macros::date!(2020 - 01 - 01);
     d.senders[0].dmarc_pass = d.senders[0].messages * 2;
     d.senders[1].dkim_aligned_pass = u64::MAX;
-    d.days[3].failing_unauthorized = u64::MAX;
+    d.days[3].by_class[4] = u64::MAX;
     d.days[4].disposition_reject = u64::MAX;
     d.reporters[0].messages = u64::MAX;
     d.threshold = 1.5;

@@ -325,7 +325,7 @@ struct Stacked {
 fn stacked_values(
     range: DateRange,
     days: &[DayView],
-    pick: fn(&DayView) -> Vec<u64>,
+    pick: impl Fn(&DayView) -> Vec<u64>,
 ) -> Vec<(i64, Vec<u64>)> {
     days.iter()
         .map(|d| ((d.date - range.first).whole_days(), pick(d)))
@@ -333,19 +333,20 @@ fn stacked_values(
         .collect()
 }
 
+/// Messages per day by sender class: the classes, names and colours of the
+/// summary, the page's tables and the sender chart's squares.
 fn daily_chart(range: DateRange, days: &[DayView]) -> Stacked {
+    // Only the classes the window has, so the legend lists what is drawn.
+    let present: Vec<usize> =
+        (0..SenderClass::ALL.len()).filter(|&i| days.iter().any(|d| d.by_class[i] > 0)).collect();
     Stacked {
-        title: "Messages per day, by DMARC result".to_owned(),
+        title: "Messages per day, by sender class".to_owned(),
         range,
-        series: vec![
-            ("DMARC pass", palette::PASS),
-            ("forwarded", palette::FORWARDED),
-            ("failing, authorized senders", palette::FAILING_AUTHORIZED),
-            ("failing, unauthorized sources", palette::FAILING_UNAUTHORIZED),
-        ],
-        values: stacked_values(range, days, |d| {
-            vec![d.pass, d.forwarded, d.failing_authorized, d.failing_unauthorized]
-        }),
+        series: present
+            .iter()
+            .map(|&i| (SenderClass::ALL[i].as_str(), palette::class(SenderClass::ALL[i])))
+            .collect(),
+        values: stacked_values(range, days, |d| present.iter().map(|&i| d.by_class[i]).collect()),
         y_desc: "Messages per day",
     }
 }

@@ -50,19 +50,13 @@ fn domain(d: &DomainSummary, threshold: f64) -> DomainView {
     for s in &t.sources {
         for dt in &s.daily {
             let Some(v) = days.get_mut(&dt.day) else { continue };
-            let failing = dt.totals.messages.saturating_sub(dt.totals.dmarc_pass);
             v.pass = v.pass.saturating_add(dt.totals.dmarc_pass);
-            match s.class {
-                Class::Forwarder => v.forwarded = v.forwarded.saturating_add(failing),
-                Class::Authorized | Class::Misconfigured => {
-                    v.failing_authorized = v.failing_authorized.saturating_add(failing);
-                    v.authorized_messages =
-                        v.authorized_messages.saturating_add(dt.totals.messages);
-                    v.authorized_pass = v.authorized_pass.saturating_add(dt.totals.dmarc_pass);
-                }
-                Class::Unclassified | Class::Unauthorized => {
-                    v.failing_unauthorized = v.failing_unauthorized.saturating_add(failing);
-                }
+            v.add(s.class, dt.totals.messages);
+            // The pass rate is that of the authorized senders alone, as in
+            // the summary: a misconfigured service is its own class.
+            if s.class == Class::Authorized {
+                v.authorized_messages = v.authorized_messages.saturating_add(dt.totals.messages);
+                v.authorized_pass = v.authorized_pass.saturating_add(dt.totals.dmarc_pass);
             }
             v.disposition_none = v.disposition_none.saturating_add(dt.disposition[0]);
             v.disposition_quarantine = v.disposition_quarantine.saturating_add(dt.disposition[1]);

@@ -5,9 +5,9 @@
 //! | colour | meaning |
 //! |---|---|
 //! | bluish green `#009E73` | DMARC pass; authorized senders |
-//! | sky blue `#56B4E9` | forwarded; forwarders |
-//! | orange `#E69F00` | failing from authorized senders; misconfigured senders |
-//! | vermillion `#D55E00` | failing from unauthorized sources; unauthorized senders; fail |
+//! | sky blue `#56B4E9` | forwarders |
+//! | orange `#E69F00` | misconfigured senders |
+//! | vermillion `#D55E00` | unauthorized senders; DMARC fail |
 //! | reddish purple `#CC79A7` | unclassified senders |
 //! | blue `#0072B2` | aligned DKIM pass; the pass-rate line; reporters |
 //! | yellow `#F0E442` | SPF-only pass; quarantined |
@@ -77,7 +77,8 @@ pub const RATE: Rgb = BLUE;
 /// Messages per reporter.
 pub const REPORTER: Rgb = BLUE;
 
-/// The colour of a sender class, the same as its category in the daily chart.
+/// The colour of a sender class, in the daily chart, the sender chart's
+/// squares and the page's tables.
 pub fn class(class: SenderClass) -> Rgb {
     match class {
         SenderClass::Authorized => PASS,

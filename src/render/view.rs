@@ -74,20 +74,17 @@ pub struct ReporterView {
     pub messages: u64,
 }
 
-/// One UTC day of one domain. The four message categories are disjoint
-/// and add up to the day's messages.
+/// One UTC day of one domain: its messages by sender class (the classes of
+/// `summary` and of the page's tables), how many passed DMARC, and what
+/// receivers did with them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct DayView {
     /// The day.
     pub date: Date,
-    /// Messages passing DMARC.
+    /// Messages per sender class, in the order of [`SenderClass::ALL`].
+    pub by_class: [u64; 5],
+    /// Messages passing DMARC (all classes).
     pub pass: u64,
-    /// Failing messages that were forwarded.
-    pub forwarded: u64,
-    /// Failing messages from authorized senders.
-    pub failing_authorized: u64,
-    /// Failing messages from unauthorized or unclassified sources.
-    pub failing_unauthorized: u64,
     /// Messages from authorized senders (the pass rate's denominator).
     pub authorized_messages: u64,
     /// Of those, messages passing DMARC.
@@ -105,10 +102,8 @@ impl DayView {
     pub fn empty(date: Date) -> Self {
         Self {
             date,
+            by_class: [0; 5],
             pass: 0,
-            forwarded: 0,
-            failing_authorized: 0,
-            failing_unauthorized: 0,
             authorized_messages: 0,
             authorized_pass: 0,
             disposition_none: 0,
@@ -117,12 +112,15 @@ impl DayView {
         }
     }
 
-    /// All messages of the day (the four categories).
+    /// All messages of the day (every class).
     pub fn messages(&self) -> u64 {
-        self.pass
-            .saturating_add(self.forwarded)
-            .saturating_add(self.failing_authorized)
-            .saturating_add(self.failing_unauthorized)
+        self.by_class.iter().fold(0u64, |sum, n| sum.saturating_add(*n))
+    }
+
+    /// Adds `n` messages of `class`.
+    pub fn add(&mut self, class: SenderClass, n: u64) {
+        let i = SenderClass::ALL.iter().position(|c| *c == class).unwrap_or(0);
+        self.by_class[i] = self.by_class[i].saturating_add(n);
     }
 }
 

@@ -67,12 +67,12 @@ fn days(
             let pass = total - failing_authorized - failing_unauthorized - forwarded;
             let quarantine = failing_unauthorized / 3;
             let reject = failing_unauthorized / 5;
+            // Classes in the order of `SenderClass::ALL`: authorized,
+            // misconfigured, forwarder, unclassified, unauthorized.
             DayView {
                 date,
+                by_class: [pass + failing_authorized, 0, forwarded, 0, failing_unauthorized],
                 pass,
-                forwarded,
-                failing_authorized,
-                failing_unauthorized,
                 authorized_messages: pass + failing_authorized,
                 authorized_pass: pass,
                 disposition_none: total - quarantine - reject,
