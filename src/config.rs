@@ -75,6 +75,7 @@ struct FileConfig {
     readiness: Criteria,
     #[serde(default)]
     rua: BTreeMap<String, String>,
+    notify: Option<crate::notify::config::NotifyTable>,
 }
 
 /// What `summary` and `report` read from the config file.
@@ -142,6 +143,16 @@ impl ConfigFile {
             criteria: f.readiness.clone(),
             rua: f.rua.iter().map(|(k, v)| (k.to_ascii_lowercase(), v.clone())).collect(),
         })
+    }
+
+    /// The `[notify]` table of `notify` and `metrics`, checked, with its
+    /// defaults.
+    pub fn notify(&self) -> Result<crate::notify::NotifySettings, ConfigError> {
+        let file = self.path.as_ref().map(|p| p.display().to_string()).unwrap_or_default();
+        crate::notify::NotifySettings::from_table(
+            self.file.notify.clone().unwrap_or_default(),
+            &file,
+        )
     }
 
     /// The IMAP accounts for `fetch`, merged with the overrides and checked.

@@ -25,6 +25,7 @@ pub mod ingest;
 pub mod limits;
 pub mod mailbox;
 pub mod model;
+pub mod notify;
 pub mod parse;
 pub mod render;
 pub mod store;

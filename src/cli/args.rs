@@ -44,6 +44,40 @@ pub enum Command {
     /// Ingest the bundled sample reports into a fresh database, show what
     /// was stored and the summary, and write the report.
     Demo(DemoArgs),
+    /// Tell what changed since the last notification (verdicts, new or
+    /// degraded senders, stopped reports, failed inputs), once, by mail,
+    /// webhook or standard output; or send the periodic digest.
+    Notify(NotifyArgs),
+    /// Write the Prometheus metrics to a file (node_exporter's textfile collector).
+    Metrics(MetricsArgs),
+}
+
+/// `notify`. Delivery and thresholds come from the config's `[notify]` table.
+#[derive(Debug, Args)]
+pub struct NotifyArgs {
+    /// Database and config file
+    #[command(flatten)]
+    pub store: StoreArgs,
+    /// Show what would be sent; send nothing and record nothing
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Send the digest of every domain (for a weekly cron line) instead of the events
+    #[arg(long)]
+    pub digest: bool,
+    /// Output format
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+}
+
+/// `metrics`.
+#[derive(Debug, Args)]
+pub struct MetricsArgs {
+    /// Database and config file
+    #[command(flatten)]
+    pub store: StoreArgs,
+    /// The file to write, atomically (name it *.prom for node_exporter)
+    #[arg(long, value_name = "FILE")]
+    pub out: PathBuf,
 }
 
 /// Where the data and the settings are: every command that reads or writes
@@ -259,6 +293,9 @@ pub struct FetchArgs {
     /// Say what was done even when all went well
     #[arg(long, short)]
     pub verbose: bool,
+    /// After a successful fetch, run `notify` (one cron line for both)
+    #[arg(long, conflicts_with = "watch")]
+    pub notify: bool,
     /// Output format
     #[arg(long, value_enum, default_value_t = Format::Text)]
     pub format: Format,

@@ -53,6 +53,14 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             commands::report::run(&settings, &args)
         }
         Command::Demo(args) => commands::demo::run(top_db, &args),
+        Command::Notify(args) => {
+            let settings = Settings::resolve(top_db, &args.store)?;
+            commands::notify::run(&settings, &args)
+        }
+        Command::Metrics(args) => {
+            let settings = Settings::resolve(top_db, &args.store)?;
+            commands::metrics::run(&settings, &args)
+        }
     }
 }
 

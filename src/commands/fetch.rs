@@ -81,13 +81,28 @@ pub fn run(settings: &Settings, args: &FetchArgs) -> Result<ExitCode> {
 
     let summary = mailbox::fetch_all(&store, &accounts, &limits, &mut log);
     print(&summary, args.format, verbose)?;
-    Ok(exit(if !summary.errors.is_empty() {
+    let code = if !summary.errors.is_empty() {
         EXIT_FATAL
     } else if !summary.ingest.failed.is_empty() || !summary.folder_errors.is_empty() {
         EXIT_PARTIAL
     } else {
         EXIT_OK
-    }))
+    };
+    if args.notify && code != EXIT_FATAL {
+        // Inputs that failed are one of the events: a partial fetch is
+        // still worth telling. The lock is held, so no other fetch stores
+        // reports meanwhile.
+        drop(store);
+        let opts = super::notify::NotifyOptions {
+            json: args.format == Format::Json,
+            ..Default::default()
+        };
+        let told = super::notify::notify_with(settings, opts)?;
+        if told != exit(EXIT_OK) {
+            return Ok(told);
+        }
+    }
+    Ok(exit(code))
 }
 
 /// Quiet when all went well, unless `--verbose`; problems always go to

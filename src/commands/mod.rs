@@ -5,6 +5,8 @@ pub mod demo;
 pub mod errors;
 pub mod fetch;
 pub mod ingest;
+pub mod metrics;
+pub mod notify;
 pub mod reparse;
 pub mod report;
 pub mod summary;

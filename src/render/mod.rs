@@ -14,6 +14,8 @@ mod charts;
 mod font;
 pub mod format;
 mod html;
+pub mod mail;
+pub mod metrics;
 pub mod page;
 pub mod palette;
 mod raster;

@@ -24,6 +24,7 @@ pub mod backend;
 pub mod dismiss;
 pub mod inspect;
 mod migrations;
+pub mod notify;
 pub mod overview;
 pub mod raw;
 mod rdns;

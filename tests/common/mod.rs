@@ -1,6 +1,7 @@
 //! Shared helpers for the integration tests: temporary directories, running
 //! the built binary, inspecting the database it wrote, a Dovecot server
-//! ([`dovecot`]) and the stored totals of a report ([`totals`]). The report
+//! ([`dovecot`]), an SMTP server ([`smtp`]) and the stored totals of a
+//! report ([`totals`]). The report
 //! fixtures themselves (XML, archives, mail, random data, render views) are
 //! in the `dmarc-report-testkit` crate, shared with the benchmarks; the
 //! ones most tests use are re-exported here.
@@ -122,4 +123,5 @@ pub fn integrity_check(db: &Inspector<'_>) -> String {
 }
 
 pub mod dovecot;
+pub mod smtp;
 pub mod totals;
