@@ -227,3 +227,38 @@ fn a_large_report_is_streamed_its_duplicate_is_skipped_and_a_broken_one_leaves_n
     assert_eq!(records, 6000);
     assert_eq!(gunzip(&raw_copy(&store)), big.as_bytes());
 }
+
+#[test]
+fn a_gzip_member_far_larger_than_its_report_fails_instead_of_growing_the_copy() {
+    let xml = sample_xml();
+    assert!(xml.len() < 65_535);
+    // A valid member: 400,000 empty stored blocks (2 MB that decompress to
+    // nothing), then the report in one final stored block.
+    let mut gz = vec![0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 0xff];
+    for _ in 0..400_000 {
+        gz.extend_from_slice(&[0x00, 0x00, 0x00, 0xff, 0xff]);
+    }
+    let len = xml.len() as u16;
+    gz.push(0x01);
+    gz.extend_from_slice(&len.to_le_bytes());
+    gz.extend_from_slice(&(!len).to_le_bytes());
+    gz.extend_from_slice(&xml);
+    let mut crc = flate2::Crc::new();
+    crc.update(&xml);
+    gz.extend_from_slice(&crc.sum().to_le_bytes());
+    gz.extend_from_slice(&(xml.len() as u32).to_le_bytes());
+    assert_eq!(gunzip(&gz), xml, "the member itself is valid");
+
+    let store = Store::open_in_memory().unwrap();
+    let mut ingester = Ingester::new(&store, Limits::default());
+    let outcome = ingester.ingest_bytes("padded.xml.gz", &gz, &Hints::default()).unwrap();
+    ingester.finish().unwrap();
+    assert_eq!(outcome.reports_new, 0, "{outcome:?}");
+    assert!(
+        outcome.errors.iter().any(|e| e.message.contains("gzip data is corrupt")
+            && e.message.contains("compressed bytes hold only")),
+        "{outcome:?}"
+    );
+    assert!(store.report_ids().unwrap().is_empty());
+    assert_eq!(store.failures().unwrap().len(), 1, "kept as a failed input");
+}

@@ -134,9 +134,13 @@ impl Read for RawCopy<'_> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let n = self.inner.read(buf)?;
         self.read += n as u64;
-        if let Mode::Deflate { deflater, crc, out } = &mut self.mode {
-            crc.update(&buf[..n]);
-            deflate(&mut deflater.compress, &buf[..n], out, FlushCompress::None)?;
+        match &mut self.mode {
+            Mode::Deflate { deflater, crc, out } => {
+                crc.update(&buf[..n]);
+                deflate(&mut deflater.compress, &buf[..n], out, FlushCompress::None)?;
+            }
+            Mode::Tap(tap) => tap.produced(n),
+            Mode::Member { .. } => {}
         }
         Ok(n)
     }
@@ -266,7 +270,7 @@ mod tests {
     impl Read for TapReader<'_> {
         fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
             let n = self.0.read(buf)?;
-            self.1.push(&buf[..n]);
+            self.1.push(&buf[..n])?;
             Ok(n)
         }
     }

@@ -59,22 +59,65 @@ pub enum Arrived<'a> {
 /// reader under the decoder and whoever keeps the raw copy. They hold the
 /// member from its first byte, and at most the decoder's read-ahead
 /// (32 KiB) after its end.
+///
+/// Capped: compressed data may be at most twice what it decompressed to,
+/// plus [`TAP_SLACK`]; beyond, the gzip data fails as corrupt (a member of
+/// empty deflate blocks could otherwise make the copy grow without end
+/// while the report stays small). Once only the decoder's side holds the
+/// tap (nobody will keep the copy), it stops collecting.
 #[derive(Clone, Default)]
 pub struct GzipTap {
-    bytes: std::sync::Arc<std::sync::Mutex<Vec<u8>>>,
+    inner: std::sync::Arc<TapInner>,
 }
+
+#[derive(Default)]
+struct TapInner {
+    bytes: std::sync::Mutex<Vec<u8>>,
+    /// Compressed bytes read so far.
+    tapped: std::sync::atomic::AtomicU64,
+    /// Decompressed bytes read so far by whoever keeps the copy.
+    produced: std::sync::atomic::AtomicU64,
+}
+
+/// Compressed bytes a gzip member may hold beyond twice its content.
+pub const TAP_SLACK: u64 = 1 << 20;
 
 impl GzipTap {
     /// Takes what was read since the last call, once it is at least
     /// `min` bytes (0: whatever there is).
     pub fn take(&self, min: usize) -> Option<Vec<u8>> {
-        let mut bytes = self.bytes.lock().unwrap_or_else(|e| e.into_inner());
+        let mut bytes = self.inner.bytes.lock().unwrap_or_else(|e| e.into_inner());
         (bytes.len() >= min.max(1)).then(|| std::mem::take(&mut *bytes))
     }
 
+    /// Counts decompressed bytes read from the member (for the cap).
+    pub fn produced(&self, n: usize) {
+        self.inner.produced.fetch_add(n as u64, std::sync::atomic::Ordering::Relaxed);
+    }
+
     /// Appends bytes read from the member.
-    pub(crate) fn push(&self, read: &[u8]) {
-        self.bytes.lock().unwrap_or_else(|e| e.into_inner()).extend_from_slice(read);
+    pub(crate) fn push(&self, read: &[u8]) -> io::Result<()> {
+        use std::sync::atomic::Ordering::Relaxed;
+        let mut bytes = self.inner.bytes.lock().unwrap_or_else(|e| e.into_inner());
+        if std::sync::Arc::strong_count(&self.inner) == 1 {
+            // No one keeps the copy (the member holds no XML document).
+            *bytes = Vec::new();
+            return Ok(());
+        }
+        let tapped = self.inner.tapped.fetch_add(read.len() as u64, Relaxed) + read.len() as u64;
+        let produced = self.inner.produced.load(Relaxed);
+        if tapped > produced.saturating_mul(2).saturating_add(TAP_SLACK) {
+            *bytes = Vec::new();
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                DecodeError(format!(
+                    "the gzip data is corrupt: {tapped} compressed bytes hold only {produced} \
+                     bytes of report"
+                )),
+            ));
+        }
+        bytes.extend_from_slice(read);
+        Ok(())
     }
 }
 
@@ -87,7 +130,7 @@ struct Tapped<R> {
 impl<R: Read> Read for Tapped<R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let n = self.inner.read(buf)?;
-        self.tap.push(&buf[..n]);
+        self.tap.push(&buf[..n])?;
         Ok(n)
     }
 }
