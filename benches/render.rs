@@ -1,5 +1,5 @@
 //! Report rendering benchmark: what `write_report` costs for one domain
-//! over 30 days (issue 5 asks for the report of one domain in at most 2 s,
+//! over 30 days (the target is the report of one domain in at most 2 s,
 //! database queries included; this measures the rendering share).
 //!
 //! ```sh

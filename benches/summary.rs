@@ -69,7 +69,7 @@ const DEFAULT_RECORDS: u64 = 10_000_000;
 const DAY: i64 = 86_400;
 /// The generated reports end here: 2026-12-01 00:00 UTC.
 const END: i64 = 1_796_083_200;
-/// Target of the issue: the summary of one domain over 30 days.
+/// Target: the summary of one domain over 30 days, in seconds.
 const TARGET_S: f64 = 1.0;
 /// Later target: the written report of the same.
 const TARGET_REPORT_S: f64 = 2.0;

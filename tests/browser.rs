@@ -1,4 +1,4 @@
-//! The report page in a real browser (issue 5): headless Chromium opens
+//! The report page in a real browser: headless Chromium opens
 //! `index.html` from disk, and the page must make no network request, log
 //! nothing to the console (no script error, no CSP violation), run its own
 //! pinned script, show the verdict, and never run a reporter's `<script>`.

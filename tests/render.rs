@@ -1,4 +1,4 @@
-//! The report renderer (issue 5): PNG charts decoded back and inspected,
+//! The report renderer: PNG charts decoded back and inspected,
 //! the HTML page's escaping, offline-ness and empty states.
 //!
 //! `DMARC_REPORT_RENDER_OUT=DIR` keeps the rendered pages in `DIR` to look at.

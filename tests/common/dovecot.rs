@@ -56,9 +56,9 @@ pub const HOST: &str = "127.0.0.1";
 
 /// How long `start()`/`restart()` wait for the ports to answer.
 const READY_TIMEOUT: Duration = Duration::from_secs(20);
-/// Read/write timeout of the harness's own IMAP connections. Generous: on a
-/// 2-core machine running 14 Dovecot tests at once, an EXAMINE right after a
-/// SIGKILL and restart (Dovecot rebuilding its index) once took over 10 s.
+/// Read/write timeout of the harness's own IMAP connections. Generous: with
+/// 14 Dovecot tests at once on two cores, an EXAMINE right after a SIGKILL
+/// and restart (Dovecot rebuilding its index) has taken over 10 s.
 const IO_TIMEOUT: Duration = Duration::from_secs(30);
 /// How long a graceful stop may take before the group is SIGKILLed.
 const STOP_TIMEOUT: Duration = Duration::from_secs(3);
