@@ -65,7 +65,7 @@ pub struct IngestSummary {
 /// One failed input.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 pub struct Failure {
-    /// The input.
+    /// The input's name: a path, `<stdin>`, an mbox message or an IMAP URL.
     pub input: String,
     /// Every problem found in it, `location: error`, joined by `; `.
     pub error: String,
@@ -621,7 +621,7 @@ pub struct ReparseSummary {
     pub merged: u64,
     /// Reports the current parser cannot read (left as they were).
     pub failed: Vec<Failure>,
-    /// Warnings.
+    /// Harmless oddities the parser found, each prefixed with the report's source.
     pub warnings: Vec<String>,
 }
 

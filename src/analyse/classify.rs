@@ -120,7 +120,7 @@ pub fn is_forwarding_reason(reason: &str) -> bool {
 pub struct Sender {
     /// Display name, unique within the domain.
     pub name: String,
-    /// Its class.
+    /// What it is for the verdict (authorized, misconfigured, ...).
     pub class: SenderClass,
     /// Why, in one line.
     pub explanation: String,

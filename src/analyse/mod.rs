@@ -32,7 +32,8 @@ pub type Resolver<'a> =
 pub struct Options<'a> {
     /// Only these domains (all when empty).
     pub domains: Vec<String>,
-    /// The window.
+    /// Which days to summarise (by default the 30 days ending at each
+    /// domain's newest report).
     pub window: WindowSpec,
     /// "Now", Unix seconds (for the stale-data warning).
     pub now: i64,
@@ -77,7 +78,7 @@ impl From<Window> for WindowOut {
 pub struct DomainSummary {
     /// The policy domain.
     pub domain: String,
-    /// Its window.
+    /// The days this section covers.
     pub window: WindowOut,
     /// A warning when the newest report is old.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -89,19 +90,20 @@ pub struct DomainSummary {
     pub published_policy: PublishedPolicyOut,
     /// The senders, most messages first.
     pub senders: Vec<Sender>,
-    /// The verdict.
+    /// Whether the domain is ready for a stricter policy, with the
+    /// reasons, blocking senders, what-if and next record.
     pub readiness: Readiness,
 }
 
 /// The published policy for output.
 #[derive(Debug, Clone, Serialize)]
 pub struct PublishedPolicyOut {
-    /// The tags.
+    /// The policy's tags (`p`, `sp`, `adkim`, ...) as the newest report saw them.
     #[serde(flatten)]
     pub policy: policy::PublishedPolicy,
     /// The record as a TXT value (without rua/ruf, which reports omit).
     pub record: String,
-    /// Enforcement level.
+    /// How strict the policy is in effect (`p` with `pct` and `t` applied).
     pub enforcement: policy::Enforcement,
     /// Since when the current enforcement level holds.
     #[serde(serialize_with = "rfc3339_opt")]
@@ -116,11 +118,11 @@ pub struct ChangeOut {
     /// The day (RFC 3339 date).
     #[serde(serialize_with = "date")]
     pub day: i64,
-    /// The tag.
+    /// The tag that changed (`p`, `pct`, ...).
     pub tag: String,
-    /// Before.
+    /// Its value before the change (`None`: not published).
     pub from: Option<String>,
-    /// After.
+    /// Its value from that day on (`None`: no longer published).
     pub to: Option<String>,
 }
 

@@ -21,16 +21,16 @@ pub enum WindowSpec {
     LastDays(u32),
     /// From `since` (inclusive) to `until` (exclusive), Unix seconds.
     Range {
-        /// Start.
+        /// First second inside the window.
         since: i64,
-        /// End.
+        /// First second after it.
         until: i64,
     },
     /// From `since` to the midnight after the newest report.
     Since(i64),
     /// The `days` days ending at `until` (exclusive).
     Until {
-        /// End.
+        /// First second after the window.
         until: i64,
         /// Length in days.
         days: u32,
@@ -112,7 +112,7 @@ pub struct SourceRow {
     pub sender: String,
     /// What identified it (`DKIM d=sendgrid.net`).
     pub identified_by: Option<String>,
-    /// Its totals.
+    /// Messages from this address and how many passed DMARC, SPF and DKIM.
     #[serde(flatten)]
     pub totals: Totals,
     /// Start of the first report that mentions it.
@@ -149,7 +149,7 @@ pub struct SourceRow {
 pub struct DayTotals {
     /// The day, Unix seconds at 00:00 UTC.
     pub day: i64,
-    /// Its totals.
+    /// Messages that day and how many passed DMARC, SPF and DKIM.
     pub totals: Totals,
     /// Messages by applied disposition: none (or pass), quarantine, reject.
     pub disposition: [u64; 3],
@@ -172,7 +172,7 @@ pub struct DomainTotals {
     /// The policy domain (in JSON once, as the key of the domain object).
     #[serde(skip)]
     pub domain: String,
-    /// The window.
+    /// The days the totals cover.
     #[serde(skip)]
     pub window: Window,
     /// Reports in the window.

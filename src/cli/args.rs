@@ -23,7 +23,7 @@ pub struct Cli {
     pub command: Command,
 }
 
-/// The commands.
+/// The commands, one per file under `src/commands/`.
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Pull rua emails from IMAP mailboxes and store their reports (for cron).
@@ -109,9 +109,9 @@ pub enum SummaryFormat {
 pub enum ColorWhen {
     /// When standard output is a terminal and NO_COLOR is not set.
     Auto,
-    /// Always.
+    /// Even into a pipe or a file.
     Always,
-    /// Never.
+    /// Plain text, even on a terminal.
     Never,
 }
 

@@ -22,7 +22,8 @@ pub const DB_ENV: &str = "DMARC_REPORT_DB";
 /// What a command that uses the database runs with.
 #[derive(Debug)]
 pub struct Settings {
-    /// The database.
+    /// The database file: `--db`, `DMARC_REPORT_DB`, the config's
+    /// `database`, or the default under the data directory.
     pub db: PathBuf,
     /// The config file (empty when there is none).
     pub config: ConfigFile,

@@ -12,7 +12,7 @@ use walkdir::WalkDir;
 /// A path that could not be read.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PathProblem {
-    /// The path.
+    /// The path as given, or the entry under it that failed.
     pub path: String,
     /// What went wrong.
     pub error: String,

@@ -79,7 +79,7 @@ pub struct NotifyTable {
 pub struct SmtpSettings {
     /// Server host name.
     pub host: String,
-    /// Port.
+    /// Server port (by default 587 with STARTTLS, 465 with implicit TLS, 25 plain).
     pub port: u16,
     /// Connection security.
     pub tls: SmtpTls,
@@ -87,7 +87,7 @@ pub struct SmtpSettings {
     pub login: Option<(String, PasswordSource)>,
     /// Sender address.
     pub from: String,
-    /// Recipients.
+    /// Addresses every notification goes to.
     pub to: Vec<String>,
     /// Extra CA certificates (PEM).
     pub ca_file: Option<PathBuf>,

@@ -38,7 +38,7 @@ pub const INDEX: &str = "index.html";
 /// What [`write_report`] wrote.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ReportFiles {
-    /// The page.
+    /// `index.html` in the output folder.
     pub index: PathBuf,
     /// The PNG charts, in page order.
     pub charts: Vec<PathBuf>,
@@ -50,23 +50,23 @@ pub enum RenderError {
     /// The output folder could not be created.
     #[error("cannot create the output folder {path} (choose another one with --out)")]
     CreateDir {
-        /// The folder.
+        /// The output folder (`--out`).
         path: PathBuf,
-        /// The cause.
+        /// What the file system said.
         source: io::Error,
     },
     /// A file could not be written.
     #[error("cannot write {path}")]
     Write {
-        /// The file.
+        /// The page or chart being written.
         path: PathBuf,
-        /// The cause.
+        /// What the file system said.
         source: io::Error,
     },
     /// A chart could not be drawn.
     #[error("cannot draw the {chart} chart of {domain}: {message}")]
     Chart {
-        /// The domain.
+        /// The policy domain whose chart failed.
         domain: String,
         /// Which chart (`daily`, `senders`, ...).
         chart: &'static str,

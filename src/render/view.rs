@@ -79,7 +79,7 @@ pub struct ReporterView {
 /// receivers did with them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct DayView {
-    /// The day.
+    /// The UTC day.
     pub date: Date,
     /// Messages per sender class, in the order of [`SenderClass::ALL`].
     pub by_class: [u64; 5],
@@ -154,7 +154,7 @@ pub struct SenderView {
 pub struct DomainView {
     /// The policy domain.
     pub domain: String,
-    /// The verdict.
+    /// The verdict, which picks the page's colour and wording.
     pub verdict: VerdictKind,
     /// The verdict in one sentence.
     pub verdict_sentence: String,

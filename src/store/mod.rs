@@ -66,15 +66,15 @@ pub enum StoreError {
     Open {
         /// The database path.
         path: String,
-        /// The cause.
+        /// Why it cannot be used (a directory, no permission, not a database).
         reason: String,
     },
     /// A directory for the database could not be created.
     #[error("cannot create the directory {path}: {source}")]
     CreateDir {
-        /// The directory.
+        /// The directory the database would live in.
         path: String,
-        /// The cause.
+        /// What the file system said.
         source: std::io::Error,
     },
 }
@@ -101,7 +101,7 @@ pub struct FailedInput {
     pub id: i64,
     /// File path or message it came from.
     pub name: String,
-    /// The error.
+    /// Every problem found in it, `location: error`, joined by `; `.
     pub error: String,
     /// When it first failed (Unix seconds).
     pub first_seen: i64,
@@ -305,7 +305,8 @@ pub struct ReportTail {
     pub extensions: Vec<String>,
 }
 
-/// The database.
+/// The open database: every read and write of the stored reports goes
+/// through it.
 pub struct Store {
     conn: Connection,
 }

@@ -27,7 +27,7 @@ pub enum FactChange {
     Set(NotifyFact),
     /// Forget a fact (kind, domain, subject).
     Remove {
-        /// Kind.
+        /// The kind of fact (which event it remembers).
         kind: String,
         /// Domain or `""`.
         domain: String,

@@ -20,7 +20,7 @@ pub struct ReportRef {
     pub end: i64,
     /// The reporting organisation.
     pub org_name: String,
-    /// Its records.
+    /// How many records the report holds.
     pub records: u64,
     /// The messages its records count.
     pub messages: u64,

@@ -127,7 +127,7 @@ impl Criteria {
     }
 }
 
-/// The verdict.
+/// Whether a domain can move to a stricter policy, in one word.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Verdict {
@@ -172,7 +172,7 @@ impl Verdict {
 pub struct Blocking {
     /// The sender's name.
     pub sender: String,
-    /// Its class.
+    /// Why it blocks: a legitimate sender failing, or an unexplained one.
     pub class: SenderClass,
     /// Messages the stricter policy would have quarantined or rejected.
     pub messages: u64,
@@ -213,7 +213,7 @@ pub struct WhatIf {
 /// The verdict with its evidence.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Readiness {
-    /// The verdict.
+    /// The verdict in one word.
     pub verdict: Verdict,
     /// One sentence for people.
     pub sentence: String,

@@ -40,19 +40,19 @@ pub enum FetchError {
     /// The server cannot be reached.
     #[error("{host}:{port}: cannot connect: {cause}")]
     Connect {
-        /// Host.
+        /// The IMAP server's host name, as configured.
         host: String,
-        /// Port.
+        /// The port tried.
         port: u16,
-        /// Why.
+        /// What the system said (refused, timed out, no such host).
         cause: String,
     },
     /// TLS failed (certificate not trusted, handshake refused, wrong mode).
     #[error("{host}:{port}: TLS failed: {cause}")]
     Tls {
-        /// Host.
+        /// The IMAP server's host name, as configured.
         host: String,
-        /// Port.
+        /// The port tried.
         port: u16,
         /// Why, with what to do.
         cause: String,
@@ -60,7 +60,7 @@ pub enum FetchError {
     /// The server refused the login.
     #[error("{host}: login refused for user {user}: {cause}")]
     Login {
-        /// Host.
+        /// The IMAP server's host name, as configured.
         host: String,
         /// User name (never the password).
         user: String,
@@ -70,7 +70,7 @@ pub enum FetchError {
     /// An IMAP command failed.
     #[error("{host}: {what}: {cause}")]
     Imap {
-        /// Host.
+        /// The IMAP server's host name, as configured.
         host: String,
         /// What was being done.
         what: String,
