@@ -606,3 +606,43 @@ fn metrics_are_a_prometheus_text_file_written_atomically() {
     );
     assert_eq!(get("dmarc_report_failed_inputs"), 0.0);
 }
+
+#[test]
+fn fetch_with_notify_tells_what_the_fetched_reports_changed_once() {
+    let server = common::dovecot::Dovecot::start().unwrap();
+    for (name, xml) in clean_history().into_iter().filter(|(n, _)| n.contains(A)) {
+        let mail = common::email_with_attachment(
+            &format!("Report domain: {A}"),
+            &name,
+            "text/xml",
+            xml.as_bytes(),
+        );
+        server.append("Reports", &mail).unwrap();
+    }
+    let s = Setup::new();
+    s.config(&format!(
+        "[[account]]\nhost = \"{}\"\nport = {}\nuser = \"{}\"\npassword_file = {:?}\n\
+         ca_file = {:?}\nfolders = [\"Reports\"]\n",
+        server.host(),
+        server.imaps_port(),
+        server.user(),
+        server.password_file(),
+        server.ca_file()
+    ));
+    let fetch = |s: &Setup| {
+        run(command(s.path())
+            .arg("--db")
+            .arg(&s.db)
+            .args(["fetch", "--notify", "--config"])
+            .arg(&s.config))
+    };
+    let first = fetch(&s);
+    assert_eq!(first.code, Some(0), "{first:?}");
+    assert!(
+        first.stdout.contains(&format!("* {A}: ready for quarantine")),
+        "the fetched reports give the baseline: {}",
+        first.stdout
+    );
+    let second = fetch(&s);
+    assert_eq!((second.code, second.stdout.as_str()), (Some(0), ""), "{second:?}");
+}
