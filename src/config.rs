@@ -37,8 +37,35 @@ use crate::limits::parse_size;
 
 /// A configuration problem; the message says what to change.
 #[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-pub struct ConfigError(pub String);
+#[error("{message}")]
+pub struct ConfigError {
+    /// What kind of problem, for callers that act on it.
+    pub kind: ConfigErrorKind,
+    /// What is wrong and what to change, naming the file or account.
+    pub message: String,
+}
+
+/// What kind of configuration problem.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConfigErrorKind {
+    /// The config file cannot be read.
+    Unreadable,
+    /// The file is not valid TOML, or a key is unknown or of the wrong type.
+    Syntax,
+    /// A required setting is missing (an IMAP host, a user, a password).
+    Missing,
+    /// A setting has a value that cannot be used.
+    Invalid,
+    /// The password file or variable cannot be read.
+    Secret,
+}
+
+impl ConfigError {
+    /// A problem of `kind`, described by `message`.
+    pub fn new(kind: ConfigErrorKind, message: impl Into<String>) -> Self {
+        ConfigError { kind, message: message.into() }
+    }
+}
 
 /// How the connection is secured.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, clap::ValueEnum)]
@@ -125,18 +152,18 @@ impl ConfigFile {
     }
 
     /// Prefixes a message with the file's name.
-    fn error(&self, message: impl fmt::Display) -> ConfigError {
+    fn error(&self, kind: ConfigErrorKind, message: impl fmt::Display) -> ConfigError {
         match &self.path {
-            Some(path) => ConfigError(format!("{}: {message}", path.display())),
-            None => ConfigError(message.to_string()),
+            Some(path) => ConfigError::new(kind, format!("{}: {message}", path.display())),
+            None => ConfigError::new(kind, message.to_string()),
         }
     }
 
     /// What `summary` and `report` read: known senders, thresholds, rua.
     pub fn analysis(&self) -> Result<AnalysisConfig, ConfigError> {
         let f = &self.file;
-        validate(&f.known_sender).map_err(|e| self.error(e))?;
-        f.readiness.validate().map_err(|e| self.error(e))?;
+        validate(&f.known_sender).map_err(|e| self.error(ConfigErrorKind::Invalid, e))?;
+        f.readiness.validate().map_err(|e| self.error(ConfigErrorKind::Invalid, e))?;
         Ok(AnalysisConfig {
             database: f.database.clone(),
             known_senders: f.known_sender.clone(),
@@ -166,13 +193,15 @@ impl ConfigFile {
             accounts
                 .retain(|a| a.name.as_deref() == Some(wanted) || a.host.as_deref() == Some(wanted));
             if accounts.is_empty() {
-                return Err(self.error(format!("no account named \"{wanted}\"")));
+                return Err(
+                    self.error(ConfigErrorKind::Invalid, format!("no account named \"{wanted}\""))
+                );
             }
         }
         accounts
             .into_iter()
             .enumerate()
-            .map(|(i, a)| finish(a, overrides, i).map_err(|e| self.error(e.0)))
+            .map(|(i, a)| finish(a, overrides, i).map_err(|e| self.error(e.kind, e.message)))
             .collect()
     }
 }
@@ -327,19 +356,24 @@ impl PasswordSource {
         match self {
             PasswordSource::File(path) => {
                 let text = std::fs::read_to_string(path).map_err(|e| {
-                    ConfigError(format!("cannot read the password file {}: {e}", path.display()))
+                    let message = format!("cannot read the password file {}: {e}", path.display());
+                    ConfigError::new(ConfigErrorKind::Secret, message)
                 })?;
                 let line = text.lines().next().unwrap_or_default().trim_end_matches('\r');
                 if line.is_empty() {
-                    return Err(ConfigError(format!(
-                        "the password file {} is empty",
-                        path.display()
-                    )));
+                    return Err(ConfigError::new(
+                        ConfigErrorKind::Secret,
+                        format!("the password file {} is empty", path.display()),
+                    ));
                 }
                 Ok(line.to_owned())
             }
-            PasswordSource::Env(name) => std::env::var(name)
-                .map_err(|_| ConfigError(format!("the password variable {name} is not set"))),
+            PasswordSource::Env(name) => std::env::var(name).map_err(|_| {
+                ConfigError::new(
+                    ConfigErrorKind::Secret,
+                    format!("the password variable {name} is not set"),
+                )
+            }),
             PasswordSource::Value(v) => Ok(v.clone()),
         }
     }
@@ -368,20 +402,27 @@ pub fn load(explicit: Option<&Path>, overrides: &Overrides) -> Result<FetchConfi
 }
 
 fn read_file(path: &Path) -> Result<FileConfig, ConfigError> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| ConfigError(format!("cannot read the config file {}: {e}", path.display())))?;
-    toml::from_str(&text)
-        .map_err(|e| ConfigError(format!("{}: {}", path.display(), e.to_string().trim())))
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        let message = format!("cannot read the config file {}: {e}", path.display());
+        ConfigError::new(ConfigErrorKind::Unreadable, message)
+    })?;
+    toml::from_str(&text).map_err(|e| {
+        let message = format!("{}: {}", path.display(), e.to_string().trim());
+        ConfigError::new(ConfigErrorKind::Syntax, message)
+    })
 }
 
 /// Merges one account with the overrides and checks it.
 fn finish(a: FileAccount, o: &Overrides, index: usize) -> Result<Account, ConfigError> {
     let which = a.name.clone().unwrap_or_else(|| format!("account {}", index + 1));
     let host = o.host.clone().or(a.host).ok_or_else(|| {
-        ConfigError(format!("{which}: no IMAP host; set `host` in the config file or give --host"))
+        let message =
+            format!("{which}: no IMAP host; set `host` in the config file or give --host");
+        ConfigError::new(ConfigErrorKind::Missing, message)
     })?;
     let user = o.user.clone().or(a.user).ok_or_else(|| {
-        ConfigError(format!("{which}: no user; set `user` in the config file or give --user"))
+        let message = format!("{which}: no user; set `user` in the config file or give --user");
+        ConfigError::new(ConfigErrorKind::Missing, message)
     })?;
     let tls = o.tls.or(a.tls).unwrap_or(TlsMode::Implicit);
     let port = o.port.or(a.port).unwrap_or(match tls {
@@ -395,10 +436,13 @@ fn finish(a: FileAccount, o: &Overrides, index: usize) -> Result<Account, Config
     } else if let Some(name) = a.password_env {
         PasswordSource::Env(name)
     } else {
-        return Err(ConfigError(format!(
-            "{which}: no password; set `password_file` or `password_env` in the config file, \
-             or give --password-file or DMARC_REPORT_PASSWORD"
-        )));
+        return Err(ConfigError::new(
+            ConfigErrorKind::Missing,
+            format!(
+                "{which}: no password; set `password_file` or `password_env` in the config \
+                 file, or give --password-file or DMARC_REPORT_PASSWORD"
+            ),
+        ));
     };
     let mut folders = if !o.folders.is_empty() {
         o.folders.clone()
@@ -410,7 +454,8 @@ fn finish(a: FileAccount, o: &Overrides, index: usize) -> Result<Account, Config
     }
     let batch_size = o.batch_size.or(a.batch_size).unwrap_or(50);
     if batch_size == 0 {
-        return Err(ConfigError(format!("{which}: batch_size must be at least 1")));
+        let message = format!("{which}: batch_size must be at least 1");
+        return Err(ConfigError::new(ConfigErrorKind::Invalid, message));
     }
     Ok(Account {
         label: a.name.unwrap_or_else(|| format!("{user}@{host}")),
@@ -495,15 +540,20 @@ mod tests {
         let c = load(Some(&empty), &o).unwrap();
         assert_eq!(c.accounts[0].folders, ["INBOX"]);
         assert!(!format!("{:?}", c.accounts[0]).contains("secret"));
-        let err = load(Some(&empty), &Overrides { host: None, ..o }).unwrap_err().to_string();
-        assert!(err.contains("--host"), "{err}");
+        let err = load(Some(&empty), &Overrides { host: None, ..o }).unwrap_err();
+        assert_eq!(err.kind, ConfigErrorKind::Missing);
+        assert!(err.to_string().contains("--host"), "{err}");
     }
 
     #[test]
     fn unknown_keys_and_bad_values_are_errors_naming_the_file() {
         let (_dir, path) = write("[[account]]\nhots = \"x\"\n");
-        let err = load(Some(&path), &Overrides::default()).unwrap_err().to_string();
+        let err = load(Some(&path), &Overrides::default()).unwrap_err();
+        assert_eq!(err.kind, ConfigErrorKind::Syntax);
+        let err = err.to_string();
         assert!(err.contains("config.toml") && err.contains("hots"), "{err}");
+        let missing = load(Some(&path.with_file_name("absent.toml")), &Overrides::default());
+        assert_eq!(missing.unwrap_err().kind, ConfigErrorKind::Unreadable);
         let (_dir, path) = write("[[account]]\nmax_message_size = \"lots\"\n");
         assert!(load(Some(&path), &Overrides::default()).is_err());
     }
@@ -514,5 +564,7 @@ mod tests {
         let p = dir.path().join("pw");
         std::fs::write(&p, "s3cret\r\nignored\n").unwrap();
         assert_eq!(PasswordSource::File(p).read().unwrap(), "s3cret");
+        let gone = PasswordSource::File(dir.path().join("absent")).read().unwrap_err();
+        assert_eq!(gone.kind, ConfigErrorKind::Secret);
     }
 }

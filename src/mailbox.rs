@@ -174,13 +174,16 @@ pub fn watch(
         [] => "INBOX".to_owned(),
         [one] => one.clone(),
         several => {
-            return Err(FetchError::Config(crate::config::ConfigError(format!(
-                "{}: --watch follows one folder and this account has {} ({}): choose one with \
+            return Err(FetchError::Config(crate::config::ConfigError::new(
+                crate::config::ConfigErrorKind::Invalid,
+                format!(
+                    "{}: --watch follows one folder and this account has {} ({}): choose one with \
                  --folder, or run one `fetch --watch --folder NAME` per folder",
-                account.label,
-                several.len(),
-                several.join(", ")
-            ))));
+                    account.label,
+                    several.len(),
+                    several.join(", ")
+                ),
+            )));
         }
     };
     let single = Account { folders: vec![folder.clone()], ..account.clone() };

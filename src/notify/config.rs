@@ -27,7 +27,7 @@ use std::path::PathBuf;
 
 use serde::Deserialize;
 
-use crate::config::{ConfigError, PasswordSource};
+use crate::config::{ConfigError, ConfigErrorKind, PasswordSource};
 
 /// How the SMTP connection is secured.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -145,7 +145,9 @@ impl NotifySettings {
     /// Checks the table and resolves its defaults; `file` names the config
     /// file in messages.
     pub fn from_table(t: NotifyTable, file: &str) -> Result<NotifySettings, ConfigError> {
-        let bad = |what: String| ConfigError(format!("{file}: [notify] {what}"));
+        let bad = |what: String| {
+            ConfigError::new(ConfigErrorKind::Invalid, format!("{file}: [notify] {what}"))
+        };
         let d = NotifySettings::default();
         let degraded_below = t.degraded_below.unwrap_or(d.degraded_below);
         if !(0.0..=1.0).contains(&degraded_below) {
@@ -280,7 +282,8 @@ mod tests {
     use super::*;
 
     fn parse(text: &str) -> Result<NotifySettings, ConfigError> {
-        let t: NotifyTable = toml::from_str(text).map_err(|e| ConfigError(e.to_string()))?;
+        let t: NotifyTable = toml::from_str(text)
+            .map_err(|e| ConfigError::new(ConfigErrorKind::Syntax, e.to_string()))?;
         NotifySettings::from_table(t, "config.toml")
     }
 
