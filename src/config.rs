@@ -201,7 +201,13 @@ impl ConfigFile {
         accounts
             .into_iter()
             .enumerate()
-            .map(|(i, a)| finish(a, overrides, i).map_err(|e| self.error(e.kind, e.message)))
+            .map(|(i, a)| {
+                let mut which = a.name.clone().unwrap_or_else(|| format!("account {}", i + 1));
+                if let Some(path) = &self.path {
+                    which = format!("{which} in {}", path.display());
+                }
+                finish(a, overrides, &which)
+            })
             .collect()
     }
 }
@@ -413,8 +419,7 @@ fn read_file(path: &Path) -> Result<FileConfig, ConfigError> {
 }
 
 /// Merges one account with the overrides and checks it.
-fn finish(a: FileAccount, o: &Overrides, index: usize) -> Result<Account, ConfigError> {
-    let which = a.name.clone().unwrap_or_else(|| format!("account {}", index + 1));
+fn finish(a: FileAccount, o: &Overrides, which: &str) -> Result<Account, ConfigError> {
     let host = o.host.clone().or(a.host).ok_or_else(|| {
         let message =
             format!("{which}: no IMAP host; set `host` in the config file or give --host");
@@ -457,6 +462,12 @@ fn finish(a: FileAccount, o: &Overrides, index: usize) -> Result<Account, Config
         let message = format!("{which}: batch_size must be at least 1");
         return Err(ConfigError::new(ConfigErrorKind::Invalid, message));
     }
+    let ca_file = o.ca_file.clone().or(a.ca_file);
+    if let Some(ca) = ca_file.as_deref().filter(|ca| !ca.is_file()) {
+        let message =
+            format!("{which}: the CA file {} does not exist (ca_file or --ca-file)", ca.display());
+        return Err(ConfigError::new(ConfigErrorKind::Missing, message));
+    }
     Ok(Account {
         label: a.name.unwrap_or_else(|| format!("{user}@{host}")),
         host,
@@ -464,7 +475,7 @@ fn finish(a: FileAccount, o: &Overrides, index: usize) -> Result<Account, Config
         tls,
         user,
         password,
-        ca_file: o.ca_file.clone().or(a.ca_file),
+        ca_file,
         folders,
         archive_folder: o.archive_folder.clone().or(a.archive_folder),
         error_folder: o.error_folder.clone().or(a.error_folder),

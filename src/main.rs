@@ -23,8 +23,13 @@ fn main() -> ExitCode {
             let rendered = e.render().to_string();
             let mut lines = rendered.lines();
             let first = lines.next().unwrap_or_default();
-            let details: Vec<&str> =
-                lines.take_while(|l| l.starts_with("  ")).map(str::trim).collect();
+            // A "tip:" (did you mean ...) comes after a blank line; the
+            // usage line ends the details.
+            let details: Vec<&str> = lines
+                .take_while(|l| !l.starts_with("Usage:") && !l.starts_with("For more"))
+                .filter(|l| l.starts_with("  "))
+                .map(|l| l.trim().trim_start_matches("tip: "))
+                .collect();
             let first = first.strip_prefix("error: ").unwrap_or(first);
             let message = [first].into_iter().chain(details).collect::<Vec<_>>().join(" ");
             let _ = writeln!(std::io::stderr(), "dmarc-report: error: {message} (see --help)");

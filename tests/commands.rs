@@ -422,3 +422,54 @@ fn charts_use_the_summary_classes_and_the_pass_rate_of_authorized_senders_only()
         assert!(squeezed.contains(&label), "{class} missing from the daily legend");
     }
 }
+
+// ---------------------------------------------------------------------------
+// Help, config errors and empty inputs
+
+#[test]
+fn a_mistyped_command_gets_a_did_you_mean_and_help_shows_examples_and_the_workflow() {
+    let tmp = temp_dir();
+    let out = run(command(tmp.path()).arg("sumary"));
+    assert_fatal_one_line(&out, "'summary'");
+    let out = run(command(tmp.path()).arg("--help"));
+    assert!(out.stdout.contains("Workflow:") && out.stdout.contains("dmarc-report report --out"));
+    for cmd in ["fetch", "ingest", "errors", "summary", "report", "reparse", "demo"] {
+        let out = run(command(tmp.path()).args([cmd, "--help"]));
+        assert!(out.stdout.contains("Example"), "{cmd} --help has no example: {out:?}");
+    }
+    // Options that do not apply are not offered.
+    let out = run(command(tmp.path()).args(["reparse", "--help"]));
+    assert!(!out.stdout.contains("--max-zip-entries"), "{}", out.stdout);
+    let out = run(command(tmp.path()).args(["demo", "--help"]));
+    assert!(!out.stdout.contains("--db") && !out.stdout.contains("--config"), "{}", out.stdout);
+}
+
+#[test]
+fn config_errors_name_the_account_and_the_file_and_a_missing_ca_file_is_one() {
+    let tmp = temp_dir();
+    let config = write_file(tmp.path(), "config.toml", "[[account]]\nuser = \"u\"\n");
+    let out = run(command(tmp.path()).args(["fetch", "--config"]).arg(&config));
+    assert_fatal_one_line(&out, &format!("account 1 in {}: no IMAP host", config.display()));
+
+    let config = write_file(
+        tmp.path(),
+        "ca.toml",
+        "[[account]]\nname = \"rua\"\nhost = \"127.0.0.1\"\nuser = \"u\"\n\
+         password_env = \"PW\"\nca_file = \"/nonexistent/ca.pem\"\n",
+    );
+    let out = run(command(tmp.path()).args(["fetch", "--config"]).arg(&config));
+    assert_fatal_one_line(&out, "the CA file /nonexistent/ca.pem does not exist");
+    assert!(out.stderr.contains("rua in "), "{out:?}");
+}
+
+#[test]
+fn ingesting_an_empty_folder_warns_that_there_was_no_input() {
+    let tmp = temp_dir();
+    let empty = tmp.path().join("empty");
+    std::fs::create_dir_all(&empty).unwrap();
+    let out =
+        run(command(tmp.path()).arg("--db").arg(tmp.path().join("d.db")).arg("ingest").arg(&empty));
+    assert_eq!(out.code, Some(0), "{out:?}");
+    assert!(out.stderr.contains("warning: no inputs found in"), "{out:?}");
+    assert_eq!(out.stdout, "0 inputs: 0 new reports with 0 records, 0 duplicates, 0 failed\n");
+}

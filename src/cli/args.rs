@@ -11,7 +11,23 @@ use crate::limits::parse_size;
 
 /// DMARC aggregate reports into SQLite, and the evidence to tighten your policy.
 #[derive(Debug, Parser)]
-#[command(name = "dmarc-report", version, about, max_term_width = 100)]
+#[command(
+    name = "dmarc-report",
+    version,
+    about,
+    max_term_width = 100,
+    after_help = "\
+Workflow:
+  1. Store reports:   dmarc-report fetch                 (IMAP, from cron)
+                      dmarc-report ingest ~/Maildir/.DMARC reports/*.zip
+  2. Read them:       dmarc-report summary               (the verdict per domain)
+  3. Share them:      dmarc-report report --out report/  (charts and index.html)
+  Failed inputs:      dmarc-report errors
+  Try it first:       dmarc-report demo                  (its own database)
+
+Every command finds the database the same way: --db, DMARC_REPORT_DB, the
+config file's `database`, else $XDG_DATA_HOME/dmarc-report/dmarc.db."
+)]
 pub struct Cli {
     /// The SQLite database, for the command that follows [env: DMARC_REPORT_DB]
     /// [default: the config's `database`, else $XDG_DATA_HOME/dmarc-report/dmarc.db]
@@ -27,22 +43,56 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Pull rua emails from IMAP mailboxes and store their reports (for cron).
+    #[command(after_help = "\
+Examples:
+  dmarc-report fetch                                 accounts from the config file
+  dmarc-report fetch --host imap.example.com --user dmarc@example.com \\
+      --password-file ~/.imap-password --archive-folder DMARC/Done
+  dmarc-report fetch --watch --account rua -v        stay connected (IMAP IDLE)")]
     Fetch(Box<FetchArgs>),
     /// Store the reports in files, directories, mbox files, Maildir folders
     /// or standard input (`-`).
+    #[command(after_help = "\
+Examples:
+  dmarc-report ingest ~/Maildir/.DMARC               a Maildir (cur/ and new/)
+  dmarc-report ingest reports/ google.xml.gz mail.mbox
+  curl -s https://example.net/r.xml.gz | dmarc-report ingest -
+  dmarc-report ingest --retry-failed                 after an upgrade or a raised limit")]
     Ingest(IngestArgs),
     /// Rebuild every stored report from its raw XML (after an upgrade that
     /// fixed the parser).
+    #[command(after_help = "\
+Example:
+  dmarc-report reparse                               after upgrading dmarc-report")]
     Reparse(ReparseArgs),
     /// List the inputs that could not be stored (they are kept with their bytes).
+    #[command(after_help = "\
+Examples:
+  dmarc-report errors                                list them
+  dmarc-report errors --export 3 --out input-3.eml   the kept bytes of #3
+  dmarc-report errors --dismiss 3 5                  forget #3 and #5
+  dmarc-report errors --dismiss-all")]
     Errors(ErrorsArgs),
     /// Per-domain and per-sender summary, and whether it is safe to move to
     /// p=quarantine or p=reject.
+    #[command(after_help = "\
+Examples:
+  dmarc-report summary                               the last 30 days of each domain
+  dmarc-report summary --domain example.com --days 90
+  dmarc-report summary --since 2026-10-01 --until 2026-10-31 --format json
+  dmarc-report summary --until 2026-10-31 --days 7 --resolve")]
     Summary(SummaryArgs),
     /// Write the report: PNG charts and a self-contained index.html.
+    #[command(after_help = "\
+Examples:
+  dmarc-report report --out report/                  then open report/index.html
+  dmarc-report report --out /var/www/dmarc --domain example.com --days 90")]
     Report(ReportArgs),
     /// Ingest the bundled sample reports into a fresh database, show what
     /// was stored and the summary, and write the report.
+    #[command(after_help = "\
+Example:
+  dmarc-report demo                                  writes demo-output/ here")]
     Demo(DemoArgs),
     /// Tell what changed since the last notification (verdicts, new or
     /// degraded senders, stopped reports, failed inputs), once, by mail,

@@ -116,8 +116,9 @@ fn list(failures: &[FailedInput], format: Format) -> Result<ExitCode> {
             }
             out.push_str(&format!(
                 "{}; retry with `dmarc-report ingest --retry-failed`, \
-                 or forget them with `dmarc-report errors --dismiss ID...`\n",
-                plural(failures.len() as u64, "failed input", "failed inputs")
+                 or forget {} with `dmarc-report errors --dismiss ID...`\n",
+                plural(failures.len() as u64, "failed input", "failed inputs"),
+                if failures.len() == 1 { "it" } else { "them" }
             ));
             emit(&out)?;
         }
