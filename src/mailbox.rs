@@ -8,11 +8,12 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde::Serialize;
 
-use crate::config::Account;
+use crate::config::{Account, Auth};
 use crate::fetch::imap::{
     self, Connection, Destination, FetchCounts, FetchError, FolderId, FolderResult, Known,
     LocalError, Login, Outcome,
 };
+use crate::fetch::oauth;
 use crate::ingest::{FailureKind, IngestSummary, Ingester};
 use crate::limits::Limits;
 use crate::store::{MessageOutcome, Store};
@@ -20,6 +21,9 @@ use crate::unpack::Hints;
 
 /// IDLE is re-issued before servers drop it (RFC 2177: 29 minutes).
 const IDLE_REFRESH: Duration = Duration::from_secs(25 * 60);
+/// The shortest wait between two passes of `--watch` (with an access
+/// token of very short life).
+const MIN_WAIT: Duration = Duration::from_secs(2);
 
 /// What a fetch run did, as printed by `fetch --format json`.
 #[derive(Debug, Clone, Default, Serialize)]
@@ -104,10 +108,19 @@ impl Destination for StoreDest<'_, '_> {
     }
 }
 
-/// Logs in to one account.
+/// Logs in to one account: with its password, or with an OAuth2 access
+/// token (renewed first when it is about to expire).
 fn connect(account: &Account, log: &mut dyn FnMut(String)) -> Result<Connection, FetchError> {
-    let password = account.password.read()?;
-    Connection::open(account, &Login::Password(&password), log)
+    match &account.auth {
+        Auth::Password(source) => {
+            let password = source.read()?;
+            Connection::open(account, &Login::Password(&password), log)
+        }
+        Auth::OAuth2(settings) => {
+            let token = oauth::access_token(account, settings)?;
+            Connection::open(account, &Login::Bearer(&token), log)
+        }
+    }
 }
 
 /// Processes the account's folders once. A missing folder is noted in
@@ -121,12 +134,24 @@ fn fetch_account(
 ) -> Result<(), FetchError> {
     for folder in &account.folders {
         summary.counts.folders += 1;
-        let result = imap::process_folder(conn, account, folder, dest, &mut summary.counts, log)?;
-        if result == FolderResult::Missing {
-            summary.folder_errors.push(format!(
-                "{}: folder \"{folder}\" does not exist on {}; the other folders were processed",
-                account.label, account.host
-            ));
+        loop {
+            match imap::process_folder(conn, account, folder, dest, &mut summary.counts, log)? {
+                FolderResult::Done => break,
+                FolderResult::Missing => {
+                    summary.folder_errors.push(format!(
+                        "{}: folder \"{folder}\" does not exist on {}; the other folders were \
+                         processed",
+                        account.label, account.host
+                    ));
+                    break;
+                }
+                // Committed and acknowledged so far; the folder's state
+                // says where to carry on.
+                FolderResult::Renew => {
+                    let fresh = connect(account, log)?;
+                    std::mem::replace(conn, fresh).logout();
+                }
+            }
         }
     }
     Ok(())
@@ -203,11 +228,32 @@ pub fn watch(
                 summary.ingest = ingester.summary().clone();
                 report(&summary);
                 backoff = Duration::from_secs(1);
-                conn.wait(account, IDLE_REFRESH)?;
+                // Wake up before the access token expires, to log in again.
+                let limit =
+                    conn.until_renewal().map_or(IDLE_REFRESH, |d| d.clamp(MIN_WAIT, IDLE_REFRESH));
+                conn.wait(account, limit)?;
+                if conn.needs_renewal() {
+                    log(format!(
+                        "{}: the access token is about to expire; logging in again",
+                        account.label
+                    ));
+                    conn.logout();
+                    return Ok(());
+                }
             }
         })();
         match result {
-            Err(e @ (FetchError::Config(_) | FetchError::Local(_))) => return Err(e),
+            // What a retry cannot fix: settings, the database, a sign-in
+            // that a person must renew.
+            Err(
+                e @ (FetchError::Config(_)
+                | FetchError::Local(_)
+                | FetchError::OAuth(
+                    oauth::OAuthError::NeedsLogin { .. }
+                    | oauth::OAuthError::Revoked { .. }
+                    | oauth::OAuthError::Config(_),
+                )),
+            ) => return Err(e),
             Err(e) => {
                 log(format!("{e}; reconnecting in {}s", backoff.as_secs()));
                 std::thread::sleep(backoff);

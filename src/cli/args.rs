@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-use crate::config::TlsMode;
+use crate::config::{AuthKind, Flow, Overrides, Provider, TlsMode};
 use crate::limits::parse_size;
 
 /// DMARC aggregate reports into SQLite, and the evidence to tighten your policy.
@@ -100,6 +100,8 @@ Example:
     Notify(NotifyArgs),
     /// Write the Prometheus metrics to a file (node_exporter's textfile collector).
     Metrics(MetricsArgs),
+    /// OAuth2 sign-in for IMAP accounts with `auth = "oauth2"` (see docs/oauth2.md).
+    Auth(Box<AuthArgs>),
 }
 
 /// `notify`. Delivery and thresholds come from the config's `[notify]` table.
@@ -333,6 +335,9 @@ pub struct FetchArgs {
     /// Messages fetched and committed together [default: 50]
     #[arg(long, value_name = "N")]
     pub batch_size: Option<usize>,
+    /// OAuth2 settings
+    #[command(flatten)]
+    pub oauth2: OAuth2Args,
     /// Size limits (a message larger than --max-message-size is skipped and
     /// reported; the size overrides each account's `max_message_size`)
     #[command(flatten)]
@@ -349,6 +354,153 @@ pub struct FetchArgs {
     /// Output format
     #[arg(long, value_enum, default_value_t = Format::Text)]
     pub format: Format,
+}
+
+/// How an account logs in with OAuth2; each overrides the same key of the
+/// config file. Secrets only from files or variables, never as flags.
+#[derive(Debug, Clone, Default, Args)]
+pub struct OAuth2Args {
+    /// How to log in [default: password]
+    #[arg(long, value_enum, env = "DMARC_REPORT_AUTH", help_heading = "OAuth2")]
+    pub auth: Option<AuthKind>,
+    /// Identity provider: fills in the URLs and the scope
+    #[arg(long, value_enum, env = "DMARC_REPORT_OAUTH2_PROVIDER", help_heading = "OAuth2")]
+    pub oauth2_provider: Option<Provider>,
+    /// Microsoft tenant id or domain [default: organizations]
+    #[arg(
+        long,
+        env = "DMARC_REPORT_OAUTH2_TENANT",
+        value_name = "TENANT",
+        help_heading = "OAuth2"
+    )]
+    pub oauth2_tenant: Option<String>,
+    /// How the first token is obtained [default: client_credentials]
+    #[arg(long, value_enum, env = "DMARC_REPORT_OAUTH2_FLOW", help_heading = "OAuth2")]
+    pub oauth2_flow: Option<Flow>,
+    /// Application (client) id
+    #[arg(long, env = "DMARC_REPORT_OAUTH2_CLIENT_ID", value_name = "ID", help_heading = "OAuth2")]
+    pub oauth2_client_id: Option<String>,
+    /// File whose first line is the client secret
+    #[arg(
+        long,
+        env = "DMARC_REPORT_OAUTH2_CLIENT_SECRET_FILE",
+        value_name = "PATH",
+        help_heading = "OAuth2"
+    )]
+    pub oauth2_client_secret_file: Option<PathBuf>,
+    /// Name of the environment variable that holds the client secret
+    #[arg(
+        long,
+        env = "DMARC_REPORT_OAUTH2_CLIENT_SECRET_ENV",
+        value_name = "VAR",
+        help_heading = "OAuth2"
+    )]
+    pub oauth2_client_secret_env: Option<String>,
+    /// Token endpoint
+    #[arg(
+        long,
+        env = "DMARC_REPORT_OAUTH2_TOKEN_URL",
+        value_name = "URL",
+        help_heading = "OAuth2"
+    )]
+    pub oauth2_token_url: Option<String>,
+    /// Device authorization endpoint (RFC 8628)
+    #[arg(
+        long,
+        env = "DMARC_REPORT_OAUTH2_DEVICE_URL",
+        value_name = "URL",
+        help_heading = "OAuth2"
+    )]
+    pub oauth2_device_url: Option<String>,
+    /// Authorization endpoint (code flow)
+    #[arg(long, env = "DMARC_REPORT_OAUTH2_AUTH_URL", value_name = "URL", help_heading = "OAuth2")]
+    pub oauth2_auth_url: Option<String>,
+    /// Scope asked for
+    #[arg(long, env = "DMARC_REPORT_OAUTH2_SCOPE", value_name = "SCOPE", help_heading = "OAuth2")]
+    pub oauth2_scope: Option<String>,
+    /// Where the tokens are kept [default: under the data directory, per account]
+    #[arg(
+        long,
+        env = "DMARC_REPORT_OAUTH2_TOKEN_FILE",
+        value_name = "PATH",
+        help_heading = "OAuth2"
+    )]
+    pub oauth2_token_file: Option<PathBuf>,
+    /// A command that prints an access token (instead of the flows)
+    #[arg(
+        long,
+        env = "DMARC_REPORT_OAUTH2_TOKEN_COMMAND",
+        value_name = "COMMAND",
+        help_heading = "OAuth2"
+    )]
+    pub oauth2_token_command: Option<String>,
+}
+
+impl OAuth2Args {
+    /// `overrides` with these settings added.
+    pub fn apply(&self, overrides: Overrides) -> Overrides {
+        Overrides {
+            auth: self.auth,
+            oauth2_provider: self.oauth2_provider,
+            oauth2_tenant: self.oauth2_tenant.clone(),
+            oauth2_flow: self.oauth2_flow,
+            oauth2_client_id: self.oauth2_client_id.clone(),
+            oauth2_client_secret_file: self.oauth2_client_secret_file.clone(),
+            oauth2_client_secret_env: self.oauth2_client_secret_env.clone(),
+            oauth2_token_url: self.oauth2_token_url.clone(),
+            oauth2_device_url: self.oauth2_device_url.clone(),
+            oauth2_auth_url: self.oauth2_auth_url.clone(),
+            oauth2_scope: self.oauth2_scope.clone(),
+            oauth2_token_file: self.oauth2_token_file.clone(),
+            oauth2_token_command: self.oauth2_token_command.clone(),
+            ..overrides
+        }
+    }
+}
+
+/// `auth`.
+#[derive(Debug, Args)]
+pub struct AuthArgs {
+    /// What to do.
+    #[command(subcommand)]
+    pub action: AuthAction,
+}
+
+/// `auth login` / `auth status`.
+#[derive(Debug, Subcommand)]
+pub enum AuthAction {
+    /// Sign in once (device code: enter the code shown; authorization code:
+    /// a browser on this machine) and keep the tokens for `fetch`.
+    Login(AuthAccountArgs),
+    /// Per account: the flow, whether a token is stored and when the access
+    /// token expires (never the token).
+    Status(AuthAccountArgs),
+}
+
+/// Which accounts `auth` works on.
+#[derive(Debug, Args)]
+pub struct AuthAccountArgs {
+    /// Config file [default: $XDG_CONFIG_HOME/dmarc-report/config.toml]
+    #[arg(long, env = "DMARC_REPORT_CONFIG", value_name = "PATH")]
+    pub config: Option<PathBuf>,
+    /// Only the account with this name (or host) from the config file
+    #[arg(long, env = "DMARC_REPORT_ACCOUNT", value_name = "NAME")]
+    pub account: Option<String>,
+    /// IMAP server
+    #[arg(long, env = "DMARC_REPORT_HOST")]
+    pub host: Option<String>,
+    /// Login name
+    #[arg(long, env = "DMARC_REPORT_USER")]
+    pub user: Option<String>,
+    /// Print the address to open instead of starting a browser
+    #[arg(long)]
+    pub no_browser: bool,
+    /// Output format (`status`)
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+    /// OAuth2 settings
+    #[command(flatten)]
+    pub oauth2: OAuth2Args,
 }
 
 /// `reparse`.

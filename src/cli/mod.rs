@@ -61,6 +61,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             let settings = Settings::resolve(top_db, &args.store)?;
             commands::metrics::run(&settings, &args)
         }
+        Command::Auth(args) => commands::auth::run(&args),
     }
 }
 

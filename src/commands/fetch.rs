@@ -15,7 +15,7 @@ use crate::render::format::{count, plural};
 
 /// Runs `fetch`.
 pub fn run(settings: &Settings, args: &FetchArgs) -> Result<ExitCode> {
-    let overrides = Overrides {
+    let overrides = args.oauth2.apply(Overrides {
         account: args.account.clone(),
         host: args.host.clone(),
         port: args.port,
@@ -29,7 +29,8 @@ pub fn run(settings: &Settings, args: &FetchArgs) -> Result<ExitCode> {
         error_folder: args.error_folder.clone(),
         max_message_size: args.limits.max_message_size,
         batch_size: args.batch_size,
-    };
+        ..Overrides::default()
+    });
     let accounts = settings.config.accounts(&overrides)?;
     let limits = args.limits.limits();
     let db = &settings.db;

@@ -1,6 +1,7 @@
 //! One module per command; each takes the resolved settings and its own
 //! arguments and returns the exit status.
 
+pub mod auth;
 pub mod demo;
 pub mod errors;
 pub mod fetch;

@@ -92,6 +92,8 @@ pub struct Dovecot {
     master: Mutex<Option<Child>>,
     /// Settings appended to the generated config (`start_with`).
     extra_config: String,
+    /// The introspection URL and SASL mechanisms of the `oauth2` passdb.
+    oauth2: Option<(String, String)>,
     /// Last field: removed after `Drop::drop` has stopped the server.
     dir: Option<tempfile::TempDir>,
 }
@@ -122,6 +124,18 @@ impl Dovecot {
     /// generated config (for example `imap_capability = ...` to take MOVE
     /// away, as older servers lack it).
     pub fn start_with(extra_config: &str) -> Result<Dovecot> {
+        Self::start_full(extra_config, None)
+    }
+
+    /// Like [`Dovecot::start`], also accepting OAuth2 bearer tokens through
+    /// its `oauth2` passdb: the SASL `mechanisms` given (`xoauth2`,
+    /// `oauthbearer` or both), each token checked at the RFC 7662
+    /// `introspection_url` (active tokens of user `dmarc` log in).
+    pub fn start_oauth2(introspection_url: &str, mechanisms: &str) -> Result<Dovecot> {
+        Self::start_full("", Some((introspection_url.to_owned(), mechanisms.to_owned())))
+    }
+
+    fn start_full(extra_config: &str, oauth2: Option<(String, String)>) -> Result<Dovecot> {
         let dovecot = find_dovecot()
             .ok_or_else(|| anyhow!("dovecot is not installed: apt-get install -y dovecot-imapd"))?;
         let tmp = super::temp_dir();
@@ -173,8 +187,21 @@ impl Dovecot {
             run_dir,
             master: Mutex::new(None),
             extra_config: extra_config.to_owned(),
+            oauth2: oauth2.clone(),
             dir: Some(tmp),
         };
+        if let Some((url, _)) = &oauth2 {
+            let conf = dir.join("oauth2.conf.ext");
+            fs::write(
+                &conf,
+                format!(
+                    "introspection_mode = post\nintrospection_url = {url}\n\
+                     username_attribute = username\nactive_attribute = active\n\
+                     active_value = true\n"
+                ),
+            )?;
+            fs::set_permissions(&conf, fs::Permissions::from_mode(0o644))?;
+        }
 
         let mut attempt = 0;
         loop {
@@ -485,7 +512,7 @@ ssl = yes
 ssl_cert = <{dir}/certs/server.pem
 ssl_key = <{dir}/certs/server.key
 disable_plaintext_auth = no
-auth_mechanisms = plain login
+auth_mechanisms = plain login{mechanisms}
 # The default 2 s would make every wrong-password test slow.
 auth_failure_delay = 0
 default_login_user = {login_user}
@@ -493,7 +520,7 @@ default_internal_user = {internal_user}
 first_valid_uid = 1
 mail_location = maildir:~/Maildir
 mail_fsync = never
-passdb {{
+{oauth2_passdb}passdb {{
   driver = passwd-file
   args = scheme=PLAIN {dir}/users
 }}
@@ -517,6 +544,14 @@ service imap-login {{
 {chroots}{extra}
 ",
             extra = self.extra_config,
+            mechanisms = self.oauth2.as_ref().map(|(_, m)| format!(" {m}")).unwrap_or_default(),
+            oauth2_passdb = self
+                .oauth2
+                .as_ref()
+                .map(|(_, m)| format!(
+                    "passdb {{\n  driver = oauth2\n  mechanisms = {m}\n  args = {dir}/oauth2.conf.ext\n}}\n"
+                ))
+                .unwrap_or_default(),
             instance = self.instance,
             greeting = self.greeting(),
             login_user = id.login_user,

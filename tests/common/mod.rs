@@ -123,5 +123,6 @@ pub fn integrity_check(db: &Inspector<'_>) -> String {
 }
 
 pub mod dovecot;
+pub mod oauth_server;
 pub mod smtp;
 pub mod totals;

@@ -80,6 +80,9 @@ pub enum FetchError {
     /// The password could not be read.
     #[error("{0}")]
     Config(#[from] crate::config::ConfigError),
+    /// No OAuth2 access token could be had.
+    #[error("{0}")]
+    OAuth(#[from] crate::fetch::oauth::OAuthError),
     /// The receiving side (the database) failed: nothing more is
     /// acknowledged on the server.
     #[error("{0}")]
@@ -156,6 +159,10 @@ pub enum FolderResult {
     Done,
     /// The server has no folder of that name; nothing was done.
     Missing,
+    /// The session's access token is about to expire: what was fetched is
+    /// committed and acknowledged; log in again and process the folder
+    /// again to carry on.
+    Renew,
 }
 
 /// The key under which an account's folders are remembered.
@@ -196,9 +203,12 @@ pub fn process_folder(
         acknowledge(conn, account, &id, &plan.pending, dest, counts)?;
     }
 
-    counts.messages_new += plan.new_messages() as u64;
     let fetched_before = counts.messages_fetched;
     for batch in plan.todo.chunks(account.batch_size) {
+        // Counted per batch: a folder processed again after a renewal
+        // counts each message once.
+        counts.messages_new +=
+            batch.iter().filter(|uid| !plan.retried_too_large.contains(uid)).count() as u64;
         let sizes = conn.sizes(account, batch)?;
         let mut outcomes: Vec<(u32, Outcome)> = Vec::new();
         let mut wanted = Vec::new();
@@ -245,6 +255,13 @@ pub fn process_folder(
         // committed may the messages be touched on the server.
         dest.commit().map_err(local)?;
         acknowledge(conn, account, &id, &outcomes, dest, counts)?;
+        if conn.needs_renewal() && batch.last() != plan.todo.last() {
+            log(format!(
+                "{} {folder}: the access token is about to expire; logging in again",
+                account.label
+            ));
+            return Ok(FolderResult::Renew);
+        }
     }
     dest.forget_absent(&id, &selected.present).map_err(local)?;
     if !plan.todo.is_empty() || !plan.pending.is_empty() {

@@ -4,9 +4,12 @@
 use std::collections::{BTreeMap, HashSet};
 use std::time::Duration;
 
+use std::cell::{Cell, RefCell};
+
 use super::transport::{self, Stream};
 use super::{FetchError, describe_imap, imap_error};
 use crate::config::Account;
+use crate::fetch::oauth::{AccessToken, RENEW_MARGIN, now};
 
 /// How often a server without IDLE is asked for news.
 const POLL_INTERVAL: Duration = Duration::from_secs(300);
@@ -18,6 +21,53 @@ pub type BodyHandler<'a> = dyn FnMut(u32, &[u8]) -> Result<(), FetchError> + 'a;
 pub enum Login<'a> {
     /// `LOGIN user password`.
     Password(&'a str),
+    /// SASL XOAUTH2 (or OAUTHBEARER when the server offers only that) with
+    /// an OAuth2 access token.
+    Bearer(&'a AccessToken),
+}
+
+/// The SASL exchange of XOAUTH2 and OAUTHBEARER: the first answer carries
+/// the token; when the server refuses it sends a base64 JSON error as a
+/// challenge, which is kept and answered with the mechanism's dummy reply.
+struct Bearer {
+    first: Vec<u8>,
+    dummy: &'static [u8],
+    calls: Cell<u32>,
+    server_error: RefCell<Option<Vec<u8>>>,
+}
+
+impl imap::Authenticator for Bearer {
+    type Response = Vec<u8>;
+
+    fn process(&self, challenge: &[u8]) -> Vec<u8> {
+        let n = self.calls.get();
+        self.calls.set(n + 1);
+        if n == 0 {
+            return self.first.clone();
+        }
+        *self.server_error.borrow_mut() = Some(challenge.to_vec());
+        self.dummy.to_vec()
+    }
+}
+
+/// The server's JSON error (RFC 7628 3.2.2; Google's XOAUTH2 likewise) in
+/// a few words: its `status` and `scope`.
+fn describe_sasl_error(json: &[u8]) -> String {
+    let Ok(value) = serde_json::from_slice::<serde_json::Value>(json) else {
+        return String::from_utf8_lossy(json)
+            .chars()
+            .filter(|c| !c.is_control())
+            .take(200)
+            .collect();
+    };
+    let field = |k: &str| value.get(k).map(|v| v.as_str().map_or(v.to_string(), str::to_owned));
+    let mut parts = Vec::new();
+    for key in ["status", "scope", "schemes"] {
+        if let Some(v) = field(key) {
+            parts.push(format!("{key} {v}"));
+        }
+    }
+    if parts.is_empty() { value.to_string() } else { parts.join(", ") }
 }
 
 /// A logged-in session and what the server can do.
@@ -26,6 +76,8 @@ pub struct Connection {
     has_move: bool,
     has_uidplus: bool,
     has_idle: bool,
+    /// When the access token used to log in expires (Unix seconds).
+    expires_at: Option<i64>,
 }
 
 /// A selected folder: its UIDVALIDITY and the UIDs it holds.
@@ -49,9 +101,14 @@ impl Connection {
             user: account.user.clone(),
             cause: describe_imap(e),
         };
+        let mut expires_at = None;
         let mut session = match login {
             Login::Password(password) => {
                 client.login(&account.user, password).map_err(|(e, _)| login_error(&e))?
+            }
+            Login::Bearer(token) => {
+                expires_at = token.expires_at;
+                bearer_login(client, account, &token.secret)?
             }
         };
         // MOVE and friends are advertised only after login on many servers.
@@ -60,7 +117,20 @@ impl Connection {
         let (has_move, has_uidplus, has_idle) =
             (caps.has_str("MOVE"), caps.has_str("UIDPLUS"), caps.has_str("IDLE"));
         drop(caps);
-        Ok(Connection { session, has_move, has_uidplus, has_idle })
+        Ok(Connection { session, has_move, has_uidplus, has_idle, expires_at })
+    }
+
+    /// Whether the login's access token is about to expire, so that the
+    /// session should be re-established with a fresh one.
+    pub fn needs_renewal(&self) -> bool {
+        self.expires_at.is_some_and(|at| at - now() <= RENEW_MARGIN.as_secs() as i64)
+    }
+
+    /// How long until [`Connection::needs_renewal`] turns true (`None`:
+    /// never).
+    pub fn until_renewal(&self) -> Option<Duration> {
+        let at = self.expires_at? - RENEW_MARGIN.as_secs() as i64;
+        Some(Duration::from_secs(u64::try_from(at - now()).unwrap_or(0)))
     }
 
     /// Ends the session politely (errors do not matter any more).
@@ -203,7 +273,9 @@ impl Connection {
     pub fn wait(&mut self, account: &Account, limit: Duration) -> Result<(), FetchError> {
         if self.has_idle {
             let mut idle = self.session.idle();
-            idle.timeout(limit);
+            // Return when the limit passes (instead of re-issuing IDLE), so
+            // that the caller can log in again before its token expires.
+            idle.timeout(limit).keepalive(false);
             idle.wait_while(imap::extensions::idle::stop_on_any)
                 .map_err(|e| imap_error(account, "waiting in IDLE", e))?;
         } else {
@@ -214,7 +286,89 @@ impl Connection {
     }
 }
 
+/// AUTHENTICATE with the token: XOAUTH2 unless the server offers only
+/// OAUTHBEARER. A refusal shows what the server said about the token.
+fn bearer_login(
+    mut client: imap::Client<Stream>,
+    account: &Account,
+    token: &str,
+) -> Result<imap::Session<Stream>, FetchError> {
+    let caps = client.capabilities().map_err(|e| imap_error(account, "reading capabilities", e))?;
+    let (xoauth2, oauthbearer) = (caps.has_str("AUTH=XOAUTH2"), caps.has_str("AUTH=OAUTHBEARER"));
+    drop(caps);
+    let (mechanism, auth) = if oauthbearer && !xoauth2 {
+        // RFC 7628 3.1: gs2 header, then host, port and the bearer token.
+        let first = format!(
+            "n,a={},\x01host={}\x01port={}\x01auth=Bearer {token}\x01\x01",
+            account.user, account.host, account.port
+        );
+        (
+            "OAUTHBEARER",
+            Bearer {
+                first: first.into_bytes(),
+                dummy: b"\x01",
+                calls: Cell::new(0),
+                server_error: RefCell::new(None),
+            },
+        )
+    } else {
+        let first = format!("user={}\x01auth=Bearer {token}\x01\x01", account.user);
+        (
+            "XOAUTH2",
+            Bearer {
+                first: first.into_bytes(),
+                dummy: b"",
+                calls: Cell::new(0),
+                server_error: RefCell::new(None),
+            },
+        )
+    };
+    client.authenticate(mechanism, &auth).map_err(|(e, _)| {
+        let said = describe_imap(&e);
+        let cause = match auth.server_error.borrow().as_deref() {
+            Some(json) => format!(
+                "{mechanism} refused: {said} (the server says: {})",
+                describe_sasl_error(json)
+            ),
+            None if !xoauth2 && !oauthbearer => format!(
+                "{mechanism} refused: {said} (the server offers neither XOAUTH2 nor OAUTHBEARER)"
+            ),
+            None => format!("{mechanism} refused: {said}"),
+        };
+        FetchError::Login { host: account.host.clone(), user: account.user.clone(), cause }
+    })
+}
+
 /// `1,2,5` (IMAP sequence sets).
 fn uid_set(uids: &[u32]) -> String {
     uids.iter().map(u32::to_string).collect::<Vec<_>>().join(",")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_sasl_error_shows_its_status_and_scope() {
+        let json = br#"{"status":"401","schemes":"bearer","scope":"https://mail.google.com/"}"#;
+        assert_eq!(
+            describe_sasl_error(json),
+            "status 401, scope https://mail.google.com/, schemes bearer"
+        );
+        assert_eq!(describe_sasl_error(b"not json\x01"), "not json");
+    }
+
+    #[test]
+    fn the_bearer_exchange_sends_the_token_once_then_the_dummy_reply() {
+        let auth = Bearer {
+            first: b"user=u\x01auth=Bearer t\x01\x01".to_vec(),
+            dummy: b"",
+            calls: Cell::new(0),
+            server_error: RefCell::new(None),
+        };
+        use imap::Authenticator;
+        assert_eq!(auth.process(b""), b"user=u\x01auth=Bearer t\x01\x01");
+        assert_eq!(auth.process(br#"{"status":"401"}"#), b"");
+        assert_eq!(auth.server_error.borrow().as_deref(), Some(&br#"{"status":"401"}"#[..]));
+    }
 }
