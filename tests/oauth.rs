@@ -16,9 +16,8 @@ use std::time::{Duration, Instant};
 
 use common::dovecot::Dovecot;
 use common::oauth_server::{self, CLIENT_ID, OAuthServer};
-use common::{
-    Run, command, email_with_attachment, gzip, open_db, query_i64, report_xml, run, temp_dir,
-};
+use common::{Run, command, email_with_attachment, gzip, report_xml, run, temp_dir};
+use dmarc_report::store::inspect::Inspector;
 
 /// A rua email carrying one gzip report `id`.
 fn rua(id: &str, day: i64) -> Vec<u8> {
@@ -112,10 +111,10 @@ oauth2_token_file = "{token_file}"
         if !self.db.exists() {
             return 0;
         }
-        // While a watcher creates the database the table may not exist yet.
-        let conn = open_db(&self.db);
-        let ready = query_i64(&conn, "SELECT count(*) FROM sqlite_master WHERE name = 'reports'");
-        if ready == 0 { 0 } else { query_i64(&conn, "SELECT count(*) FROM reports") }
+        // While a watcher creates the database it may not be readable yet.
+        Inspector::open(&self.db)
+            .and_then(|db| db.counts())
+            .map_or(0, |c| i64::try_from(c.reports).unwrap())
     }
 
     /// No client secret and no token issued appears in what was printed.
