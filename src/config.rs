@@ -586,7 +586,7 @@ fn finish(a: FileAccount, o: &Overrides, which: &str) -> Result<Account, ConfigE
     });
     let label = a.name.clone().unwrap_or_else(|| format!("{user}@{host}"));
     let auth = match o.auth.or(a.auth).unwrap_or(AuthKind::Password) {
-        AuthKind::Oauth2 => Auth::OAuth2(Box::new(oauth2(&a, o, &which, &label)?)),
+        AuthKind::Oauth2 => Auth::OAuth2(Box::new(oauth2(&a, o, which, &label)?)),
         AuthKind::Password => Auth::Password(if let Some(v) = &o.password {
             PasswordSource::Value(v.clone())
         } else if let Some(p) = o.password_file.clone().or(a.password_file.clone()) {
