@@ -20,6 +20,7 @@ pub mod analyse;
 pub mod cli;
 pub mod commands;
 pub mod config;
+pub mod dns;
 pub mod fetch;
 pub mod ingest;
 pub mod limits;

@@ -93,6 +93,25 @@ pub struct DomainSummary {
     /// Whether the domain is ready for a stricter policy, with the
     /// reasons, blocking senders, what-if and next record.
     pub readiness: Readiness,
+    /// The newest `check` of the live records, when one was run.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub record_check: Option<RecordCheckOut>,
+}
+
+/// The newest `check` of a domain's live records, for output.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RecordCheckOut {
+    /// When it ran.
+    #[serde(serialize_with = "rfc3339")]
+    pub checked_at: i64,
+    /// Its findings, worst first.
+    pub findings: Vec<crate::store::StoredFinding>,
+}
+
+impl From<crate::store::RecordCheck> for RecordCheckOut {
+    fn from(c: crate::store::RecordCheck) -> Self {
+        RecordCheckOut { checked_at: c.checked_at, findings: c.findings }
+    }
 }
 
 /// The published policy for output.
@@ -248,6 +267,7 @@ fn assess_domain(
         totals,
         senders,
         readiness,
+        record_check: None,
     }
 }
 

@@ -88,6 +88,9 @@ Examples:
   dmarc-report report --out report/                  then open report/index.html
   dmarc-report report --out /var/www/dmarc --domain example.com --days 90")]
     Report(ReportArgs),
+    /// Look up the domains' DMARC, SPF, DKIM and MX records live, lint them
+    /// and compare them with the reports (exit 1 when a finding is an error).
+    Check(CheckArgs),
     /// Ingest the bundled sample reports into a fresh database, show what
     /// was stored and the summary, and write the report.
     #[command(after_help = "\
@@ -130,6 +133,39 @@ pub struct MetricsArgs {
     /// The file to write, atomically (name it *.prom for node_exporter)
     #[arg(long, value_name = "FILE")]
     pub out: PathBuf,
+}
+
+/// Output format of `check`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum CheckFormat {
+    /// Findings for people.
+    Text,
+    /// `{"domains": [{"domain", "findings": [{"code", "severity", "record", "message", "fix"}]}]}`.
+    Json,
+}
+
+/// `check`.
+#[derive(Debug, Clone, Args)]
+pub struct CheckArgs {
+    /// The domains to check.
+    #[arg(value_name = "DOMAIN", required = true)]
+    pub domains: Vec<String>,
+    /// A DKIM selector to check (repeatable), besides those the stored
+    /// reports show for the domain
+    #[arg(long = "selector", value_name = "S")]
+    pub selectors: Vec<String>,
+    /// Ask this DNS server (IP or IP:PORT) instead of the system resolver
+    #[arg(long, value_name = "IP[:PORT]")]
+    pub resolver: Option<String>,
+    /// Seconds to wait for each DNS answer
+    #[arg(long, value_name = "SECONDS", default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..=60))]
+    pub timeout: u64,
+    /// Output format
+    #[arg(long, value_enum, default_value_t = CheckFormat::Text)]
+    pub format: CheckFormat,
+    /// Where the data and the settings are.
+    #[command(flatten)]
+    pub store: StoreArgs,
 }
 
 /// Where the data and the settings are: every command that reads or writes

@@ -52,6 +52,10 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             let settings = Settings::resolve(top_db, &args.store)?;
             commands::report::run(&settings, &args)
         }
+        Command::Check(args) => {
+            let settings = Settings::resolve(top_db, &args.store)?;
+            commands::check::run(&settings, &args)
+        }
         Command::Demo(args) => commands::demo::run(top_db, &args),
         Command::Notify(args) => {
             let settings = Settings::resolve(top_db, &args.store)?;

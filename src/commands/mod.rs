@@ -2,6 +2,7 @@
 //! arguments and returns the exit status.
 
 pub mod auth;
+pub mod check;
 pub mod demo;
 pub mod errors;
 pub mod fetch;
@@ -62,6 +63,13 @@ fn summarise_stored(
 ) -> Result<(analyse::Summary, Vec<String>)> {
     let store = open_existing_store(db)?;
     let mut summary = analyse::summarise(&store, options).context("summarising")?;
+    // The newest `check` of each domain, shown next to its verdict.
+    for d in &mut summary.domains {
+        d.record_check = store
+            .last_check(&d.domain)
+            .context("reading the record checks")?
+            .map(analyse::RecordCheckOut::from);
+    }
     for wanted in &options.domains {
         let wanted = wanted.trim().trim_end_matches('.').to_ascii_lowercase();
         if !summary.domains.iter().any(|d| d.domain == wanted) {

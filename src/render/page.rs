@@ -76,6 +76,19 @@ fn domain(d: &DomainSummary, threshold: f64) -> DomainView {
     let w = &r.what_if;
     let mut reasons = r.reasons.clone();
     reasons.extend(r.advice.iter().cloned());
+    // The live records, as the newest `check` found them.
+    if let Some(check) = &d.record_check {
+        let when = crate::analyse::format_rfc3339(check.checked_at);
+        if check.findings.is_empty() {
+            reasons.push(format!("live records checked {when}: no finding"));
+        }
+        for f in &check.findings {
+            reasons.push(format!(
+                "live {} record ({when}): {} {}: {}",
+                f.record, f.severity, f.code, f.message
+            ));
+        }
+    }
     if w.unclassified_affected > 0 {
         reasons.push(format!(
             "{} messages of unclassified senders would also fail under p={}",

@@ -367,6 +367,22 @@ fn write_domain(d: &DomainSummary, out: &mut dyn Write, st: &Styles) -> io::Resu
     for a in &r.advice {
         writeln!(out, "  - {}", st.dim(&wrap(a, 4, 4, WIDTH)))?;
     }
+    if let Some(check) = &d.record_check {
+        writeln!(
+            out,
+            "  {} {}",
+            st.bold("Live records"),
+            st.dim(&format!(
+                "(dmarc-report check, {}): {}",
+                crate::analyse::format_rfc3339(check.checked_at),
+                if check.findings.is_empty() { "no finding" } else { "" }
+            ))
+        )?;
+        for f in &check.findings {
+            let line = format!("{} {} {}: {}", f.severity, f.record, f.code, f.message);
+            writeln!(out, "  - {}", wrap(&line, 4, 4, WIDTH))?;
+        }
+    }
 
     // The busiest sources.
     writeln!(out)?;

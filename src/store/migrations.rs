@@ -15,6 +15,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../schemas/migrations/0004_record_lists.sql"),
     include_str!("../../schemas/migrations/0005_rollups.sql"),
     include_str!("../../schemas/migrations/0006_notify.sql"),
+    include_str!("../../schemas/migrations/0007_record_checks.sql"),
 ];
 
 /// The version whose migration adds the rollups, which the program then

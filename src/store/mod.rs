@@ -21,6 +21,7 @@
 //! database as of the last commit.
 
 pub mod backend;
+mod checks;
 pub mod dismiss;
 pub mod inspect;
 mod migrations;
@@ -33,6 +34,7 @@ mod rollup;
 mod snapshot;
 
 pub use backend::{Backend, RdnsCache, SummaryReads};
+pub use checks::{RecordCheck, StoredFinding};
 pub use rdns::{RdnsEntry, RdnsStatus};
 pub use reads::{DomainDays, PolicyReport, RecordFacts, ReportRef, SourceDay, StoredReason};
 pub use rollup::reason_label;

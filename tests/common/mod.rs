@@ -122,6 +122,7 @@ pub fn integrity_check(db: &Inspector<'_>) -> String {
     db.integrity_check().expect("integrity check")
 }
 
+pub mod dnsmasq;
 pub mod dovecot;
 pub mod oauth_server;
 pub mod smtp;

@@ -1,0 +1,173 @@
+//! `check`: the domains' DMARC, SPF, DKIM and MX records, looked up live,
+//! linted, and compared with what the stored reports and the verdict say.
+//! The findings are stored with their time, for `summary` and `report`.
+
+use std::net::{IpAddr, SocketAddr};
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use serde::Serialize;
+
+use crate::analyse::verdict::Verdict;
+use crate::analyse::{self, DomainSummary};
+use crate::cli::args::{CheckArgs, CheckFormat, WindowArgs};
+use crate::cli::settings::Settings;
+use crate::cli::{EXIT_OK, EXIT_PARTIAL, emit, exit, note};
+use crate::dns::{self, Evidence, Finding, HickoryLookup, Severity};
+use crate::store::{Store, StoredFinding};
+
+/// `IP` or `IP:PORT` (`[v6]:PORT`); port 53 by default.
+fn parse_resolver(text: &str) -> Result<SocketAddr> {
+    let text = text.trim();
+    if let Ok(addr) = text.parse::<SocketAddr>() {
+        return Ok(addr);
+    }
+    if let Ok(ip) = text.trim_start_matches('[').trim_end_matches(']').parse::<IpAddr>() {
+        return Ok(SocketAddr::new(ip, 53));
+    }
+    bail!("--resolver {text}: not an IP address or IP:PORT")
+}
+
+/// What the verdict says the evidence supports.
+fn supported(d: &DomainSummary) -> Option<String> {
+    let r = &d.readiness;
+    Some(
+        match r.verdict {
+            Verdict::InsufficientData => return None,
+            Verdict::ReadyForQuarantine => "quarantine",
+            Verdict::ReadyForReject | Verdict::Enforced => "reject",
+            // Legitimate mail fails DMARC: no enforcement is safe.
+            Verdict::NotReady if r.what_if.authorized_affected > 0 => "none",
+            // Otherwise the step below the one that is blocked.
+            Verdict::NotReady if r.what_if.policy == "reject" => "quarantine",
+            Verdict::NotReady => "none",
+        }
+        .to_owned(),
+    )
+}
+
+fn evidence(store: &Store, summary: Option<&DomainSummary>, domain: &str) -> Result<Evidence> {
+    let mut e = Evidence {
+        selectors: store.dkim_selectors(domain).context("reading DKIM selectors")?,
+        ..Evidence::default()
+    };
+    let Some(d) = summary else { return Ok(e) };
+    e.verdict = Some(d.readiness.verdict.as_str().to_owned());
+    e.supported = supported(d);
+    e.next_record = Some(d.readiness.recommended_record.clone());
+    for row in &d.totals.sources {
+        if row.totals.spf_aligned_pass > 0 {
+            e.spf_passing.0 += row.totals.spf_aligned_pass;
+            e.spf_passing.1 += 1;
+        }
+        let Some(known) = &row.known else { continue };
+        let ours = row.envelope_from.iter().any(|f| analyse::senders::aligned_with(f, domain));
+        let failing = row.totals.messages.saturating_sub(row.totals.spf_aligned_pass);
+        if ours
+            && failing > 0
+            && let Some(include) = known.spf.first()
+        {
+            match e.spf_failing_services.iter_mut().find(|(n, _, _)| *n == known.name) {
+                Some(entry) => entry.2 += failing,
+                None => e.spf_failing_services.push((known.name.clone(), include.clone(), failing)),
+            }
+        }
+    }
+    Ok(e)
+}
+
+#[derive(Serialize)]
+struct JsonOut<'a> {
+    domains: Vec<JsonDomain<'a>>,
+}
+
+#[derive(Serialize)]
+struct JsonDomain<'a> {
+    domain: &'a str,
+    findings: &'a [Finding],
+}
+
+/// Runs `check`.
+pub fn run(settings: &Settings, args: &CheckArgs) -> Result<ExitCode> {
+    let server = args.resolver.as_deref().map(parse_resolver).transpose()?;
+    let lookup = HickoryLookup::new(server, Duration::from_secs(args.timeout))?;
+    let store = Store::open(&settings.db)
+        .with_context(|| format!("opening the database {}", settings.db.display()))?;
+    let domains: Vec<String> = args
+        .domains
+        .iter()
+        .map(|d| d.trim().trim_end_matches('.').to_ascii_lowercase())
+        .filter(|d| !d.is_empty())
+        .collect();
+    // The verdict of each domain that has reports (30 days to the newest).
+    let window =
+        WindowArgs { domains: Vec::new(), since: None, until: None, days: None, all: false };
+    let mut options = settings.analysis(&window)?;
+    let stored = analyse::summary::domains(&store).context("listing the stored domains")?;
+    options.domains = domains.iter().filter(|d| stored.contains(d)).cloned().collect();
+    let summary = if options.domains.is_empty() {
+        None
+    } else {
+        Some(analyse::summarise(&store, &options).context("summarising")?)
+    };
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    let mut results = Vec::new();
+    for domain in &domains {
+        let section = summary.as_ref().and_then(|s| s.domains.iter().find(|d| &d.domain == domain));
+        let evidence = evidence(&store, section, domain)?;
+        let findings = dns::check_domain(&lookup, domain, &args.selectors, &evidence);
+        let stored: Vec<StoredFinding> = findings
+            .iter()
+            .map(|f| StoredFinding {
+                code: f.code.to_owned(),
+                severity: f.severity.as_str().to_owned(),
+                record: f.record.as_str().to_owned(),
+                message: f.message.clone(),
+                fix: f.fix.clone(),
+            })
+            .collect();
+        if let Err(e) = store.save_check(domain, now, &stored) {
+            note(&format!("{domain}: the findings could not be stored: {e:#}"));
+        }
+        results.push((domain.clone(), section.map(|s| s.readiness.verdict), findings));
+    }
+    let errors =
+        results.iter().flat_map(|(_, _, f)| f).filter(|f| f.severity == Severity::Error).count();
+    match args.format {
+        CheckFormat::Json => {
+            let out = JsonOut {
+                domains: results
+                    .iter()
+                    .map(|(domain, _, findings)| JsonDomain { domain, findings })
+                    .collect(),
+            };
+            emit(&(serde_json::to_string_pretty(&out)? + "\n"))?;
+        }
+        CheckFormat::Text => {
+            let mut text = String::new();
+            for (domain, verdict, findings) in &results {
+                let n = |s: Severity| findings.iter().filter(|f| f.severity == s).count();
+                text.push_str(&format!(
+                    "{domain}: {} error(s), {} warning(s), {} note(s); verdict from the reports: {}\n",
+                    n(Severity::Error),
+                    n(Severity::Warning),
+                    n(Severity::Info),
+                    verdict.map_or("none (no reports stored)", |v| v.as_str())
+                ));
+                for f in findings {
+                    text.push_str(&format!(
+                        "  {:<7} {:<5} {}: {}\n          fix: {}\n",
+                        f.severity.as_str(),
+                        f.record.as_str(),
+                        f.code,
+                        f.message,
+                        f.fix
+                    ));
+                }
+            }
+            emit(&text)?;
+        }
+    }
+    Ok(exit(if errors > 0 { EXIT_PARTIAL } else { EXIT_OK }))
+}

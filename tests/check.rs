@@ -1,0 +1,295 @@
+//! `check` against a real DNS server: dnsmasq on loopback, started here,
+//! serving one zone case per finding code (DKIM keys made with openssl at
+//! test time), then the comparison with stored reports and the findings
+//! shown by `summary`.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use common::dnsmasq::{Dnsmasq, Rr, dkim_key};
+use common::{command, run, temp_dir, write_file};
+
+const GOOD_SPF: &str = "v=spf1 ip4:192.0.2.10 -all";
+
+fn check(server: &Dnsmasq, dir: &std::path::Path, args: &[&str]) -> common::Run {
+    let mut cmd = command(dir);
+    cmd.args(["--db", "check.db", "check", "--resolver", &server.addr, "--timeout", "2"]);
+    cmd.args(args);
+    run(&mut cmd)
+}
+
+/// The codes found for each domain of a JSON run.
+fn codes(json: &serde_json::Value, domain: &str) -> Vec<(String, String)> {
+    json["domains"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["domain"] == domain)
+        .unwrap_or_else(|| panic!("no {domain} in {json:#}"))["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| {
+            (f["code"].as_str().unwrap().to_owned(), f["severity"].as_str().unwrap().to_owned())
+        })
+        .collect()
+}
+
+#[test]
+fn every_finding_code_is_found_in_its_own_zone_case() {
+    let k2048 = dkim_key(2048);
+    let k1024 = dkim_key(1024);
+    let k768 = dkim_key(768);
+    let good_dkim = format!("v=DKIM1; k=rsa; p={k2048}");
+    let dkim_1024 = format!("v=DKIM1; k=rsa; p={k1024}");
+    let dkim_768 = format!("v=DKIM1; k=rsa; p={k768}");
+    let dkim_testing = format!("v=DKIM1; t=y; k=rsa; p={k2048}");
+    // (domain, expected code, expected severity)
+    let cases: &[(&str, &str, &str)] = &[
+        ("nodmarc.test", "dmarc-missing", "error"),
+        ("multi.test", "dmarc-multiple", "error"),
+        ("syntax.test", "dmarc-syntax", "error"),
+        ("rua.test", "dmarc-rua-unauthorized", "warning"),
+        ("pct.test", "dmarc-pct-historic", "info"),
+        ("nospf.test", "spf-missing", "error"),
+        ("spfmulti.test", "spf-multiple", "error"),
+        ("spfsyntax.test", "spf-syntax", "error"),
+        ("lookups.test", "spf-too-many-lookups", "error"),
+        ("void.test", "spf-void-lookups", "warning"),
+        ("plusall.test", "spf-permissive-all", "error"),
+        ("soft.test", "spf-softfail-all", "info"),
+        ("incmiss.test", "spf-include-missing", "error"),
+        ("ptr.test", "spf-ptr", "warning"),
+        ("keys.test", "dkim-missing", "error"),
+        ("keys.test", "dkim-weak-key", "warning"),
+        ("keys.test", "dkim-weak-key", "error"),
+        ("keys.test", "dkim-revoked", "warning"),
+        ("keys.test", "dkim-testing", "warning"),
+        ("keys.test", "dkim-syntax", "error"),
+        ("nomx.test", "mx-missing", "info"),
+    ];
+    let dmarc = "v=DMARC1; p=reject; rua=mailto:dmarc@ok.test";
+    let mut records: Vec<Rr<'_>> = vec![
+        // A clean domain: nothing to say but the facts.
+        Rr::Txt("_dmarc.ok.test", dmarc),
+        Rr::Txt("ok.test", GOOD_SPF),
+        Rr::Txt("s1._domainkey.ok.test", &good_dkim),
+        Rr::Mx("ok.test", "mx.ok.test", 10),
+        // An external report address with its authorization record.
+        Rr::Txt("_dmarc.rua-ok.test", "v=DMARC1; p=none; rua=mailto:r@reports.elsewhere.test"),
+        Rr::Txt("rua-ok.test._report._dmarc.reports.elsewhere.test", "v=DMARC1"),
+        Rr::Txt("rua-ok.test", GOOD_SPF),
+        Rr::Mx("rua-ok.test", "mx.ok.test", 10),
+        Rr::Txt("nodmarc.test", GOOD_SPF),
+        Rr::Mx("nodmarc.test", "mx.ok.test", 10),
+        Rr::Txt("_dmarc.multi.test", "v=DMARC1; p=none"),
+        Rr::Txt("_dmarc.multi.test", "v=DMARC1; p=reject"),
+        Rr::Txt("_dmarc.syntax.test", "v=DMARC1; p=maybe; adkim=x; rua=https://example.test/r"),
+        Rr::Txt("_dmarc.rua.test", "v=DMARC1; p=none; rua=mailto:r@reports.elsewhere.test"),
+        Rr::Txt("_dmarc.pct.test", "v=DMARC1; p=quarantine; pct=50"),
+        Rr::Txt("_dmarc.nospf.test", dmarc),
+        Rr::Txt("spfmulti.test", GOOD_SPF),
+        Rr::Txt("spfmulti.test", "v=spf1 ip4:192.0.2.11 -all"),
+        Rr::Txt("spfsyntax.test", "v=spf1 ip4:999.1.1.1 frobnicate -all"),
+        // 1 include + 5 a at the top, 5 a in the include: 11 lookups.
+        Rr::Txt(
+            "lookups.test",
+            "v=spf1 include:chain.lookups.test a:h1.lookups.test a:h2.lookups.test a:h3.lookups.test a:h4.lookups.test a:h5.lookups.test -all",
+        ),
+        Rr::Txt(
+            "chain.lookups.test",
+            "v=spf1 a:h1.lookups.test a:h2.lookups.test a:h3.lookups.test a:h4.lookups.test a:h5.lookups.test -all",
+        ),
+        Rr::Txt("void.test", "v=spf1 a:n1.void.test a:n2.void.test a:n3.void.test -all"),
+        Rr::Txt("plusall.test", "v=spf1 +all"),
+        Rr::Txt("soft.test", "v=spf1 ip4:192.0.2.10 ~all"),
+        Rr::Txt("incmiss.test", "v=spf1 include:gone.incmiss.test -all"),
+        Rr::Txt("ptr.test", "v=spf1 ptr -all"),
+        Rr::Txt("keys.test", GOOD_SPF),
+        Rr::Txt("weak1024._domainkey.keys.test", &dkim_1024),
+        Rr::Txt("weak768._domainkey.keys.test", &dkim_768),
+        Rr::Txt("revoked._domainkey.keys.test", "v=DKIM1; k=rsa; p="),
+        Rr::Txt("testing._domainkey.keys.test", &dkim_testing),
+        Rr::Txt("broken._domainkey.keys.test", "v=DKIM1; k=rsa; p=not*base64"),
+        Rr::Txt("_dmarc.nomx.test", dmarc),
+        Rr::Txt("nomx.test", GOOD_SPF),
+    ];
+    for h in 1..=5 {
+        records.push(Rr::A(
+            [
+                "h1.lookups.test",
+                "h2.lookups.test",
+                "h3.lookups.test",
+                "h4.lookups.test",
+                "h5.lookups.test",
+            ][h - 1],
+            "192.0.2.1",
+        ));
+    }
+    let server = Dnsmasq::start(&records);
+    let dir = temp_dir();
+    let mut domains: Vec<&str> = cases.iter().map(|c| c.0).collect();
+    domains.dedup();
+    let mut args = vec!["--format", "json"];
+    for s in ["nokey", "weak1024", "weak768", "revoked", "testing", "broken"] {
+        args.extend(["--selector", s]);
+    }
+    args.extend(domains.iter().copied());
+    let out = check(&server, dir.path(), &args);
+    assert_eq!(out.code, Some(1), "{out:?}");
+    let json = out.json();
+    for (domain, code, severity) in cases {
+        let found = codes(&json, domain);
+        assert!(
+            found.iter().any(|(c, s)| c == code && s == severity),
+            "{domain}: expected {code} ({severity}), found {found:?}"
+        );
+    }
+    // Every finding has exactly the documented keys.
+    let f = &json["domains"][0]["findings"][0];
+    let mut keys: Vec<&str> = f.as_object().unwrap().keys().map(String::as_str).collect();
+    keys.sort_unstable();
+    assert_eq!(keys, ["code", "fix", "message", "record", "severity"]);
+    // The findings quote the record.
+    let pct = &json["domains"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["domain"] == "pct.test")
+        .unwrap()["findings"];
+    assert!(pct.to_string().contains("v=DMARC1; p=quarantine; pct=50"), "{pct}");
+
+    // The lookup count goes through the include: 11, not 6.
+    let text = check(&server, dir.path(), &["lookups.test"]).stdout;
+    assert!(text.contains("needs 11 DNS lookups"), "{text}");
+
+    // A clean domain, and an external rua with its authorization: no error
+    // or warning, exit 0.
+    for args in [&["--selector", "s1", "ok.test"][..], &["rua-ok.test"][..]] {
+        let mut args = args.to_vec();
+        args.extend(["--format", "json"]);
+        let out = check(&server, dir.path(), &args);
+        assert_eq!(out.code, Some(0), "{out:?}");
+        let d = args.iter().find(|a| a.ends_with(".test")).unwrap();
+        let found = codes(&out.json(), d);
+        assert!(found.iter().all(|(_, s)| s == "info"), "{d}: {found:?}");
+    }
+}
+
+#[test]
+fn timeouts_are_findings_and_bad_arguments_are_fatal() {
+    // Nobody answers on this port: each lookup times out, the run goes on.
+    let socket = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let silent = socket.local_addr().unwrap().to_string();
+    let dir = temp_dir();
+    let out = run(command(dir.path()).args([
+        "--db",
+        "check.db",
+        "check",
+        "--resolver",
+        &silent,
+        "--timeout",
+        "1",
+        "--format",
+        "json",
+        "quiet.test",
+    ]));
+    assert_eq!(out.code, Some(1), "{out:?}");
+    let found = codes(&out.json(), "quiet.test");
+    assert!(found.iter().any(|(c, _)| c == "dns-timeout"), "{found:?}");
+    drop(socket);
+
+    let out = run(command(dir.path()).args([
+        "--db",
+        "check.db",
+        "check",
+        "--resolver",
+        "not-an-ip",
+        "a.test",
+    ]));
+    assert_eq!(out.code, Some(2), "{out:?}");
+    assert!(out.stderr.contains("not-an-ip"), "{}", out.stderr);
+}
+
+/// 30 days of reports from two large receivers: the domain's own servers
+/// (signing with selector `fromreport`) and SendGrid sending with an
+/// envelope-from under the domain that fails SPF.
+fn store_reports(dir: &std::path::Path) {
+    let day0 = 1_792_454_400i64;
+    let reports = dir.join("reports");
+    std::fs::create_dir_all(&reports).unwrap();
+    for day in 0..30 {
+        for org in ["google.com", "Outlook.com"] {
+            let begin = day0 + day * 86_400;
+            let xml = format!(
+                "<?xml version=\"1.0\"?><feedback><report_metadata><org_name>{org}</org_name>\
+                 <email>noreply@{org}</email><report_id>{org}-{day}</report_id><date_range>\
+                 <begin>{begin}</begin><end>{}</end></date_range></report_metadata>\
+                 <policy_published><domain>reports.test</domain><p>quarantine</p></policy_published>\
+                 <record><row><source_ip>192.0.2.10</source_ip><count>300</count><policy_evaluated>\
+                 <disposition>none</disposition><dkim>pass</dkim><spf>pass</spf></policy_evaluated></row>\
+                 <identifiers><header_from>reports.test</header_from><envelope_from>reports.test</envelope_from></identifiers>\
+                 <auth_results><dkim><domain>reports.test</domain><selector>fromreport</selector><result>pass</result></dkim>\
+                 <spf><domain>reports.test</domain><result>pass</result></spf></auth_results></record>\
+                 <record><row><source_ip>167.89.1.1</source_ip><count>40</count><policy_evaluated>\
+                 <disposition>quarantine</disposition><dkim>fail</dkim><spf>fail</spf></policy_evaluated></row>\
+                 <identifiers><header_from>reports.test</header_from><envelope_from>reports.test</envelope_from></identifiers>\
+                 <auth_results><dkim><domain>sendgrid.net</domain><result>pass</result></dkim>\
+                 <spf><domain>reports.test</domain><result>fail</result></spf></auth_results></record></feedback>",
+                begin + 86_399
+            );
+            write_file(&reports, &format!("{org}-{day}.xml"), xml);
+        }
+    }
+    let out = run(command(dir).args(["--db", "check.db", "ingest", "reports"]));
+    assert_eq!(out.code, Some(0), "{out:?}");
+}
+
+#[test]
+fn the_live_records_are_compared_with_the_reports_and_shown_by_summary() {
+    let key = dkim_key(2048);
+    let dkim = format!("v=DKIM1; k=rsa; p={key}");
+    let server = Dnsmasq::start(&[
+        Rr::Txt("_dmarc.reports.test", "v=DMARC1; p=quarantine; rua=mailto:d@reports.test"),
+        Rr::Txt("reports.test", GOOD_SPF),
+        Rr::Txt("fromreport._domainkey.reports.test", &dkim),
+        Rr::Mx("reports.test", "mx.reports.test", 10),
+    ]);
+    let dir = temp_dir();
+    store_reports(dir.path());
+    let out = check(&server, dir.path(), &["--format", "json", "reports.test"]);
+    assert_eq!(out.code, Some(0), "{out:?}");
+    let found = codes(&out.json(), "reports.test");
+    // SendGrid fails SPF with our envelope-from, and the record lacks its include.
+    assert!(found.iter().any(|(c, _)| c == "spf-include-forgotten"), "{found:?}");
+    assert!(found.iter().any(|(c, _)| c == "spf-report-passes"), "{found:?}");
+    // The verdict is not-ready for quarantine, yet p=quarantine is live.
+    assert!(found.iter().any(|(c, _)| c == "dmarc-policy-stricter-than-evidence"), "{found:?}");
+    // The selector seen in the reports was checked, and its key is fine.
+    assert!(!found.iter().any(|(c, _)| c.starts_with("dkim-")), "{found:?}");
+    let text = check(&server, dir.path(), &["reports.test"]).stdout;
+    assert!(text.contains("include:sendgrid.net"), "{text}");
+
+    // The selector is looked up: remove its key and it is missing.
+    drop(server);
+    let server = Dnsmasq::start(&[
+        Rr::Txt("_dmarc.reports.test", "v=DMARC1; p=quarantine"),
+        Rr::Txt("reports.test", GOOD_SPF),
+    ]);
+    let out = check(&server, dir.path(), &["--format", "json", "reports.test"]);
+    let found = codes(&out.json(), "reports.test");
+    assert!(found.iter().any(|(c, _)| c == "dkim-missing"), "{found:?}");
+    assert_eq!(out.code, Some(1));
+
+    // summary shows the newest check next to the verdict.
+    let out = run(command(dir.path()).args(["--db", "check.db", "summary", "--color", "never"]));
+    assert_eq!(out.code, Some(0), "{out:?}");
+    assert!(out.stdout.contains("Live records"), "{}", out.stdout);
+    assert!(out.stdout.contains("dkim-missing"), "{}", out.stdout);
+    let out = run(command(dir.path()).args(["--db", "check.db", "summary", "--format", "json"]));
+    let json = out.json();
+    let check = &json["domains"][0]["record_check"];
+    assert!(check["checked_at"].as_str().unwrap().ends_with('Z'), "{check}");
+    assert!(check["findings"].to_string().contains("dkim-missing"), "{check}");
+}
