@@ -1,8 +1,9 @@
 //! `notify`, `notify --digest` and `metrics` end to end: reports written
 //! here in code (dated relative to today, so that "reports stopped" is
 //! under control), stored with `ingest`, then told through a real SMTP
-//! server (python3-aiosmtpd on loopback, plain or STARTTLS with AUTH) and a
-//! webhook served by the test. Mail is parsed with mail-parser.
+//! server (python3-aiosmtpd on loopback: plain, STARTTLS or implicit TLS,
+//! with AUTH) and a webhook served by the test over HTTP or HTTPS (rustls,
+//! a throwaway CA). Mail is parsed with mail-parser.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -11,7 +12,7 @@ mod common;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
-use std::sync::mpsc;
+use std::sync::{Arc, mpsc};
 
 use common::smtp::{self, Smtpd};
 use common::{command, run, temp_dir, write_file};
@@ -417,6 +418,44 @@ fn starttls_with_auth_and_a_private_ca_delivers_and_an_unknown_ca_is_refused() {
 }
 
 #[test]
+fn implicit_tls_with_auth_delivers_and_a_refused_login_keeps_the_events_pending() {
+    let mut s = Setup::new();
+    s.ingest(&clean_history());
+    let server = Smtpd::implicit_tls(s.path());
+    let config = |password: &str| {
+        let file = write_file(s.path(), "smtp-password", format!("{password}\n"));
+        format!(
+            "[notify]\nsmtp_host = \"127.0.0.1\"\nsmtp_port = {}\nsmtp_tls = \"implicit\"\n\
+             smtp_user = \"{}\"\nsmtp_password_file = \"{}\"\nca_file = \"{}\"\n\
+             from = \"dmarc-report@example.com\"\nto = [\"postmaster@example.com\"]\n",
+            server.port(),
+            smtp::USER,
+            file.display(),
+            server.ca_file().display()
+        )
+    };
+    let wrong = "not-the-password";
+    let c = config(wrong);
+    s.config(&c);
+    let refused = s.notify(&[]);
+    assert_eq!(refused.code, Some(1), "{refused:?}");
+    assert!(refused.stderr.contains(&format!("127.0.0.1:{}", server.port())), "{}", refused.stderr);
+    assert!(refused.stderr.contains("535"), "the server's refusal: {}", refused.stderr);
+    assert!(!refused.stderr.contains(wrong), "the password never shows: {}", refused.stderr);
+    assert!(server.messages().is_empty());
+
+    let c = config(smtp::PASSWORD);
+    s.config(&c);
+    let sent = s.notify(&[]);
+    assert_eq!(sent.code, Some(0), "{sent:?}");
+    let mails = server.messages();
+    assert_eq!(mails.len(), 1, "the pending events go out once");
+    let (subject, text, _, _) = parts(&mails[0]);
+    assert!(subject.contains(A), "{subject}");
+    assert!(text.contains("publish: v=DMARC1; p=quarantine"), "{text}");
+}
+
+#[test]
 fn plain_smtp_to_another_machine_warns() {
     let mut s = Setup::new();
     s.ingest(&clean_history());
@@ -433,15 +472,66 @@ fn plain_smtp_to_another_machine_warns() {
 /// Serves `answers.len()` HTTP requests on loopback, answering each with
 /// the next status; sends each request's body to the channel.
 fn webhook_server(answers: Vec<u16>) -> (u16, mpsc::Receiver<(String, Vec<u8>)>) {
+    serve_webhook(answers, None)
+}
+
+/// The same over HTTPS, with a certificate for 127.0.0.1 from a throwaway
+/// CA made in `dir`; returns the CA's file too. A client that refuses the
+/// certificate uses up one answer.
+fn https_webhook_server(
+    dir: &Path,
+    answers: Vec<u16>,
+) -> (u16, mpsc::Receiver<(String, Vec<u8>)>, PathBuf) {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    let certs = dir.join("webhook-certs");
+    std::fs::create_dir_all(&certs).unwrap();
+    smtp::make_certificates(&certs);
+    let chain: Vec<CertificateDer<'static>> =
+        CertificateDer::pem_file_iter(certs.join("server.pem"))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+    let key = PrivateKeyDer::from_pem_file(certs.join("server.key")).unwrap();
+    let config = rustls::ServerConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_no_client_auth()
+    .with_single_cert(chain, key)
+    .unwrap();
+    let (port, rx) = serve_webhook(answers, Some(Arc::new(config)));
+    (port, rx, certs.join("ca.pem"))
+}
+
+trait Stream: Read + Write + Send {}
+impl<T: Read + Write + Send> Stream for T {}
+
+fn serve_webhook(
+    answers: Vec<u16>,
+    tls: Option<Arc<rustls::ServerConfig>>,
+) -> (u16, mpsc::Receiver<(String, Vec<u8>)>) {
     let listener = TcpListener::bind(("127.0.0.1", 0)).unwrap();
     let port = listener.local_addr().unwrap().port();
     let (tx, rx) = mpsc::channel();
     std::thread::spawn(move || {
         for status in answers {
-            let Ok((stream, _)) = listener.accept() else { return };
-            let mut reader = BufReader::new(stream.try_clone().unwrap());
+            let Ok((tcp, _)) = listener.accept() else { return };
+            let stream: Box<dyn Stream> = match &tls {
+                Some(config) => Box::new(rustls::StreamOwned::new(
+                    rustls::ServerConnection::new(config.clone()).unwrap(),
+                    tcp,
+                )),
+                None => Box::new(tcp),
+            };
+            let mut reader = BufReader::new(stream);
             let mut request_line = String::new();
-            reader.read_line(&mut request_line).unwrap();
+            if reader.read_line(&mut request_line).is_err() {
+                // A client that refused the certificate.
+                let _ = tx.send((String::new(), Vec::new()));
+                continue;
+            }
             let mut length = 0usize;
             loop {
                 let mut line = String::new();
@@ -457,11 +547,12 @@ fn webhook_server(answers: Vec<u16>) -> (u16, mpsc::Receiver<(String, Vec<u8>)>)
             }
             let mut body = vec![0; length];
             reader.read_exact(&mut body).unwrap();
-            let mut stream = stream;
+            let mut stream = reader.into_inner();
             let _ = write!(
                 stream,
                 "HTTP/1.1 {status} X\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
             );
+            let _ = stream.flush();
             let _ = tx.send((request_line, body));
         }
     });
@@ -494,6 +585,33 @@ fn the_webhook_gets_one_json_post_per_run_and_a_refusal_leaves_the_events_pendin
     assert!(json["subject"].as_str().unwrap().contains(A), "{json:#}");
 
     // Told once: the next run posts nothing (the server would not answer).
+    assert_eq!(s.notify(&[]).code, Some(0));
+}
+
+#[test]
+fn an_https_webhook_with_a_private_ca_gets_the_post_and_an_unknown_ca_is_refused_with_events_pending()
+ {
+    let mut s = Setup::new();
+    s.ingest(&clean_history());
+    let (port, requests, ca) = https_webhook_server(s.path(), vec![200, 200]);
+    let url = format!("https://127.0.0.1:{port}/hooks/dmarc");
+
+    // Without ca_file the throwaway CA is unknown: refused, nothing sent.
+    s.config(&format!("[notify]\nwebhook_url = \"{url}\"\n"));
+    let refused = s.notify(&[]);
+    assert_eq!(refused.code, Some(1), "{refused:?}");
+    assert!(refused.stderr.contains(&url), "names the webhook: {}", refused.stderr);
+    assert!(refused.stderr.contains("ca_file"), "says how to fix it: {}", refused.stderr);
+    let (line, body) = requests.recv().unwrap();
+    assert!(line.is_empty() && body.is_empty(), "no request got through: {line}");
+
+    s.config(&format!("[notify]\nwebhook_url = \"{url}\"\nca_file = \"{}\"\n", ca.display()));
+    let ok = s.notify(&[]);
+    assert_eq!(ok.code, Some(0), "{ok:?}");
+    let (line, body) = requests.recv().unwrap();
+    assert_eq!(line.trim_end(), "POST /hooks/dmarc HTTP/1.1");
+    let json: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(json["events"].as_array().unwrap().len(), 3, "the pending events, once: {json:#}");
     assert_eq!(s.notify(&[]).code, Some(0));
 }
 

@@ -1,7 +1,7 @@
 //! A real SMTP server for the tests: Debian's `python3-aiosmtpd` on
 //! loopback, one per test, storing what it receives in a Maildir. Plain, or
-//! with STARTTLS (a certificate from a throwaway CA made with `openssl`)
-//! and AUTH (one user and password).
+//! with TLS (STARTTLS or implicit, a certificate from a throwaway CA made
+//! with `openssl`) and AUTH (one user and password).
 
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
@@ -13,7 +13,8 @@ pub const USER: &str = "alerts@example.com";
 /// See [`USER`].
 pub const PASSWORD: &str = "s3cret-pass";
 
-/// The server script: plain, or STARTTLS required with AUTH required.
+/// The server script: plain, or TLS (STARTTLS required, or implicit) with
+/// AUTH required.
 const SCRIPT: &str = r#"
 import sys, ssl, time
 from aiosmtpd.controller import Controller
@@ -22,14 +23,21 @@ from aiosmtpd.smtp import AuthResult, LoginPassword
 
 port, maildir, mode = int(sys.argv[1]), sys.argv[2], sys.argv[3]
 kwargs = {}
-if mode == "starttls":
+if mode in ("starttls", "implicit"):
     ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     ctx.load_cert_chain(sys.argv[4], sys.argv[5])
     user, password = sys.argv[6].encode(), sys.argv[7].encode()
     def check(server, session, envelope, mechanism, data):
         ok = isinstance(data, LoginPassword) and data.login == user and data.password == password
-        return AuthResult(success=ok)
-    kwargs = dict(tls_context=ctx, require_starttls=True, authenticator=check, auth_required=True)
+        # handled=False: aiosmtpd answers a refusal with 535 itself.
+        return AuthResult(success=ok, handled=False)
+    kwargs = dict(authenticator=check, auth_required=True)
+    if mode == "starttls":
+        kwargs.update(tls_context=ctx, require_starttls=True)
+    else:
+        # aiosmtpd counts only STARTTLS as TLS when it decides whether to
+        # offer AUTH; with implicit TLS the whole connection is encrypted.
+        kwargs.update(ssl_context=ctx, auth_require_tls=False)
 controller = Controller(Mailbox(maildir), hostname="127.0.0.1", port=port, **kwargs)
 controller.start()
 while True:
@@ -54,25 +62,31 @@ impl Smtpd {
     /// A plain SMTP server on `port` (0: a free one), storing into
     /// `dir/maildir`.
     pub fn plain(dir: &Path, port: u16) -> Smtpd {
-        Self::start(dir, port, false)
+        Self::start(dir, port, None)
     }
 
     /// A server that requires STARTTLS and AUTH ([`USER`], [`PASSWORD`]).
     pub fn starttls(dir: &Path) -> Smtpd {
-        Self::start(dir, 0, true)
+        Self::start(dir, 0, Some("starttls"))
     }
 
-    fn start(dir: &Path, port: u16, tls: bool) -> Smtpd {
+    /// A server that speaks TLS from the first byte (SMTPS, RFC 8314) and
+    /// requires AUTH ([`USER`], [`PASSWORD`]).
+    pub fn implicit_tls(dir: &Path) -> Smtpd {
+        Self::start(dir, 0, Some("implicit"))
+    }
+
+    fn start(dir: &Path, port: u16, tls: Option<&str>) -> Smtpd {
         let port = if port == 0 { free_port() } else { port };
         let maildir = dir.join("maildir");
         let mut cmd = Command::new("/usr/bin/python3");
         cmd.args(["-c", SCRIPT, &port.to_string()]).arg(&maildir);
         let mut ca_file = None;
-        if tls {
+        if let Some(mode) = tls {
             let certs = dir.join("certs");
             std::fs::create_dir_all(&certs).expect("create the certificate folder");
             make_certificates(&certs);
-            cmd.arg("starttls").arg(certs.join("server.pem")).arg(certs.join("server.key"));
+            cmd.arg(mode).arg(certs.join("server.pem")).arg(certs.join("server.key"));
             cmd.args([USER, PASSWORD]);
             ca_file = Some(certs.join("ca.pem"));
         } else {
@@ -108,9 +122,9 @@ impl Smtpd {
         self.port
     }
 
-    /// The CA that signed its certificate (STARTTLS servers).
+    /// The CA that signed its certificate (TLS servers).
     pub fn ca_file(&self) -> &Path {
-        self.ca_file.as_deref().expect("a STARTTLS server")
+        self.ca_file.as_deref().expect("a TLS server")
     }
 
     /// Every message received so far, oldest first (by file name order in
@@ -150,8 +164,9 @@ impl Drop for Smtpd {
     }
 }
 
-/// `ca.pem` and the `server.pem`/`server.key` it signed for 127.0.0.1.
-fn make_certificates(certs: &Path) {
+/// `ca.pem` and the `server.pem`/`server.key` it signed for 127.0.0.1 (the
+/// test webhook's HTTPS server uses them too).
+pub fn make_certificates(certs: &Path) {
     let run = |args: &[&str]| {
         let out = Command::new("openssl")
             .current_dir(certs)
