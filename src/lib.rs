@@ -30,5 +30,6 @@ pub mod notify;
 pub mod parse;
 pub mod render;
 pub mod store;
+pub mod tls;
 pub mod units;
 pub mod unpack;

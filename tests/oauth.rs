@@ -16,6 +16,7 @@ use std::time::{Duration, Instant};
 
 use common::dovecot::Dovecot;
 use common::oauth_server::{self, CLIENT_ID, OAuthServer};
+use common::smtp::make_certificates;
 use common::{Run, command, email_with_attachment, gzip, report_xml, run, temp_dir};
 use dmarc_report::store::inspect::Inspector;
 
@@ -51,9 +52,17 @@ struct Setup {
 
 impl Setup {
     fn new(flow: &str, lifetime: u64, mechanisms: &str, extra: &str) -> Setup {
-        let idp = OAuthServer::start(lifetime);
+        Setup::with_idp(OAuthServer::start(lifetime), temp_dir(), flow, mechanisms, extra)
+    }
+
+    fn with_idp(
+        idp: OAuthServer,
+        sandbox: tempfile::TempDir,
+        flow: &str,
+        mechanisms: &str,
+        extra: &str,
+    ) -> Setup {
         let imap = Dovecot::start_oauth2(&idp.introspection_url(), mechanisms).unwrap();
-        let sandbox = temp_dir();
         let secret = sandbox.path().join("client-secret");
         std::fs::write(&secret, format!("{}\n", idp.client_secret())).unwrap();
         let token_file = sandbox.path().join("state/tokens/m365.json");
@@ -92,6 +101,18 @@ oauth2_token_file = "{token_file}"
         .unwrap();
         let db = sandbox.path().join("dmarc.db");
         Setup { idp, imap, sandbox, config, db, token_file }
+    }
+
+    /// Points the account's `ca_file` at `ca`.
+    fn set_ca_file(&self, ca: &Path) {
+        let text = std::fs::read_to_string(&self.config).unwrap();
+        let old = format!("ca_file = \"{}\"", self.imap.ca_file().display());
+        assert!(text.contains(&old));
+        std::fs::write(
+            &self.config,
+            text.replace(&old, &format!("ca_file = \"{}\"", ca.display())),
+        )
+        .unwrap();
     }
 
     fn cmd(&self, args: &[&str]) -> Command {
@@ -194,6 +215,41 @@ fn client_credentials_fetch_stores_reports_unattended_and_keeps_a_private_token_
     assert!(status.stdout.contains("m365: oauth2 client_credentials"), "{status:?}");
     assert!(status.stdout.contains("access token expires"), "{status:?}");
     s.assert_no_secret(&status);
+}
+
+#[test]
+fn an_identity_provider_behind_a_private_ca_is_trusted_through_the_accounts_ca_file() {
+    let sandbox = temp_dir();
+    let certs = sandbox.path().join("idp-certs");
+    std::fs::create_dir_all(&certs).unwrap();
+    make_certificates(&certs);
+    let idp = OAuthServer::start_tls(3600, &certs.join("server.pem"), &certs.join("server.key"));
+    assert!(idp.base().starts_with("https://"));
+    let s = Setup::with_idp(idp, sandbox, "client_credentials", "xoauth2", "");
+    s.imap.append("INBOX", &rua("tls-1", 0)).unwrap();
+
+    // The account's ca_file holds only the IMAP server's CA: the provider's
+    // certificate is refused, with the way out, and nothing is fetched.
+    let out = run(&mut s.fetch(&[]));
+    assert_eq!(out.code, Some(2), "{out:?}");
+    assert_eq!(out.stderr.lines().count(), 1, "one line: {}", out.stderr);
+    assert!(out.stderr.contains(&format!("{}/token", s.idp.base())), "{}", out.stderr);
+    assert!(out.stderr.contains("ca_file"), "{}", out.stderr);
+    assert_eq!(s.reports(), 0);
+    assert_eq!(s.imap.list_uids("INBOX").unwrap().len(), 1, "the message stays");
+    s.assert_no_secret(&out);
+
+    // Both CAs in the one file: the token comes over verified TLS.
+    let both = s.sandbox.path().join("both-cas.pem");
+    let mut pem = std::fs::read(s.imap.ca_file()).unwrap();
+    pem.extend(std::fs::read(certs.join("ca.pem")).unwrap());
+    std::fs::write(&both, pem).unwrap();
+    s.set_ca_file(&both);
+    let out = run(&mut s.fetch(&[]));
+    assert_eq!(out.code, Some(0), "{out:?}");
+    assert_eq!(s.reports(), 1);
+    assert_eq!(s.idp.grants("client_credentials"), 1);
+    s.assert_no_secret(&out);
 }
 
 #[test]

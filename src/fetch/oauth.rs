@@ -15,6 +15,7 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use base64::Engine;
@@ -175,7 +176,7 @@ pub fn access_token(account: &Account, oauth: &OAuth2) -> Result<AccessToken, OA
     {
         return Ok(AccessToken { secret: token.clone(), expires_at: Some(expires_at) });
     }
-    let client = Client::new(account, oauth);
+    let client = Client::new(account, oauth)?;
     let answer = match oauth.flow {
         Flow::ClientCredentials => {
             let secret = client_secret(oauth)?.ok_or_else(|| {
@@ -281,6 +282,40 @@ fn run_token_command(account: &Account, command: &str) -> Result<AccessToken, OA
     Ok(AccessToken { secret: token.to_owned(), expires_at: None })
 }
 
+/// The identity provider is trusted like the IMAP server: the system's
+/// roots plus the account's `ca_file` (an in-house provider behind a
+/// private CA). Where the system has no roots and no `ca_file` is given,
+/// Mozilla's roots compiled into ureq.
+fn tls_config(ca_file: Option<&std::path::Path>) -> Result<ureq::tls::TlsConfig, String> {
+    use ureq::tls::{Certificate, RootCerts, TlsConfig};
+    let mut certs = crate::tls::system_certificates();
+    if let Some(ca) = ca_file {
+        certs.extend(crate::tls::ca_file_certificates(ca)?);
+    }
+    let roots = if certs.is_empty() {
+        RootCerts::WebPki
+    } else {
+        RootCerts::Specific(Arc::new(
+            certs.iter().map(|der| Certificate::from_der(der).to_owned()).collect(),
+        ))
+    };
+    Ok(TlsConfig::builder()
+        .root_certs(roots)
+        .unversioned_rustls_crypto_provider(Arc::new(rustls::crypto::ring::default_provider()))
+        .build())
+}
+
+/// Whether the provider's certificate was refused (ureq reports it as
+/// rustls' error, directly or inside an I/O error).
+fn refused_certificate(e: &ureq::Error) -> bool {
+    let tls = match e {
+        ureq::Error::Rustls(tls) => Some(tls),
+        ureq::Error::Io(io) => io.get_ref().and_then(|inner| inner.downcast_ref::<rustls::Error>()),
+        _ => None,
+    };
+    matches!(tls, Some(rustls::Error::InvalidCertificate(_)))
+}
+
 /// Talks to the identity provider's endpoints.
 struct Client<'a> {
     account: &'a Account,
@@ -289,14 +324,21 @@ struct Client<'a> {
 }
 
 impl<'a> Client<'a> {
-    fn new(account: &'a Account, oauth: &'a OAuth2) -> Self {
+    fn new(account: &'a Account, oauth: &'a OAuth2) -> Result<Self, OAuthError> {
         let agent: ureq::Agent = ureq::Agent::config_builder()
             .http_status_as_error(false)
             .timeout_global(Some(HTTP_TIMEOUT))
             .max_redirects(0)
+            .tls_config(tls_config(account.ca_file.as_deref()).map_err(|cause| {
+                OAuthError::Http {
+                    account: account.label.clone(),
+                    url: oauth.token_url.clone(),
+                    cause,
+                }
+            })?)
             .build()
             .into();
-        Client { account, oauth, agent }
+        Ok(Client { account, oauth, agent })
     }
 
     fn http_error(&self, cause: impl Into<String>) -> OAuthError {
@@ -321,7 +363,10 @@ impl<'a> Client<'a> {
             .post(url)
             .header("Accept", "application/json")
             .send_form(form.iter().copied())
-            .map_err(|e| fail(format!("cannot reach it: {e}")))?;
+            .map_err(|e| {
+                let hint = if refused_certificate(&e) { crate::tls::PRIVATE_CA_HINT } else { "" };
+                fail(format!("cannot reach it: {e}{hint}"))
+            })?;
         let status = answer.status();
         let body = answer
             .body_mut()
@@ -406,7 +451,7 @@ pub fn login(
         )
         .into());
     }
-    let client = Client::new(account, oauth);
+    let client = Client::new(account, oauth)?;
     let answer = match oauth.flow {
         Flow::ClientCredentials => {
             // Nothing to consent to: get a token now to prove the settings.

@@ -8,11 +8,10 @@
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::net::{TcpStream, ToSocketAddrs};
 use std::path::Path;
-use std::sync::Arc;
 use std::time::Duration;
 
-use rustls::pki_types::{CertificateDer, ServerName, pem::PemObject};
-use rustls::{ClientConfig, ClientConnection, RootCertStore, StreamOwned};
+use rustls::pki_types::ServerName;
+use rustls::{ClientConnection, StreamOwned};
 
 const TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -96,7 +95,7 @@ pub fn post(url: &str, body: &[u8], ca_file: Option<&Path>) -> Result<(), Webhoo
         body.len()
     );
     let status = if target.tls {
-        let config = tls_config(ca_file).map_err(fail)?;
+        let config = crate::tls::client_config(ca_file).map_err(fail)?;
         let name = ServerName::try_from(target.host.clone())
             .map_err(|e| fail(format!("\"{}\" is not a valid server name: {e}", target.host)))?;
         let conn = ClientConnection::new(config, name).map_err(|e| fail(e.to_string()))?;
@@ -105,11 +104,8 @@ pub fn post(url: &str, body: &[u8], ca_file: Option<&Path>) -> Result<(), Webhoo
         exchange(tcp, head.as_bytes(), body)
     }
     .map_err(|e| {
-        let hint = if e.to_string().contains("certificate") {
-            " (if the server uses a private CA, give its certificate with ca_file)"
-        } else {
-            ""
-        };
+        let hint =
+            if e.to_string().contains("certificate") { crate::tls::PRIVATE_CA_HINT } else { "" };
         fail(format!("{e}{hint}"))
     })?;
     let code = status.split_whitespace().nth(1).and_then(|c| c.parse::<u16>().ok());
@@ -151,35 +147,6 @@ fn connect(host: &str, port: u16) -> Result<TcpStream, String> {
         }
     }
     Err(last)
-}
-
-/// System roots (Mozilla's where the system has none) plus `ca_file`.
-fn tls_config(ca_file: Option<&Path>) -> Result<Arc<ClientConfig>, String> {
-    let mut roots = RootCertStore::empty();
-    for cert in rustls_native_certs::load_native_certs().certs {
-        let _ = roots.add(cert);
-    }
-    if roots.is_empty() {
-        roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
-    }
-    if let Some(ca) = ca_file {
-        let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(ca)
-            .and_then(|it| it.collect::<Result<_, _>>())
-            .map_err(|e| format!("cannot read ca_file {}: {e}", ca.display()))?;
-        if certs.is_empty() {
-            return Err(format!("ca_file {} holds no PEM certificate", ca.display()));
-        }
-        for cert in certs {
-            roots.add(cert).map_err(|e| format!("ca_file {}: {e}", ca.display()))?;
-        }
-    }
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let config = ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .map_err(|e| e.to_string())?
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    Ok(Arc::new(config))
 }
 
 #[cfg(test)]

@@ -6,7 +6,10 @@
 //! RFC 7662 introspection endpoint for Dovecot's `oauth2` passdb. Access
 //! tokens live as long as [`OAuthServer::set_lifetime`] says, so expiry
 //! and renewal happen inside a test. Every token it issues is remembered,
-//! so that tests can check that none leaks into output.
+//! so that tests can check that none leaks into output. With
+//! [`OAuthServer::start_tls`] the provider's endpoints are served over
+//! HTTPS with a certificate from a throwaway CA, while introspection for
+//! Dovecot stays plain on loopback.
 
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
@@ -46,6 +49,8 @@ struct State {
 /// The running server; stops with the test process.
 pub struct OAuthServer {
     port: u16,
+    /// The HTTPS port, when started with TLS.
+    tls_port: Option<u16>,
     secret: String,
     lifetime: Arc<AtomicU64>,
     state: Arc<Mutex<State>>,
@@ -55,41 +60,92 @@ pub struct OAuthServer {
 impl OAuthServer {
     /// Starts on a free loopback port. Access tokens last `lifetime_secs`.
     pub fn start(lifetime_secs: u64) -> OAuthServer {
+        Self::start_with(lifetime_secs, None)
+    }
+
+    /// Like [`start`](Self::start), and the provider's endpoints also over
+    /// HTTPS ([`base`](Self::base) names them) with `cert.pem`/`key.pem`.
+    pub fn start_tls(lifetime_secs: u64, cert: &std::path::Path, key: &std::path::Path) -> Self {
+        use rustls::pki_types::pem::PemObject;
+        use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+        let chain: Vec<CertificateDer<'static>> =
+            CertificateDer::pem_file_iter(cert).unwrap().map(Result::unwrap).collect();
+        let key = PrivateKeyDer::from_pem_file(key).unwrap();
+        let config = rustls::ServerConfig::builder_with_provider(Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(chain, key)
+        .unwrap();
+        Self::start_with(lifetime_secs, Some(Arc::new(config)))
+    }
+
+    fn start_with(lifetime_secs: u64, tls: Option<Arc<rustls::ServerConfig>>) -> OAuthServer {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let port = listener.local_addr().unwrap().port();
+        let tls_listener = tls.as_ref().map(|_| TcpListener::bind("127.0.0.1:0").unwrap());
+        let tls_port = tls_listener.as_ref().map(|l| l.local_addr().unwrap().port());
         let secret = format!("client-Secret-{}-{port}", std::process::id());
         let server = OAuthServer {
             port,
+            tls_port,
             secret: secret.clone(),
             lifetime: Arc::new(AtomicU64::new(lifetime_secs)),
             state: Arc::new(Mutex::new(State::default())),
             stop: Arc::new(AtomicBool::new(false)),
         };
-        let (state, lifetime, stop) =
-            (server.state.clone(), server.lifetime.clone(), server.stop.clone());
-        std::thread::spawn(move || {
-            for stream in listener.incoming() {
-                if stop.load(Ordering::Relaxed) {
-                    break;
+        let listeners = std::iter::once((listener, None))
+            .chain(tls_listener.map(|l| (l, tls.clone())))
+            .collect::<Vec<_>>();
+        for (listener, tls) in listeners {
+            let (state, lifetime, stop, secret) = (
+                server.state.clone(),
+                server.lifetime.clone(),
+                server.stop.clone(),
+                secret.clone(),
+            );
+            std::thread::spawn(move || {
+                for stream in listener.incoming() {
+                    if stop.load(Ordering::Relaxed) {
+                        break;
+                    }
+                    let Ok(stream) = stream else { continue };
+                    let _ = stream.set_read_timeout(Some(Duration::from_secs(10)));
+                    let (state, lifetime, secret) =
+                        (state.clone(), lifetime.clone(), secret.clone());
+                    let tls = tls.clone();
+                    std::thread::spawn(move || {
+                        let _ = match tls {
+                            Some(config) => {
+                                let Ok(conn) = rustls::ServerConnection::new(config) else {
+                                    return;
+                                };
+                                let stream = rustls::StreamOwned::new(conn, stream);
+                                handle(stream, port, &state, &lifetime, &secret)
+                            }
+                            None => handle(stream, port, &state, &lifetime, &secret),
+                        };
+                    });
                 }
-                let Ok(stream) = stream else { continue };
-                let (state, lifetime, secret) = (state.clone(), lifetime.clone(), secret.clone());
-                std::thread::spawn(move || {
-                    let _ = handle(stream, port, &state, &lifetime, &secret);
-                });
-            }
-        });
+            });
+        }
         server
     }
 
-    /// `http://127.0.0.1:PORT`.
+    /// Where the provider's endpoints are: `https://127.0.0.1:PORT` when
+    /// started with TLS, else `http://127.0.0.1:PORT`.
     pub fn base(&self) -> String {
-        format!("http://127.0.0.1:{}", self.port)
+        match self.tls_port {
+            Some(port) => format!("https://127.0.0.1:{port}"),
+            None => format!("http://127.0.0.1:{}", self.port),
+        }
     }
 
     /// The introspection endpoint, for Dovecot.
     pub fn introspection_url(&self) -> String {
-        format!("{}/introspect", self.base())
+        format!("http://127.0.0.1:{}/introspect", self.port)
     }
 
     /// The client secret the server accepts.
@@ -149,7 +205,9 @@ impl OAuthServer {
 impl Drop for OAuthServer {
     fn drop(&mut self) {
         self.stop.store(true, Ordering::Relaxed);
-        let _ = TcpStream::connect(("127.0.0.1", self.port));
+        for port in std::iter::once(self.port).chain(self.tls_port) {
+            let _ = TcpStream::connect(("127.0.0.1", port));
+        }
     }
 }
 
@@ -187,15 +245,14 @@ fn error(status: u16, code: &str, description: &str) -> (u16, String) {
     (status, serde_json::json!({"error": code, "error_description": description}).to_string())
 }
 
-fn handle(
-    mut stream: TcpStream,
+fn handle<S: Read + Write>(
+    stream: S,
     port: u16,
     state: &Mutex<State>,
     lifetime: &AtomicU64,
     secret: &str,
 ) -> std::io::Result<()> {
-    stream.set_read_timeout(Some(Duration::from_secs(10)))?;
-    let mut reader = BufReader::new(stream.try_clone()?);
+    let mut reader = BufReader::new(stream);
     let mut line = String::new();
     reader.read_line(&mut line)?;
     let mut length = 0usize;
@@ -273,6 +330,7 @@ fn handle(
         _ => "Not Found",
     };
     let location = location.map(|l| format!("Location: {l}\r\n")).unwrap_or_default();
+    let stream = reader.get_mut();
     write!(
         stream,
         "HTTP/1.1 {status} {reason}\r\nContent-Type: application/json\r\n{location}\

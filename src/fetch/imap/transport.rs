@@ -9,9 +9,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use imap::extensions::idle::SetReadTimeout;
-use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, ServerName};
-use rustls::{ClientConfig, ClientConnection, RootCertStore, StreamOwned};
+use rustls::pki_types::ServerName;
+use rustls::{ClientConfig, ClientConnection, StreamOwned};
 
 use super::FetchError;
 use crate::config::{Account, TlsMode};
@@ -248,34 +247,9 @@ fn tls_wrap(
     Ok(tls)
 }
 
-/// System roots (or Mozilla's, where the system has none) plus `ca_file`.
+/// The account's trust: system roots plus its `ca_file`.
 pub(crate) fn tls_config(account: &Account) -> Result<Arc<ClientConfig>, String> {
-    let mut roots = RootCertStore::empty();
-    let native = rustls_native_certs::load_native_certs();
-    for cert in native.certs {
-        let _ = roots.add(cert);
-    }
-    if roots.is_empty() {
-        roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
-    }
-    if let Some(ca) = &account.ca_file {
-        let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(ca)
-            .and_then(|it| it.collect::<Result<_, _>>())
-            .map_err(|e| format!("cannot read ca_file {}: {e}", ca.display()))?;
-        if certs.is_empty() {
-            return Err(format!("ca_file {} holds no PEM certificate", ca.display()));
-        }
-        for cert in certs {
-            roots.add(cert).map_err(|e| format!("ca_file {}: {e}", ca.display()))?;
-        }
-    }
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let config = ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .map_err(|e| e.to_string())?
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    Ok(Arc::new(config))
+    crate::tls::client_config(account.ca_file.as_deref())
 }
 
 fn is_loopback(host: &str) -> bool {
