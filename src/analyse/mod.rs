@@ -5,6 +5,7 @@
 //! puts them together for the `summary` and `report` commands.
 
 pub mod classify;
+pub mod events;
 pub mod policy;
 pub mod rdns;
 pub mod senders;

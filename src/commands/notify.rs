@@ -8,12 +8,13 @@ use anyhow::{Context, Result};
 use serde::Serialize;
 
 use super::open_existing_store;
+use crate::analyse::events::{self, Event};
 use crate::analyse::{self, Summary, senders::Catalogue, summary::WindowSpec};
 use crate::cli::args::{Format, NotifyArgs};
 use crate::cli::settings::Settings;
 use crate::cli::{EXIT_OK, EXIT_PARTIAL, emit, exit, note};
 use crate::config::AnalysisConfig;
-use crate::notify::{self, Event, NotifySettings, smtp, webhook};
+use crate::notify::{NotifySettings, smtp, webhook};
 use crate::render;
 use crate::store::Store;
 
@@ -106,7 +107,7 @@ pub fn notify_with(settings: &Settings, opts: NotifyOptions) -> Result<ExitCode>
     let settings = &notify_settings;
     let facts = store.notify_facts()?;
     let failures = store.failures()?;
-    let detection = notify::detect(&summary, &failures, &facts, settings, now);
+    let detection = events::detect(&summary, &failures, &facts, &settings.rules(), now);
 
     let mut pending = Vec::new();
     let mut ids = Vec::new();
@@ -281,7 +282,7 @@ fn webhook_body(events: &[Event]) -> Result<Vec<u8>, String> {
     serde_json::to_vec(&Body {
         source: "dmarc-report",
         kind: "events",
-        subject: notify::subject(events),
+        subject: events::subject(events),
         text: text.join("\n"),
         events,
     })
@@ -299,7 +300,7 @@ fn digest(
 ) -> Result<ExitCode> {
     const WEEK: i64 = 7 * 86_400;
     let facts = store.notify_facts()?;
-    let last = notify::last_digest(&facts);
+    let last = events::last_digest(&facts);
     let since = last.map(|(at, _)| at);
     let newest_event = store.newest_notification_id()?;
     let mut changes: Vec<Event> = store
@@ -307,7 +308,7 @@ fn digest(
         .into_iter()
         .filter_map(|s| serde_json::from_str::<Event>(&s.payload).ok())
         .collect();
-    notify::by_importance(&mut changes);
+    events::by_importance(&mut changes);
     let mail = render::mail::digest(summary, &changes, since, now, pass_rate)?;
 
     if opts.dry_run || settings.delivery.is_stdout() {
@@ -339,7 +340,7 @@ fn digest(
             print(&(head + &mail.text))?;
         }
         if !opts.dry_run {
-            store.record_notifications(&[notify::digest_sent(now, newest_event)], &[], now)?;
+            store.record_notifications(&[events::digest_sent(now, newest_event)], &[], now)?;
         }
         return Ok(exit(EXIT_OK));
     }
@@ -371,7 +372,7 @@ fn digest(
         }
     }
     if errors.is_empty() {
-        store.record_notifications(&[notify::digest_sent(now, newest_event)], &[], now)?;
+        store.record_notifications(&[events::digest_sent(now, newest_event)], &[], now)?;
         if opts.json {
             print(
                 &(serde_json::to_string_pretty(&serde_json::json!({

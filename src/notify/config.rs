@@ -142,6 +142,16 @@ impl Default for NotifySettings {
 }
 
 impl NotifySettings {
+    /// The thresholds that decide which events are told.
+    pub fn rules(&self) -> crate::analyse::events::EventRules {
+        crate::analyse::events::EventRules {
+            reports_stopped_days: self.reports_stopped_days,
+            degraded_below: self.degraded_below,
+            degraded_days: self.degraded_days,
+            new_sender_messages: self.new_sender_messages,
+        }
+    }
+
     /// Checks the table and resolves its defaults; `file` names the config
     /// file in messages.
     pub fn from_table(t: NotifyTable, file: &str) -> Result<NotifySettings, ConfigError> {

@@ -14,31 +14,10 @@ use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
 use lettre::{Message, SmtpTransport, Transport};
 
 use super::config::{SmtpSettings, SmtpTls};
+use crate::render::mail::Mail;
 
 /// How long one SMTP step may take.
 const TIMEOUT: Duration = Duration::from_secs(30);
-
-/// A mail as drawn by `render::mail`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Mail {
-    /// The subject line.
-    pub subject: String,
-    /// The plain-text part.
-    pub text: String,
-    /// The HTML part.
-    pub html: String,
-    /// Images the HTML part shows as `cid:` URLs.
-    pub images: Vec<InlineImage>,
-}
-
-/// An image shown inline by the HTML part.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct InlineImage {
-    /// Its Content-ID, without angle brackets.
-    pub cid: String,
-    /// PNG bytes.
-    pub png: Vec<u8>,
-}
 
 /// Why a mail was not sent. The message names the server and the cause.
 #[derive(Debug, thiserror::Error)]

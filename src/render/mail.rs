@@ -11,9 +11,30 @@ use super::format::{count, plural};
 use super::page;
 use super::{RenderError, file_slug};
 use crate::analyse::Summary;
-use crate::notify::Event;
-use crate::notify::smtp::{InlineImage, Mail};
+use crate::analyse::events::Event;
 use crate::units::{format_date, percent};
+
+/// A mail ready to send: subject, both parts and the inline images.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Mail {
+    /// The subject line.
+    pub subject: String,
+    /// The plain-text part.
+    pub text: String,
+    /// The HTML part.
+    pub html: String,
+    /// Images the HTML part shows as `cid:` URLs.
+    pub images: Vec<InlineImage>,
+}
+
+/// An image shown inline by the HTML part.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InlineImage {
+    /// Its Content-ID, without angle brackets.
+    pub cid: String,
+    /// PNG bytes.
+    pub png: Vec<u8>,
+}
 
 const CSS: &str = include_str!("../../templates/mail.css");
 /// Senders listed per domain in the digest.
@@ -74,7 +95,7 @@ pub fn alert_text(events: &[Event], now: i64) -> String {
 /// The alert mail for `events` (most important first), made at `now`;
 /// `database` names where the reports are.
 pub fn alert(events: &[Event], now: i64, database: &str) -> Result<Mail, RenderError> {
-    let subject = crate::notify::subject(events);
+    let subject = crate::analyse::events::subject(events);
     let blocks = events
         .iter()
         .map(|e| {
