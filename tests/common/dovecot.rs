@@ -55,11 +55,12 @@ use anyhow::{Context, Result, anyhow, bail};
 pub const HOST: &str = "127.0.0.1";
 
 /// How long `start()`/`restart()` wait for the ports to answer.
-const READY_TIMEOUT: Duration = Duration::from_secs(20);
+const READY_TIMEOUT: Duration = Duration::from_secs(60);
 /// Read/write timeout of the harness's own IMAP connections. Generous: with
-/// 14 Dovecot tests at once on two cores, an EXAMINE right after a SIGKILL
-/// and restart (Dovecot rebuilding its index) has taken over 10 s.
-const IO_TIMEOUT: Duration = Duration::from_secs(30);
+/// 14 Dovecot tests at once on two loaded cores, an EXAMINE right after a
+/// SIGKILL and restart (Dovecot rebuilding its index) has taken over 30 s.
+/// These bound a hang, they time nothing: a healthy run never waits them.
+const IO_TIMEOUT: Duration = Duration::from_secs(120);
 /// How long a graceful stop may take before the group is SIGKILLed.
 const STOP_TIMEOUT: Duration = Duration::from_secs(3);
 /// How many times `start()` picks new ports after "Address already in use".
