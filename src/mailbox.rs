@@ -134,27 +134,51 @@ fn fetch_account(
 ) -> Result<(), FetchError> {
     for folder in &account.folders {
         summary.counts.folders += 1;
-        loop {
-            match imap::process_folder(conn, account, folder, dest, &mut summary.counts, log)? {
-                FolderResult::Done => break,
-                FolderResult::Missing => {
-                    summary.folder_errors.push(format!(
-                        "{}: folder \"{folder}\" does not exist on {}; the other folders were \
-                         processed",
-                        account.label, account.host
-                    ));
-                    break;
-                }
-                // Committed and acknowledged so far; the folder's state
-                // says where to carry on.
-                FolderResult::Renew => {
-                    let fresh = connect(account, log)?;
-                    std::mem::replace(conn, fresh).logout();
-                }
+        // Another worker on the same folder (PostgreSQL, several hosts):
+        // leave it to that one.
+        let key = imap::account_key(account);
+        if !dest.store.lock_folder(&key, folder).map_err(|e| FetchError::Local(e.into()))? {
+            log(format!(
+                "{}: folder \"{folder}\" is being fetched by another worker; skipped",
+                account.label
+            ));
+            continue;
+        }
+        let result = fetch_folder(conn, account, folder, dest, summary, log);
+        dest.store.unlock_folder(&key, folder).map_err(|e| FetchError::Local(e.into()))?;
+        result?;
+    }
+    Ok(())
+}
+
+/// Processes one folder of the account (its lock held).
+fn fetch_folder(
+    conn: &mut Connection,
+    account: &Account,
+    folder: &str,
+    dest: &mut StoreDest<'_, '_>,
+    summary: &mut FetchSummary,
+    log: &mut dyn FnMut(String),
+) -> Result<(), FetchError> {
+    loop {
+        match imap::process_folder(conn, account, folder, dest, &mut summary.counts, log)? {
+            FolderResult::Done => return Ok(()),
+            FolderResult::Missing => {
+                summary.folder_errors.push(format!(
+                    "{}: folder \"{folder}\" does not exist on {}; the other folders were \
+                     processed",
+                    account.label, account.host
+                ));
+                return Ok(());
+            }
+            // Committed and acknowledged so far; the folder's state says
+            // where to carry on.
+            FolderResult::Renew => {
+                let fresh = connect(account, log)?;
+                std::mem::replace(conn, fresh).logout();
             }
         }
     }
-    Ok(())
 }
 
 /// Processes every folder of every account in turn. Accounts that fail

@@ -4,7 +4,8 @@
 //!
 //! The database: `--db` (after the command, else before it), then
 //! `DMARC_REPORT_DB`, then the config's `database`, then
-//! `$XDG_DATA_HOME/dmarc-report/dmarc.db`.
+//! `$XDG_DATA_HOME/dmarc-report/dmarc.db`. A `postgresql://` URL there
+//! selects PostgreSQL (see `store::pg`).
 
 use std::path::{Path, PathBuf};
 
@@ -41,7 +42,15 @@ impl Settings {
                 None => default_db()?,
             },
         };
+        // A URL of a scheme other than PostgreSQL's is refused here, before
+        // any command could take it for a file name.
+        crate::store::Location::parse(&db)?;
         Ok(Settings { db, config })
+    }
+
+    /// Whether the database is PostgreSQL (a URL), not a SQLite file.
+    pub fn db_is_postgres(&self) -> bool {
+        matches!(crate::store::Location::parse(&self.db), Ok(crate::store::Location::Postgres(_)))
     }
 
     /// The analysis options of `summary` and `report`.

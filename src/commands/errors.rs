@@ -18,7 +18,7 @@ use crate::store::FailedInput;
 
 /// Runs `errors`.
 pub fn run(settings: &Settings, args: &ErrorsArgs) -> Result<ExitCode> {
-    if !settings.db.exists() && args.export.is_none() {
+    if !settings.db_is_postgres() && !settings.db.exists() && args.export.is_none() {
         // Nothing was ever stored here: nothing failed either, and a
         // listing must not create an empty database.
         return list(&[], args.format);

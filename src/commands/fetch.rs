@@ -37,25 +37,16 @@ pub fn run(settings: &Settings, args: &FetchArgs) -> Result<ExitCode> {
 
     // Two overlapping runs (cron) must not both work: the second says so and
     // leaves. The lock is released when the process ends, however it ends.
-    let lock_path = lock_path(db);
-    if let Some(dir) = lock_path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-    }
-    let lock = std::fs::File::create(&lock_path)
-        .with_context(|| format!("creating the lock file {}", lock_path.display()))?;
-    match lock.try_lock() {
-        Ok(()) => {}
-        Err(std::fs::TryLockError::WouldBlock) => {
-            note(&format!(
-                "another dmarc-report fetch is running (it holds {}); nothing to do",
-                lock_path.display()
-            ));
-            return Ok(exit(EXIT_OK));
+    // PostgreSQL: workers on several hosts share the database; each folder
+    // is locked in the database instead (see `mailbox`).
+    let _lock = if settings.db_is_postgres() {
+        None
+    } else {
+        match lock_database(db)? {
+            Some(lock) => Some(lock),
+            None => return Ok(exit(EXIT_OK)),
         }
-        Err(std::fs::TryLockError::Error(e)) => {
-            return Err(e).with_context(|| format!("locking {}", lock_path.display()));
-        }
-    }
+    };
     let store = open_store(db)?;
     let verbose = args.verbose;
     let mut log = |line: String| {
@@ -104,6 +95,30 @@ pub fn run(settings: &Settings, args: &FetchArgs) -> Result<ExitCode> {
         }
     }
     Ok(exit(code))
+}
+
+/// Takes the lock file of a SQLite database; `None` (after saying so) when
+/// another fetch holds it.
+fn lock_database(db: &std::path::Path) -> Result<Option<std::fs::File>> {
+    let lock_path = lock_path(db);
+    if let Some(dir) = lock_path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    }
+    let lock = std::fs::File::create(&lock_path)
+        .with_context(|| format!("creating the lock file {}", lock_path.display()))?;
+    match lock.try_lock() {
+        Ok(()) => Ok(Some(lock)),
+        Err(std::fs::TryLockError::WouldBlock) => {
+            note(&format!(
+                "another dmarc-report fetch is running (it holds {}); nothing to do",
+                lock_path.display()
+            ));
+            Ok(None)
+        }
+        Err(std::fs::TryLockError::Error(e)) => {
+            Err(e).with_context(|| format!("locking {}", lock_path.display()))
+        }
+    }
 }
 
 /// Quiet when all went well, unless `--verbose`; problems always go to

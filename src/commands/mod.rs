@@ -31,7 +31,8 @@ fn open_store(path: &Path) -> Result<Store> {
 
 /// Opens a database that must already exist (for the read-only commands).
 fn open_existing_store(path: &Path) -> Result<Store> {
-    if !path.is_file() {
+    let file = matches!(crate::store::Location::parse(path)?, crate::store::Location::Sqlite(_));
+    if file && !path.is_file() {
         bail!(
             "no database at {}: store reports first with `dmarc-report ingest` or `fetch`, or give --db",
             path.display()

@@ -3,7 +3,7 @@
 use rusqlite::params;
 use serde::Serialize;
 
-use super::{Store, StoreError};
+use super::{SqliteStore, StoreError};
 
 /// One finding as stored.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -29,7 +29,7 @@ pub struct RecordCheck {
     pub findings: Vec<StoredFinding>,
 }
 
-impl Store {
+impl SqliteStore {
     /// Stores one run of `check` for `domain`.
     pub fn save_check(
         &self,
@@ -104,7 +104,7 @@ mod tests {
 
     #[test]
     fn the_newest_run_is_returned_and_a_clean_run_is_remembered() {
-        let store = Store::open_in_memory().unwrap();
+        let store = crate::store::Store::open_in_memory().unwrap();
         assert_eq!(store.last_check("example.com").unwrap(), None);
         let f = StoredFinding {
             code: "spf-missing".into(),

@@ -1,9 +1,9 @@
 //! Dismissing failed inputs: the user has seen them (an invoice, a TLS
 //! report) and wants them gone from `errors` and from `--retry-failed`.
 
-use super::{Store, StoreError};
+use super::{SqliteStore, StoreError};
 
-impl Store {
+impl SqliteStore {
     /// Forgets the failed inputs `ids`, bytes and all; returns the ids that
     /// were not there.
     pub fn dismiss_failures(&self, ids: &[i64]) -> Result<Vec<i64>, StoreError> {

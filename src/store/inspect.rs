@@ -7,7 +7,8 @@ use std::path::Path;
 
 use rusqlite::{Connection, OpenFlags};
 
-use super::{Store, StoreError};
+use super::pg::PgStore;
+use super::{SqliteStore, StoreError};
 
 /// How many rows of each kind a database holds.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -42,19 +43,31 @@ pub struct Inspector<'a> {
 enum Conn<'a> {
     Owned(Connection),
     Borrowed(&'a Connection),
+    Postgres(&'a PgStore),
 }
 
-impl std::ops::Deref for Conn<'_> {
-    type Target = Connection;
-    fn deref(&self) -> &Connection {
-        match self {
-            Conn::Owned(c) => c,
-            Conn::Borrowed(c) => c,
+impl<'a> Inspector<'a> {
+    /// A PostgreSQL database, for inspection.
+    pub(super) fn postgres(store: &'a PgStore) -> Inspector<'a> {
+        Inspector { conn: Conn::Postgres(store) }
+    }
+}
+
+impl Inspector<'_> {
+    /// The SQLite connection; the operations that only SQLite has say so
+    /// on PostgreSQL.
+    fn sqlite(&self) -> Result<&Connection, StoreError> {
+        match &self.conn {
+            Conn::Owned(c) => Ok(c),
+            Conn::Borrowed(c) => Ok(c),
+            Conn::Postgres(_) => Err(StoreError::Database(
+                "this inspection is available on SQLite databases only".to_owned(),
+            )),
         }
     }
 }
 
-impl Store {
+impl SqliteStore {
     /// This database, for inspection.
     pub fn inspect(&self) -> Inspector<'_> {
         Inspector { conn: Conn::Borrowed(&self.conn) }
@@ -85,17 +98,23 @@ impl Inspector<'static> {
 
 impl Inspector<'_> {
     fn one(&self, sql: &str) -> Result<i64, StoreError> {
-        Ok(self.conn.query_row(sql, [], |r| r.get(0))?)
+        if let Conn::Postgres(pg) = &self.conn {
+            return pg.inspect_one(sql);
+        }
+        Ok(self.sqlite()?.query_row(sql, [], |r| r.get(0))?)
     }
 
     /// The schema version (0: no schema yet).
     pub fn schema_version(&self) -> Result<i64, StoreError> {
+        if let Conn::Postgres(pg) = &self.conn {
+            return pg.schema_version();
+        }
         self.one("PRAGMA user_version")
     }
 
     /// The names of every table, index and view.
     pub fn schema_objects(&self) -> Result<Vec<String>, StoreError> {
-        let mut stmt = self.conn.prepare("SELECT name FROM sqlite_master ORDER BY name")?;
+        let mut stmt = self.sqlite()?.prepare("SELECT name FROM sqlite_master ORDER BY name")?;
         let rows = stmt.query_map([], |r| r.get(0))?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
@@ -103,7 +122,7 @@ impl Inspector<'_> {
     /// The database's own consistency check, references between tables
     /// included: `ok`, or what is wrong.
     pub fn integrity_check(&self) -> Result<String, StoreError> {
-        let mut stmt = self.conn.prepare("PRAGMA integrity_check")?;
+        let mut stmt = self.sqlite()?.prepare("PRAGMA integrity_check")?;
         let rows = stmt.query_map([], |r| r.get::<_, String>(0))?;
         let mut report = rows.collect::<Result<Vec<_>, _>>()?.join("\n");
         let dangling = self.one("SELECT count(*) FROM pragma_foreign_key_check")?;
@@ -120,14 +139,16 @@ impl Inspector<'_> {
 
     /// How many rows of each kind it holds (all zero without a schema).
     pub fn counts(&self) -> Result<Counts, StoreError> {
-        if self.one("SELECT count(*) FROM sqlite_master WHERE name = 'reports'")? == 0 {
+        if !matches!(self.conn, Conn::Postgres(_))
+            && self.one("SELECT count(*) FROM sqlite_master WHERE name = 'reports'")? == 0
+        {
             return Ok(Counts::default());
         }
         Ok(Counts {
             reports: count(self.one("SELECT count(*) FROM reports")?),
             distinct_reports: count(self.one(
                 "SELECT count(*) FROM (SELECT DISTINCT org_name, policy_domain, report_id,
-                     begin_ts, end_ts FROM reports)",
+                     begin_ts, end_ts FROM reports) AS d",
             )?),
             distinct_report_ids: count(self.one("SELECT count(DISTINCT report_id) FROM reports")?),
             records: count(self.one("SELECT count(*) FROM records")?),
@@ -147,7 +168,7 @@ impl Inspector<'_> {
     /// copies present) of every report whose totals do not match its
     /// records or that has no raw copy. Empty when all are whole.
     pub fn incomplete_reports(&self) -> Result<Vec<[i64; 4]>, StoreError> {
-        let mut stmt = self.conn.prepare(
+        let sql =
             "SELECT r.id, r.record_count, (SELECT count(*) FROM records c WHERE c.report = r.id),
                  (SELECT count(*) FROM report_raw w WHERE w.report = r.id)
              FROM reports r
@@ -155,22 +176,28 @@ impl Inspector<'_> {
                 OR r.message_count !=
                    (SELECT COALESCE(sum(count), 0) FROM records c WHERE c.report = r.id)
                 OR NOT EXISTS (SELECT 1 FROM report_raw w WHERE w.report = r.id)
-                OR NOT EXISTS (SELECT 1 FROM report_raw_chunks k WHERE k.report = r.id)",
-        )?;
-        let rows = stmt.query_map([], |r| Ok([r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?]))?;
-        Ok(rows.collect::<Result<_, _>>()?)
+                OR NOT EXISTS (SELECT 1 FROM report_raw_chunks k WHERE k.report = r.id)";
+        let parse = |v: &String| v.parse::<i64>().unwrap_or(-1);
+        Ok(self
+            .rows(sql)?
+            .iter()
+            .map(|r| [parse(&r[0]), parse(&r[1]), parse(&r[2]), parse(&r[3])])
+            .collect())
     }
 
     /// The canonical image of the data (see [`super::snapshot`]).
     pub fn snapshot(&self) -> Result<serde_json::Value, StoreError> {
-        super::snapshot::snapshot(&self.conn)
+        super::snapshot::snapshot(self.sqlite()?)
     }
 
     /// Every stored raw copy, decompressed: (the report's
     /// `org|domain|report_id|begin|end`, file name, known UTF-8, the XML).
     #[allow(clippy::type_complexity)]
     pub fn raw_copies(&self) -> Result<Vec<(String, Option<String>, bool, Vec<u8>)>, StoreError> {
-        let mut stmt = self.conn.prepare(
+        if let Conn::Postgres(pg) = &self.conn {
+            return pg.raw_copies();
+        }
+        let mut stmt = self.sqlite()?.prepare(
             "SELECT r.org_name || '|' || r.policy_domain || '|' || r.report_id || '|'
                     || r.begin_ts || '|' || r.end_ts, w.file_name, w.known_utf8, w.report
              FROM report_raw w JOIN reports r ON r.id = w.report ORDER BY w.report",
@@ -180,7 +207,7 @@ impl Inspector<'_> {
             .collect::<Result<Vec<(String, Option<String>, bool, i64)>, _>>()?;
         let mut out = Vec::with_capacity(rows.len());
         for (key, file_name, known_utf8, report) in rows {
-            let mut chunks = self.conn.prepare_cached(
+            let mut chunks = self.sqlite()?.prepare_cached(
                 "SELECT data FROM report_raw_chunks WHERE report = ?1 ORDER BY seq",
             )?;
             let pieces =
@@ -249,9 +276,12 @@ impl Inspector<'_> {
                 lines.push(format!("{table}: {record} #{ordinal} | {}", row[1..].join(" | ")));
             }
         }
-        for row in
-            self.rows("SELECT name, error, hex(sha256), length(data), attempts FROM failed_inputs")?
-        {
+        for row in self.rows(if matches!(self.conn, Conn::Postgres(_)) {
+            "SELECT name, error, upper(encode(sha256, 'hex')), length(data), attempts
+                 FROM failed_inputs"
+        } else {
+            "SELECT name, error, hex(sha256), length(data), attempts FROM failed_inputs"
+        })? {
             lines.push(format!("failed: {}", row.join(" | ")));
         }
         for (key, file_name, known_utf8, xml) in self.raw_copies()? {
@@ -272,7 +302,10 @@ impl Inspector<'_> {
     /// `blob:<len>`).
     fn rows(&self, sql: &str) -> Result<Vec<Vec<String>>, StoreError> {
         use rusqlite::types::ValueRef;
-        let mut stmt = self.conn.prepare(sql)?;
+        if let Conn::Postgres(pg) = &self.conn {
+            return pg.inspect_rows(sql);
+        }
+        let mut stmt = self.sqlite()?.prepare(sql)?;
         let columns = stmt.column_count();
         let mut rows = stmt.query([])?;
         let mut out = Vec::new();
@@ -312,13 +345,20 @@ pub fn create_released(path: &Path, version: i64) -> Result<(), StoreError> {
 /// copies, failed inputs, IMAP state and reverse DNS cache. For tests of
 /// upgrades in place with real data. Versions 4 and later share the shape
 /// of those tables; earlier ones are refused.
-pub fn create_released_copy(from: &Store, path: &Path, version: i64) -> Result<(), StoreError> {
+pub fn create_released_copy(
+    from: &super::Store,
+    path: &Path,
+    version: i64,
+) -> Result<(), StoreError> {
     if !(4..=super::migrations::LATEST).contains(&version) {
         return Err(StoreError::Database(format!(
             "a copy can be made in schema versions 4 to {} only, not {version}",
             super::migrations::LATEST
         )));
     }
+    let Some(from) = from.sqlite() else {
+        return Err(StoreError::Database("a released copy is made from a SQLite database".into()));
+    };
     create_released(path, version)?;
     let conn = &from.conn;
     conn.execute("ATTACH DATABASE ?1 AS released", [path.display().to_string()])?;

@@ -1,6 +1,9 @@
 //! The storage of everything dmarc-report keeps: one SQLite file in WAL
 //! mode, its schema applied as numbered migrations from
-//! `schemas/migrations/`.
+//! `schemas/migrations/`; or a PostgreSQL database shared by several
+//! workers ([`pg`], migrations in `schemas/postgres/`). [`Store`]
+//! opens either from the `--db` value ([`Location`]) and hands each
+//! operation to the backend (`engine.rs`).
 //!
 //! This module is the only place that knows the schema or speaks SQL. The
 //! rest of the crate sees typed rows and a small set of operations, grouped
@@ -23,10 +26,12 @@
 pub mod backend;
 mod checks;
 pub mod dismiss;
+mod engine;
 pub mod inspect;
 mod migrations;
 pub mod notify;
 pub mod overview;
+pub mod pg;
 pub mod raw;
 mod rdns;
 mod reads;
@@ -35,6 +40,7 @@ mod snapshot;
 
 pub use backend::{Backend, RdnsCache, SummaryReads};
 pub use checks::{RecordCheck, StoredFinding};
+pub use engine::{Location, Replacement, ReportWriter, Store};
 pub use rdns::{RdnsEntry, RdnsStatus};
 pub use reads::{DomainDays, PolicyReport, RecordFacts, ReportRef, SourceDay, StoredReason};
 pub use rollup::reason_label;
@@ -307,16 +313,16 @@ pub struct ReportTail {
     pub extensions: Vec<String>,
 }
 
-/// The open database: every read and write of the stored reports goes
-/// through it.
-pub struct Store {
+/// An open SQLite database (see [`Store`], which holds one or a
+/// PostgreSQL connection).
+pub struct SqliteStore {
     conn: Connection,
 }
 
-impl Store {
+impl SqliteStore {
     /// Opens (creating it and its directory if needed) the database at
     /// `path` and migrates it.
-    pub fn open(path: &Path) -> Result<Store, StoreError> {
+    pub fn open(path: &Path) -> Result<SqliteStore, StoreError> {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).map_err(|source| StoreError::CreateDir {
                 path: dir.display().to_string(),
@@ -328,7 +334,7 @@ impl Store {
 
     /// Opens a database that must already exist (for the commands that only
     /// read): never creates a file.
-    pub fn open_existing(path: &Path) -> Result<Store, StoreError> {
+    pub fn open_existing(path: &Path) -> Result<SqliteStore, StoreError> {
         if !path.exists() {
             return Err(StoreError::Open {
                 path: path.display().to_string(),
@@ -338,7 +344,7 @@ impl Store {
         Self::open_file(path)
     }
 
-    fn open_file(path: &Path) -> Result<Store, StoreError> {
+    fn open_file(path: &Path) -> Result<SqliteStore, StoreError> {
         let open_error = |e: rusqlite::Error| StoreError::Open {
             path: path.display().to_string(),
             reason: if path.is_dir() { "it is a directory".to_owned() } else { describe(&e) },
@@ -353,14 +359,14 @@ impl Store {
     }
 
     /// An in-memory database (tests, benchmarks).
-    pub fn open_in_memory() -> Result<Store, StoreError> {
+    pub fn open_in_memory() -> Result<SqliteStore, StoreError> {
         Self::setup(Connection::open_in_memory()?)
     }
 
-    fn setup(conn: Connection) -> Result<Store, StoreError> {
+    fn setup(conn: Connection) -> Result<SqliteStore, StoreError> {
         Self::configure(&conn)?;
         migrations::apply(&conn)?;
-        Ok(Store { conn })
+        Ok(SqliteStore { conn })
     }
 
     fn configure(conn: &Connection) -> Result<(), StoreError> {
@@ -384,12 +390,12 @@ impl Store {
 
     /// A second handle on the same database file, for reading on another
     /// thread; `None` for an in-memory database.
-    pub fn reader(&self) -> Result<Option<Store>, StoreError> {
+    pub fn reader(&self) -> Result<Option<SqliteStore>, StoreError> {
         let Some(path) = self.path() else { return Ok(None) };
         let conn = Connection::open(path)?;
         conn.busy_timeout(std::time::Duration::from_secs(30))?;
         conn.set_prepared_statement_cache_capacity(64);
-        Ok(Some(Store { conn }))
+        Ok(Some(SqliteStore { conn }))
     }
 
     /// Bulk loading, for generating large databases (benchmarks): no
@@ -443,7 +449,7 @@ impl Store {
         h: &ReportHeader,
         source: &str,
         now: i64,
-    ) -> Result<Option<ReportWriter<'_>>, StoreError> {
+    ) -> Result<Option<SqliteWriter<'_>>, StoreError> {
         let undo = Undo::start(&self.conn, "report")?;
         let Some(report) = self.insert_report(h, source, now)? else {
             undo.keep()?;
@@ -455,7 +461,7 @@ impl Store {
                  spf_auth)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
         )?;
-        Ok(Some(ReportWriter {
+        Ok(Some(SqliteWriter {
             store: self,
             undo: Some(undo),
             record,
@@ -471,7 +477,7 @@ impl Store {
     /// Starts replacing stored report `id` (`reparse`): it is deleted now;
     /// [`Replacement::keep`] keeps the change, dropping the guard brings
     /// the old report back.
-    pub fn replace_report(&self, id: i64) -> Result<Replacement<'_>, StoreError> {
+    pub fn replace_report(&self, id: i64) -> Result<SqliteReplacement<'_>, StoreError> {
         let undo = Undo::start(&self.conn, "replace")?;
         let found: Option<(String, i64)> = self
             .conn
@@ -483,7 +489,7 @@ impl Store {
         if let Some((domain, begin)) = found {
             rollup::rebuild(&self.conn, &domain, begin.div_euclid(86_400) * 86_400)?;
         }
-        Ok(Replacement { undo: Some(undo) })
+        Ok(SqliteReplacement { undo: Some(undo) })
     }
 
     /// Inserts a report's header; `None` when the report is already stored.
@@ -673,7 +679,7 @@ impl MessageOutcome {
     }
 }
 
-impl Store {
+impl SqliteStore {
     /// The messages of a folder (at one UIDVALIDITY) that `fetch` has seen:
     /// uid → (outcome, done on the server).
     pub fn imap_messages(
@@ -800,8 +806,8 @@ impl Drop for Undo<'_> {
 
 /// Writes one report's records and raw copy (see [`Store::start_report`]).
 /// Dropped before [`ReportWriter::finish`], it leaves nothing of the report.
-pub struct ReportWriter<'s> {
-    store: &'s Store,
+pub struct SqliteWriter<'s> {
+    store: &'s SqliteStore,
     undo: Option<Undo<'s>>,
     record: rusqlite::CachedStatement<'s>,
     rollup: rollup::Rollup,
@@ -812,7 +818,7 @@ pub struct ReportWriter<'s> {
     raw_size: u64,
 }
 
-impl ReportWriter<'_> {
+impl SqliteWriter<'_> {
     /// Stores one record.
     pub fn record(&mut self, r: &Record) -> Result<(), StoreError> {
         self.row(&RecordRow::new(r))
@@ -922,11 +928,11 @@ impl ReportWriter<'_> {
 }
 
 /// A stored report being replaced (see [`Store::replace_report`]).
-pub struct Replacement<'s> {
+pub struct SqliteReplacement<'s> {
     undo: Option<Undo<'s>>,
 }
 
-impl Replacement<'_> {
+impl SqliteReplacement<'_> {
     /// Keeps the replacement.
     pub fn keep(mut self) -> Result<(), StoreError> {
         match self.undo.take() {

@@ -5,7 +5,7 @@
 
 use rusqlite::params;
 
-use super::{Store, StoreError};
+use super::{SqliteStore, StoreError};
 
 /// One fact the last notification knew (see `0006_notify.sql`).
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
@@ -62,7 +62,7 @@ pub struct NewEvent {
     pub payload: String,
 }
 
-impl Store {
+impl SqliteStore {
     /// Every fact `notify` keeps.
     pub fn notify_facts(&self) -> Result<Vec<NotifyFact>, StoreError> {
         let mut stmt = self.conn.prepare(
@@ -210,7 +210,7 @@ mod tests {
 
     #[test]
     fn facts_and_events_are_kept_together_and_events_stay_pending_until_marked() {
-        let store = Store::open_in_memory().unwrap();
+        let store = crate::store::Store::open_in_memory().unwrap();
         let event = NewEvent {
             kind: "verdict-changed".into(),
             domain: Some("example.com".into()),

@@ -1,7 +1,7 @@
 //! What the database holds per policy domain and reporter (the table that
 //! `demo` prints after storing the samples).
 
-use super::{Store, StoreError};
+use super::{SqliteStore, StoreError};
 
 /// The stored reports of one policy domain from one reporter.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -24,7 +24,7 @@ pub struct StoredByReporter {
     pub dkim_or_spf_pass: i64,
 }
 
-impl Store {
+impl SqliteStore {
     /// One row per policy domain and reporter, in that order.
     pub fn stored_by_reporter(&self) -> Result<Vec<StoredByReporter>, StoreError> {
         let mut stmt = self.conn.prepare_cached(

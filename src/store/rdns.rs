@@ -3,7 +3,7 @@
 use rusqlite::{OptionalExtension, params};
 
 use super::backend::RdnsCache;
-use super::{Store, StoreError};
+use super::{SqliteStore, StoreError};
 
 /// What a lookup found, as the cache keeps it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -19,7 +19,7 @@ pub enum RdnsStatus {
 }
 
 impl RdnsStatus {
-    fn as_str(self) -> &'static str {
+    pub(super) fn as_str(self) -> &'static str {
         match self {
             RdnsStatus::Ok => "ok",
             RdnsStatus::None => "none",
@@ -28,7 +28,7 @@ impl RdnsStatus {
         }
     }
 
-    fn parse(s: &str) -> RdnsStatus {
+    pub(super) fn parse(s: &str) -> RdnsStatus {
         match s {
             "ok" => RdnsStatus::Ok,
             "none" => RdnsStatus::None,
@@ -51,7 +51,7 @@ pub struct RdnsEntry {
     pub status: RdnsStatus,
 }
 
-impl RdnsCache for Store {
+impl RdnsCache for SqliteStore {
     fn rdns_get(&self, ip: &str) -> Result<Option<RdnsEntry>, StoreError> {
         let mut stmt = self
             .conn

@@ -7,7 +7,7 @@ use std::borrow::Cow;
 use rusqlite::params;
 
 use super::backend::SummaryReads;
-use super::{Store, StoreError};
+use super::{SqliteStore, StoreError};
 
 /// A stored report, as the summary sees it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -55,6 +55,34 @@ fn items(joined: &str) -> impl Iterator<Item = &str> {
 }
 
 impl<'a> SourceDay<'a> {
+    /// A row as another backend reads it: the sets (passing DKIM and SPF
+    /// domains, reason labels, envelope-from domains) each joined by the
+    /// rollups' separator.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn from_parts(
+        ip: &'a str,
+        day: i64,
+        sums: [u64; 5],
+        disposition: [u64; 3],
+        first_begin: i64,
+        last_end: i64,
+        sets: [&'a str; 4],
+    ) -> SourceDay<'a> {
+        let [dkim, spf, reasons, envelope] = sets;
+        SourceDay {
+            ip,
+            day,
+            sums,
+            disposition,
+            first_begin,
+            last_end,
+            dkim,
+            spf,
+            reasons,
+            envelope,
+        }
+    }
+
     /// The passing DKIM domains, sorted.
     pub fn dkim_domains(&self) -> impl Iterator<Item = &'a str> {
         items(self.dkim)
@@ -176,7 +204,7 @@ pub(super) fn reasons(list: Option<&str>, out: &mut Vec<StoredReason>) {
     }
 }
 
-impl SummaryReads for Store {
+impl SummaryReads for SqliteStore {
     fn domains(&self) -> Result<Vec<String>, StoreError> {
         let mut stmt = self
             .conn

@@ -125,5 +125,6 @@ pub fn integrity_check(db: &Inspector<'_>) -> String {
 pub mod dnsmasq;
 pub mod dovecot;
 pub mod oauth_server;
+pub mod postgres;
 pub mod smtp;
 pub mod totals;

@@ -1,0 +1,1071 @@
+//! The PostgreSQL backend: the same operations as the SQLite store, for a
+//! database that several `ingest` and `fetch` workers, on several hosts,
+//! write at once.
+//!
+//! How it stays correct with many writers:
+//! - A report is inserted with `ON CONFLICT DO NOTHING` on its unique key:
+//!   two workers storing the same report at once meet there, the second
+//!   waits for the first to commit and then stores nothing. There is no
+//!   read-then-write.
+//! - Each report is its own transaction (header, records, raw copy,
+//!   rollups), committed when the report is finished: a killed worker
+//!   leaves no part of a report, and workers never hold each other up for
+//!   more than one report. `begin`/`commit` of the caller's batch only mark
+//!   its bounds (SQLite groups a batch into one transaction instead).
+//! - Rollup rows are added to in key order (see [`rollup`]), so two
+//!   workers never deadlock on them.
+//! - `fetch` locks each account's folder with a session advisory lock
+//!   ([`PgStore::lock_folder`]): a second worker skips the folder, and a
+//!   crashed worker's lock goes with its connection.
+//! - Migrations are applied once, under an advisory lock, and recorded in
+//!   `dmarc_report_migrations`.
+
+mod connect;
+mod reads;
+mod rollup;
+
+pub use connect::{Target, redact};
+
+use std::cell::{Cell, RefCell};
+use std::collections::{HashMap, HashSet};
+
+use postgres::Client;
+use postgres::types::ToSql;
+use sha2::{Digest, Sha256};
+
+use super::checks::{RecordCheck, StoredFinding};
+use super::notify::{FactChange, NewEvent, NotifyFact, StoredEvent};
+use super::overview::StoredByReporter;
+use super::rollup::RecordKeys;
+use super::{FailedInput, MessageOutcome, RawMeta, RecordRow, ReportTail, StoreError, json_list};
+use crate::model::ReportHeader;
+
+/// The migrations, in order; migration `i` (1-based) moves the schema from
+/// version `i - 1` to `i`.
+const MIGRATIONS: &[&str] = &[include_str!("../../../schemas/postgres/0001_initial.sql")];
+
+/// The schema version this build creates.
+pub const LATEST: i64 = MIGRATIONS.len() as i64;
+
+/// The advisory lock key under which migrations run (any fixed number;
+/// "dmarc-re" in ASCII).
+const MIGRATION_LOCK: i64 = 0x646d_6172_632d_7265;
+
+/// A database error in plain words: the server's message when it sent one.
+fn describe(e: &postgres::Error) -> String {
+    match e.as_db_error() {
+        Some(db) => match db.detail() {
+            Some(detail) => format!("{} ({detail})", db.message()),
+            None => db.message().to_owned(),
+        },
+        None => {
+            let mut text = e.to_string();
+            let mut source = std::error::Error::source(e);
+            while let Some(s) = source {
+                let more = s.to_string();
+                if !text.contains(&more) {
+                    text.push_str(": ");
+                    text.push_str(&more);
+                }
+                source = s.source();
+            }
+            text
+        }
+    }
+}
+
+impl From<postgres::Error> for StoreError {
+    fn from(e: postgres::Error) -> Self {
+        StoreError::Database(describe(&e))
+    }
+}
+
+/// An advisory lock key for a name (the first 8 bytes of its SHA-256).
+fn lock_key(parts: &[&str]) -> i64 {
+    let mut h = Sha256::new();
+    for p in parts {
+        h.update(p.as_bytes());
+        h.update([0]);
+    }
+    let d = h.finalize();
+    i64::from_be_bytes([d[0], d[1], d[2], d[3], d[4], d[5], d[6], d[7]])
+}
+
+fn count(v: u64) -> i64 {
+    i64::try_from(v).unwrap_or(i64::MAX)
+}
+
+/// An open PostgreSQL database.
+pub struct PgStore {
+    client: RefCell<Client>,
+    target: Target,
+    /// Open transaction levels: 0 none, 1 a transaction, more savepoints.
+    depth: Cell<u32>,
+    /// The caller's batch is open (see the module's documentation).
+    batch: Cell<bool>,
+}
+
+impl PgStore {
+    /// Connects and migrates.
+    pub fn open(target: Target) -> Result<PgStore, StoreError> {
+        let mut client = target.connect()?;
+        migrate(&mut client).map_err(|e| match e {
+            StoreError::Database(reason) => {
+                StoreError::Open { path: target.display.clone(), reason }
+            }
+            other => other,
+        })?;
+        Ok(PgStore {
+            client: RefCell::new(client),
+            target,
+            depth: Cell::new(0),
+            batch: Cell::new(false),
+        })
+    }
+
+    /// A second connection to the same database (already migrated).
+    pub fn reader(&self) -> Result<PgStore, StoreError> {
+        let client = self.target.connect()?;
+        Ok(PgStore {
+            client: RefCell::new(client),
+            target: self.target.clone(),
+            depth: Cell::new(0),
+            batch: Cell::new(false),
+        })
+    }
+
+    /// The URL of the database, without parameters.
+    pub fn display(&self) -> &str {
+        &self.target.display
+    }
+
+    fn c(&self) -> std::cell::RefMut<'_, Client> {
+        self.client.borrow_mut()
+    }
+
+    fn exec(&self, sql: &str, params: &[&(dyn ToSql + Sync)]) -> Result<u64, StoreError> {
+        Ok(self.c().execute(sql, params)?)
+    }
+
+    fn batch_sql(&self, sql: &str) -> Result<(), StoreError> {
+        Ok(self.c().batch_execute(sql)?)
+    }
+
+    /// Opens a transaction, or a savepoint inside the open one.
+    fn push(&self) -> Result<(), StoreError> {
+        let depth = self.depth.get();
+        if depth == 0 {
+            self.batch_sql("BEGIN")?;
+        } else {
+            self.batch_sql(&format!("SAVEPOINT level_{depth}"))?;
+        }
+        self.depth.set(depth + 1);
+        Ok(())
+    }
+
+    /// Closes the innermost level, keeping or undoing what it did.
+    fn pop(&self, keep: bool) -> Result<(), StoreError> {
+        let depth = self.depth.get();
+        if depth == 0 {
+            return Ok(());
+        }
+        self.depth.set(depth - 1);
+        let level = depth - 1;
+        match (level, keep) {
+            (0, true) => self.batch_sql("COMMIT"),
+            (0, false) => self.batch_sql("ROLLBACK"),
+            (l, true) => self.batch_sql(&format!("RELEASE SAVEPOINT level_{l}")),
+            (l, false) => self.batch_sql(&format!(
+                "ROLLBACK TO SAVEPOINT level_{l}; RELEASE SAVEPOINT level_{l}"
+            )),
+        }
+    }
+
+    /// Runs `f` in a transaction (or a savepoint): all of it or nothing.
+    fn atomically<T>(&self, f: impl FnOnce() -> Result<T, StoreError>) -> Result<T, StoreError> {
+        self.push()?;
+        match f() {
+            Ok(v) => {
+                self.pop(true)?;
+                Ok(v)
+            }
+            Err(e) => {
+                let _ = self.pop(false);
+                Err(e)
+            }
+        }
+    }
+
+    /// Benchmarks: commits that do not wait for the disk (a crash of the
+    /// server may lose the last commits, never corrupts).
+    pub fn set_bulk_load(&self, on: bool) -> Result<(), StoreError> {
+        self.batch_sql(if on {
+            "SET synchronous_commit = off"
+        } else {
+            "SET synchronous_commit = on"
+        })
+    }
+
+    /// The schema version (number of applied migrations).
+    pub fn schema_version(&self) -> Result<i64, StoreError> {
+        let row = self.c().query_one(
+            "SELECT COALESCE(max(version), 0)::int8 FROM dmarc_report_migrations",
+            &[],
+        )?;
+        Ok(row.get(0))
+    }
+
+    /// Marks the start of a batch.
+    pub fn begin(&self) -> Result<(), StoreError> {
+        self.batch.set(true);
+        Ok(())
+    }
+
+    /// Marks the end of a batch (each report was committed already).
+    pub fn commit(&self) -> Result<(), StoreError> {
+        self.batch.set(false);
+        while self.depth.get() > 0 {
+            self.pop(true)?;
+        }
+        Ok(())
+    }
+
+    /// Whether a batch is open.
+    pub fn in_transaction(&self) -> bool {
+        self.batch.get() || self.depth.get() > 0
+    }
+
+    /// Starts storing a report in its own transaction; `None` when it is
+    /// stored already (by this worker or another).
+    pub fn start_report(
+        &self,
+        h: &ReportHeader,
+        source: &str,
+        now: i64,
+    ) -> Result<Option<PgWriter<'_>>, StoreError> {
+        self.push()?;
+        let inserted = self.insert_report(h, source, now);
+        let report = match inserted {
+            Ok(Some(id)) => id,
+            Ok(None) => {
+                self.pop(true)?;
+                return Ok(None);
+            }
+            Err(e) => {
+                let _ = self.pop(false);
+                return Err(e);
+            }
+        };
+        Ok(Some(PgWriter {
+            store: self,
+            open: true,
+            report,
+            rollup: rollup::Rollup::new(&h.policy.domain, h.begin, h.end),
+            records: 0,
+            messages: 0,
+            seq: 0,
+            raw_size: 0,
+        }))
+    }
+
+    fn insert_report(
+        &self,
+        h: &ReportHeader,
+        source: &str,
+        now: i64,
+    ) -> Result<Option<i64>, StoreError> {
+        let p = &h.policy;
+        let text = |v: Option<&str>| v.map(str::to_owned);
+        let rows = self.c().query(
+            "INSERT INTO reports (org_name, policy_domain, report_id, begin_ts, end_ts, schema,
+                 version, email, extra_contact_info, generator, errors, adkim, aspf, p, sp, np,
+                 pct, fo, testing, discovery_method, extensions, source, ingested_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16,
+                 $17, $18, $19, $20, $21, $22, $23)
+             ON CONFLICT DO NOTHING RETURNING id",
+            &[
+                &h.org_name,
+                &p.domain,
+                &h.report_id,
+                &h.begin,
+                &h.end,
+                &h.schema.as_str(),
+                &h.version,
+                &h.email,
+                &h.extra_contact_info,
+                &h.generator,
+                &json_list(&h.errors),
+                &text(p.adkim.as_ref().map(|v| v.as_str())),
+                &text(p.aspf.as_ref().map(|v| v.as_str())),
+                &text(p.p.as_ref().map(|v| v.as_str())),
+                &text(p.sp.as_ref().map(|v| v.as_str())),
+                &text(p.np.as_ref().map(|v| v.as_str())),
+                &p.pct.map(i64::from),
+                &p.fo,
+                &p.testing,
+                &p.discovery_method,
+                &json_list(&h.extensions),
+                &source,
+                &now,
+            ],
+        )?;
+        Ok(rows.first().map(|r| r.get(0)))
+    }
+
+    /// Starts replacing stored report `id` (`reparse`): deleted now, in a
+    /// transaction that [`PgReplacement::keep`] commits.
+    pub fn replace_report(&self, id: i64) -> Result<PgReplacement<'_>, StoreError> {
+        self.push()?;
+        let done = (|| {
+            let found = self
+                .c()
+                .query_opt("SELECT policy_domain, begin_ts FROM reports WHERE id = $1", &[&id])?;
+            self.exec("DELETE FROM reports WHERE id = $1", &[&id])?;
+            if let Some(row) = found {
+                let (domain, begin): (String, i64) = (row.get(0), row.get(1));
+                self.rebuild_rollups(&domain, begin.div_euclid(86_400) * 86_400)?;
+            }
+            Ok(())
+        })();
+        if let Err(e) = done {
+            let _ = self.pop(false);
+            return Err(e);
+        }
+        Ok(PgReplacement { store: self, open: true })
+    }
+
+    /// Rebuilds the rollups of `domain` on `day` from its stored records.
+    fn rebuild_rollups(&self, domain: &str, day: i64) -> Result<(), StoreError> {
+        let mut c = self.c();
+        c.execute("DELETE FROM source_days WHERE domain = $1 AND day = $2", &[&domain, &day])?;
+        c.execute("DELETE FROM domain_days WHERE domain = $1 AND day = $2", &[&domain, &day])?;
+        let reports = c.query(
+            "SELECT id, begin_ts, end_ts FROM reports
+             WHERE policy_domain = $1 AND begin_ts >= $2 AND begin_ts < $3 ORDER BY id",
+            &[&domain, &day, &(day + 86_400)],
+        )?;
+        let sep = super::rollup::SEP.to_string();
+        let (mut dkim, mut spf, mut why) = (Vec::new(), Vec::new(), Vec::new());
+        for report in reports {
+            let (id, begin, end): (i64, i64, i64) = (report.get(0), report.get(1), report.get(2));
+            let mut rollup = rollup::Rollup::new(domain, begin, end);
+            let rows = c.query(
+                "SELECT source_ip, count, disposition, dkim = 'pass', spf = 'pass', header_from,
+                        envelope_from, dkim_auth::text, spf_auth::text, reasons::text
+                 FROM records WHERE report = $1 ORDER BY id",
+                &[&id],
+            )?;
+            for row in rows {
+                super::reads::passing_domains(row.get(7), &mut dkim);
+                super::reads::passing_domains(row.get(8), &mut spf);
+                super::reads::reasons(row.get(9), &mut why);
+                let labels: Vec<String> = why
+                    .iter()
+                    .filter_map(|r| super::reason_label(r.kind.as_deref(), r.comment.as_deref()))
+                    .collect();
+                rollup.add(
+                    &mut c,
+                    &RecordKeys {
+                        ip: row.get(0),
+                        count: u64::try_from(row.get::<_, i64>(1)).unwrap_or(0),
+                        disposition: row.get(2),
+                        dkim_aligned: row.get::<_, Option<bool>>(3).unwrap_or(false),
+                        spf_aligned: row.get::<_, Option<bool>>(4).unwrap_or(false),
+                        header_from: row.get(5),
+                        envelope_from: row.get(6),
+                        dkim_pass: &dkim.join(&sep),
+                        spf_pass: &spf.join(&sep),
+                        reasons: &labels.join(&sep),
+                    },
+                )?;
+            }
+            rollup.flush(&mut c)?;
+        }
+        Ok(())
+    }
+
+    /// Keeps an input that failed, with its bytes; the same bytes failing
+    /// again (here or in another worker) update the existing row.
+    pub fn record_failure(
+        &self,
+        name: &str,
+        data: Option<&[u8]>,
+        error: &str,
+        now: i64,
+    ) -> Result<i64, StoreError> {
+        let sha = data.map(|d| Sha256::digest(d).to_vec());
+        let row = if sha.is_some() {
+            self.c().query_one(
+                "INSERT INTO failed_inputs (name, sha256, data, error, first_seen, last_seen)
+                 VALUES ($1, $2, $3, $4, $5, $5)
+                 ON CONFLICT (sha256) DO UPDATE SET error = excluded.error,
+                     last_seen = excluded.last_seen, attempts = failed_inputs.attempts + 1,
+                     name = excluded.name
+                 RETURNING id",
+                &[&name, &sha, &data, &error, &now],
+            )?
+        } else {
+            self.c().query_one(
+                "INSERT INTO failed_inputs (name, error, first_seen, last_seen)
+                 VALUES ($1, $2, $3, $3) RETURNING id",
+                &[&name, &error, &now],
+            )?
+        };
+        Ok(row.get(0))
+    }
+
+    /// Forgets a failed input (it was stored after all).
+    pub fn delete_failure(&self, id: i64) -> Result<(), StoreError> {
+        self.exec("DELETE FROM failed_inputs WHERE id = $1", &[&id])?;
+        Ok(())
+    }
+
+    /// Forgets the failures of an input that has now been read in full.
+    pub fn delete_failures_named(&self, name: &str) -> Result<(), StoreError> {
+        self.exec("DELETE FROM failed_inputs WHERE name = $1", &[&name])?;
+        Ok(())
+    }
+
+    /// Every failed input, oldest first.
+    pub fn failures(&self) -> Result<Vec<FailedInput>, StoreError> {
+        let rows = self.c().query(
+            "SELECT id, name, error, first_seen, last_seen, attempts,
+                    COALESCE(length(data), 0)::int8
+             FROM failed_inputs ORDER BY id",
+            &[],
+        )?;
+        Ok(rows
+            .iter()
+            .map(|r| FailedInput {
+                id: r.get(0),
+                name: r.get(1),
+                error: r.get(2),
+                first_seen: r.get(3),
+                last_seen: r.get(4),
+                attempts: r.get(5),
+                size: r.get(6),
+            })
+            .collect())
+    }
+
+    /// The kept bytes of a failed input (`None` if it had none).
+    pub fn failure_data(&self, id: i64) -> Result<Option<(String, Vec<u8>)>, StoreError> {
+        let row =
+            self.c().query_opt("SELECT name, data FROM failed_inputs WHERE id = $1", &[&id])?;
+        Ok(row.and_then(|r| {
+            let data: Option<Vec<u8>> = r.get(1);
+            data.map(|d| (r.get(0), d))
+        }))
+    }
+
+    /// Forgets the failed inputs `ids`; returns the ids that were not there.
+    pub fn dismiss_failures(&self, ids: &[i64]) -> Result<Vec<i64>, StoreError> {
+        let mut missing = Vec::new();
+        for id in ids {
+            if self.exec("DELETE FROM failed_inputs WHERE id = $1", &[id])? == 0 {
+                missing.push(*id);
+            }
+        }
+        Ok(missing)
+    }
+
+    /// Forgets every failed input; returns how many there were.
+    pub fn dismiss_all_failures(&self) -> Result<usize, StoreError> {
+        Ok(usize::try_from(self.exec("DELETE FROM failed_inputs", &[])?).unwrap_or(usize::MAX))
+    }
+
+    /// Ids of all stored reports, in insertion order.
+    pub fn report_ids(&self) -> Result<Vec<i64>, StoreError> {
+        let rows = self.c().query("SELECT id FROM reports ORDER BY id", &[])?;
+        Ok(rows.iter().map(|r| r.get(0)).collect())
+    }
+
+    /// A stored report's source, first ingestion time, and what is needed
+    /// to parse it again.
+    pub fn raw_report(&self, id: i64) -> Result<Option<(String, i64, RawMeta)>, StoreError> {
+        let row = self.c().query_opt(
+            "SELECT r.source, r.ingested_at, w.file_name, w.known_utf8
+             FROM reports r JOIN report_raw w ON w.report = r.id WHERE r.id = $1",
+            &[&id],
+        )?;
+        Ok(row.map(|r| (r.get(0), r.get(1), RawMeta { file_name: r.get(2), known_utf8: r.get(3) })))
+    }
+
+    /// A stored report's raw gzip stream, its pieces in order.
+    pub fn raw_chunks(&self, id: i64) -> Result<Vec<Vec<u8>>, StoreError> {
+        let rows = self
+            .c()
+            .query("SELECT data FROM report_raw_chunks WHERE report = $1 ORDER BY seq", &[&id])?;
+        Ok(rows.iter().map(|r| r.get(0)).collect())
+    }
+
+    /// The messages of a folder (at one UIDVALIDITY) that `fetch` has seen.
+    pub fn imap_messages(
+        &self,
+        account: &str,
+        folder: &str,
+        uidvalidity: u32,
+    ) -> Result<HashMap<u32, (MessageOutcome, bool)>, StoreError> {
+        let rows = self.c().query(
+            "SELECT uid, outcome, done FROM imap_messages
+             WHERE account = $1 AND folder = $2 AND uidvalidity = $3",
+            &[&account, &folder, &i64::from(uidvalidity)],
+        )?;
+        Ok(rows
+            .iter()
+            .map(|r| {
+                let uid = u32::try_from(r.get::<_, i64>(0)).unwrap_or(0);
+                (uid, (MessageOutcome::parse(r.get(1)), r.get(2)))
+            })
+            .collect())
+    }
+
+    /// Records what happened to a message.
+    pub fn record_imap_message(
+        &self,
+        account: &str,
+        folder: &str,
+        uidvalidity: u32,
+        uid: u32,
+        outcome: MessageOutcome,
+        now: i64,
+    ) -> Result<(), StoreError> {
+        self.exec(
+            "INSERT INTO imap_messages (account, folder, uidvalidity, uid, outcome, first_seen)
+             VALUES ($1, $2, $3, $4, $5, $6)
+             ON CONFLICT (account, folder, uidvalidity, uid) DO UPDATE SET outcome = excluded.outcome",
+            &[&account, &folder, &i64::from(uidvalidity), &i64::from(uid), &outcome.as_str(), &now],
+        )?;
+        Ok(())
+    }
+
+    /// Marks messages as moved (forgotten) or flagged on the server.
+    pub fn imap_messages_done(
+        &self,
+        account: &str,
+        folder: &str,
+        uidvalidity: u32,
+        uids: &[u32],
+        moved: bool,
+    ) -> Result<(), StoreError> {
+        let uids: Vec<i64> = uids.iter().map(|&u| i64::from(u)).collect();
+        let sql = if moved {
+            "DELETE FROM imap_messages WHERE account = $1 AND folder = $2 AND uidvalidity = $3
+             AND uid = ANY($4)"
+        } else {
+            "UPDATE imap_messages SET done = true WHERE account = $1 AND folder = $2
+             AND uidvalidity = $3 AND uid = ANY($4)"
+        };
+        self.exec(sql, &[&account, &folder, &i64::from(uidvalidity), &uids])?;
+        Ok(())
+    }
+
+    /// Forgets the state of a folder at other UIDVALIDITY values, and
+    /// messages that are no longer in it.
+    pub fn prune_imap_messages(
+        &self,
+        account: &str,
+        folder: &str,
+        uidvalidity: u32,
+        present: &HashSet<u32>,
+    ) -> Result<(), StoreError> {
+        self.exec(
+            "DELETE FROM imap_messages WHERE account = $1 AND folder = $2 AND uidvalidity <> $3",
+            &[&account, &folder, &i64::from(uidvalidity)],
+        )?;
+        let gone: Vec<u32> = self
+            .imap_messages(account, folder, uidvalidity)?
+            .into_keys()
+            .filter(|uid| !present.contains(uid))
+            .collect();
+        self.imap_messages_done(account, folder, uidvalidity, &gone, true)
+    }
+
+    /// Takes the session advisory lock of an account's folder; `false`
+    /// when another session holds it.
+    pub fn lock_folder(&self, account: &str, folder: &str) -> Result<bool, StoreError> {
+        let key = lock_key(&["fetch", account, folder]);
+        let row = self.c().query_one("SELECT pg_try_advisory_lock($1)", &[&key])?;
+        Ok(row.get(0))
+    }
+
+    /// Releases the lock of [`PgStore::lock_folder`].
+    pub fn unlock_folder(&self, account: &str, folder: &str) -> Result<(), StoreError> {
+        let key = lock_key(&["fetch", account, folder]);
+        self.c().query_one("SELECT pg_advisory_unlock($1)", &[&key])?;
+        Ok(())
+    }
+
+    /// Stores one run of `check` for `domain`.
+    pub fn save_check(
+        &self,
+        domain: &str,
+        checked_at: i64,
+        findings: &[StoredFinding],
+    ) -> Result<(), StoreError> {
+        self.atomically(|| {
+            let sql = "INSERT INTO record_checks (domain, checked_at, code, severity, record,
+                           message, fix) VALUES ($1, $2, $3, $4, $5, $6, $7)";
+            for f in findings {
+                self.exec(
+                    sql,
+                    &[&domain, &checked_at, &f.code, &f.severity, &f.record, &f.message, &f.fix],
+                )?;
+            }
+            if findings.is_empty() {
+                self.exec(
+                    sql,
+                    &[&domain, &checked_at, &"ok", &"info", &"dmarc", &"no finding", &""],
+                )?;
+            }
+            Ok(())
+        })
+    }
+
+    /// The newest run of `check` for `domain`, if any.
+    pub fn last_check(&self, domain: &str) -> Result<Option<RecordCheck>, StoreError> {
+        let at: Option<i64> = self
+            .c()
+            .query_one("SELECT max(checked_at) FROM record_checks WHERE domain = $1", &[&domain])?
+            .get(0);
+        let Some(checked_at) = at else { return Ok(None) };
+        let rows = self.c().query(
+            "SELECT code, severity, record, message, fix FROM record_checks
+             WHERE domain = $1 AND checked_at = $2 AND code <> 'ok' ORDER BY id",
+            &[&domain, &checked_at],
+        )?;
+        let findings = rows
+            .iter()
+            .map(|r| StoredFinding {
+                code: r.get(0),
+                severity: r.get(1),
+                record: r.get(2),
+                message: r.get(3),
+                fix: r.get(4),
+            })
+            .collect();
+        Ok(Some(RecordCheck { checked_at, findings }))
+    }
+
+    /// DKIM selectors the reports show for `d=` domains under `domain`.
+    pub fn dkim_selectors(&self, domain: &str) -> Result<Vec<(String, String)>, StoreError> {
+        let rows = self.c().query(
+            "SELECT DISTINCT lower(d.domain) COLLATE \"C\", d.selector COLLATE \"C\"
+             FROM dkim_results d
+             JOIN records c ON c.id = d.record JOIN reports r ON r.id = c.report
+             WHERE r.policy_domain = $1 AND d.selector IS NOT NULL AND d.selector <> ''
+               AND (lower(d.domain) = $1 OR lower(d.domain) LIKE '%.' || $1)
+             ORDER BY 1, 2 LIMIT 200",
+            &[&domain],
+        )?;
+        Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
+    }
+
+    /// One row per policy domain and reporter, in that order.
+    pub fn stored_by_reporter(&self) -> Result<Vec<StoredByReporter>, StoreError> {
+        let rows = self.c().query(
+            "SELECT r.policy_domain, r.org_name, count(DISTINCT r.id)::int8, min(r.begin_ts),
+                    max(r.end_ts), sum(r.record_count)::int8, sum(r.message_count)::int8,
+                    (SELECT COALESCE(sum(c.count), 0)::int8 FROM records c
+                       JOIN reports r2 ON c.report = r2.id
+                      WHERE r2.policy_domain = r.policy_domain AND r2.org_name = r.org_name
+                        AND (c.dkim = 'pass' OR c.spf = 'pass'))
+             FROM reports r GROUP BY r.policy_domain, r.org_name
+             ORDER BY r.policy_domain, r.org_name",
+            &[],
+        )?;
+        Ok(rows
+            .iter()
+            .map(|r| StoredByReporter {
+                domain: r.get(0),
+                reporter: r.get(1),
+                reports: r.get(2),
+                begin: r.get(3),
+                end: r.get(4),
+                records: r.get(5),
+                messages: r.get(6),
+                dkim_or_spf_pass: r.get(7),
+            })
+            .collect())
+    }
+
+    /// Every fact `notify` keeps.
+    pub fn notify_facts(&self) -> Result<Vec<NotifyFact>, StoreError> {
+        let rows = self.c().query(
+            "SELECT kind, domain, subject, value FROM notify_state ORDER BY kind, domain, subject",
+            &[],
+        )?;
+        Ok(rows
+            .iter()
+            .map(|r| NotifyFact {
+                kind: r.get(0),
+                domain: r.get(1),
+                subject: r.get(2),
+                value: r.get(3),
+            })
+            .collect())
+    }
+
+    /// Applies `changes` to the facts and keeps `events` as pending, in one
+    /// transaction.
+    pub fn record_notifications(
+        &self,
+        changes: &[FactChange],
+        events: &[NewEvent],
+        now: i64,
+    ) -> Result<(), StoreError> {
+        self.atomically(|| {
+            for change in changes {
+                match change {
+                    FactChange::Set(f) => {
+                        self.exec(
+                            "INSERT INTO notify_state (kind, domain, subject, value, updated_at)
+                             VALUES ($1, $2, $3, $4, $5)
+                             ON CONFLICT (kind, domain, subject)
+                             DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at",
+                            &[&f.kind, &f.domain, &f.subject, &f.value, &now],
+                        )?;
+                    }
+                    FactChange::Remove { kind, domain, subject } => {
+                        self.exec(
+                            "DELETE FROM notify_state WHERE kind = $1 AND domain = $2 AND subject = $3",
+                            &[kind, domain, subject],
+                        )?;
+                    }
+                }
+            }
+            for e in events {
+                self.exec(
+                    "INSERT INTO notify_events (created_at, kind, domain, payload)
+                     VALUES ($1, $2, $3, $4)",
+                    &[&now, &e.kind, &e.domain, &e.payload],
+                )?;
+            }
+            Ok(())
+        })
+    }
+
+    fn events(
+        &self,
+        condition: &str,
+        args: &[&(dyn ToSql + Sync)],
+    ) -> Result<Vec<StoredEvent>, StoreError> {
+        let sql = format!(
+            "SELECT id, created_at, payload, delivered_at, delivered_to FROM notify_events
+             WHERE {condition} ORDER BY id"
+        );
+        let rows = self.c().query(&sql, args)?;
+        Ok(rows
+            .iter()
+            .map(|r| StoredEvent {
+                id: r.get(0),
+                created_at: r.get(1),
+                payload: r.get(2),
+                delivered_at: r.get(3),
+                delivered_to: r.get::<_, String>(4).split_whitespace().map(str::to_owned).collect(),
+            })
+            .collect())
+    }
+
+    /// The events not delivered yet, oldest first.
+    pub fn pending_notifications(&self) -> Result<Vec<StoredEvent>, StoreError> {
+        self.events("delivered_at IS NULL", &[])
+    }
+
+    /// The events found at or after `since` with an id above `after_id`.
+    pub fn notifications_since(
+        &self,
+        since: i64,
+        after_id: i64,
+    ) -> Result<Vec<StoredEvent>, StoreError> {
+        self.events("created_at >= $1 AND id > $2", &[&since, &after_id])
+    }
+
+    /// The id of the newest event (0 when there is none).
+    pub fn newest_notification_id(&self) -> Result<i64, StoreError> {
+        Ok(self.c().query_one("SELECT COALESCE(max(id), 0)::int8 FROM notify_events", &[])?.get(0))
+    }
+
+    /// Notes that `channel` has delivered the events `ids`.
+    pub fn mark_delivered_to(&self, ids: &[i64], channel: &str) -> Result<(), StoreError> {
+        self.exec(
+            "UPDATE notify_events SET delivered_to = trim(delivered_to || ' ' || $2)
+             WHERE id = ANY($1) AND position(' ' || $2 || ' ' in ' ' || delivered_to || ' ') = 0",
+            &[&ids, &channel],
+        )?;
+        Ok(())
+    }
+
+    /// Marks events as delivered (by every channel) at `now`.
+    pub fn mark_notified(&self, ids: &[i64], now: i64) -> Result<(), StoreError> {
+        self.exec(
+            "UPDATE notify_events SET delivered_at = $2 WHERE id = ANY($1) AND delivered_at IS NULL",
+            &[&ids, &now],
+        )?;
+        Ok(())
+    }
+}
+
+impl PgStore {
+    /// Every row of a query, each column as text (NULL as `NULL`, bytes as
+    /// `blob:<len>`), for [`crate::store::inspect`].
+    pub(crate) fn inspect_rows(&self, sql: &str) -> Result<Vec<Vec<String>>, StoreError> {
+        // Each row as its columns' text, in column order (NULL kept apart).
+        let wrapped = format!(
+            "SELECT (SELECT array_agg(e.value ORDER BY e.n)
+                     FROM json_each_text(row_to_json(q)) WITH ORDINALITY AS e(key, value, n))
+             FROM ({sql}) AS q"
+        );
+        let rows = self.c().query(&wrapped, &[])?;
+        let mut out = Vec::with_capacity(rows.len());
+        for row in rows {
+            let cells: Vec<Option<String>> = row.get(0);
+            out.push(
+                cells
+                    .into_iter()
+                    .map(|cell| match cell {
+                        None => "NULL".to_owned(),
+                        Some(s) if s == "true" => "1".to_owned(),
+                        Some(s) if s == "false" => "0".to_owned(),
+                        Some(s) => match s.strip_prefix("\\x") {
+                            Some(hex) if hex.bytes().all(|b| b.is_ascii_hexdigit()) => {
+                                format!("blob:{}", hex.len() / 2)
+                            }
+                            _ => s,
+                        },
+                    })
+                    .collect(),
+            );
+        }
+        Ok(out)
+    }
+
+    /// The first column of the first row of a query, as a number.
+    pub(crate) fn inspect_one(&self, sql: &str) -> Result<i64, StoreError> {
+        let rows = self.inspect_rows(sql)?;
+        let cell = rows.first().and_then(|r| r.first()).cloned().unwrap_or_default();
+        cell.parse::<i64>()
+            .map_err(|_| StoreError::Database(format!("inspecting: `{cell}` is not a number")))
+    }
+
+    /// Every stored raw copy, decompressed (see
+    /// [`crate::store::inspect::Inspector::raw_copies`]).
+    #[allow(clippy::type_complexity)]
+    pub(crate) fn raw_copies(
+        &self,
+    ) -> Result<Vec<(String, Option<String>, bool, Vec<u8>)>, StoreError> {
+        use std::io::Read;
+        let rows = self.c().query(
+            "SELECT r.org_name || '|' || r.policy_domain || '|' || r.report_id || '|'
+                    || r.begin_ts || '|' || r.end_ts, w.file_name, w.known_utf8, w.report
+             FROM report_raw w JOIN reports r ON r.id = w.report ORDER BY w.report",
+            &[],
+        )?;
+        let mut out = Vec::with_capacity(rows.len());
+        for row in rows {
+            let pieces = self.raw_chunks(row.get(3))?;
+            let mut xml = Vec::new();
+            super::raw::open(pieces).read_to_end(&mut xml).map_err(|e| {
+                StoreError::Database(format!("a raw copy does not decompress: {e}"))
+            })?;
+            out.push((row.get(0), row.get(1), row.get(2), xml));
+        }
+        Ok(out)
+    }
+}
+
+/// Brings the database up to [`LATEST`], once: under an advisory lock of
+/// the transaction, so that of several workers starting at once one
+/// migrates and the others then find nothing to do.
+fn migrate(client: &mut Client) -> Result<(), StoreError> {
+    let mut tx = client.transaction()?;
+    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])?;
+    tx.batch_execute(
+        "CREATE TABLE IF NOT EXISTS dmarc_report_migrations (
+             version     integer PRIMARY KEY,
+             applied_at  bigint NOT NULL
+         )",
+    )?;
+    let current: i64 = tx
+        .query_one("SELECT COALESCE(max(version), 0)::int8 FROM dmarc_report_migrations", &[])?
+        .get(0);
+    if current > LATEST {
+        return Err(StoreError::TooNew { found: current, known: LATEST });
+    }
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    for v in current + 1..=LATEST {
+        let Some(sql) = usize::try_from(v - 1).ok().and_then(|i| MIGRATIONS.get(i)) else { break };
+        tx.batch_execute(sql)?;
+        tx.execute(
+            "INSERT INTO dmarc_report_migrations (version, applied_at) VALUES ($1, $2)",
+            &[&i32::try_from(v).unwrap_or(i32::MAX), &now],
+        )?;
+    }
+    tx.commit()?;
+    Ok(())
+}
+
+/// Writes one report (see [`PgStore::start_report`]); dropped before
+/// [`PgWriter::finish`], it leaves nothing of the report.
+pub struct PgWriter<'s> {
+    store: &'s PgStore,
+    open: bool,
+    report: i64,
+    rollup: rollup::Rollup,
+    records: u64,
+    messages: u64,
+    seq: i32,
+    raw_size: u64,
+}
+
+impl PgWriter<'_> {
+    /// Stores records already encoded as rows, in order, with one
+    /// statement.
+    pub fn rows(&mut self, rows: &[RecordRow]) -> Result<(), StoreError> {
+        if rows.is_empty() {
+            return Ok(());
+        }
+        let mut counts = Vec::with_capacity(rows.len());
+        let mut cols: [Vec<Option<&str>>; 11] = Default::default();
+        for row in rows {
+            counts.push(count(row.count));
+            for (i, col) in cols.iter_mut().enumerate() {
+                col.push(if i == 0 { Some(row.column(0).unwrap_or("")) } else { row.column(i) });
+            }
+        }
+        let mut c = self.store.c();
+        c.execute(
+            "INSERT INTO records (report, source_ip, count, disposition, dkim, spf, header_from,
+                 envelope_from, envelope_to, extensions, reasons, dkim_auth, spf_auth)
+             SELECT $1, u.ip, u.n, u.d, u.k, u.s, u.hf, u.ef, u.et, u.x, u.r::json, u.da::json,
+                    u.sa::json
+             FROM unnest($2::text[], $3::int8[], $4::text[], $5::text[], $6::text[], $7::text[],
+                         $8::text[], $9::text[], $10::text[], $11::text[], $12::text[],
+                         $13::text[])
+                  WITH ORDINALITY AS u(ip, n, d, k, s, hf, ef, et, x, r, da, sa, o)
+             ORDER BY u.o",
+            &[
+                &self.report,
+                &cols[0],
+                &counts,
+                &cols[1],
+                &cols[2],
+                &cols[3],
+                &cols[4],
+                &cols[5],
+                &cols[6],
+                &cols[7],
+                &cols[8],
+                &cols[9],
+                &cols[10],
+            ],
+        )?;
+        for row in rows {
+            let col = |i| row.column(i);
+            self.rollup.add(
+                &mut c,
+                &RecordKeys {
+                    ip: col(0).unwrap_or(""),
+                    count: row.count,
+                    disposition: col(1),
+                    dkim_aligned: col(2) == Some("pass"),
+                    spf_aligned: col(3) == Some("pass"),
+                    header_from: col(4),
+                    envelope_from: col(5),
+                    dkim_pass: col(11).unwrap_or(""),
+                    spf_pass: col(12).unwrap_or(""),
+                    reasons: col(13).unwrap_or(""),
+                },
+            )?;
+            self.records += 1;
+            self.messages = self.messages.saturating_add(row.count);
+        }
+        Ok(())
+    }
+
+    /// Stores one record already encoded as a row.
+    pub fn row(&mut self, row: &RecordRow) -> Result<(), StoreError> {
+        self.rows(std::slice::from_ref(row))
+    }
+
+    /// Stores the next piece of the report's raw gzip stream.
+    pub fn raw_chunk(&mut self, data: &[u8]) -> Result<(), StoreError> {
+        self.store.exec(
+            "INSERT INTO report_raw_chunks (report, seq, data) VALUES ($1, $2, $3)",
+            &[&self.report, &self.seq, &data],
+        )?;
+        self.seq += 1;
+        self.raw_size += data.len() as u64;
+        Ok(())
+    }
+
+    /// Records stored so far.
+    pub fn records(&self) -> u64 {
+        self.records
+    }
+
+    /// Completes the report and commits it. Returns the number of records.
+    pub fn finish(mut self, done: &ReportTail, raw: &RawMeta) -> Result<u64, StoreError> {
+        {
+            let mut c = self.store.c();
+            self.rollup.flush(&mut c)?;
+            c.execute(
+                "UPDATE reports SET record_count = $2, message_count = $3, warnings = $4,
+                     extensions = COALESCE($5, extensions) WHERE id = $1",
+                &[
+                    &self.report,
+                    &count(self.records),
+                    &count(self.messages),
+                    &json_list(&done.warnings),
+                    &json_list(&done.extensions),
+                ],
+            )?;
+            c.execute(
+                "INSERT INTO report_raw (report, compression, file_name, known_utf8, size)
+                 VALUES ($1, 'gzip', $2, $3, $4)",
+                &[&self.report, &raw.file_name, &raw.known_utf8, &count(self.raw_size)],
+            )?;
+        }
+        self.open = false;
+        self.store.pop(true)?;
+        Ok(self.records)
+    }
+
+    /// Leaves nothing of the report.
+    pub fn abandon(mut self) -> Result<(), StoreError> {
+        self.open = false;
+        self.store.pop(false)
+    }
+}
+
+impl Drop for PgWriter<'_> {
+    fn drop(&mut self) {
+        if std::mem::replace(&mut self.open, false) {
+            // Nothing to report to: a failed rollback ends with the
+            // connection, which the server then rolls back.
+            let _ = self.store.pop(false);
+        }
+    }
+}
+
+/// A stored report being replaced (see [`PgStore::replace_report`]).
+pub struct PgReplacement<'s> {
+    store: &'s PgStore,
+    open: bool,
+}
+
+impl PgReplacement<'_> {
+    /// Keeps the replacement.
+    pub fn keep(mut self) -> Result<(), StoreError> {
+        self.open = false;
+        self.store.pop(true)
+    }
+}
+
+impl Drop for PgReplacement<'_> {
+    fn drop(&mut self) {
+        if std::mem::replace(&mut self.open, false) {
+            let _ = self.store.pop(false);
+        }
+    }
+}
