@@ -10,6 +10,7 @@ mod common;
 
 use std::path::{Path, PathBuf};
 
+use common::dovecot::Dovecot;
 use common::{command, run, temp_dir};
 use dmarc_report::store::Store;
 
@@ -190,4 +191,366 @@ fn a_password_file_gives_the_password_and_a_wrong_one_fails_clearly() {
     assert_ne!(out.code, Some(0), "{out:?}");
     assert!(out.stderr.contains("cannot read password_file"), "{out:?}");
     assert!(!out.stderr.contains("s3cret"), "{out:?}");
+}
+
+/// An mbox of `emails` rua emails, one gzip report each (1 to 6 records,
+/// over 10 days), and the totals a single clean ingest stores from it:
+/// (reports, records, messages).
+fn mailbox(emails: usize) -> (Vec<u8>, [u64; 3]) {
+    let mut rng = common::Rng::seeded(17);
+    let mut messages = Vec::with_capacity(emails);
+    let mut totals = [0u64; 3];
+    for i in 0..emails {
+        let begin = 1_792_454_400 + (i as i64 % 10) * 86_400;
+        let records: Vec<(String, u64)> = (0..1 + rng.below(6))
+            .map(|_| (format!("192.0.2.{}", rng.below(200)), 1 + rng.below(50)))
+            .collect();
+        let refs: Vec<(&str, u64)> = records.iter().map(|(ip, n)| (ip.as_str(), *n)).collect();
+        let id = format!("concurrent-{i}");
+        let xml = common::report_xml(
+            "reporter.example",
+            "example.com",
+            &id,
+            begin,
+            begin + 86_399,
+            &refs,
+        );
+        totals[0] += 1;
+        totals[1] += refs.len() as u64;
+        totals[2] += refs.iter().map(|(_, n)| n).sum::<u64>();
+        messages.push(common::email_with_attachment(
+            &format!("Report Domain: example.com Report-ID: {id}"),
+            &format!("reporter.example!example.com!{begin}!{}.xml.gz", begin + 86_399),
+            "application/gzip",
+            &common::gzip(xml.as_bytes()),
+        ));
+    }
+    (common::mbox(&messages), totals)
+}
+
+/// The stored totals and their check: every report whole and once.
+fn assert_clean(db: &Db, want: [u64; 3]) {
+    let store = db.open();
+    let inspect = store.inspect();
+    let c = inspect.counts().unwrap();
+    assert_eq!([c.reports, c.records, c.messages], want, "{c:?}");
+    assert_eq!(c.distinct_reports, c.reports, "a report is stored twice: {c:?}");
+    assert_eq!(c.raw_copies, c.reports, "{c:?}");
+    assert!(inspect.incomplete_reports().unwrap().is_empty());
+}
+
+fn spawn_ingest(dir: &Path, db: &Db, input: &Path) -> std::process::Child {
+    command(dir)
+        .arg("--db")
+        .arg(db.arg())
+        .arg("ingest")
+        .arg(input)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn ingest")
+}
+
+#[test]
+fn four_concurrent_ingests_of_one_mailbox_store_each_report_once() {
+    let dir = temp_dir();
+    let Some([sqlite, postgres]) = both("four_ingests", dir.path()) else { return };
+    let (mbox, want) = mailbox(400);
+    let input = common::write_file(dir.path(), "box.mbox", mbox);
+    let workers: Vec<_> = (0..4).map(|_| spawn_ingest(dir.path(), &postgres, &input)).collect();
+    for worker in workers {
+        let out = worker.wait_with_output().unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    }
+    assert_clean(&postgres, want);
+    // The same summary as one ingest into SQLite.
+    let out = run(command(dir.path()).arg("--db").arg(sqlite.arg()).arg("ingest").arg(&input));
+    assert_eq!(out.code, Some(0), "{out:?}");
+    let args = ["summary", "--all", "--format", "json"];
+    assert_eq!(
+        dmarc(dir.path(), &postgres, &args).stdout,
+        dmarc(dir.path(), &sqlite, &args).stdout
+    );
+}
+
+#[test]
+fn kill_9_during_concurrent_ingests_then_a_rerun_gives_the_clean_totals() {
+    let dir = temp_dir();
+    let Some([sqlite, postgres]) = both("kill_ingest", dir.path()) else { return };
+    let (mbox, want) = mailbox(600);
+    let input = common::write_file(dir.path(), "box.mbox", mbox);
+    let mut workers: Vec<_> = (0..4).map(|_| spawn_ingest(dir.path(), &postgres, &input)).collect();
+    // Kill every worker once some reports are in (not all: the wait ends
+    // when the first are committed, long before 600).
+    let store = postgres.open();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    while store.inspect().counts().unwrap().reports < 20 && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    for worker in &mut workers {
+        let _ = worker.kill();
+    }
+    let killed = workers
+        .iter_mut()
+        .map(|w| w.wait().is_ok_and(|status| status.code().is_none()))
+        .filter(|&by_signal| by_signal)
+        .count();
+    assert!(killed > 0, "every worker had finished before the kill: the test proves nothing");
+    let partial = store.inspect().counts().unwrap();
+    assert!(partial.reports >= 20, "no report was stored before the kill: {partial:?}");
+    assert!(
+        store.inspect().incomplete_reports().unwrap().is_empty(),
+        "a killed worker left half a report"
+    );
+    assert_eq!(partial.distinct_reports, partial.reports);
+    let out = run(command(dir.path()).arg("--db").arg(postgres.arg()).arg("ingest").arg(&input));
+    assert_eq!(out.code, Some(0), "{out:?}");
+    assert_clean(&postgres, want);
+    // The rollups too: the same summary as one clean ingest into SQLite.
+    let out = run(command(dir.path()).arg("--db").arg(sqlite.arg()).arg("ingest").arg(&input));
+    assert_eq!(out.code, Some(0), "{out:?}");
+    let args = ["summary", "--all", "--format", "json"];
+    assert_eq!(
+        dmarc(dir.path(), &postgres, &args).stdout,
+        dmarc(dir.path(), &sqlite, &args).stdout
+    );
+}
+
+/// A rua email carrying one gzip report `id` for example.com.
+fn rua(id: &str, day: i64) -> Vec<u8> {
+    let begin = 1_792_454_400 + day * 86_400;
+    let xml = common::report_xml(
+        "reporter.example",
+        "example.com",
+        id,
+        begin,
+        begin + 86_399,
+        &[("192.0.2.1", 3), ("198.51.100.7", 1)],
+    );
+    common::email_with_attachment(
+        &format!("Report Domain: example.com Report-ID: {id}"),
+        &format!("reporter.example!example.com!{begin}!{}.xml.gz", begin + 86_399),
+        "application/gzip",
+        &common::gzip(xml.as_bytes()),
+    )
+}
+
+/// `fetch` of the test server's INBOX into `db`, archiving to `Done`.
+fn fetch(server: &Dovecot, dir: &Path, db: &Db) -> std::process::Command {
+    let mut cmd = command(dir);
+    cmd.env("XDG_CONFIG_HOME", dir.join("xdg-config"))
+        .arg("--db")
+        .arg(db.arg())
+        .args(["fetch", "--host", server.host(), "--user", server.user()])
+        .arg("--port")
+        .arg(server.imaps_port().to_string())
+        .arg("--password-file")
+        .arg(server.password_file())
+        .arg("--ca-file")
+        .arg(server.ca_file())
+        .args(["--archive-folder", "Done", "--batch-size", "5"]);
+    cmd
+}
+
+/// Each of `originals` is in `folder` exactly once (Dovecot serves bare
+/// LF as CRLF, so line ends are compared loosely).
+fn assert_each_once(server: &Dovecot, folder: &str, originals: &[Vec<u8>]) {
+    let normalise = |m: &[u8]| String::from_utf8_lossy(m).replace("\r\n", "\n");
+    let mut want: Vec<String> = originals.iter().map(|m| normalise(m)).collect();
+    let mut got: Vec<String> =
+        server.folder_messages(folder).unwrap().iter().map(|m| normalise(m)).collect();
+    want.sort();
+    got.sort();
+    assert_eq!(got, want, "every message in {folder} exactly once");
+}
+
+#[test]
+fn two_concurrent_fetches_of_one_mailbox_store_every_report_once_and_empty_the_inbox() {
+    let Some(url) = common::postgres::database("two_fetches") else { return };
+    let db = Db::Postgres(url);
+    let server = Dovecot::start().unwrap();
+    let originals: Vec<Vec<u8>> = (0..40).map(|i| rua(&format!("fetch-{i}"), i % 7)).collect();
+    for m in &originals {
+        server.append("INBOX", m).unwrap();
+    }
+    let dir = temp_dir();
+    let workers: Vec<_> = (0..2)
+        .map(|_| {
+            fetch(&server, dir.path(), &db)
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for worker in workers {
+        let out = worker.wait_with_output().unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    }
+    assert_clean(&db, [40, 80, 160]);
+    assert!(server.list_uids("INBOX").unwrap().is_empty());
+    assert_each_once(&server, "Done", &originals);
+}
+
+#[test]
+fn a_fetch_killed_with_its_folder_locked_leaves_it_to_the_next_run() {
+    let Some(url) = common::postgres::database("killed_fetch") else { return };
+    let db = Db::Postgres(url);
+    let server = Dovecot::start().unwrap();
+    let originals: Vec<Vec<u8>> = (0..60).map(|i| rua(&format!("crash-{i}"), i % 5)).collect();
+    for m in &originals {
+        server.append("INBOX", m).unwrap();
+    }
+    let dir = temp_dir();
+    let mut worker = fetch(&server, dir.path(), &db)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // Killed once it has stored some reports (its folder lock held).
+    let store = db.open();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    while store.inspect().counts().unwrap().reports < 5 && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    worker.kill().unwrap();
+    let status = worker.wait().unwrap();
+    assert!(status.code().is_none(), "the fetch had finished before the kill: {status:?}");
+    // The server released the dead worker's lock: the next run takes the
+    // folder and finishes it.
+    let out = run(fetch(&server, dir.path(), &db).args(["--format", "json"]));
+    assert_eq!(out.code, Some(0), "{out:?}");
+    assert_clean(&db, [60, 120, 240]);
+    assert!(server.list_uids("INBOX").unwrap().is_empty());
+    assert_each_once(&server, "Done", &originals);
+}
+
+/// The same operations through the store's interface on both backends:
+/// what each returns, as text.
+fn store_operations(db: &Db) -> Vec<String> {
+    use dmarc_report::store::notify::{FactChange, NewEvent, NotifyFact};
+    use dmarc_report::store::{MessageOutcome, RdnsCache, RdnsEntry, RdnsStatus, StoredFinding};
+    let store = db.open();
+    let mut out = Vec::new();
+    // Failed inputs: the same bytes twice are one row; dismissing.
+    let a = store.record_failure("a.xml", Some(b"<bad"), "broken", 100).unwrap();
+    let again = store.record_failure("a2.xml", Some(b"<bad"), "still broken", 200).unwrap();
+    store.record_failure("huge.xml", None, "too large", 300).unwrap();
+    out.push(format!("{:?}", a == again));
+    let failures = store.failures().unwrap();
+    out.push(format!(
+        "{:?}",
+        failures.iter().map(|f| (&f.name, &f.error, f.attempts, f.size)).collect::<Vec<_>>()
+    ));
+    out.push(format!("{:?}", store.failure_data(a).unwrap()));
+    out.push(format!("{:?}", store.dismiss_failures(&[a, 99_999]).unwrap().len()));
+    out.push(format!("{:?}", store.dismiss_all_failures().unwrap()));
+    // IMAP state.
+    store.record_imap_message("u@h:993", "INBOX", 7, 1, MessageOutcome::Stored, 10).unwrap();
+    store.record_imap_message("u@h:993", "INBOX", 7, 2, MessageOutcome::Failed, 10).unwrap();
+    store.record_imap_message("u@h:993", "INBOX", 7, 3, MessageOutcome::TooLarge, 10).unwrap();
+    store.imap_messages_done("u@h:993", "INBOX", 7, &[2], false).unwrap();
+    store.imap_messages_done("u@h:993", "INBOX", 7, &[1], true).unwrap();
+    let mut known: Vec<_> =
+        store.imap_messages("u@h:993", "INBOX", 7).unwrap().into_iter().collect();
+    known.sort_by_key(|(uid, _)| *uid);
+    out.push(format!("{known:?}"));
+    store.prune_imap_messages("u@h:993", "INBOX", 7, &[3].into_iter().collect()).unwrap();
+    out.push(format!("{:?}", store.imap_messages("u@h:993", "INBOX", 7).unwrap()));
+    // The rDNS cache.
+    let entry = |ip: &str, name: Option<&str>, status| RdnsEntry {
+        ip: ip.into(),
+        name: name.map(Into::into),
+        resolved_at: 5,
+        status,
+    };
+    store
+        .rdns_put(&[
+            entry("192.0.2.2", None, RdnsStatus::None),
+            entry("192.0.2.1", Some("mx.example"), RdnsStatus::Ok),
+        ])
+        .unwrap();
+    store.rdns_put(&[entry("192.0.2.2", None, RdnsStatus::Timeout)]).unwrap();
+    out.push(format!(
+        "{:?} {:?}",
+        store.rdns_get("192.0.2.2").unwrap(),
+        store.rdns_entries().unwrap()
+    ));
+    // Checks.
+    let finding = StoredFinding {
+        code: "spf-missing".into(),
+        severity: "error".into(),
+        record: "spf".into(),
+        message: "m".into(),
+        fix: "f".into(),
+    };
+    store.save_check("example.com", 100, &[finding.clone(), finding]).unwrap();
+    out.push(format!("{:?}", store.last_check("example.com").unwrap()));
+    store.save_check("example.com", 200, &[]).unwrap();
+    out.push(format!(
+        "{:?} {:?}",
+        store.last_check("example.com").unwrap(),
+        store.last_check("x.example").unwrap()
+    ));
+    // Notifications.
+    let fact = NotifyFact {
+        kind: "verdict".into(),
+        domain: "example.com".into(),
+        subject: String::new(),
+        value: "v".into(),
+    };
+    let event =
+        NewEvent { kind: "k".into(), domain: Some("example.com".into()), payload: "{}".into() };
+    store.record_notifications(&[FactChange::Set(fact)], &[event.clone(), event], 100).unwrap();
+    let pending = store.pending_notifications().unwrap();
+    store.mark_delivered_to(&[pending[0].id], "smtp").unwrap();
+    store.mark_delivered_to(&[pending[0].id], "smtp").unwrap();
+    store.mark_delivered_to(&[pending[0].id], "webhook").unwrap();
+    store.mark_notified(&[pending[1].id], 300).unwrap();
+    let strip = |events: Vec<dmarc_report::store::notify::StoredEvent>| {
+        events
+            .into_iter()
+            .map(|e| (e.created_at, e.payload, e.delivered_at, e.delivered_to))
+            .collect::<Vec<_>>()
+    };
+    out.push(format!("{:?}", strip(store.notifications_since(0, 0).unwrap())));
+    out.push(format!("{:?}", strip(store.pending_notifications().unwrap())));
+    out.push(format!("{:?}", store.notify_facts().unwrap()));
+    out.push(format!("{:?}", store.newest_notification_id().unwrap() == pending[1].id));
+    out
+}
+
+#[test]
+fn the_store_operations_give_the_same_answers_on_both_backends() {
+    let dir = temp_dir();
+    let Some([sqlite, postgres]) = both("store_operations", dir.path()) else { return };
+    let a = store_operations(&sqlite);
+    let b = store_operations(&postgres);
+    assert_eq!(a.len(), b.len());
+    for (i, (x, y)) in a.iter().zip(&b).enumerate() {
+        assert_eq!(x, y, "operation {i} differs");
+    }
+}
+
+#[test]
+fn reparse_and_the_overview_agree_on_both_backends() {
+    let dir = temp_dir();
+    let Some(dbs) = both("reparse", dir.path()) else { return };
+    let mut seen = Vec::new();
+    for db in &dbs {
+        let out = run(command(dir.path()).arg("--db").arg(db.arg()).arg("ingest").arg(samples()));
+        assert_eq!(out.code, Some(1), "{out:?}");
+        let out = dmarc(dir.path(), db, &["reparse", "--format", "json"]);
+        assert_eq!(out.code, Some(0), "{out:?}");
+        let args = ["summary", "--all", "--format", "json"];
+        let store = db.open();
+        seen.push((
+            out.stdout,
+            dmarc(dir.path(), db, &args).stdout,
+            format!("{:?}", store.stored_by_reporter().unwrap()),
+            format!("{:?}", store.dkim_selectors("example.com").unwrap()),
+            store.inspect().content().unwrap(),
+        ));
+    }
+    assert_eq!(seen[0], seen[1]);
 }
