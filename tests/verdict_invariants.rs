@@ -123,8 +123,18 @@ fn build(gens: &[Gen], days: u64, large: usize) -> (DomainTotals, Vec<Sender>) {
             known: None,
             class: SenderClass::ALL[g.class],
             daily: vec![
-                DayTotals { day: END - 20 * DAY, totals: g.older, disposition: [0; 3] },
-                DayTotals { day: END - 2 * DAY, totals: g.recent, disposition: [0; 3] },
+                DayTotals {
+                    day: END - 20 * DAY,
+                    totals: g.older,
+                    subdomain: Totals::default(),
+                    disposition: [0; 3],
+                },
+                DayTotals {
+                    day: END - 2 * DAY,
+                    totals: g.recent,
+                    subdomain: Totals::default(),
+                    disposition: [0; 3],
+                },
             ],
         });
         senders.push(Sender {

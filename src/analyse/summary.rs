@@ -151,6 +151,9 @@ pub struct DayTotals {
     pub day: i64,
     /// Messages that day and how many passed DMARC, SPF and DKIM.
     pub totals: Totals,
+    /// The part of `totals` From a subdomain of the domain, which `sp`
+    /// governs rather than `p`.
+    pub subdomain: Totals,
     /// Messages by applied disposition: none (or pass), quarantine, reject.
     pub disposition: [u64; 3],
 }
@@ -431,6 +434,7 @@ impl Partial {
                             Ok(i) => {
                                 let x = &mut a.daily[i];
                                 x.totals.merge(&d.totals);
+                                x.subdomain.merge(&d.subdomain);
                                 for k in 0..3 {
                                     x.disposition[k] =
                                         x.disposition[k].saturating_add(d.disposition[k]);
@@ -512,7 +516,12 @@ fn from_rollups(
                 }
             }
         }
-        acc.daily.push(DayTotals { day: d.day, totals: day, disposition: d.disposition });
+        acc.daily.push(DayTotals {
+            day: d.day,
+            totals: day,
+            subdomain: Totals::from_sums(d.sub_sums),
+            disposition: d.disposition,
+        });
     })?;
     if let Some((ip, acc)) = current {
         sources.insert(ip, acc);
@@ -598,6 +607,9 @@ fn accumulate(
         };
         let slot = &mut acc.daily[at];
         slot.totals.add(count, dkim, spf, authenticated);
+        if r.header_from.is_some_and(|from| crate::store::from_subdomain(from, domain)) {
+            slot.subdomain.add(count, dkim, spf, authenticated);
+        }
         slot.disposition[which] = slot.disposition[which].saturating_add(count);
         acc.first = acc.first.min(begin);
         acc.last = acc.last.max(end);

@@ -43,7 +43,7 @@ pub use checks::{RecordCheck, StoredFinding};
 pub use engine::{Location, Replacement, ReportWriter, Store};
 pub use rdns::{RdnsEntry, RdnsStatus};
 pub use reads::{DomainDays, PolicyReport, RecordFacts, ReportRef, SourceDay, StoredReason};
-pub use rollup::reason_label;
+pub use rollup::{from_subdomain, reason_label};
 
 use std::path::Path;
 

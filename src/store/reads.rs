@@ -37,6 +37,9 @@ pub struct SourceDay<'a> {
     /// messages, dmarc_pass, spf_aligned_pass, dkim_aligned_pass,
     /// authenticated.
     pub sums: [u64; 5],
+    /// The part of `sums` whose From is a subdomain of the policy domain
+    /// (see [`super::from_subdomain`]), in the same order.
+    pub sub_sums: [u64; 5],
     /// Messages by applied disposition: none (or anything else),
     /// quarantine, reject.
     pub disposition: [u64; 3],
@@ -63,6 +66,7 @@ impl<'a> SourceDay<'a> {
         ip: &'a str,
         day: i64,
         sums: [u64; 5],
+        sub_sums: [u64; 5],
         disposition: [u64; 3],
         first_begin: i64,
         last_end: i64,
@@ -73,6 +77,7 @@ impl<'a> SourceDay<'a> {
             ip,
             day,
             sums,
+            sub_sums,
             disposition,
             first_begin,
             last_end,
@@ -327,7 +332,9 @@ impl SummaryReads for SqliteStore {
         let mut stmt = self.conn.prepare_cached(
             "SELECT source_ip, day, messages, dmarc_pass, spf_aligned_pass, dkim_aligned_pass,
                     authenticated, disposition_none, disposition_quarantine, disposition_reject,
-                    first_begin, last_end, dkim_domains, spf_domains, reasons, envelope_from
+                    first_begin, last_end, dkim_domains, spf_domains, reasons, envelope_from,
+                    sub_messages, sub_dmarc_pass, sub_spf_aligned_pass, sub_dkim_aligned_pass,
+                    sub_authenticated
              FROM source_days WHERE domain = ?1 AND day >= ?2 AND day < ?3
              ORDER BY domain, source_ip, day",
         )?;
@@ -342,6 +349,7 @@ impl SummaryReads for SqliteStore {
                 ip: text(0).unwrap_or_default(),
                 day: row.get(1)?,
                 sums: [n(2)?, n(3)?, n(4)?, n(5)?, n(6)?],
+                sub_sums: [n(16)?, n(17)?, n(18)?, n(19)?, n(20)?],
                 disposition: [n(7)?, n(8)?, n(9)?],
                 first_begin: row.get(10)?,
                 last_end: row.get(11)?,

@@ -7,6 +7,9 @@
 //!   reports that mention it, and the sets of passing DKIM and SPF domains,
 //!   override reasons and envelope-from domains (each a sorted list joined
 //!   by U+001F, a character XML cannot carry).
+//!   The part of those totals whose From (`header_from`) is a subdomain of
+//!   the policy domain is kept beside them (`sub_*`): `sp` governs it, not
+//!   `p`.
 //! - `domain_days`: per domain and day: messages by applied disposition
 //!   as written, and totals per header-from domain other than the policy
 //!   domain (subdomains).
@@ -62,9 +65,20 @@ pub fn reason_label(kind: Option<&str>, comment: Option<&str>) -> Option<String>
     Some(label)
 }
 
+/// Whether mail From `header_from` is mail of a subdomain of `domain` (the
+/// policy domain, lower case), which `sp` governs rather than `p`.
+pub fn from_subdomain(header_from: &str, domain: &str) -> bool {
+    let (from, domain) = (header_from.as_bytes(), domain.as_bytes());
+    from.len() > domain.len() + 1
+        && from[from.len() - domain.len() - 1] == b'.'
+        && from[from.len() - domain.len()..].eq_ignore_ascii_case(domain)
+}
+
 #[derive(Default)]
 struct SourceAcc {
     sums: Sums,
+    /// The part of `sums` From a subdomain.
+    sub: Sums,
     disposition: [u64; 3],
     dkim: BTreeSet<String>,
     spf: BTreeSet<String>,
@@ -151,6 +165,9 @@ impl Rollup {
             None => self.sources.entry(r.ip.to_owned()).or_default(),
         };
         add(&mut acc.sums, r.count, r.dkim_aligned, r.spf_aligned, authenticated);
+        if r.header_from.is_some_and(|from| from_subdomain(from, &self.domain)) {
+            add(&mut acc.sub, r.count, r.dkim_aligned, r.spf_aligned, authenticated);
+        }
         let which = match disposition {
             "quarantine" => 1,
             "reject" => 2,
@@ -180,9 +197,11 @@ impl Rollup {
                 "INSERT INTO source_days (domain, source_ip, day, messages, dmarc_pass,
                      spf_aligned_pass, dkim_aligned_pass, authenticated, disposition_none,
                      disposition_quarantine, disposition_reject, first_begin, last_end,
-                     dkim_domains, spf_domains, reasons, envelope_from)
+                     dkim_domains, spf_domains, reasons, envelope_from, sub_messages,
+                     sub_dmarc_pass, sub_spf_aligned_pass, sub_dkim_aligned_pass,
+                     sub_authenticated)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16,
-                     ?17)
+                     ?17, ?18, ?19, ?20, ?21, ?22)
                  ON CONFLICT DO UPDATE SET
                      messages = messages + excluded.messages,
                      dmarc_pass = dmarc_pass + excluded.dmarc_pass,
@@ -198,7 +217,13 @@ impl Rollup {
                      dkim_domains = dmarc_report_union(dkim_domains, excluded.dkim_domains),
                      spf_domains = dmarc_report_union(spf_domains, excluded.spf_domains),
                      reasons = dmarc_report_union(reasons, excluded.reasons),
-                     envelope_from = dmarc_report_union(envelope_from, excluded.envelope_from)",
+                     envelope_from = dmarc_report_union(envelope_from, excluded.envelope_from),
+                     sub_messages = sub_messages + excluded.sub_messages,
+                     sub_dmarc_pass = sub_dmarc_pass + excluded.sub_dmarc_pass,
+                     sub_spf_aligned_pass = sub_spf_aligned_pass + excluded.sub_spf_aligned_pass,
+                     sub_dkim_aligned_pass =
+                         sub_dkim_aligned_pass + excluded.sub_dkim_aligned_pass,
+                     sub_authenticated = sub_authenticated + excluded.sub_authenticated",
             )?;
             for (ip, acc) in self.sources.drain() {
                 let s = acc.sums;
@@ -221,6 +246,11 @@ impl Rollup {
                     join(&acc.spf),
                     join(&acc.reasons),
                     join(&acc.envelope),
+                    n(acc.sub[0]),
+                    n(acc.sub[1]),
+                    n(acc.sub[2]),
+                    n(acc.sub[3]),
+                    n(acc.sub[4]),
                 ])?;
             }
         }
@@ -374,6 +404,16 @@ mod tests {
         assert_eq!(union(Some(""), None), None);
         assert_eq!(union(Some(&s("b|d")), Some(&s("a|b|c"))), Some(s("a|b|c|d")));
         assert_eq!(union(None, Some("x")), Some("x".to_owned()));
+    }
+
+    #[test]
+    fn only_mail_from_a_subdomain_is_subdomain_mail() {
+        assert!(from_subdomain("news.example.com", "example.com"));
+        assert!(from_subdomain("A.Example.COM", "example.com"));
+        assert!(!from_subdomain("example.com", "example.com"));
+        assert!(!from_subdomain("badexample.com", "example.com"));
+        assert!(!from_subdomain("example.org", "example.com"));
+        assert!(!from_subdomain(".example.com", "example.com"));
     }
 
     #[test]

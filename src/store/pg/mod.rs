@@ -42,7 +42,13 @@ use crate::model::ReportHeader;
 
 /// The migrations, in order; migration `i` (1-based) moves the schema from
 /// version `i - 1` to `i`.
-const MIGRATIONS: &[&str] = &[include_str!("../../../schemas/postgres/0001_initial.sql")];
+const MIGRATIONS: &[&str] =
+    &[include_str!("../../../schemas/postgres/0001_initial.sql"), SUBDOMAIN_SPLIT];
+
+/// The migration that adds the subdomain part of each source's day to the
+/// rollups, which the program then fills by rebuilding them.
+const SUBDOMAIN_SPLIT: &str =
+    include_str!("../../../schemas/postgres/0003_source_days_from_split.sql");
 
 /// The schema version this build creates.
 pub const LATEST: i64 = MIGRATIONS.len() as i64;
@@ -336,52 +342,7 @@ impl PgStore {
 
     /// Rebuilds the rollups of `domain` on `day` from its stored records.
     fn rebuild_rollups(&self, domain: &str, day: i64) -> Result<(), StoreError> {
-        let mut c = self.c();
-        c.execute("DELETE FROM source_days WHERE domain = $1 AND day = $2", &[&domain, &day])?;
-        c.execute("DELETE FROM domain_days WHERE domain = $1 AND day = $2", &[&domain, &day])?;
-        let reports = c.query(
-            "SELECT id, begin_ts, end_ts FROM reports
-             WHERE policy_domain = $1 AND begin_ts >= $2 AND begin_ts < $3 ORDER BY id",
-            &[&domain, &day, &(day + 86_400)],
-        )?;
-        let sep = super::rollup::SEP.to_string();
-        let (mut dkim, mut spf, mut why) = (Vec::new(), Vec::new(), Vec::new());
-        for report in reports {
-            let (id, begin, end): (i64, i64, i64) = (report.get(0), report.get(1), report.get(2));
-            let mut rollup = rollup::Rollup::new(domain, begin, end);
-            let rows = c.query(
-                "SELECT source_ip, count, disposition, dkim = 'pass', spf = 'pass', header_from,
-                        envelope_from, dkim_auth::text, spf_auth::text, reasons::text
-                 FROM records WHERE report = $1 ORDER BY id",
-                &[&id],
-            )?;
-            for row in rows {
-                super::reads::passing_domains(row.get(7), &mut dkim);
-                super::reads::passing_domains(row.get(8), &mut spf);
-                super::reads::reasons(row.get(9), &mut why);
-                let labels: Vec<String> = why
-                    .iter()
-                    .filter_map(|r| super::reason_label(r.kind.as_deref(), r.comment.as_deref()))
-                    .collect();
-                rollup.add(
-                    &mut c,
-                    &RecordKeys {
-                        ip: row.get(0),
-                        count: u64::try_from(row.get::<_, i64>(1)).unwrap_or(0),
-                        disposition: row.get(2),
-                        dkim_aligned: row.get::<_, Option<bool>>(3).unwrap_or(false),
-                        spf_aligned: row.get::<_, Option<bool>>(4).unwrap_or(false),
-                        header_from: row.get(5),
-                        envelope_from: row.get(6),
-                        dkim_pass: &dkim.join(&sep),
-                        spf_pass: &spf.join(&sep),
-                        reasons: &labels.join(&sep),
-                    },
-                )?;
-            }
-            rollup.flush(&mut c)?;
-        }
-        Ok(())
+        rebuild_rollups(&mut *self.c(), domain, day)
     }
 
     /// Keeps an input that failed, with its bytes; the same bytes failing
@@ -874,6 +835,59 @@ impl PgStore {
     }
 }
 
+/// Rebuilds the rollups of `domain` on `day` from its stored records.
+fn rebuild_rollups(
+    c: &mut impl postgres::GenericClient,
+    domain: &str,
+    day: i64,
+) -> Result<(), StoreError> {
+    c.execute("DELETE FROM source_days WHERE domain = $1 AND day = $2", &[&domain, &day])?;
+    c.execute("DELETE FROM domain_days WHERE domain = $1 AND day = $2", &[&domain, &day])?;
+    let reports = c.query(
+        "SELECT id, begin_ts, end_ts FROM reports
+         WHERE policy_domain = $1 AND begin_ts >= $2 AND begin_ts < $3 ORDER BY id",
+        &[&domain, &day, &(day + 86_400)],
+    )?;
+    let sep = super::rollup::SEP.to_string();
+    let (mut dkim, mut spf, mut why) = (Vec::new(), Vec::new(), Vec::new());
+    for report in reports {
+        let (id, begin, end): (i64, i64, i64) = (report.get(0), report.get(1), report.get(2));
+        let mut rollup = rollup::Rollup::new(domain, begin, end);
+        let rows = c.query(
+            "SELECT source_ip, count, disposition, dkim = 'pass', spf = 'pass', header_from,
+                    envelope_from, dkim_auth::text, spf_auth::text, reasons::text
+             FROM records WHERE report = $1 ORDER BY id",
+            &[&id],
+        )?;
+        for row in rows {
+            super::reads::passing_domains(row.get(7), &mut dkim);
+            super::reads::passing_domains(row.get(8), &mut spf);
+            super::reads::reasons(row.get(9), &mut why);
+            let labels: Vec<String> = why
+                .iter()
+                .filter_map(|r| super::reason_label(r.kind.as_deref(), r.comment.as_deref()))
+                .collect();
+            rollup.add(
+                c,
+                &RecordKeys {
+                    ip: row.get(0),
+                    count: u64::try_from(row.get::<_, i64>(1)).unwrap_or(0),
+                    disposition: row.get(2),
+                    dkim_aligned: row.get::<_, Option<bool>>(3).unwrap_or(false),
+                    spf_aligned: row.get::<_, Option<bool>>(4).unwrap_or(false),
+                    header_from: row.get(5),
+                    envelope_from: row.get(6),
+                    dkim_pass: &dkim.join(&sep),
+                    spf_pass: &spf.join(&sep),
+                    reasons: &labels.join(&sep),
+                },
+            )?;
+        }
+        rollup.flush(c)?;
+    }
+    Ok(())
+}
+
 /// Brings the database up to [`LATEST`], once: under an advisory lock of
 /// the transaction, so that of several workers starting at once one
 /// migrates and the others then find nothing to do.
@@ -893,13 +907,26 @@ fn migrate(client: &mut Client) -> Result<(), StoreError> {
         return Err(StoreError::TooNew { found: current, known: LATEST });
     }
     let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    let mut rebuild = false;
     for v in current + 1..=LATEST {
         let Some(sql) = usize::try_from(v - 1).ok().and_then(|i| MIGRATIONS.get(i)) else { break };
         tx.batch_execute(sql)?;
+        rebuild |= *sql == SUBDOMAIN_SPLIT;
         tx.execute(
             "INSERT INTO dmarc_report_migrations (version, applied_at) VALUES ($1, $2)",
             &[&i32::try_from(v).unwrap_or(i32::MAX), &now],
         )?;
+    }
+    // The rollups, rebuilt from the records under the same lock.
+    if rebuild {
+        let days = tx.query(
+            "SELECT DISTINCT policy_domain, begin_ts - ((begin_ts % 86400) + 86400) % 86400
+             FROM reports ORDER BY 1, 2",
+            &[],
+        )?;
+        for row in days {
+            rebuild_rollups(&mut tx, row.get(0), row.get(1))?;
+        }
     }
     tx.commit()?;
     Ok(())
@@ -963,7 +990,7 @@ impl PgWriter<'_> {
         for row in rows {
             let col = |i| row.column(i);
             self.rollup.add(
-                &mut c,
+                &mut *c,
                 &RecordKeys {
                     ip: col(0).unwrap_or(""),
                     count: row.count,
@@ -1008,7 +1035,7 @@ impl PgWriter<'_> {
     pub fn finish(mut self, done: &ReportTail, raw: &RawMeta) -> Result<u64, StoreError> {
         {
             let mut c = self.store.c();
-            self.rollup.flush(&mut c)?;
+            self.rollup.flush(&mut *c)?;
             c.execute(
                 "UPDATE reports SET record_count = $2, message_count = $3, warnings = $4,
                      extensions = COALESCE($5, extensions) WHERE id = $1",

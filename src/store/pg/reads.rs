@@ -139,7 +139,9 @@ impl SummaryReads for PgStore {
         let stmt = c.prepare(
             "SELECT source_ip, day, messages, dmarc_pass, spf_aligned_pass, dkim_aligned_pass,
                     authenticated, disposition_none, disposition_quarantine, disposition_reject,
-                    first_begin, last_end, dkim_domains, spf_domains, reasons, envelope_from
+                    first_begin, last_end, dkim_domains, spf_domains, reasons, envelope_from,
+                    sub_messages, sub_dmarc_pass, sub_spf_aligned_pass, sub_dkim_aligned_pass,
+                    sub_authenticated
              FROM source_days WHERE domain = $1 AND day >= $2 AND day < $3
              ORDER BY domain, source_ip, day",
         )?;
@@ -152,6 +154,7 @@ impl SummaryReads for PgStore {
                 row.get(0),
                 row.get(1),
                 [n(2), n(3), n(4), n(5), n(6)],
+                [n(16), n(17), n(18), n(19), n(20)],
                 [n(7), n(8), n(9)],
                 row.get(10),
                 row.get(11),

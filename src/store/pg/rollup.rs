@@ -6,10 +6,10 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use postgres::Client;
+use postgres::GenericClient;
 
 use crate::store::StoreError;
-use crate::store::rollup::{RecordKeys, SEP, Sums};
+use crate::store::rollup::{RecordKeys, SEP, Sums, from_subdomain};
 use crate::units::DAY;
 
 /// Entries of a report's source map before they are written out (bounds
@@ -19,6 +19,8 @@ const FLUSH_AT: usize = 20_000;
 #[derive(Default)]
 struct SourceAcc {
     sums: Sums,
+    /// The part of `sums` From a subdomain.
+    sub: Sums,
     disposition: [u64; 3],
     dkim: BTreeSet<String>,
     spf: BTreeSet<String>,
@@ -88,7 +90,7 @@ impl Rollup {
     /// Adds a record; writes out what was gathered when it grows large.
     pub(super) fn add(
         &mut self,
-        client: &mut Client,
+        client: &mut impl GenericClient,
         r: &RecordKeys<'_>,
     ) -> Result<(), StoreError> {
         let authenticated = !r.dkim_pass.is_empty() || !r.spf_pass.is_empty();
@@ -113,6 +115,9 @@ impl Rollup {
             None => self.sources.entry(r.ip.to_owned()).or_default(),
         };
         add(&mut acc.sums, r.count, r.dkim_aligned, r.spf_aligned, authenticated);
+        if r.header_from.is_some_and(|from| from_subdomain(from, &self.domain)) {
+            add(&mut acc.sub, r.count, r.dkim_aligned, r.spf_aligned, authenticated);
+        }
         let which = match disposition {
             "quarantine" => 1,
             "reject" => 2,
@@ -134,15 +139,16 @@ impl Rollup {
     }
 
     /// Writes out what was gathered.
-    pub(super) fn flush(&mut self, client: &mut Client) -> Result<(), StoreError> {
+    pub(super) fn flush(&mut self, client: &mut impl GenericClient) -> Result<(), StoreError> {
         if !self.sources.is_empty() {
             let sources = std::mem::take(&mut self.sources);
             let mut ips = Vec::with_capacity(sources.len());
-            let mut cols: [Vec<i64>; 8] = Default::default();
+            let mut cols: [Vec<i64>; 13] = Default::default();
             let mut sets: [Vec<Option<String>>; 4] = Default::default();
             for (ip, acc) in sources {
                 ips.push(ip);
-                for (col, v) in cols.iter_mut().zip(acc.sums.iter().chain(acc.disposition.iter())) {
+                let values = acc.sums.iter().chain(acc.disposition.iter()).chain(acc.sub.iter());
+                for (col, v) in cols.iter_mut().zip(values) {
                     col.push(n(*v));
                 }
                 for (col, set) in
@@ -155,13 +161,17 @@ impl Rollup {
                 "INSERT INTO source_days AS t (domain, source_ip, day, messages, dmarc_pass,
                      spf_aligned_pass, dkim_aligned_pass, authenticated, disposition_none,
                      disposition_quarantine, disposition_reject, first_begin, last_end,
-                     dkim_domains, spf_domains, reasons, envelope_from)
+                     dkim_domains, spf_domains, reasons, envelope_from, sub_messages,
+                     sub_dmarc_pass, sub_spf_aligned_pass, sub_dkim_aligned_pass,
+                     sub_authenticated)
                  SELECT $1, u.ip, $2, u.m, u.dp, u.sp, u.kp, u.au, u.dn, u.dq, u.dr, $3, $4,
-                        u.dk, u.sf, u.re, u.ev
+                        u.dk, u.sf, u.re, u.ev, u.sm, u.sdp, u.ssp, u.skp, u.sau
                  FROM unnest($5::text[], $6::int8[], $7::int8[], $8::int8[], $9::int8[],
                              $10::int8[], $11::int8[], $12::int8[], $13::int8[], $14::text[],
-                             $15::text[], $16::text[], $17::text[])
-                      WITH ORDINALITY AS u(ip, m, dp, sp, kp, au, dn, dq, dr, dk, sf, re, ev, o)
+                             $15::text[], $16::text[], $17::text[], $18::int8[], $19::int8[],
+                             $20::int8[], $21::int8[], $22::int8[])
+                      WITH ORDINALITY AS u(ip, m, dp, sp, kp, au, dn, dq, dr, dk, sf, re, ev,
+                                           sm, sdp, ssp, skp, sau, o)
                  ORDER BY u.o
                  ON CONFLICT (domain, source_ip, day) DO UPDATE SET
                      messages = t.messages + excluded.messages,
@@ -178,7 +188,13 @@ impl Rollup {
                      dkim_domains = dmarc_report_union(t.dkim_domains, excluded.dkim_domains),
                      spf_domains = dmarc_report_union(t.spf_domains, excluded.spf_domains),
                      reasons = dmarc_report_union(t.reasons, excluded.reasons),
-                     envelope_from = dmarc_report_union(t.envelope_from, excluded.envelope_from)",
+                     envelope_from = dmarc_report_union(t.envelope_from, excluded.envelope_from),
+                     sub_messages = t.sub_messages + excluded.sub_messages,
+                     sub_dmarc_pass = t.sub_dmarc_pass + excluded.sub_dmarc_pass,
+                     sub_spf_aligned_pass = t.sub_spf_aligned_pass + excluded.sub_spf_aligned_pass,
+                     sub_dkim_aligned_pass =
+                         t.sub_dkim_aligned_pass + excluded.sub_dkim_aligned_pass,
+                     sub_authenticated = t.sub_authenticated + excluded.sub_authenticated",
                 &[
                     &self.domain,
                     &self.day,
@@ -197,6 +213,11 @@ impl Rollup {
                     &sets[1],
                     &sets[2],
                     &sets[3],
+                    &cols[8],
+                    &cols[9],
+                    &cols[10],
+                    &cols[11],
+                    &cols[12],
                 ],
             )?;
         }
