@@ -103,6 +103,14 @@ Example:
     Notify(NotifyArgs),
     /// Write the Prometheus metrics to a file (node_exporter's textfile collector).
     Metrics(MetricsArgs),
+    /// Copy everything the database holds into another one (SQLite into
+    /// PostgreSQL, or back); safe to run again, a killed copy is completed
+    /// by the next run.
+    #[command(after_help = "\
+Examples:
+  dmarc-report copy --to 'postgresql://dmarc@db.example.com/dmarc?password_file=/etc/dmarc-report/pg'
+  dmarc-report --db old.db copy --to new.db -v       progress on stderr")]
+    Copy(CopyArgs),
     /// OAuth2 sign-in for IMAP accounts with `auth = "oauth2"` (see docs/oauth2.md).
     Auth(Box<AuthArgs>),
 }
@@ -122,6 +130,21 @@ pub struct NotifyArgs {
     /// Output format
     #[arg(long, value_enum, default_value_t = Format::Text)]
     pub format: Format,
+}
+
+/// `copy`.
+#[derive(Debug, Args)]
+pub struct CopyArgs {
+    /// The database to copy from, and the config file
+    #[command(flatten)]
+    pub store: StoreArgs,
+    /// The database to copy into: a postgresql:// URL or a SQLite file path
+    /// (created when missing)
+    #[arg(long, value_name = "DB")]
+    pub to: PathBuf,
+    /// Say what each report and row became, on standard error
+    #[arg(long, short)]
+    pub verbose: bool,
 }
 
 /// `metrics`.

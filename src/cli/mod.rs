@@ -65,6 +65,10 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             let settings = Settings::resolve(top_db, &args.store)?;
             commands::metrics::run(&settings, &args)
         }
+        Command::Copy(args) => {
+            let settings = Settings::resolve(top_db, &args.store)?;
+            commands::copy::run(&settings, &args)
+        }
         Command::Auth(args) => commands::auth::run(&args),
     }
 }

@@ -3,6 +3,7 @@
 
 pub mod auth;
 pub mod check;
+pub mod copy;
 pub mod demo;
 pub mod errors;
 pub mod fetch;

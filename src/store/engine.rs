@@ -13,6 +13,7 @@ use super::inspect::Inspector;
 use super::notify::{FactChange, NewEvent, NotifyFact, StoredEvent};
 use super::overview::StoredByReporter;
 use super::pg::{PgReplacement, PgStore, PgWriter, Target};
+use super::transfer::{CheckRun, EventRow, FactRow, ImapMessage, KeptFailure, StoredReport};
 use super::{
     DomainDays, FailedInput, MessageOutcome, PolicyReport, RawMeta, RdnsEntry, RecordFacts,
     RecordRow, ReportRef, ReportTail, SourceDay, SqliteReplacement, SqliteStore, SqliteWriter,
@@ -398,6 +399,60 @@ impl Store {
     /// Marks events as delivered (by every channel) at `now`.
     pub fn mark_notified(&self, ids: &[i64], now: i64) -> Result<(), StoreError> {
         on!(self, s => s.mark_notified(ids, now))
+    }
+
+    /// A stored report's header and facts, for copying it elsewhere;
+    /// `None` when there is no such report.
+    pub fn stored_report(&self, id: i64) -> Result<Option<StoredReport>, StoreError> {
+        on!(self, s => s.stored_report(id))
+    }
+
+    /// Calls `visit` with every record of report `id`, in stored order
+    /// (streamed: memory does not grow with the report).
+    pub fn report_records(
+        &self,
+        id: i64,
+        visit: &mut dyn FnMut(Record) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError> {
+        on!(self, s => s.report_records(id, visit))
+    }
+
+    /// A failed input with its bytes and history; `None` when there is no
+    /// such row.
+    pub fn kept_failure(&self, id: i64) -> Result<Option<KeptFailure>, StoreError> {
+        on!(self, s => s.kept_failure(id))
+    }
+
+    /// Keeps a failed input read from another database (its id kept when
+    /// free); `false` when the same input is here already.
+    pub fn import_failure(&self, failure: &KeptFailure) -> Result<bool, StoreError> {
+        on!(self, s => s.import_failure(failure))
+    }
+
+    /// Everything `fetch` remembers about IMAP messages.
+    pub fn imap_state(&self) -> Result<Vec<ImapMessage>, StoreError> {
+        on!(self, s => s.imap_state())
+    }
+
+    /// Every fact `notify` keeps, with the time it was set.
+    pub fn notify_fact_rows(&self) -> Result<Vec<FactRow>, StoreError> {
+        on!(self, s => s.notify_fact_rows())
+    }
+
+    /// Every notification event, delivered or not, oldest first.
+    pub fn event_rows(&self) -> Result<Vec<EventRow>, StoreError> {
+        on!(self, s => s.event_rows())
+    }
+
+    /// Keeps a notification event read from another database (its id kept
+    /// when free); `false` when the same event is here already.
+    pub fn import_event(&self, event: &EventRow) -> Result<bool, StoreError> {
+        on!(self, s => s.import_event(event))
+    }
+
+    /// Every run of `check`, in the order they were stored.
+    pub fn check_runs(&self) -> Result<Vec<CheckRun>, StoreError> {
+        on!(self, s => s.check_runs())
     }
 
     /// This database, for inspection.

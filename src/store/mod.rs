@@ -37,6 +37,7 @@ mod rdns;
 mod reads;
 mod rollup;
 mod snapshot;
+pub mod transfer;
 
 pub use backend::{Backend, RdnsCache, SummaryReads};
 pub use checks::{RecordCheck, StoredFinding};

@@ -23,6 +23,7 @@
 mod connect;
 mod reads;
 mod rollup;
+mod transfer;
 
 pub use connect::{Target, redact};
 
