@@ -280,8 +280,13 @@ fn an_spf_only_sender_blocks_reject_but_not_quarantine() {
     let r = &d.readiness;
     assert_eq!(r.verdict, Verdict::NotReady, "{r:#?}");
     assert!(r.sentence.contains("not ready for p=reject"), "{}", r.sentence);
+    // Its mail passes: the sentence says it is at risk, not that it fails,
+    // as the what-if does.
+    assert!(r.sentence.contains("3000 messages pass by SPF alone"), "{}", r.sentence);
+    assert!(!r.sentence.contains("would fail"), "{}", r.sentence);
     assert_eq!(r.what_if.policy, "reject");
     assert_eq!(r.what_if.authorized_at_risk, 50 * 2 * 30);
+    assert_eq!(r.what_if.authorized_affected, 0);
     assert!(r.recommended_record.starts_with("v=DMARC1; p=quarantine"), "{}", r.recommended_record);
     assert_eq!(r.blocking.len(), 1);
     assert_eq!(r.blocking[0].blocks, "reject");
@@ -490,7 +495,14 @@ fn a_new_unaligned_stream_of_a_known_service_is_judged_on_its_own() {
     let r = &d.readiness;
     assert_eq!(r.verdict, Verdict::NotReady, "{r:#?}");
     assert_eq!(r.blocking[0].sender, "SendGrid");
-    assert!(r.blocking[0].reason.contains("last 7 days"), "{}", r.blocking[0].reason);
+    // The reason gives the numbers it was judged on: the last week's.
+    assert!(
+        r.blocking[0]
+            .reason
+            .starts_with("passes DMARC on 94.0% of its 2980 messages in the last 7 days"),
+        "{}",
+        r.blocking[0].reason
+    );
     assert_eq!(r.what_if.authorized_affected, 15 * 2 * 6);
 }
 
@@ -659,6 +671,9 @@ fn a_signature_with_the_domains_own_subdomain_key_is_the_domains_mail() {
     assert!(sender.explanation.contains("d=mg.example.com"), "{}", sender.explanation);
     assert!(!sender.explanation.contains("nothing says"), "{}", sender.explanation);
     assert_eq!(d.readiness.verdict, Verdict::NotReady);
+    // The fix names the key it signs with and the alignment that fails it.
+    let fix = &d.readiness.blocking[0].fix;
+    assert!(fix.contains("d=mg.example.com") && fix.contains("adkim=r"), "{fix}");
 }
 
 #[test]
@@ -715,4 +730,36 @@ proptest! {
         let by_sources: u64 = d.totals.sources.iter().map(|s| s.totals.messages).sum();
         prop_assert_eq!(by_sources, messages);
     }
+}
+
+#[test]
+fn failing_subdomain_mail_under_sp_none_does_not_count_against_p() {
+    // The domain's own servers send From the domain (passing) and From
+    // news.example.com, which strict alignment fails: 40 of 340 a day.
+    // sp=none governs that mail; p=quarantine, published for the whole
+    // window, is not losing anything.
+    let mut news = source("192.0.2.10", 40, &[], (DOMAIN, "pass"));
+    news.from = Some("news.example.com");
+    news.evaluated = Some((false, false));
+    let s = with_policy(Scenario::new(vec![own(), news]), "<p>quarantine</p><sp>none</sp>");
+    let r = s.summarise().readiness;
+    assert_eq!(r.verdict, Verdict::ReadyForReject, "{r:#?}");
+    assert!(r.blocking.is_empty(), "{:#?}", r.blocking);
+    assert!(!r.reasons.iter().any(|x| x.contains("lost now")), "{:?}", r.reasons);
+    assert!(
+        r.recommended_record.starts_with("v=DMARC1; p=reject; sp=none; np=reject; pct=25"),
+        "{}",
+        r.recommended_record
+    );
+    assert_eq!(r.what_if.authorized_affected, 0);
+
+    // Under sp=quarantine the same mail is being quarantined now.
+    let mut news = source("192.0.2.10", 40, &[], (DOMAIN, "pass"));
+    news.from = Some("news.example.com");
+    news.evaluated = Some((false, false));
+    let s = with_policy(Scenario::new(vec![own(), news]), "<p>quarantine</p><sp>quarantine</sp>");
+    let r = s.summarise().readiness;
+    assert_eq!(r.verdict, Verdict::NotReady, "{r:#?}");
+    assert!(r.reasons[0].contains("being lost now"), "{:?}", r.reasons);
+    assert!(r.recommended_record.contains("p=quarantine"), "{}", r.recommended_record);
 }

@@ -496,7 +496,13 @@ fn generic_fix(domain: &str, s: &Sender) -> String {
     } else {
         String::new()
     };
-    if s.totals.dkim_aligned_pass < s.totals.messages {
+    if let Some(own) = s.dkim_domains.iter().find(|d| aligned_with(d, domain) && *d != domain) {
+        format!(
+            "it signs with d={own}, a key of {domain}'s own that does not align under strict \
+             DKIM alignment (adkim=s): publish adkim=r (relaxed, the default) or have it sign \
+             with d={domain}"
+        )
+    } else if s.totals.dkim_aligned_pass < s.totals.messages {
         format!(
             "sign all mail from {hosts}{more} with DKIM d={domain}, or make its return path a \
              subdomain of {domain} covered by your SPF record"

@@ -19,9 +19,10 @@
 //!   ([`Found::held`]); spoofed subdomain mail, which authenticates nothing,
 //!   does not.
 
-use super::{Blocking, Context, Stake};
+use super::{Blocking, Context, Stake, minus};
 use crate::analyse::classify::{Sender, SenderClass, share};
 use crate::analyse::policy::Enforcement;
+use crate::analyse::summary::Totals;
 use crate::units::{format_date, percent, percent_rate};
 
 /// The blocking list and what the other steps need from the judgement.
@@ -49,7 +50,18 @@ struct Judgement {
     fails: bool,
     /// Fails now under an enforcing policy.
     losing_now: bool,
+    /// Its failing messages in the recent days under an enforcing policy
+    /// (`p` for mail From the domain, `sp` for mail From subdomains).
     recent_failing: u64,
+    /// The mail judged over the window: all of it, or only the mail From
+    /// the domain itself when the step leaves subdomain mail where it is.
+    window: Totals,
+    /// Its unexplained failing messages among them.
+    window_failing: u64,
+    /// The mail judged over the recent days, and its unexplained failing
+    /// messages.
+    recent: Totals,
+    recent_judged_failing: u64,
     /// Passes DMARC through SPF alone too often for reject.
     spf_only: u64,
     spf_alone: bool,
@@ -57,38 +69,99 @@ struct Judgement {
     on_recent: bool,
 }
 
-fn judge(ctx: &Context<'_>, i: usize, s: &Sender) -> Judgement {
+/// Failing messages of `t`, less `explained` of them.
+fn failing_of(t: &Totals, explained: u64) -> u64 {
+    t.messages.saturating_sub(t.dmarc_pass).saturating_sub(explained)
+}
+
+fn judge(ctx: &Context<'_>, i: usize, s: &Sender, domain_only: bool) -> Judgement {
     let c = ctx.c;
-    let t = &s.totals;
-    let (recent, recent_explained) = &ctx.recent[i];
-    let window_failing = s.unexplained_failing();
-    let recent_failing =
-        recent.messages.saturating_sub(recent.dmarc_pass).saturating_sub(*recent_explained);
+    let r = &ctx.recent[i];
+    let (window, recent) = if domain_only {
+        (minus(&s.totals, &r.window_sub), minus(&r.totals, &r.sub))
+    } else {
+        (s.totals, r.totals)
+    };
+    let window_failing = failing_of(&window, s.explained_failing);
+    let recent_failing = failing_of(&recent, r.explained);
     let on_recent = recent.messages > 0;
     let rate = |failing: u64, messages: u64| share(messages.saturating_sub(failing), messages);
     let fails = if on_recent {
         recent_failing > 0 && rate(recent_failing, recent.messages) < c.pass_rate
     } else {
-        window_failing > 0 && rate(window_failing, t.messages) < c.pass_rate
+        window_failing > 0 && rate(window_failing, window.messages) < c.pass_rate
     };
-    let losing_now = ctx.enforcement > Enforcement::None
-        && recent_failing > 0
-        && (fails || recent_failing >= c.meaningful_messages);
+    // Mail lost now: From the domain under p, From subdomains under sp.
+    let own = minus(&r.totals, &r.sub);
+    let mut enforced = Totals::default();
+    if ctx.enforcement > Enforcement::None {
+        enforced.merge(&own);
+    }
+    if ctx.sub_enforcement > Enforcement::None {
+        enforced.merge(&r.sub);
+    }
+    let now_failing = failing_of(&enforced, r.explained);
+    let losing_now = now_failing > 0
+        && (rate(now_failing, enforced.messages) < c.pass_rate
+            || now_failing >= c.meaningful_messages);
     let (dkim, messages, passing) = if on_recent {
         (recent.dkim_aligned_pass, recent.messages, recent.dmarc_pass)
     } else {
-        (t.dkim_aligned_pass, t.messages, t.dmarc_pass)
+        (window.dkim_aligned_pass, window.messages, window.dmarc_pass)
     };
-    let spf_only = t.dmarc_pass.saturating_sub(t.dkim_aligned_pass);
+    let spf_only = window.dmarc_pass.saturating_sub(window.dkim_aligned_pass);
     let spf_alone =
         passing.saturating_sub(dkim) > 0 && share(dkim, messages) < c.dkim_rate_for_reject;
-    Judgement { fails, losing_now, recent_failing, spf_only, spf_alone, on_recent }
+    Judgement {
+        fails,
+        losing_now,
+        recent_failing: now_failing,
+        window,
+        window_failing,
+        recent,
+        recent_judged_failing: recent_failing,
+        spf_only,
+        spf_alone,
+        on_recent,
+    }
+}
+
+/// Subdomains whose failing mail is a service's, not a spoofer's: the next
+/// record keeps `sp` where it is for them.
+fn held_subdomains(ctx: &Context<'_>, f: &mut Found) {
+    let c = ctx.c;
+    if ctx.sub_enforcement != Enforcement::None {
+        return;
+    }
+    for (name, t) in &ctx.d.subdomains {
+        let failing_authenticated = t.authenticated.saturating_sub(t.dmarc_pass);
+        if failing_authenticated >= c.meaningful_messages
+            && share(t.dmarc_pass, t.messages) < c.pass_rate
+        {
+            f.held.push(name.clone());
+            f.notes.push(format!(
+                "mail From {name} fails DMARC on {} of {} messages, {failing_authenticated} of them authenticated as some domain (a service, not spoofing): the next record keeps sp where it is",
+                t.messages - t.dmarc_pass,
+                t.messages
+            ));
+        }
+    }
+    f.held.sort();
+    f.held.dedup();
 }
 
 pub(super) fn find(ctx: &Context<'_>) -> Found {
     let (c, domain) = (ctx.c, ctx.domain);
     let stake = ctx.stake;
     let mut f = Found::default();
+    held_subdomains(ctx, &mut f);
+    // Mail From subdomains is at stake only when the next record raises
+    // sp to the step: not while legitimate subdomain mail holds sp where it
+    // is, nor when sp is already at the step or beyond.
+    let stake_level =
+        if stake == Stake::Reject { Enforcement::Reject } else { Enforcement::Quarantine };
+    let domain_only = (ctx.sub_enforcement == Enforcement::None && !f.held.is_empty())
+        || ctx.sub_enforcement >= stake_level;
     let recent_text = format!("the last {} days", c.recent_days);
     for (i, s) in ctx.senders.iter().enumerate() {
         let new_note = if s.new {
@@ -96,10 +169,11 @@ pub(super) fn find(ctx: &Context<'_>) -> Found {
         } else {
             String::new()
         };
-        let failing = s.unexplained_failing();
         match s.class {
             SenderClass::Authorized | SenderClass::Misconfigured => {
-                let j = judge(ctx, i, s);
+                let j = judge(ctx, i, s, domain_only);
+                let failing = j.window_failing;
+                let messages = j.window.messages;
                 let fix = s.fix.clone().unwrap_or_default();
                 if j.losing_now {
                     f.losing_now = true;
@@ -111,32 +185,37 @@ pub(super) fn find(ctx: &Context<'_>) -> Found {
                     f.losses = f.losses.saturating_add(failing);
                     let reason = if j.losing_now {
                         format!(
-                            "{} of its messages failed DMARC in {recent_text} under the published p={}: they are being {} now ({failing} failing in the window).{new_note}",
+                            "{} of its messages failed DMARC in {recent_text} under the published {}: they are being {} now ({failing} failing in the window).{new_note}",
                             j.recent_failing,
-                            ctx.current.p(),
+                            enforced_text(ctx),
                             if ctx.current.p() == "reject" { "rejected" } else { "quarantined" }
                         )
                     } else if s.class == SenderClass::Misconfigured {
                         format!(
-                            "legitimate service whose mail fails DMARC: {failing} of {} messages{}.{new_note}",
-                            s.totals.messages,
+                            "legitimate service whose mail fails DMARC: {failing} of {messages} messages{}.{new_note}",
                             if j.on_recent {
                                 format!(", still failing in {recent_text}")
                             } else {
                                 String::new()
                             }
                         )
+                    } else if j.on_recent {
+                        format!(
+                            "passes DMARC on {} of its {} messages in {recent_text} ({} needed; {} of {messages} over the window): {failing} would be {}",
+                            percent(
+                                j.recent.messages.saturating_sub(j.recent_judged_failing),
+                                j.recent.messages
+                            ),
+                            j.recent.messages,
+                            percent_rate(c.pass_rate),
+                            percent(messages.saturating_sub(failing), messages),
+                            if stake == Stake::Reject { "rejected" } else { "quarantined" }
+                        )
                     } else {
                         format!(
-                            "passes DMARC on {} of {} messages ({} needed){}: {failing} would be {}",
-                            percent(s.totals.messages - failing, s.totals.messages),
-                            s.totals.messages,
+                            "passes DMARC on {} of {messages} messages ({} needed): {failing} would be {}",
+                            percent(messages.saturating_sub(failing), messages),
                             percent_rate(c.pass_rate),
-                            if j.on_recent {
-                                format!(", still short of it in {recent_text}")
-                            } else {
-                                String::new()
-                            },
                             if stake == Stake::Reject { "rejected" } else { "quarantined" }
                         )
                     };
@@ -158,20 +237,17 @@ pub(super) fn find(ctx: &Context<'_>) -> Found {
                         reason: format!(
                             "{} of {} messages pass DMARC through SPF alone (aligned DKIM {}, {} needed for reject): forwarding breaks SPF, so p=reject would lose them",
                             j.spf_only,
-                            s.totals.messages,
-                            percent(s.totals.dkim_aligned_pass, s.totals.messages),
+                            messages,
+                            percent(j.window.dkim_aligned_pass, messages),
                             percent_rate(c.dkim_rate_for_reject)
                         ),
                         fix: if fix.is_empty() { format!("sign its mail with DKIM d={domain}") } else { fix },
                     });
                 } else {
-                    if failing > 0
-                        && share(failing, s.totals.messages) > 1.0 - c.pass_rate
-                        && j.on_recent
-                    {
+                    if failing > 0 && share(failing, messages) > 1.0 - c.pass_rate && j.on_recent {
                         f.notes.push(format!(
-                            "{} failed DMARC on {failing} of {} messages over the window but passes in {recent_text}: fixed, it no longer blocks",
-                            s.name, s.totals.messages
+                            "{} failed DMARC on {failing} of {messages} messages over the window but passes in {recent_text}: fixed, it no longer blocks",
+                            s.name
                         ));
                     }
                     if stake == Stake::Quarantine && j.spf_alone {
@@ -215,24 +291,17 @@ pub(super) fn find(ctx: &Context<'_>) -> Found {
             _ => {}
         }
     }
-    // Subdomains whose failing mail is a service's, not a spoofer's.
-    if ctx.sub_enforcement == Enforcement::None {
-        for (name, t) in &ctx.d.subdomains {
-            let failing_authenticated = t.authenticated.saturating_sub(t.dmarc_pass);
-            if failing_authenticated >= c.meaningful_messages
-                && share(t.dmarc_pass, t.messages) < c.pass_rate
-            {
-                f.held.push(name.clone());
-                f.notes.push(format!(
-                    "mail From {name} fails DMARC on {} of {} messages, {failing_authenticated} of them authenticated as some domain (a service, not spoofing): the next record keeps sp where it is",
-                    t.messages - t.dmarc_pass,
-                    t.messages
-                ));
-            }
-        }
-    }
-    f.held.sort();
-    f.held.dedup();
     f.blocking.sort_by(|a, b| b.messages.cmp(&a.messages).then_with(|| a.sender.cmp(&b.sender)));
     f
+}
+
+/// The published policy that loses mail now: `p=...`, `sp=...` or both.
+pub(super) fn enforced_text(ctx: &Context<'_>) -> String {
+    let p = ctx.current.p();
+    let sp = ctx.current.sp.as_deref().unwrap_or(p);
+    match (ctx.enforcement > Enforcement::None, ctx.sub_enforcement > Enforcement::None) {
+        (true, true) if sp != p => format!("p={p} (sp={sp} for subdomains)"),
+        (false, true) => format!("sp={sp} (mail From subdomains)"),
+        _ => format!("p={p}"),
+    }
 }

@@ -25,7 +25,7 @@ use serde::{Deserialize, Serialize};
 
 use super::classify::{Sender, SenderClass};
 use super::policy::{Enforcement, PolicyHistory, PublishedPolicy};
-use super::summary::DomainTotals;
+use super::summary::{DomainTotals, Totals};
 use crate::units::DAY;
 
 /// The thresholds of the verdict.
@@ -270,6 +270,30 @@ pub struct Input<'a> {
     pub rua: Option<&'a str>,
 }
 
+/// One sender's recent days and subdomain mail.
+#[derive(Debug, Default)]
+pub(crate) struct Recent {
+    /// Its totals over the recent days.
+    pub totals: Totals,
+    /// The failing messages among them that forwarding overrides explain.
+    pub explained: u64,
+    /// The part of `totals` From subdomains.
+    pub sub: Totals,
+    /// Its mail From subdomains over the whole window.
+    pub window_sub: Totals,
+}
+
+/// `a` without `b` (a part of it).
+pub(crate) fn minus(a: &Totals, b: &Totals) -> Totals {
+    Totals {
+        messages: a.messages.saturating_sub(b.messages),
+        dmarc_pass: a.dmarc_pass.saturating_sub(b.dmarc_pass),
+        spf_aligned_pass: a.spf_aligned_pass.saturating_sub(b.spf_aligned_pass),
+        dkim_aligned_pass: a.dkim_aligned_pass.saturating_sub(b.dkim_aligned_pass),
+        authenticated: a.authenticated.saturating_sub(b.authenticated),
+    }
+}
+
 /// Everything the steps share about one domain.
 pub(crate) struct Context<'a> {
     pub domain: &'a str,
@@ -286,9 +310,9 @@ pub(crate) struct Context<'a> {
     pub enforced_days: u64,
     /// Only spoofing was seen.
     pub parked: bool,
-    /// Per sender (same order): its totals over the recent days, and the
-    /// failing messages among them that forwarding overrides explain.
-    pub recent: Vec<(super::summary::Totals, u64)>,
+    /// Per sender (same order): its recent days, and its mail From
+    /// subdomains.
+    pub recent: Vec<Recent>,
     pub rua: Option<&'a str>,
     pub c: &'a Criteria,
 }
@@ -315,20 +339,24 @@ impl<'a> Context<'a> {
             .senders
             .iter()
             .map(|s| {
-                let mut t = super::summary::Totals::default();
-                let mut explained = 0u64;
+                let mut r = Recent::default();
                 for row in d.sources.iter().filter(|r| r.sender == s.name) {
                     let forwarded =
                         row.reasons.iter().any(|r| super::classify::is_forwarding_reason(r));
-                    for day in row.daily.iter().filter(|x| x.day >= recent_since) {
-                        t.merge(&day.totals);
+                    for day in &row.daily {
+                        r.window_sub.merge(&day.subdomain);
+                        if day.day < recent_since {
+                            continue;
+                        }
+                        r.totals.merge(&day.totals);
+                        r.sub.merge(&day.subdomain);
                         if forwarded {
                             let failing = day.totals.messages.saturating_sub(day.totals.dmarc_pass);
-                            explained = explained.saturating_add(failing);
+                            r.explained = r.explained.saturating_add(failing);
                         }
                     }
                 }
-                (t, explained)
+                r
             })
             .collect();
         Context {
@@ -368,9 +396,9 @@ pub fn assess(input: &Input<'_>, c: &Criteria) -> Readiness {
     let mut reasons = enough.missing.clone();
     if found.losing_now {
         reasons.push(format!(
-            "authorized mail is being lost now: {} messages of legitimate senders fail DMARC at p={}",
+            "authorized mail is being lost now: {} messages of legitimate senders fail DMARC at {}",
             found.losing_now_messages,
-            ctx.current.p()
+            blocking::enforced_text(&ctx)
         ));
     }
     reasons.extend(enough.met);
@@ -471,24 +499,45 @@ fn sentence(ctx: &Context<'_>, verdict: Verdict, blocking: &[Blocking], w: &What
     let domain = ctx.domain;
     let d = ctx.d;
     let lost: u64 = blocking.iter().map(|b| b.messages).sum();
+    // Messages that pass by SPF alone are at risk, not failing.
+    let at_risk = w.authorized_at_risk.min(lost);
+    let failing = lost - at_risk;
+    let what_fails = || match (failing, at_risk) {
+        (f, 0) => format!("{f} messages would fail"),
+        (0, r) => format!("{r} messages pass by SPF alone, which forwarding breaks"),
+        (f, r) => {
+            format!("{f} messages would fail, and {r} pass by SPF alone, which forwarding breaks")
+        }
+    };
     let names =
         || blocking.iter().take(3).map(|b| b.sender.as_str()).collect::<Vec<_>>().join(", ");
     match verdict {
+        Verdict::InsufficientData if !blocking.is_empty() => format!(
+            "{domain}: too little data to judge yet ({} days, {} messages, {} reporters), but {} sender(s) already block p={}, with {lost} messages that would fail ({}).",
+            d.days_covered,
+            d.totals.messages,
+            d.reporters,
+            blocking.len(),
+            w.policy,
+            names()
+        ),
         Verdict::InsufficientData => format!(
             "{domain}: too little data to judge yet ({} days, {} messages, {} reporters).",
             d.days_covered, d.totals.messages, d.reporters
         ),
         Verdict::NotReady if ctx.enforcement >= Enforcement::RejectRamp => format!(
-            "{domain} is at p={} but its authorized mail is not safe: {} sender(s) fail or pass by SPF alone, with {lost} messages ({}).",
+            "{domain} is at p={} but its authorized mail is not safe ({} sender(s): {}): {}.",
             ctx.current.p(),
             blocking.len(),
-            names()
+            names(),
+            what_fails()
         ),
         Verdict::NotReady => format!(
-            "{domain} is not ready for p={}: {} sender(s) block it, with {lost} messages that would fail ({}).",
+            "{domain} is not ready for p={}: {} sender(s) block it ({}): {}.",
             w.policy,
             blocking.len(),
-            names()
+            names(),
+            what_fails()
         ),
         Verdict::ReadyForQuarantine if ctx.enforcement >= Enforcement::Quarantine => format!(
             "{domain} stays at p=quarantine for now: authorized mail passes DMARC, {} spoofed messages were stopped, and the time for reject has not come yet.",
