@@ -216,6 +216,12 @@ fn timeouts_are_findings_and_bad_arguments_are_fatal() {
 /// (signing with selector `fromreport`) and SendGrid sending with an
 /// envelope-from under the domain that fails SPF.
 fn store_reports(dir: &std::path::Path) {
+    store_reports_of(dir, "reports.test", "quarantine", true);
+}
+
+/// 30 days of reports for `domain` published at `p`: its own servers, and
+/// SendGrid failing when `sendgrid`.
+fn store_reports_of(dir: &std::path::Path, domain: &str, p: &str, sendgrid: bool) {
     let day0 = 1_792_454_400i64;
     let reports = dir.join("reports");
     std::fs::create_dir_all(&reports).unwrap();
@@ -226,24 +232,99 @@ fn store_reports(dir: &std::path::Path) {
                 "<?xml version=\"1.0\"?><feedback><report_metadata><org_name>{org}</org_name>\
                  <email>noreply@{org}</email><report_id>{org}-{day}</report_id><date_range>\
                  <begin>{begin}</begin><end>{}</end></date_range></report_metadata>\
-                 <policy_published><domain>reports.test</domain><p>quarantine</p></policy_published>\
+                 <policy_published><domain>{domain}</domain><p>{p}</p></policy_published>\
                  <record><row><source_ip>192.0.2.10</source_ip><count>300</count><policy_evaluated>\
                  <disposition>none</disposition><dkim>pass</dkim><spf>pass</spf></policy_evaluated></row>\
-                 <identifiers><header_from>reports.test</header_from><envelope_from>reports.test</envelope_from></identifiers>\
-                 <auth_results><dkim><domain>reports.test</domain><selector>fromreport</selector><result>pass</result></dkim>\
-                 <spf><domain>reports.test</domain><result>pass</result></spf></auth_results></record>\
-                 <record><row><source_ip>167.89.1.1</source_ip><count>40</count><policy_evaluated>\
-                 <disposition>quarantine</disposition><dkim>fail</dkim><spf>fail</spf></policy_evaluated></row>\
-                 <identifiers><header_from>reports.test</header_from><envelope_from>reports.test</envelope_from></identifiers>\
-                 <auth_results><dkim><domain>sendgrid.net</domain><result>pass</result></dkim>\
-                 <spf><domain>reports.test</domain><result>fail</result></spf></auth_results></record></feedback>",
-                begin + 86_399
+                 <identifiers><header_from>{domain}</header_from><envelope_from>{domain}</envelope_from></identifiers>\
+                 <auth_results><dkim><domain>{domain}</domain><selector>fromreport</selector><result>pass</result></dkim>\
+                 <spf><domain>{domain}</domain><result>pass</result></spf></auth_results></record>{}</feedback>",
+                begin + 86_399,
+                if sendgrid { sendgrid_record(domain) } else { String::new() }
             );
             write_file(&reports, &format!("{org}-{day}.xml"), xml);
         }
     }
     let out = run(command(dir).args(["--db", "check.db", "ingest", "reports"]));
     assert_eq!(out.code, Some(0), "{out:?}");
+}
+
+/// SendGrid's record for `domain`: signed as itself, with an envelope-from
+/// under the domain that fails SPF.
+fn sendgrid_record(domain: &str) -> String {
+    format!(
+        "<record><row><source_ip>167.89.1.1</source_ip><count>40</count><policy_evaluated>\
+         <disposition>quarantine</disposition><dkim>fail</dkim><spf>fail</spf></policy_evaluated></row>\
+         <identifiers><header_from>{domain}</header_from><envelope_from>{domain}</envelope_from></identifiers>\
+         <auth_results><dkim><domain>sendgrid.net</domain><result>pass</result></dkim>\
+         <spf><domain>{domain}</domain><result>fail</result></spf></auth_results></record>"
+    )
+}
+
+#[test]
+fn a_live_policy_weaker_than_the_reports_support_is_noted_with_the_next_record() {
+    let dkim = format!("v=DKIM1; k=rsa; p={}", dkim_key(2048));
+    let server = Dnsmasq::start(&[
+        Rr::Txt("_dmarc.ready.test", "v=DMARC1; p=none; rua=mailto:d@ready.test"),
+        Rr::Txt("ready.test", GOOD_SPF),
+        Rr::Txt("fromreport._domainkey.ready.test", &dkim),
+        Rr::Mx("ready.test", "mx.ready.test", 10),
+    ]);
+    let dir = temp_dir();
+    store_reports_of(dir.path(), "ready.test", "none", false);
+    let out = check(&server, dir.path(), &["--format", "json", "ready.test"]);
+    assert_eq!(out.code, Some(0), "{out:?}");
+    let json = out.json();
+    let found = codes(&json, "ready.test");
+    assert!(
+        found.iter().any(|(c, s)| c == "dmarc-policy-weaker-than-evidence" && s == "info"),
+        "{found:?}"
+    );
+    // The next record is shown against the live one.
+    let next = json["domains"][0]["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["code"] == "dmarc-next-record")
+        .unwrap_or_else(|| panic!("{json:#}"))
+        .clone();
+    let message = next["message"].as_str().unwrap();
+    assert!(message.contains("live: \"v=DMARC1; p=none; rua=mailto:d@ready.test\""), "{message}");
+    assert!(message.contains("next, from the reports: \"v=DMARC1; p=quarantine;"), "{message}");
+    // The live report address goes on in the next record.
+    assert!(message.ends_with("; rua=mailto:d@ready.test\""), "{message}");
+    // summary shows it beside the verdict.
+    let out = run(command(dir.path()).args(["--db", "check.db", "summary", "--color", "never"]));
+    assert_eq!(out.code, Some(0), "{out:?}");
+    assert!(out.stdout.contains("READY-FOR-QUARANTINE"), "{}", out.stdout);
+    assert!(out.stdout.contains("dmarc-next-record"), "{}", out.stdout);
+    assert!(out.stdout.contains("dmarc-policy-weaker-than-evidence"), "{}", out.stdout);
+}
+
+#[test]
+fn check_without_a_database_lints_the_live_records_and_creates_none() {
+    let server = Dnsmasq::start(&[
+        Rr::Txt("_dmarc.nodb.test", "v=DMARC1; p=none"),
+        Rr::Txt("nodb.test", "v=spf1 +all"),
+    ]);
+    let dir = temp_dir();
+    let out = run(command(dir.path()).args([
+        "--db",
+        "absent/dmarc.db",
+        "check",
+        "--resolver",
+        &server.addr,
+        "--timeout",
+        "2",
+        "--format",
+        "json",
+        "nodb.test",
+    ]));
+    assert_eq!(out.code, Some(1), "{out:?}");
+    let found = codes(&out.json(), "nodb.test");
+    assert!(found.iter().any(|(c, _)| c == "spf-permissive-all"), "{found:?}");
+    assert!(!found.iter().any(|(c, _)| c.starts_with("dmarc-policy-")), "{found:?}");
+    assert!(out.stderr.contains("no database at"), "{}", out.stderr);
+    assert!(!dir.path().join("absent").exists(), "check created the database");
 }
 
 #[test]

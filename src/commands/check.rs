@@ -47,9 +47,16 @@ fn supported(d: &DomainSummary) -> Option<String> {
     )
 }
 
-fn evidence(store: &Store, summary: Option<&DomainSummary>, domain: &str) -> Result<Evidence> {
+fn evidence(
+    store: Option<&Store>,
+    summary: Option<&DomainSummary>,
+    domain: &str,
+) -> Result<Evidence> {
     let mut e = Evidence {
-        selectors: store.dkim_selectors(domain).context("reading DKIM selectors")?,
+        selectors: match store {
+            Some(store) => store.dkim_selectors(domain).context("reading DKIM selectors")?,
+            None => Vec::new(),
+        },
         ..Evidence::default()
     };
     let Some(d) = summary else { return Ok(e) };
@@ -92,8 +99,20 @@ struct JsonDomain<'a> {
 pub fn run(settings: &Settings, args: &CheckArgs) -> Result<ExitCode> {
     let server = args.resolver.as_deref().map(parse_resolver).transpose()?;
     let lookup = HickoryLookup::new(server, Duration::from_secs(args.timeout))?;
-    let store = Store::open(&settings.db)
-        .with_context(|| format!("opening the database {}", settings.db.display()))?;
+    // Without a database the records are still checked, only not compared
+    // with reports nor stored; `check` never creates one.
+    let store = if !settings.db_is_postgres() && !settings.db.is_file() {
+        note(&format!(
+            "no database at {}: the records are checked without comparing them with reports, and the findings are not stored",
+            settings.db.display()
+        ));
+        None
+    } else {
+        Some(
+            Store::open_existing(&settings.db)
+                .with_context(|| format!("opening the database {}", settings.db.display()))?,
+        )
+    };
     let domains: Vec<String> = args
         .domains
         .iter()
@@ -104,18 +123,23 @@ pub fn run(settings: &Settings, args: &CheckArgs) -> Result<ExitCode> {
     let window =
         WindowArgs { domains: Vec::new(), since: None, until: None, days: None, all: false };
     let mut options = settings.analysis(&window)?;
-    let stored = analyse::summary::domains(&store).context("listing the stored domains")?;
-    options.domains = domains.iter().filter(|d| stored.contains(d)).cloned().collect();
-    let summary = if options.domains.is_empty() {
-        None
-    } else {
-        Some(analyse::summarise(&store, &options).context("summarising")?)
+    let summary = match &store {
+        Some(store) => {
+            let stored = analyse::summary::domains(store).context("listing the stored domains")?;
+            options.domains = domains.iter().filter(|d| stored.contains(d)).cloned().collect();
+            if options.domains.is_empty() {
+                None
+            } else {
+                Some(analyse::summarise(store, &options).context("summarising")?)
+            }
+        }
+        None => None,
     };
     let now = time::OffsetDateTime::now_utc().unix_timestamp();
     let mut results = Vec::new();
     for domain in &domains {
         let section = summary.as_ref().and_then(|s| s.domains.iter().find(|d| &d.domain == domain));
-        let evidence = evidence(&store, section, domain)?;
+        let evidence = evidence(store.as_ref(), section, domain)?;
         let findings = dns::check_domain(&lookup, domain, &args.selectors, &evidence);
         let stored: Vec<StoredFinding> = findings
             .iter()
@@ -127,7 +151,9 @@ pub fn run(settings: &Settings, args: &CheckArgs) -> Result<ExitCode> {
                 fix: f.fix.clone(),
             })
             .collect();
-        if let Err(e) = store.save_check(domain, now, &stored) {
+        if let Some(store) = &store
+            && let Err(e) = store.save_check(domain, now, &stored)
+        {
             note(&format!("{domain}: the findings could not be stored: {e:#}"));
         }
         results.push((domain.clone(), section.map(|s| s.readiness.verdict), findings));

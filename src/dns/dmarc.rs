@@ -296,6 +296,15 @@ pub(super) fn compare(
                 != live.get(t).map(str::to_ascii_lowercase)
         });
         if differs {
+            // Reports do not carry rua and ruf: the live ones go on.
+            let mut next = next.clone();
+            for tag in ["rua", "ruf"] {
+                if next_tags.get(tag).is_none()
+                    && let Some(value) = live.get(tag)
+                {
+                    next.push_str(&format!("; {tag}={value}"));
+                }
+            }
             out.push(Finding::new(
                 "dmarc-next-record",
                 Severity::Info,
