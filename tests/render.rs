@@ -336,3 +336,33 @@ fn thousands_of_senders_are_capped_in_the_table_and_the_chart() {
     let chart_height = |f: &render::ReportFiles| Picture::open(chart(f, "-senders.png")).height;
     assert_eq!(chart_height(&files), chart_height(&small_files), "sender chart height");
 }
+
+#[test]
+fn the_live_records_check_renders_beside_the_verdict_with_severity_and_fix() {
+    let mut d = not_ready();
+    d.live_check = Some(render::LiveCheckView {
+        checked_at: "2026-11-19T08:00:00Z".to_owned(),
+        findings: vec![render::LiveFindingView {
+            severity: "warning".to_owned(),
+            record: "spf".to_owned(),
+            code: "spf-permissive-all".to_owned(),
+            message: "\"v=spf1 ?all\" ends with ?all".to_owned(),
+            fix: "end the record with -all".to_owned(),
+        }],
+    });
+    d.what_if[1].legitimate_at_risk = 3_000;
+    let (_guard, _, html) = write("live", &page(vec![d, ready()]));
+    let verdicts = html.split("<section class=\"domain\"").next().expect("verdicts");
+    assert!(verdicts.contains("Live records"), "the check is shown with the verdict");
+    assert!(verdicts.contains("2026-11-19T08:00:00Z"));
+    assert!(verdicts.contains(
+        "<li class=\"finding finding-warning\"><span class=\"severity\">warning</span> <code>spf-permissive-all</code> (spf)"
+    ));
+    assert!(verdicts.contains("Fix: end the record with -all"));
+    // Only the domain that was checked has the block.
+    assert_eq!(verdicts.matches("Live records").count(), 1);
+    // Mail passing by SPF alone is shown as at risk under reject.
+    assert!(
+        verdicts.contains("3,000 legitimate messages that pass today by SPF alone are at risk")
+    );
+}

@@ -310,7 +310,7 @@ fn report_writes_the_page_and_charts_of_the_samples() {
         .arg(&out_dir));
     assert_eq!(out.code, Some(0), "{out:?}");
     let html = std::fs::read_to_string(out_dir.join("index.html")).unwrap();
-    assert!(html.contains("is not ready for p=quarantine"), "verdict sentence");
+    assert!(html.contains("example.org</a>: not ready for p=quarantine"), "verdict sentence");
     assert!(html.contains("can move to p=quarantine"));
     assert!(html.contains("Authenticate example.org in SendGrid"), "the fix");
     assert!(!html.contains("http://") && !html.contains("https://"), "no network reference");

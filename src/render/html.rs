@@ -52,6 +52,7 @@ struct DomainSection<'a> {
     verdict_label: &'static str,
     sentence: &'a str,
     reasons: &'a [String],
+    live: Option<LiveCheck<'a>>,
     published_policy: &'a str,
     recommended: Option<&'a str>,
     blocking: Vec<BlockingRow<'a>>,
@@ -66,6 +67,11 @@ struct DomainSection<'a> {
     senders_left_out: Option<String>,
 }
 
+struct LiveCheck<'a> {
+    checked_at: &'a str,
+    findings: &'a [super::view::LiveFindingView],
+}
+
 struct BlockingRow<'a> {
     sender: &'a str,
     messages: String,
@@ -77,6 +83,7 @@ struct WhatIfRow<'a> {
     legitimate: String,
     forwarded: String,
     unauthorized: String,
+    at_risk: Option<String>,
     total: String,
 }
 
@@ -199,6 +206,10 @@ fn section<'a>(
         verdict_label: d.verdict.label(),
         sentence: &d.verdict_sentence,
         reasons: &d.reasons,
+        live: d
+            .live_check
+            .as_ref()
+            .map(|c| LiveCheck { checked_at: &c.checked_at, findings: &c.findings }),
         published_policy: &d.published_policy,
         recommended: d.recommended_record.as_deref(),
         blocking: d
@@ -214,6 +225,7 @@ fn section<'a>(
                 legitimate: count(w.legitimate_affected),
                 forwarded: count(w.forwarded_affected),
                 unauthorized: count(w.unauthorized_stopped),
+                at_risk: (w.legitimate_at_risk > 0).then(|| count(w.legitimate_at_risk)),
                 total: count(w.total_messages),
             })
             .collect(),

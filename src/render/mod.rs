@@ -28,8 +28,8 @@ use std::path::{Path, PathBuf};
 
 pub use charts::TOP_ROWS;
 pub use view::{
-    BlockingView, DateRange, DayView, DomainView, ReportPage, ReporterView, SenderClass,
-    SenderView, VerdictKind, WhatIfView,
+    BlockingView, DateRange, DayView, DomainView, LiveCheckView, LiveFindingView, ReportPage,
+    ReporterView, SenderClass, SenderView, VerdictKind, WhatIfView,
 };
 
 /// The page's file name inside the output folder.

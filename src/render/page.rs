@@ -8,7 +8,8 @@ use std::collections::BTreeMap;
 use time::{Date, OffsetDateTime};
 
 use super::view::{
-    BlockingView, DateRange, DayView, DomainView, ReportPage, ReporterView, SenderView, WhatIfView,
+    BlockingView, DateRange, DayView, DomainView, LiveCheckView, LiveFindingView, ReportPage,
+    ReporterView, SenderView, WhatIfView,
 };
 use crate::analyse::classify::SenderClass as Class;
 use crate::analyse::{DomainSummary, Summary};
@@ -77,18 +78,20 @@ fn domain(d: &DomainSummary, threshold: f64) -> DomainView {
     let mut reasons = r.reasons.clone();
     reasons.extend(r.advice.iter().cloned());
     // The live records, as the newest `check` found them.
-    if let Some(check) = &d.record_check {
-        let when = crate::analyse::format_rfc3339(check.checked_at);
-        if check.findings.is_empty() {
-            reasons.push(format!("live records checked {when}: no finding"));
-        }
-        for f in &check.findings {
-            reasons.push(format!(
-                "live {} record ({when}): {} {}: {}",
-                f.record, f.severity, f.code, f.message
-            ));
-        }
-    }
+    let live_check = d.record_check.as_ref().map(|check| LiveCheckView {
+        checked_at: crate::analyse::format_rfc3339(check.checked_at),
+        findings: check
+            .findings
+            .iter()
+            .map(|f| LiveFindingView {
+                severity: f.severity.clone(),
+                record: f.record.clone(),
+                code: f.code.clone(),
+                message: f.message.clone(),
+                fix: f.fix.clone(),
+            })
+            .collect(),
+    });
     if w.unclassified_affected > 0 {
         reasons.push(format!(
             "{} messages of unclassified senders would also fail under p={}",
@@ -100,12 +103,18 @@ fn domain(d: &DomainSummary, threshold: f64) -> DomainView {
         verdict: r.verdict,
         // The page shows "domain: sentence"; the sentence names the domain
         // first, so that part is dropped here.
+        // ("example.com: too little data ..."; "example.com is not ready ..."
+        // reads "example.com: not ready ...").
         verdict_sentence: r
             .sentence
             .strip_prefix(d.domain.as_str())
-            .map(|rest| rest.trim_start_matches(':').trim_start().to_owned())
+            .map(|rest| {
+                let rest = rest.trim_start_matches(':').trim_start();
+                rest.strip_prefix("is ").unwrap_or(rest).to_owned()
+            })
             .unwrap_or_else(|| r.sentence.clone()),
         reasons,
+        live_check,
         published_policy: current.clone(),
         recommended_record: (recommended != current.as_str()).then(|| r.recommended_record.clone()),
         blocking: r
@@ -122,6 +131,7 @@ fn domain(d: &DomainSummary, threshold: f64) -> DomainView {
             legitimate_affected: w.authorized_affected,
             forwarded_affected: w.forwarded_affected,
             unauthorized_stopped: w.unauthorized_stopped,
+            legitimate_at_risk: w.authorized_at_risk,
             total_messages: t.totals.messages,
         }],
         window: Some(DateRange { first: date(first), last: date(last) }),

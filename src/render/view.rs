@@ -59,8 +59,35 @@ pub struct WhatIfView {
     pub forwarded_affected: u64,
     /// Messages from unauthorized sources that would have been stopped.
     pub unauthorized_stopped: u64,
+    /// For reject: messages of blocking legitimate senders that pass by SPF
+    /// alone, which forwarding would turn into losses.
+    pub legitimate_at_risk: u64,
     /// All messages in the window.
     pub total_messages: u64,
+}
+
+/// The newest `dmarc-report check` of a domain's live records.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LiveCheckView {
+    /// When it ran (RFC 3339, UTC).
+    pub checked_at: String,
+    /// Its findings, as found.
+    pub findings: Vec<LiveFindingView>,
+}
+
+/// One finding of `check`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LiveFindingView {
+    /// `error`, `warning` or `info`.
+    pub severity: String,
+    /// `dmarc`, `spf`, `dkim` or `mx`.
+    pub record: String,
+    /// The stable code (`spf-permissive-all`).
+    pub code: String,
+    /// What was found.
+    pub message: String,
+    /// What to do.
+    pub fix: String,
 }
 
 /// One reporting organisation.
@@ -160,6 +187,9 @@ pub struct DomainView {
     pub verdict_sentence: String,
     /// The reasons behind it, one sentence each.
     pub reasons: Vec<String>,
+    /// The newest `dmarc-report check` of the live records: when, and
+    /// its findings.
+    pub live_check: Option<LiveCheckView>,
     /// The DMARC policy published now, as reported (`p=none; pct=100`).
     pub published_policy: String,
     /// The next DMARC record to publish, ready to copy; `None` when there is
