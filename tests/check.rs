@@ -178,7 +178,7 @@ fn every_finding_code_is_found_in_its_own_zone_case() {
 }
 
 #[test]
-fn timeouts_are_findings_and_bad_arguments_are_fatal() {
+fn timeouts_and_servfail_are_findings_and_bad_arguments_are_fatal() {
     // Nobody answers on this port: each lookup times out, the run goes on.
     let socket = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
     let silent = socket.local_addr().unwrap().to_string();
@@ -199,6 +199,46 @@ fn timeouts_are_findings_and_bad_arguments_are_fatal() {
     let found = codes(&out.json(), "quiet.test");
     assert!(found.iter().any(|(c, _)| c == "dns-timeout"), "{found:?}");
     drop(socket);
+
+    // A server that answers SERVFAIL to everything: a finding per lookup.
+    let socket = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let failing = socket.local_addr().unwrap().to_string();
+    socket.set_read_timeout(Some(std::time::Duration::from_millis(200))).unwrap();
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let server = {
+        let stop = stop.clone();
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 512];
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let Ok((n, from)) = socket.recv_from(&mut buf) else { continue };
+                if n < 12 {
+                    continue;
+                }
+                // The query back, as a response (QR, RD and RA) with RCODE 2.
+                let mut answer = buf[..n].to_vec();
+                answer[2] = 0x80 | (buf[2] & 0x01);
+                answer[3] = 0x80 | 2;
+                let _ = socket.send_to(&answer, from);
+            }
+        })
+    };
+    let out = run(command(dir.path()).args([
+        "--db",
+        "check.db",
+        "check",
+        "--resolver",
+        &failing,
+        "--timeout",
+        "2",
+        "--format",
+        "json",
+        "broken.test",
+    ]));
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    server.join().unwrap();
+    assert_eq!(out.code, Some(1), "{out:?}");
+    let found = codes(&out.json(), "broken.test");
+    assert!(found.iter().any(|(c, s)| c == "dns-servfail" && s == "error"), "{found:?}");
 
     let out = run(command(dir.path()).args([
         "--db",
