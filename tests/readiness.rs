@@ -763,3 +763,32 @@ fn failing_subdomain_mail_under_sp_none_does_not_count_against_p() {
     assert!(r.reasons[0].contains("being lost now"), "{:?}", r.reasons);
     assert!(r.recommended_record.contains("p=quarantine"), "{}", r.recommended_record);
 }
+
+#[test]
+fn an_unknown_service_sending_from_a_subdomain_under_sp_none_does_not_block_reject() {
+    // p=reject; sp=none: an unknown ESP sends From news.example.com,
+    // authenticated as itself. sp=none governs that mail and stays.
+    let mut news = source(
+        "198.51.100.7",
+        30,
+        &[("mailer.esp-example.net", "pass")],
+        ("mc.esp-example.net", "pass"),
+    );
+    news.from = Some("news.example.com");
+    let s = with_policy(Scenario::new(vec![own(), news.clone()]), "<p>reject</p><sp>none</sp>");
+    let r = s.summarise().readiness;
+    assert_eq!(r.verdict, Verdict::Enforced, "{r:#?}");
+    assert!(r.blocking.is_empty(), "{:#?}", r.blocking);
+    assert!(r.recommended_record.contains("sp=none"), "{}", r.recommended_record);
+    assert!(r.advice.iter().any(|a| a.contains("news.example.com")), "{:?}", r.advice);
+
+    // From the domain itself, the same sender blocks, and the sentence
+    // does not call it authorized mail.
+    news.from = None;
+    let s = with_policy(Scenario::new(vec![own(), news]), "<p>reject</p><sp>none</sp>");
+    let r = s.summarise().readiness;
+    assert_eq!(r.verdict, Verdict::NotReady, "{r:#?}");
+    assert_eq!(r.blocking[0].blocks, "reject");
+    assert!(r.sentence.contains("that may be yours"), "{}", r.sentence);
+    assert!(!r.sentence.contains("authorized mail"), "{}", r.sentence);
+}

@@ -259,27 +259,33 @@ pub(super) fn find(ctx: &Context<'_>) -> Found {
                 }
             }
             SenderClass::Unclassified => {
-                let meaningful = s.totals.messages >= c.meaningful_messages
-                    && share(s.totals.messages, ctx.d.totals.messages) >= c.meaningful_share;
-                if !(meaningful || s.new) {
+                // Its mail From subdomains is not at stake while sp stays.
+                let t = if domain_only {
+                    minus(&s.totals, &ctx.recent[i].window_sub)
+                } else {
+                    s.totals
+                };
+                let meaningful = t.messages >= c.meaningful_messages
+                    && share(t.messages, ctx.d.totals.messages) >= c.meaningful_share;
+                if t.messages == 0 || !(meaningful || s.new) {
                     continue;
                 }
                 let why = if meaningful {
                     format!(
                         "authenticates but is not aligned, with {} messages ({} of the domain); nothing says whether it is yours.{new_note}",
-                        s.totals.messages,
-                        percent(s.totals.messages, ctx.d.totals.messages)
+                        t.messages,
+                        percent(t.messages, ctx.d.totals.messages)
                     )
                 } else {
                     format!(
                         "new sender ({} messages) that authenticates without being authorized: it may be a service just switched on",
-                        s.totals.messages
+                        t.messages
                     )
                 };
                 f.blocking.push(Blocking {
                     sender: s.name.clone(),
                     class: s.class,
-                    messages: s.failing(),
+                    messages: t.messages.saturating_sub(t.dmarc_pass),
                     blocks: stake.as_str().to_owned(),
                     reason: why,
                     fix: format!(

@@ -525,6 +525,18 @@ fn sentence(ctx: &Context<'_>, verdict: Verdict, blocking: &[Blocking], w: &What
             "{domain}: too little data to judge yet ({} days, {} messages, {} reporters).",
             d.days_covered, d.totals.messages, d.reporters
         ),
+        Verdict::NotReady
+            if ctx.enforcement >= Enforcement::RejectRamp
+                && blocking.iter().all(|b| b.class == SenderClass::Unclassified) =>
+        {
+            format!(
+                "{domain} is at p={}, but {} sender(s) that may be yours fail DMARC ({}): {}.",
+                ctx.current.p(),
+                blocking.len(),
+                names(),
+                what_fails()
+            )
+        }
         Verdict::NotReady if ctx.enforcement >= Enforcement::RejectRamp => format!(
             "{domain} is at p={} but its authorized mail is not safe ({} sender(s): {}): {}.",
             ctx.current.p(),

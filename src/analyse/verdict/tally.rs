@@ -41,11 +41,12 @@ pub(super) fn reasons(ctx: &Context<'_>, t: &Tallies) -> Vec<String> {
     let a = t.of(SenderClass::Authorized);
     if a.senders > 0 {
         out.push(format!(
-            "{} authorized sender(s): {} messages, {} pass DMARC ({} needed per sender)",
+            "{} authorized sender(s): {} messages, {} pass DMARC overall ({} needed per sender, on its last {} days when it has mail there)",
             a.senders,
             a.messages,
             percent(a.messages - a.failing, a.messages),
-            percent_rate(ctx.c.pass_rate)
+            percent_rate(ctx.c.pass_rate),
+            ctx.c.recent_days
         ));
     }
     let m = t.of(SenderClass::Misconfigured);
