@@ -414,3 +414,52 @@ fn the_live_records_are_compared_with_the_reports_and_shown_by_summary() {
     assert!(check["checked_at"].as_str().unwrap().ends_with('Z'), "{check}");
     assert!(check["findings"].to_string().contains("dkim-missing"), "{check}");
 }
+
+#[test]
+fn each_dmarc_syntax_problem_is_named_in_its_finding() {
+    // (domain, record, what the message says, severity)
+    let cases: &[(&str, &str, &str, &str)] = &[
+        // A record that does not start with v=DMARC1 is no DMARC record
+        // (dmarc-missing above); a repeated tag is a syntax error.
+        ("twice.test", "v=DMARC1; p=none; p=reject", "the tag p appears twice", "error"),
+        ("nop.test", "v=DMARC1; rua=mailto:d@nop.test", "there is no p= tag", "error"),
+        ("sp.test", "v=DMARC1; p=none; sp=maybe", "sp=maybe is not a policy", "error"),
+        ("np.test", "v=DMARC1; p=none; np=drop", "np=drop is not a policy", "error"),
+        ("aspf.test", "v=DMARC1; p=none; aspf=x", "aspf=x is not an alignment mode", "error"),
+        ("tag.test", "v=DMARC1; p=none; pcx=5", "unknown tag pcx", "warning"),
+        ("uri.test", "v=DMARC1; p=none; rua=dmarc@uri.test", "is not a mailto: URI", "error"),
+        ("addr.test", "v=DMARC1; p=none; rua=mailto:nobody", "has no valid address", "error"),
+        ("pair.test", "v=DMARC1; p=none; junk", "\"junk\" is not a tag=value pair", "error"),
+    ];
+    let mut records: Vec<Rr<'_>> = Vec::new();
+    let names: Vec<String> = cases.iter().map(|c| format!("_dmarc.{}", c.0)).collect();
+    for (case, name) in cases.iter().zip(&names) {
+        records.push(Rr::Txt(name, case.1));
+        records.push(Rr::Txt(case.0, GOOD_SPF));
+    }
+    let server = Dnsmasq::start(&records);
+    let dir = temp_dir();
+    let mut args = vec!["--format", "json"];
+    args.extend(cases.iter().map(|c| c.0));
+    let out = check(&server, dir.path(), &args);
+    assert_eq!(out.code, Some(1), "{out:?}");
+    let json = out.json();
+    for (domain, record, says, severity) in cases {
+        let findings = json["domains"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|d| d["domain"] == *domain)
+            .unwrap()["findings"]
+            .as_array()
+            .unwrap()
+            .clone();
+        assert!(
+            findings.iter().any(|f| f["code"] == "dmarc-syntax"
+                && f["severity"] == *severity
+                && f["message"].as_str().unwrap().contains(says)
+                && f["message"].as_str().unwrap().contains(record)),
+            "{domain}: expected dmarc-syntax ({severity}) saying {says:?}, found {findings:#?}"
+        );
+    }
+}

@@ -34,7 +34,9 @@ pub fn parse_dmarc(record: &str) -> DmarcTags {
 
 fn is_dmarc(txt: &str) -> bool {
     let t = txt.trim_start();
-    t.len() >= 8 && t[..8].eq_ignore_ascii_case("v=DMARC1") && {
+    // `get` keeps a record with a multi-byte character near its start
+    // (any bytes can come from DNS) from panicking.
+    t.get(..8).is_some_and(|v| v.eq_ignore_ascii_case("v=DMARC1")) && {
         let rest = t[8..].trim_start();
         rest.is_empty() || rest.starts_with(';')
     }
@@ -313,5 +315,18 @@ pub(super) fn compare(
                 format!("publish the next record at _dmarc.{domain} when you are ready"),
             ));
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_record_with_multibyte_characters_at_its_start_is_not_dmarc() {
+        assert!(!is_dmarc("v=DMARC\u{e9}; p=none"));
+        assert!(!is_dmarc("\u{e9}\u{e9}\u{e9}\u{e9}"));
+        assert!(is_dmarc("V=DMARC1;p=none"));
+        assert!(!is_dmarc("v=DMARC10; p=none"));
     }
 }

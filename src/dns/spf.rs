@@ -27,8 +27,8 @@ pub struct SpfTree {
 
 fn is_spf(txt: &str) -> bool {
     let t = txt.trim_start();
-    t.len() >= 6
-        && t[..6].eq_ignore_ascii_case("v=spf1")
+    // `get`: any bytes can come from DNS, a multi-byte character included.
+    t.get(..6).is_some_and(|v| v.eq_ignore_ascii_case("v=spf1"))
         && t[6..].chars().next().is_none_or(|c| c == ' ')
 }
 
@@ -296,5 +296,18 @@ fn compare(
                 format!("add include:{include} to the SPF record (mind the 10-lookup limit)"),
             ));
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_record_with_multibyte_characters_at_its_start_is_not_spf() {
+        assert!(!is_spf("v=spf\u{e9} -all"));
+        assert!(!is_spf("\u{e9}\u{e9}\u{e9}"));
+        assert!(is_spf("v=spf1 -all"));
+        assert!(!is_spf("v=spf10 -all"));
     }
 }
