@@ -3,6 +3,8 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
 use dmarc_report::analyse::senders::Catalogue;
 use dmarc_report::analyse::summary::{self, WindowSpec};
 use dmarc_report::ingest::Ingester;
@@ -104,6 +106,54 @@ fn a_schema_7_database_gains_the_subdomain_part_of_each_source_from_its_records(
 
     // The rollups the upgrade rebuilt say what the records say, the
     // subdomain part of each source's day included.
+    let catalogue = Catalogue::builtin();
+    for domain in store.domains().unwrap() {
+        let window = summary::window(&store, &domain, WindowSpec::All).unwrap().unwrap();
+        let rolled = summary::domain_totals(&store, &domain, window, &catalogue).unwrap();
+        let scanned =
+            summary::domain_totals_from_records(&store, &domain, window, &catalogue).unwrap();
+        assert_eq!(rolled, scanned, "{domain}");
+    }
+    let window = summary::window(&store, "example.com", WindowSpec::All).unwrap().unwrap();
+    let totals = summary::domain_totals(&store, "example.com", window, &catalogue).unwrap();
+    let row = totals.sources.iter().find(|r| r.ip == "192.0.2.77").unwrap();
+    let sub: Vec<(u64, u64)> =
+        row.daily.iter().map(|d| (d.subdomain.messages, d.totals.messages)).collect();
+    assert_eq!(sub, [(9, 49)]);
+}
+
+#[test]
+fn a_postgresql_database_before_the_subdomain_split_is_upgraded_and_its_rollups_rebuilt() {
+    let Some(url) = common::postgres::database("split_upgrade") else { return };
+    let path = std::path::Path::new(&url);
+    {
+        let store = Store::open(path).unwrap();
+        let mut ingester = Ingester::new(&store, Limits::default());
+        ingester.ingest_paths(&["sample-reports".to_owned()]).unwrap();
+        let xml = report_with_subdomain_mail();
+        let outcome = ingester
+            .ingest_bytes("sub.xml", xml.as_bytes(), &dmarc_report::unpack::Hints::default())
+            .unwrap();
+        assert!(outcome.is_ok(), "{:?}", outcome.errors);
+        ingester.finish().unwrap();
+    }
+    // The database as the release before the split made it: rollups
+    // without the subdomain columns, and that migration not applied (it is
+    // the newest one).
+    let mut client = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+    client
+        .batch_execute(
+            "ALTER TABLE source_days DROP COLUMN sub_messages, DROP COLUMN sub_dmarc_pass,
+                 DROP COLUMN sub_spf_aligned_pass, DROP COLUMN sub_dkim_aligned_pass,
+                 DROP COLUMN sub_authenticated;
+             DELETE FROM dmarc_report_migrations
+             WHERE version = (SELECT max(version) FROM dmarc_report_migrations)",
+        )
+        .unwrap();
+    drop(client);
+
+    // Opening it upgrades it; the rollups say what the records say.
+    let store = Store::open(path).unwrap();
     let catalogue = Catalogue::builtin();
     for domain in store.domains().unwrap() {
         let window = summary::window(&store, &domain, WindowSpec::All).unwrap().unwrap();
