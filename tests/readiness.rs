@@ -724,7 +724,8 @@ proptest! {
         let w = &d.readiness.what_if;
         prop_assert_eq!(
             w.authorized_affected + w.authorized_tolerated + w.forwarded_affected
-                + w.unclassified_affected + w.unauthorized_stopped,
+                + w.unclassified_affected + w.unauthorized_stopped
+            + w.subdomains_unaffected,
             messages - pass
         );
         let by_sources: u64 = d.totals.sources.iter().map(|s| s.totals.messages).sum();
@@ -741,9 +742,15 @@ fn failing_subdomain_mail_under_sp_none_does_not_count_against_p() {
     let mut news = source("192.0.2.10", 40, &[], (DOMAIN, "pass"));
     news.from = Some("news.example.com");
     news.evaluated = Some((false, false));
-    let s = with_policy(Scenario::new(vec![own(), news]), "<p>quarantine</p><sp>none</sp>");
+    // Spoofing From another subdomain stays under sp=none too.
+    let mut phish = spoofing(25);
+    phish.from = Some("login.example.com");
+    let s = with_policy(Scenario::new(vec![own(), news, phish]), "<p>quarantine</p><sp>none</sp>");
     let r = s.summarise().readiness;
     assert_eq!(r.verdict, Verdict::ReadyForReject, "{r:#?}");
+    // The what-if does not claim to stop what the record leaves under sp.
+    assert_eq!(r.what_if.unauthorized_stopped, 0, "{:#?}", r.what_if);
+    assert_eq!(r.what_if.subdomains_unaffected, (40 + 25) * 2 * 30, "{:#?}", r.what_if);
     assert!(r.blocking.is_empty(), "{:#?}", r.blocking);
     assert!(!r.reasons.iter().any(|x| x.contains("lost now")), "{:?}", r.reasons);
     assert!(

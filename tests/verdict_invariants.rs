@@ -267,7 +267,8 @@ fn ready_loses_nothing(r: &Readiness, failing: u64) -> Result<(), TestCaseError>
             + w.authorized_tolerated
             + w.forwarded_affected
             + w.unclassified_affected
-            + w.unauthorized_stopped,
+            + w.unauthorized_stopped
+            + w.subdomains_unaffected,
         failing
     );
     Ok(())

@@ -42,6 +42,8 @@ pub(super) struct Found {
     pub losses: u64,
     /// SPF-only messages of legitimate senders blocking reject.
     pub at_risk: u64,
+    /// The step leaves mail From subdomains where it is (under `sp`).
+    pub domain_only: bool,
 }
 
 /// How one legitimate sender fares.
@@ -162,6 +164,7 @@ pub(super) fn find(ctx: &Context<'_>) -> Found {
         if stake == Stake::Reject { Enforcement::Reject } else { Enforcement::Quarantine };
     let domain_only = (ctx.sub_enforcement == Enforcement::None && !f.held.is_empty())
         || ctx.sub_enforcement >= stake_level;
+    f.domain_only = domain_only;
     let recent_text = format!("the last {} days", c.recent_days);
     for (i, s) in ctx.senders.iter().enumerate() {
         let new_note = if s.new {

@@ -206,6 +206,9 @@ pub struct WhatIf {
     pub unclassified_affected: u64,
     /// Failing messages of unauthorized sources: spoofing stopped.
     pub unauthorized_stopped: u64,
+    /// Failing messages From subdomains, of any sender, that the next
+    /// record leaves under the published `sp`: not affected by the step.
+    pub subdomains_unaffected: u64,
     /// Messages receivers already quarantined or rejected.
     pub already_quarantined_or_rejected: u64,
 }

@@ -7,9 +7,23 @@ use crate::analyse::classify::SenderClass;
 
 /// The what-if of `policy`. Legitimate failures split into losses (the
 /// blocking senders') and tolerated ones, so that a ready verdict never
-/// comes with losses.
+/// comes with losses. When the step leaves mail From subdomains under `sp`
+/// as it is, their failing messages are counted apart, as not affected.
 pub(super) fn compute(ctx: &Context<'_>, policy: Stake, t: &Tallies, found: &Found) -> WhatIf {
-    let legit = t.of(SenderClass::Authorized).failing + t.of(SenderClass::Misconfigured).failing;
+    // Failing messages From subdomains, per class, when the step leaves them.
+    let kept = |classes: &[SenderClass]| -> u64 {
+        if !found.domain_only {
+            return 0;
+        }
+        ctx.senders
+            .iter()
+            .zip(&ctx.recent)
+            .filter(|(s, _)| classes.contains(&s.class))
+            .map(|(_, r)| r.window_sub.messages.saturating_sub(r.window_sub.dmarc_pass))
+            .fold(0u64, u64::saturating_add)
+    };
+    let failing = |class: SenderClass| t.of(class).failing.saturating_sub(kept(&[class]));
+    let legit = failing(SenderClass::Authorized) + failing(SenderClass::Misconfigured);
     let already: u64 = ["quarantine", "reject"]
         .iter()
         .map(|k| ctx.d.disposition.get(*k).copied().unwrap_or(0))
@@ -19,9 +33,10 @@ pub(super) fn compute(ctx: &Context<'_>, policy: Stake, t: &Tallies, found: &Fou
         authorized_affected: found.losses.min(legit),
         authorized_tolerated: legit.saturating_sub(found.losses),
         authorized_at_risk: if policy == Stake::Reject { found.at_risk } else { 0 },
-        forwarded_affected: t.of(SenderClass::Forwarder).failing,
-        unclassified_affected: t.of(SenderClass::Unclassified).failing,
-        unauthorized_stopped: t.of(SenderClass::Unauthorized).failing,
+        forwarded_affected: failing(SenderClass::Forwarder),
+        unclassified_affected: failing(SenderClass::Unclassified),
+        unauthorized_stopped: failing(SenderClass::Unauthorized),
+        subdomains_unaffected: kept(&SenderClass::ALL),
         already_quarantined_or_rejected: already,
     }
 }
