@@ -54,6 +54,11 @@ fn every_finding_code_is_found_in_its_own_zone_case() {
         ("pct.test", "dmarc-pct-historic", "info"),
         ("nospf.test", "spf-missing", "error"),
         ("spfmulti.test", "spf-multiple", "error"),
+        // Every record is linted, even when there are several.
+        ("spfmulti2.test", "spf-multiple", "error"),
+        ("spfmulti2.test", "spf-permissive-all", "error"),
+        ("multi2.test", "dmarc-multiple", "error"),
+        ("multi2.test", "dmarc-syntax", "error"),
         ("spfsyntax.test", "spf-syntax", "error"),
         ("lookups.test", "spf-too-many-lookups", "error"),
         ("void.test", "spf-void-lookups", "warning"),
@@ -91,6 +96,11 @@ fn every_finding_code_is_found_in_its_own_zone_case() {
         Rr::Txt("_dmarc.nospf.test", dmarc),
         Rr::Txt("spfmulti.test", GOOD_SPF),
         Rr::Txt("spfmulti.test", "v=spf1 ip4:192.0.2.11 -all"),
+        Rr::Txt("spfmulti2.test", GOOD_SPF),
+        Rr::Txt("spfmulti2.test", "v=spf1 +all"),
+        Rr::Txt("_dmarc.multi2.test", "v=DMARC1; p=none"),
+        Rr::Txt("_dmarc.multi2.test", "v=DMARC1; p=bogus"),
+        Rr::Txt("multi2.test", GOOD_SPF),
         Rr::Txt("spfsyntax.test", "v=spf1 ip4:999.1.1.1 frobnicate -all"),
         // 1 include + 5 a at the top, 5 a in the include: 11 lookups.
         Rr::Txt(
