@@ -799,3 +799,20 @@ fn an_unknown_service_sending_from_a_subdomain_under_sp_none_does_not_block_reje
     assert!(r.sentence.contains("that may be yours"), "{}", r.sentence);
     assert!(!r.sentence.contains("authorized mail"), "{}", r.sentence);
 }
+
+#[test]
+fn mail_from_an_unrelated_domain_in_the_reports_does_not_hold_sp() {
+    // A receiver lists mail From example.net under example.com's policy:
+    // sp governs subdomains only, so it keeps no sp=none. (Too little of
+    // the domain's mail to block as an unclassified sender.)
+    let mut busy = own();
+    busy.per_day = 30_000;
+    let mut other = source("198.51.100.9", 1, &[("example.net", "pass")], ("example.net", "pass"));
+    other.from = Some("example.net");
+    other.evaluated = Some((false, false));
+    let s = with_policy(Scenario::new(vec![busy, other]), "<p>none</p><sp>none</sp>");
+    let r = s.summarise().readiness;
+    assert_eq!(r.verdict, Verdict::ReadyForQuarantine, "{r:#?}");
+    assert!(!r.recommended_record.contains("sp=none"), "{}", r.recommended_record);
+    assert!(!r.advice.iter().any(|a| a.contains("example.net")), "{:?}", r.advice);
+}

@@ -135,7 +135,11 @@ fn held_subdomains(ctx: &Context<'_>, f: &mut Found) {
     if ctx.sub_enforcement != Enforcement::None {
         return;
     }
-    for (name, t) in &ctx.d.subdomains {
+    // Only subdomains: `sp` governs nothing else (a report may list mail
+    // From an unrelated domain under the policy domain).
+    for (name, t) in
+        ctx.d.subdomains.iter().filter(|(name, _)| crate::store::from_subdomain(name, ctx.domain))
+    {
         let failing_authenticated = t.authenticated.saturating_sub(t.dmarc_pass);
         if failing_authenticated >= c.meaningful_messages
             && share(t.dmarc_pass, t.messages) < c.pass_rate
