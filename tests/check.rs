@@ -397,6 +397,12 @@ fn the_live_records_are_compared_with_the_reports_and_shown_by_summary() {
     assert!(found.iter().any(|(c, _)| c == "spf-report-passes"), "{found:?}");
     // The verdict is not-ready for quarantine, yet p=quarantine is live.
     assert!(found.iter().any(|(c, _)| c == "dmarc-policy-stricter-than-evidence"), "{found:?}");
+    // It names the mail that is lost.
+    assert!(
+        out.stdout.contains("legitimate mail is being lost (SendGrid: 2400 messages)"),
+        "{}",
+        out.stdout
+    );
     // The selector seen in the reports was checked, and its key is fine.
     assert!(!found.iter().any(|(c, _)| c.starts_with("dkim-")), "{found:?}");
     let text = check(&server, dir.path(), &["reports.test"]).stdout;

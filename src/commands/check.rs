@@ -63,6 +63,14 @@ fn evidence(
     e.verdict = Some(d.readiness.verdict.as_str().to_owned());
     e.supported = supported(d);
     e.next_record = Some(d.readiness.recommended_record.clone());
+    e.legitimate_failing = d.readiness.what_if.authorized_affected > 0;
+    e.blocking = d
+        .readiness
+        .blocking
+        .iter()
+        .take(3)
+        .map(|b| format!("{}: {} messages", b.sender, b.messages))
+        .collect();
     for row in &d.totals.sources {
         if row.totals.spf_aligned_pass > 0 {
             e.spf_passing.0 += row.totals.spf_aligned_pass;

@@ -273,7 +273,17 @@ pub(super) fn compare(
                 Severity::Warning,
                 R,
                 format!(
-                    "_dmarc.{domain} publishes p={live_p}, but the reports support p={supported} (verdict {verdict}): legitimate mail is being lost"
+                    "_dmarc.{domain} publishes p={live_p}, but the reports support p={supported} (verdict {verdict}): {}{}",
+                    if evidence.legitimate_failing {
+                        "legitimate mail is being lost"
+                    } else {
+                        "mail that may be yours is being stopped"
+                    },
+                    if evidence.blocking.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" ({})", evidence.blocking.join(", "))
+                    }
                 ),
                 "fix the blocking senders `summary` lists, or step the policy back until they pass",
             ));

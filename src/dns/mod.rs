@@ -266,6 +266,11 @@ pub struct Evidence {
     pub supported: Option<String>,
     /// The next record the verdict recommends.
     pub next_record: Option<String>,
+    /// The verdict's blocking senders, with their messages (`SendGrid: 1200
+    /// messages`), for the policy comparison.
+    pub blocking: Vec<String>,
+    /// Legitimate mail fails DMARC (the what-if counts it as affected).
+    pub legitimate_failing: bool,
     /// Sources whose mail passed SPF aligned with the domain: messages and
     /// source count.
     pub spf_passing: (u64, usize),
