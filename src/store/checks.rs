@@ -87,8 +87,8 @@ impl SqliteStore {
     /// (the domain itself or its subdomains): (d, selector), sorted.
     pub fn dkim_selectors(&self, domain: &str) -> Result<Vec<(String, String)>, StoreError> {
         let mut stmt = self.conn.prepare_cached(
-            "SELECT DISTINCT lower(d.domain), d.selector FROM dkim_results d
-             JOIN records c ON c.id = d.record JOIN reports r ON r.id = c.report
+            "SELECT DISTINCT lower(d.domain), d.selector FROM dkim_results_v d
+             JOIN reports r ON r.id = d.report
              WHERE r.policy_domain = ?1 AND d.selector IS NOT NULL AND d.selector <> ''
                AND (lower(d.domain) = ?1 OR lower(d.domain) LIKE '%.' || ?1)
              ORDER BY 1, 2 LIMIT 200",

@@ -238,15 +238,68 @@ impl Inspector<'_> {
         )? {
             lines.push(format!("report: {}", row.join(" | ")));
         }
-        // Records numbered within their report, in insertion order.
+        // Records numbered within their report, in insertion order. Schema 8
+        // and PostgreSQL read the documented views; earlier SQLite schemas
+        // (tests of upgrades read databases of earlier releases) their
+        // tables.
+        let views = matches!(self.conn, Conn::Postgres(_))
+            || self.one("SELECT count(*) FROM sqlite_master WHERE name = 'records_v'")? > 0;
+        let (records, per_record) = if views {
+            (
+                format!(
+                    "SELECT c.report || '/' || c.record, {KEY}, c.source_ip, c.count,
+                         c.disposition, c.dkim, c.spf, c.header_from, c.envelope_from,
+                         c.envelope_to, c.extensions
+                     FROM records_v c JOIN reports r ON r.id = c.report
+                     ORDER BY c.report, c.record"
+                ),
+                [
+                    (
+                        "reason",
+                        "SELECT report || '/' || record, type, comment FROM reasons_v
+                         ORDER BY report, record, seq",
+                    ),
+                    (
+                        "dkim",
+                        "SELECT report || '/' || record, domain, selector, result, human_result
+                         FROM dkim_results_v ORDER BY report, record, seq",
+                    ),
+                    (
+                        "spf",
+                        "SELECT report || '/' || record, domain, scope, result, human_result
+                         FROM spf_results_v ORDER BY report, record, seq",
+                    ),
+                ],
+            )
+        } else {
+            (
+                format!(
+                    "SELECT c.id, {KEY}, c.source_ip, c.count, c.disposition, c.dkim, c.spf,
+                         c.header_from, c.envelope_from, c.envelope_to, c.extensions
+                     FROM records c JOIN reports r ON r.id = c.report ORDER BY c.report, c.id"
+                ),
+                [
+                    (
+                        "reason",
+                        "SELECT record, type, comment FROM record_reasons ORDER BY record, seq",
+                    ),
+                    (
+                        "dkim",
+                        "SELECT record, domain, selector, result, human_result FROM dkim_results
+                         ORDER BY record, seq",
+                    ),
+                    (
+                        "spf",
+                        "SELECT record, domain, scope, result, human_result FROM spf_results
+                         ORDER BY record, seq",
+                    ),
+                ],
+            )
+        };
         let mut record_names = std::collections::HashMap::new();
         let mut last_report = String::new();
         let mut ordinal = 0;
-        for row in self.rows(&format!(
-            "SELECT c.id, {KEY}, c.source_ip, c.count, c.disposition, c.dkim, c.spf,
-                 c.header_from, c.envelope_from, c.envelope_to, c.extensions
-             FROM records c JOIN reports r ON r.id = c.report ORDER BY c.report, c.id"
-        ))? {
+        for row in self.rows(&records)? {
             ordinal = if row[1] == last_report { ordinal + 1 } else { 1 };
             last_report = row[1].clone();
             let name = format!("{} #{ordinal}", row[1]);
@@ -254,19 +307,7 @@ impl Inspector<'_> {
             record_names.insert(row[0].clone(), name);
         }
         // Reasons and auth results numbered within their record.
-        for (table, sql) in [
-            ("reason", "SELECT record, type, comment FROM record_reasons ORDER BY record, seq"),
-            (
-                "dkim",
-                "SELECT record, domain, selector, result, human_result FROM dkim_results
-                 ORDER BY record, seq",
-            ),
-            (
-                "spf",
-                "SELECT record, domain, scope, result, human_result FROM spf_results
-                 ORDER BY record, seq",
-            ),
-        ] {
+        for (table, sql) in per_record {
             let mut last_record = String::new();
             let mut ordinal = 0;
             for row in self.rows(sql)? {
@@ -342,9 +383,10 @@ pub fn create_released(path: &Path, version: i64) -> Result<(), StoreError> {
 
 /// Creates at `path` a database with the schema exactly as release
 /// `version` made it, holding the data of `from`: its reports, records, raw
-/// copies, failed inputs, IMAP state and reverse DNS cache. For tests of
-/// upgrades in place with real data. Versions 4 and later share the shape
-/// of those tables; earlier ones are refused.
+/// copies, failed inputs, IMAP state, reverse DNS cache and (schema 5 and
+/// later) rollups. For tests of upgrades in place with real data. Versions
+/// 4 to 7 share the shape of those tables (schema 8 made the records
+/// compact); earlier ones are refused.
 pub fn create_released_copy(
     from: &super::Store,
     path: &Path,
@@ -362,17 +404,64 @@ pub fn create_released_copy(
     create_released(path, version)?;
     let conn = &from.conn;
     conn.execute("ATTACH DATABASE ?1 AS released", [path.display().to_string()])?;
-    let copied = conn.execute_batch(
+    let records = if version >= 8 {
+        "INSERT OR IGNORE INTO released.strings SELECT * FROM main.strings;
+         INSERT INTO released.records SELECT * FROM main.records;"
+    } else {
+        // Schemas 4 to 7: one row per record, its lists as JSON.
+        "INSERT INTO released.records (id, report, source_ip, count, disposition, dkim, spf,
+             header_from, envelope_from, envelope_to, extensions, reasons, dkim_auth, spf_auth)
+         WITH reasons AS MATERIALIZED (
+             SELECT report, record,
+                 json_group_array(json_object('type', type, 'comment', comment)) AS list
+             FROM (SELECT * FROM main.reasons_v ORDER BY report, record, seq)
+             GROUP BY report, record),
+         dkim AS MATERIALIZED (
+             SELECT report, record,
+                 json_group_array(json_object('domain', domain, 'selector', selector,
+                     'result', result, 'human_result', human_result)) AS list
+             FROM (SELECT * FROM main.dkim_results_v ORDER BY report, record, seq)
+             GROUP BY report, record),
+         spf AS MATERIALIZED (
+             SELECT report, record,
+                 json_group_array(json_object('domain', domain, 'scope', scope,
+                     'result', result, 'human_result', human_result)) AS list
+             FROM (SELECT * FROM main.spf_results_v ORDER BY report, record, seq)
+             GROUP BY report, record)
+         SELECT row_number() OVER (ORDER BY c.report, c.record), c.report, c.source_ip,
+             c.count, c.disposition, c.dkim, c.spf, c.header_from, c.envelope_from,
+             c.envelope_to, c.extensions, x.list, d.list, s.list
+         FROM main.records_v c
+         LEFT JOIN reasons x ON x.report = c.report AND x.record = c.record
+         LEFT JOIN dkim d ON d.report = c.report AND d.record = c.record
+         LEFT JOIN spf s ON s.report = c.report AND s.record = c.record;"
+    };
+    // The rollups in the columns that release had (later ones added some).
+    let mut rollups = String::new();
+    if version >= 5 {
+        for table in ["source_days", "domain_days"] {
+            let columns: Vec<String> = conn
+                .prepare(&format!("SELECT name FROM pragma_table_info('{table}', 'released')"))?
+                .query_map([], |r| r.get(0))?
+                .collect::<Result<_, _>>()?;
+            let columns = columns.join(", ");
+            rollups.push_str(&format!(
+                "INSERT INTO released.{table} ({columns}) SELECT {columns} FROM main.{table};\n"
+            ));
+        }
+    }
+    let copied = conn.execute_batch(&format!(
         "BEGIN;
          INSERT INTO released.reports SELECT * FROM main.reports;
          INSERT INTO released.report_raw SELECT * FROM main.report_raw;
          INSERT INTO released.report_raw_chunks SELECT * FROM main.report_raw_chunks;
-         INSERT INTO released.records SELECT * FROM main.records;
+         {records}
+         {rollups}
          INSERT INTO released.failed_inputs SELECT * FROM main.failed_inputs;
          INSERT INTO released.imap_messages SELECT * FROM main.imap_messages;
          INSERT INTO released.rdns_cache SELECT * FROM main.rdns_cache;
-         COMMIT;",
-    );
+         COMMIT;"
+    ));
     if copied.is_err() {
         let _ = conn.execute_batch("ROLLBACK");
     }

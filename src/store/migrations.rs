@@ -16,17 +16,23 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../schemas/migrations/0005_rollups.sql"),
     include_str!("../../schemas/migrations/0006_notify.sql"),
     include_str!("../../schemas/migrations/0007_record_checks.sql"),
+    COMPACT_RECORDS,
     SUBDOMAIN_SPLIT,
 ];
 
 /// The version whose migration adds the rollups, which the program then
-/// fills from the stored records.
+/// fills from the stored records (once every migration is applied, so that
+/// it reads the records in the layout this build knows).
 const ROLLUPS: i64 = 5;
 
 /// The migration that adds the subdomain part of each source's day to the
 /// rollups, which the program then fills by rebuilding them.
 const SUBDOMAIN_SPLIT: &str =
     include_str!("../../schemas/migrations/0010_source_days_from_split.sql");
+
+/// The migration that makes the record layout compact; the program then
+/// copies the records over.
+const COMPACT_RECORDS: &str = include_str!("../../schemas/migrations/0008_compact_records.sql");
 
 /// The schema version this build creates.
 pub const LATEST: i64 = MIGRATIONS.len() as i64;
@@ -64,6 +70,9 @@ pub fn apply_up_to(conn: &Connection, target: i64) -> Result<(), StoreError> {
                 break;
             };
             conn.execute_batch(sql)?;
+            if *sql == COMPACT_RECORDS {
+                super::copy_v7_records(conn)?;
+            }
             rebuild |= v == ROLLUPS || *sql == SUBDOMAIN_SPLIT;
             conn.execute_batch(&format!("PRAGMA user_version = {v}"))?;
         }
@@ -200,23 +209,28 @@ mod tests {
             }
             out
         };
+        // Records 10 and 11 of report 1 are its records 0 and 1 now.
         assert_eq!(
-            rows("SELECT * FROM record_reasons ORDER BY record, seq"),
-            ["10|0|forwarded|NULL", "10|1|local_policy|arc=pass"]
+            rows("SELECT * FROM reasons_v ORDER BY report, record, seq"),
+            ["1|0|0|forwarded|NULL", "1|0|1|local_policy|arc=pass"]
         );
         assert_eq!(
-            rows("SELECT * FROM dkim_results ORDER BY record, seq"),
-            ["10|0|b.example|s2|fail|NULL", "10|1|a.example|s1|pass|good \"sig\""]
+            rows("SELECT * FROM dkim_results_v ORDER BY report, record, seq"),
+            ["1|0|0|b.example|s2|fail|NULL", "1|0|1|a.example|s1|pass|good \"sig\""]
         );
         assert_eq!(
-            rows("SELECT * FROM spf_results ORDER BY record, seq"),
-            ["11|0|example.com|mfrom|softfail|NULL"]
+            rows("SELECT * FROM spf_results_v ORDER BY report, record, seq"),
+            ["1|1|0|example.com|mfrom|softfail|NULL"]
         );
         assert_eq!(
-            rows("SELECT reasons, dkim_auth, spf_auth FROM records WHERE id = 11"),
-            [
-                "NULL|NULL|[{\"domain\":\"example.com\",\"scope\":\"mfrom\",\"result\":\"softfail\",\"human_result\":null}]"
-            ]
+            rows("SELECT record, source_ip, count FROM records_v ORDER BY report, record"),
+            ["0|192.0.2.1|3", "1|192.0.2.2|1"]
+        );
+        // The rollups were built from the records, in the layout they
+        // ended in.
+        assert_eq!(
+            rows("SELECT source_ip, messages, dkim_domains FROM source_days ORDER BY 1"),
+            ["192.0.2.1|3|a.example", "192.0.2.2|1|NULL"]
         );
     }
 

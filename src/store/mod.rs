@@ -28,6 +28,7 @@ mod checks;
 pub mod dismiss;
 mod engine;
 pub mod inspect;
+mod layout;
 mod migrations;
 pub mod notify;
 pub mod overview;
@@ -141,47 +142,42 @@ struct ReasonJson<'a> {
     comment: Option<&'a str>,
 }
 
-/// A DKIM or SPF result as stored in `records.dkim_auth` / `spf_auth`.
-#[derive(serde::Serialize)]
-struct AuthJson<'a> {
-    domain: &'a str,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    selector: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    scope: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    result: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    human_result: Option<&'a str>,
-}
+/// The text columns of a record's row, in the order of the `INSERT`
+/// (see `schemas/migrations/0008_compact_records.sql`): 0 source_ip; the
+/// strings the writer turns into ids: 1 disposition, 2 dkim, 3 spf,
+/// 4 header_from, 5 envelope_from, 6 envelope_to, 7 dkim_domain,
+/// 8 dkim_selector, 9 dkim_result, 10 dkim2_domain, 11 dkim2_selector,
+/// 12 dkim2_result, 13 spf_domain, 14 spf_scope, 15 spf_result;
+/// 16 reasons and 17 more (JSON); then what the rollups need, not stored
+/// in the record: 18 the passing DKIM domains, 19 the passing SPF domains,
+/// 20 the reason labels (each joined by U+001F).
+const TEXT_COLUMNS: usize = 21;
 
-/// The text columns of a record's row, in the order of the `INSERT`:
-/// 0 source_ip, 1 disposition, 2 dkim, 3 spf, 4 header_from,
-/// 5 envelope_from, 6 envelope_to, 7 extensions, 8 reasons, 9 dkim_auth,
-/// 10 spf_auth; then what the rollups need, not stored in the record:
-/// 11 the passing DKIM domains, 12 the passing SPF domains, 13 the reason
-/// labels (each joined by U+001F).
-const TEXT_COLUMNS: usize = 14;
+/// The columns holding ids of `strings`.
+const INTERNED: std::ops::RangeInclusive<usize> = 1..=15;
 
 /// A record in the form its row is written: every text column in one
 /// buffer, the lists already encoded as JSON. The parsing side builds it
 /// (on the worker threads, next to the record it was read into), so the
-/// thread that writes only binds, and frees one allocation per record.
+/// thread that writes only looks up string ids and binds, and frees one
+/// allocation per record.
 pub struct RecordRow {
     /// The text columns, one after another (see [`TEXT_COLUMNS`]).
     text: String,
     /// Where each column ends in `text`.
     ends: [u32; TEXT_COLUMNS],
     /// Bit `i` set: column `i` is NULL.
-    nulls: u16,
+    nulls: u32,
     count: u64,
+    /// The source as stored when it is an IPv4 address.
+    ipv4: Option<i32>,
 }
 
 impl RecordRow {
     /// Encodes `r`.
     pub fn new(r: &Record) -> RecordRow {
         let mut row = RowBuilder {
-            text: Vec::with_capacity(256),
+            text: Vec::with_capacity(128),
             ends: [0; TEXT_COLUMNS],
             nulls: 0,
             column: 0,
@@ -193,25 +189,66 @@ impl RecordRow {
         row.text(r.header_from.as_deref());
         row.text(r.envelope_from.as_deref());
         row.text(r.envelope_to.as_deref());
-        row.json(r.extensions.iter());
-        row.json(r.reasons.iter().map(|x| ReasonJson {
-            kind: x.kind.as_ref().map(|k| k.as_str()),
-            comment: x.comment.as_deref(),
-        }));
-        row.json(r.dkim_results.iter().map(|a| AuthJson {
-            domain: &a.domain,
-            selector: a.selector.as_deref(),
-            scope: None,
-            result: a.result.as_ref().map(|v| v.as_str()),
-            human_result: a.human_result.as_deref(),
-        }));
-        row.json(r.spf_results.iter().map(|a| AuthJson {
-            domain: &a.domain,
-            selector: None,
-            scope: a.scope.as_ref().map(|v| v.as_str()),
-            result: a.result.as_ref().map(|v| v.as_str()),
-            human_result: a.human_result.as_deref(),
-        }));
+        let first_dkim = r.dkim_results.first();
+        row.text(first_dkim.map(|a| a.domain.as_str()));
+        row.text(first_dkim.and_then(|a| a.selector.as_deref()));
+        row.text(first_dkim.and_then(|a| a.result.as_ref()).map(|v| v.as_str()));
+        let second_dkim = r.dkim_results.get(1);
+        row.text(second_dkim.map(|a| a.domain.as_str()));
+        row.text(second_dkim.and_then(|a| a.selector.as_deref()));
+        row.text(second_dkim.and_then(|a| a.result.as_ref()).map(|v| v.as_str()));
+        let first_spf = r.spf_results.first();
+        row.text(first_spf.map(|a| a.domain.as_str()));
+        row.text(first_spf.and_then(|a| a.scope.as_ref()).map(|v| v.as_str()));
+        row.text(first_spf.and_then(|a| a.result.as_ref()).map(|v| v.as_str()));
+        if r.reasons.is_empty() {
+            row.end_column(true);
+        } else {
+            row.json(
+                &r.reasons
+                    .iter()
+                    .map(|x| ReasonJson {
+                        kind: x.kind.as_ref().map(|k| k.as_str()),
+                        comment: x.comment.as_deref(),
+                    })
+                    .collect::<Vec<_>>(),
+            );
+        }
+        let more = layout::More {
+            dkim_human_result: first_dkim.and_then(|a| a.human_result.as_deref()),
+            dkim2_human_result: second_dkim.and_then(|a| a.human_result.as_deref()),
+            spf_human_result: first_spf.and_then(|a| a.human_result.as_deref()),
+            dkim: r
+                .dkim_results
+                .iter()
+                .skip(2)
+                .map(|a| layout::AuthJson {
+                    domain: &a.domain,
+                    selector: a.selector.as_deref(),
+                    scope: None,
+                    result: a.result.as_ref().map(|v| v.as_str()),
+                    human_result: a.human_result.as_deref(),
+                })
+                .collect(),
+            spf: r
+                .spf_results
+                .iter()
+                .skip(1)
+                .map(|a| layout::AuthJson {
+                    domain: &a.domain,
+                    selector: None,
+                    scope: a.scope.as_ref().map(|v| v.as_str()),
+                    result: a.result.as_ref().map(|v| v.as_str()),
+                    human_result: a.human_result.as_deref(),
+                })
+                .collect(),
+            extensions: &r.extensions,
+        };
+        if more.is_empty() {
+            row.end_column(true);
+        } else {
+            row.json(&more);
+        }
         let passing = |result: Option<&str>| result == Some("pass");
         row.list(
             r.dkim_results
@@ -238,7 +275,77 @@ impl RecordRow {
         // UTF-8, so this never fails; the check is cheap next to a row.
         let text = String::from_utf8(row.text)
             .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned());
-        RecordRow { text, ends: row.ends, nulls: row.nulls, count: r.count }
+        RecordRow {
+            text,
+            ends: row.ends,
+            nulls: row.nulls,
+            count: r.count,
+            ipv4: layout::ipv4_key(&r.source_ip),
+        }
+    }
+
+    /// The record in the wide row of the PostgreSQL schema: 0 source_ip,
+    /// 1 disposition, 2 dkim, 3 spf, 4 header_from, 5 envelope_from,
+    /// 6 envelope_to, 7 extensions, 8 reasons, 9 dkim_auth, 10 spf_auth
+    /// (the lists as JSON arrays, NULL when empty).
+    pub(super) fn wide_columns(&self) -> [Option<std::borrow::Cow<'_, str>>; 11] {
+        use std::borrow::Cow;
+        let c = |i| self.column(i);
+        // Written by RecordRow::new just before: it parses.
+        let more: serde_json::Value =
+            c(17).and_then(|m| serde_json::from_str(m).ok()).unwrap_or_default();
+        let human = |key: &str| more.get(key).and_then(|v| v.as_str());
+        let rest =
+            |key: &str| more.get(key).and_then(|v| v.as_array()).cloned().unwrap_or_default();
+        let auth = |at: usize, selector: bool, human_result: Option<&str>| {
+            c(at).map(|domain| {
+                let mut item = serde_json::Map::new();
+                item.insert("domain".into(), domain.into());
+                if let Some(v) = c(at + 1) {
+                    item.insert(if selector { "selector" } else { "scope" }.into(), v.into());
+                }
+                if let Some(v) = c(at + 2) {
+                    item.insert("result".into(), v.into());
+                }
+                if let Some(v) = human_result {
+                    item.insert("human_result".into(), v.into());
+                }
+                serde_json::Value::Object(item)
+            })
+        };
+        let list = |items: Vec<serde_json::Value>| {
+            (!items.is_empty()).then(|| Cow::Owned(serde_json::Value::Array(items).to_string()))
+        };
+        let mut dkim: Vec<serde_json::Value> = [
+            auth(7, true, human("dkim_human_result")),
+            auth(10, true, human("dkim2_human_result")),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
+        dkim.extend(rest("dkim"));
+        let mut spf: Vec<serde_json::Value> =
+            auth(13, false, human("spf_human_result")).into_iter().collect();
+        spf.extend(rest("spf"));
+        [
+            Some(Cow::Borrowed(c(0).unwrap_or(""))),
+            c(1).map(Cow::Borrowed),
+            c(2).map(Cow::Borrowed),
+            c(3).map(Cow::Borrowed),
+            c(4).map(Cow::Borrowed),
+            c(5).map(Cow::Borrowed),
+            c(6).map(Cow::Borrowed),
+            list(rest("extensions")),
+            c(16).map(Cow::Borrowed),
+            list(dkim),
+            list(spf),
+        ]
+    }
+
+    /// What the rollups need: the passing DKIM domains, the passing SPF
+    /// domains and the reason labels, each joined by U+001F.
+    pub(super) fn rollup_lists(&self) -> [&str; 3] {
+        [18, 19, 20].map(|i| self.column(i).unwrap_or(""))
     }
 
     /// `row/count`.
@@ -260,7 +367,7 @@ impl RecordRow {
 struct RowBuilder {
     text: Vec<u8>,
     ends: [u32; TEXT_COLUMNS],
-    nulls: u16,
+    nulls: u32,
     column: usize,
 }
 
@@ -293,15 +400,11 @@ impl RowBuilder {
         self.end_column(false);
     }
 
-    /// `items` as a JSON array; NULL when there are none.
-    fn json<T: serde::Serialize>(&mut self, items: impl ExactSizeIterator<Item = T>) {
-        let empty = items.len() == 0;
-        if !empty {
-            let mut ser = serde_json::Serializer::new(&mut self.text);
-            // Serialising strings and options into memory cannot fail.
-            let _ = serde::Serializer::collect_seq(&mut ser, items);
-        }
-        self.end_column(empty);
+    /// `value` as JSON.
+    fn json<T: serde::Serialize + ?Sized>(&mut self, value: &T) {
+        // Serialising strings and options into memory cannot fail.
+        let _ = serde_json::to_writer(&mut self.text, value);
+        self.end_column(false);
     }
 }
 
@@ -318,6 +421,8 @@ pub struct ReportTail {
 /// PostgreSQL connection).
 pub struct SqliteStore {
     conn: Connection,
+    /// Ids of the strings written (see [`layout::Interner`]).
+    interner: std::cell::RefCell<Box<layout::Interner>>,
 }
 
 impl SqliteStore {
@@ -367,7 +472,7 @@ impl SqliteStore {
     fn setup(conn: Connection) -> Result<SqliteStore, StoreError> {
         Self::configure(&conn)?;
         migrations::apply(&conn)?;
-        Ok(SqliteStore { conn })
+        Ok(SqliteStore { conn, interner: Default::default() })
     }
 
     fn configure(conn: &Connection) -> Result<(), StoreError> {
@@ -396,7 +501,7 @@ impl SqliteStore {
         let conn = Connection::open(path)?;
         conn.busy_timeout(std::time::Duration::from_secs(30))?;
         conn.set_prepared_statement_cache_capacity(64);
-        Ok(Some(SqliteStore { conn }))
+        Ok(Some(SqliteStore { conn, interner: Default::default() }))
     }
 
     /// Bulk loading, for generating large databases (benchmarks): no
@@ -426,6 +531,8 @@ impl SqliteStore {
     /// Starts a batch (takes the write lock now, not later). Reports
     /// written until [`Store::commit`] become visible together.
     pub fn begin(&self) -> Result<(), StoreError> {
+        // Whatever the last batch learnt and did not commit is gone.
+        self.interner.borrow_mut().rolled_back();
         self.conn.execute_batch("BEGIN IMMEDIATE")?;
         Ok(())
     }
@@ -433,6 +540,7 @@ impl SqliteStore {
     /// Commits the batch.
     pub fn commit(&self) -> Result<(), StoreError> {
         self.conn.execute_batch("COMMIT")?;
+        self.interner.borrow_mut().committed();
         Ok(())
     }
 
@@ -451,16 +559,18 @@ impl SqliteStore {
         source: &str,
         now: i64,
     ) -> Result<Option<SqliteWriter<'_>>, StoreError> {
-        let undo = Undo::start(&self.conn, "report")?;
+        let undo = Undo::start(self, "report")?;
         let Some(report) = self.insert_report(h, source, now)? else {
             undo.keep()?;
             return Ok(None);
         };
         let record = self.conn.prepare_cached(
-            "INSERT INTO records (report, source_ip, count, disposition, dkim, spf,
-                 header_from, envelope_from, envelope_to, extensions, reasons, dkim_auth,
-                 spf_auth)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+            "INSERT INTO records (report, seq, ip, count, disposition, dkim, spf, header_from,
+                 envelope_from, envelope_to, dkim_domain, dkim_selector, dkim_result,
+                 dkim2_domain, dkim2_selector, dkim2_result, spf_domain, spf_scope,
+                 spf_result, reasons, more)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16,
+                 ?17, ?18, ?19, ?20, ?21)",
         )?;
         Ok(Some(SqliteWriter {
             store: self,
@@ -479,13 +589,16 @@ impl SqliteStore {
     /// [`Replacement::keep`] keeps the change, dropping the guard brings
     /// the old report back.
     pub fn replace_report(&self, id: i64) -> Result<SqliteReplacement<'_>, StoreError> {
-        let undo = Undo::start(&self.conn, "replace")?;
+        let undo = Undo::start(self, "replace")?;
         let found: Option<(String, i64)> = self
             .conn
             .query_row("SELECT policy_domain, begin_ts FROM reports WHERE id = ?1", [id], |r| {
                 Ok((r.get(0)?, r.get(1)?))
             })
             .optional()?;
+        // The records have no foreign key (it would cost every insert a
+        // lookup): they go explicitly.
+        self.conn.prepare_cached("DELETE FROM records WHERE report = ?1")?.execute([id])?;
         self.conn.execute("DELETE FROM reports WHERE id = ?1", [id])?;
         if let Some((domain, begin)) = found {
             rollup::rebuild(&self.conn, &domain, begin.div_euclid(86_400) * 86_400)?;
@@ -770,28 +883,30 @@ impl SqliteStore {
 /// inside the batch, rolled back when dropped (also while unwinding from
 /// a panic). Its journal stays in memory (`temp_store`).
 struct Undo<'c> {
-    conn: &'c Connection,
+    store: &'c SqliteStore,
     name: &'static str,
     open: bool,
 }
 
 impl<'c> Undo<'c> {
-    fn start(conn: &'c Connection, name: &'static str) -> Result<Undo<'c>, StoreError> {
-        let mut stmt = conn.prepare_cached(&format!("SAVEPOINT {name}"))?;
+    fn start(store: &'c SqliteStore, name: &'static str) -> Result<Undo<'c>, StoreError> {
+        let mut stmt = store.conn.prepare_cached(&format!("SAVEPOINT {name}"))?;
         stmt.execute([])?;
-        Ok(Undo { conn, name, open: true })
+        Ok(Undo { store, name, open: true })
     }
 
     fn keep(mut self) -> Result<(), StoreError> {
         self.open = false;
-        let mut stmt = self.conn.prepare_cached(&format!("RELEASE {}", self.name))?;
+        let mut stmt = self.store.conn.prepare_cached(&format!("RELEASE {}", self.name))?;
         stmt.execute([])?;
         Ok(())
     }
 
     fn undo(&mut self) -> Result<(), StoreError> {
         if std::mem::replace(&mut self.open, false) {
-            self.conn.execute_batch(&format!("ROLLBACK TO {0}; RELEASE {0}", self.name))?;
+            // Strings added since may be gone with the rest.
+            self.store.interner.borrow_mut().rolled_back();
+            self.store.conn.execute_batch(&format!("ROLLBACK TO {0}; RELEASE {0}", self.name))?;
         }
         Ok(())
     }
@@ -832,23 +947,16 @@ impl SqliteWriter<'_> {
 
     /// Stores one record already encoded as a row.
     pub fn row(&mut self, row: &RecordRow) -> Result<(), StoreError> {
-        let c = |i| row.column(i);
-        self.record.execute(params![
+        let seq = i64::try_from(self.records).unwrap_or(i64::MAX);
+        insert_record(
+            &self.store.conn,
+            &mut self.record,
+            &mut self.store.interner.borrow_mut(),
             self.report,
-            c(0).unwrap_or(""),
-            // The parser bounds counts (10^12), so this never clamps.
-            i64::try_from(row.count).unwrap_or(i64::MAX),
-            c(1),
-            c(2),
-            c(3),
-            c(4),
-            c(5),
-            c(6),
-            c(7),
-            c(8),
-            c(9),
-            c(10),
-        ])?;
+            seq,
+            row,
+        )?;
+        let c = |i| row.column(i);
         self.rollup.add(
             &self.store.conn,
             &rollup::RecordKeys {
@@ -859,9 +967,9 @@ impl SqliteWriter<'_> {
                 spf_aligned: c(3) == Some("pass"),
                 header_from: c(4),
                 envelope_from: c(5),
-                dkim_pass: c(11).unwrap_or(""),
-                spf_pass: c(12).unwrap_or(""),
-                reasons: c(13).unwrap_or(""),
+                dkim_pass: c(18).unwrap_or(""),
+                spf_pass: c(19).unwrap_or(""),
+                reasons: c(20).unwrap_or(""),
             },
         )?;
         self.records += 1;
@@ -943,6 +1051,157 @@ impl SqliteReplacement<'_> {
     }
 }
 
+/// Inserts `row` as record `seq` of `report` with `stmt` (the `INSERT` of
+/// [`SqliteStore::start_report`]), its strings as ids.
+fn insert_record(
+    conn: &Connection,
+    stmt: &mut rusqlite::Statement<'_>,
+    interner: &mut layout::Interner,
+    report: i64,
+    seq: i64,
+    row: &RecordRow,
+) -> Result<(), StoreError> {
+    let c = |i| row.column(i);
+    let mut ids = [None::<i64>; TEXT_COLUMNS];
+    for i in INTERNED {
+        if let Some(text) = c(i) {
+            ids[i] = Some(interner.id(conn, text)?);
+        }
+    }
+    let (key, text) = (row.ipv4.map(i64::from), c(0).unwrap_or(""));
+    let ip: &dyn rusqlite::ToSql = match &key {
+        Some(key) => key,
+        None => &text,
+    };
+    stmt.execute(params![
+        report,
+        seq,
+        ip,
+        // The parser bounds counts (10^12), so this never clamps.
+        i64::try_from(row.count).unwrap_or(i64::MAX),
+        ids[1],
+        ids[2],
+        ids[3],
+        ids[4],
+        ids[5],
+        ids[6],
+        ids[7],
+        ids[8],
+        ids[9],
+        ids[10],
+        ids[11],
+        ids[12],
+        ids[13],
+        ids[14],
+        ids[15],
+        c(16),
+        c(17),
+    ])?;
+    Ok(())
+}
+
+/// Copies the records of schema 7 (`records_v7`, as migration 8 left it)
+/// into the compact layout, encoded by the code that encodes an ingest's
+/// records, then drops the old table.
+pub(super) fn copy_v7_records(conn: &Connection) -> Result<(), StoreError> {
+    use crate::model::{
+        Disposition, DkimAuth, DkimResult, DmarcResult, OverrideReason, Reason, SpfAuth, SpfResult,
+        SpfScope,
+    };
+    #[derive(serde::Deserialize)]
+    struct OldAuth {
+        #[serde(default)]
+        domain: Option<String>,
+        #[serde(default)]
+        selector: Option<String>,
+        #[serde(default)]
+        scope: Option<String>,
+        #[serde(default)]
+        result: Option<String>,
+        #[serde(default)]
+        human_result: Option<String>,
+    }
+    #[derive(serde::Deserialize)]
+    struct OldReason {
+        #[serde(rename = "type", default)]
+        kind: Option<String>,
+        #[serde(default)]
+        comment: Option<String>,
+    }
+    fn list<T: serde::de::DeserializeOwned>(text: Option<String>) -> Result<Vec<T>, StoreError> {
+        match text {
+            None => Ok(Vec::new()),
+            Some(t) => serde_json::from_str(&t).map_err(|e| {
+                StoreError::Database(format!("a stored record's list does not read ({e}): {t}"))
+            }),
+        }
+    }
+    let mut interner = layout::Interner::default();
+    let mut read = conn.prepare(
+        "SELECT report, source_ip, count, disposition, dkim, spf, header_from, envelope_from,
+             envelope_to, extensions, reasons, dkim_auth, spf_auth
+         FROM records_v7 ORDER BY report, id",
+    )?;
+    let mut insert = conn.prepare(
+        "INSERT INTO records (report, seq, ip, count, disposition, dkim, spf, header_from,
+             envelope_from, envelope_to, dkim_domain, dkim_selector, dkim_result,
+             dkim2_domain, dkim2_selector, dkim2_result, spf_domain, spf_scope, spf_result,
+             reasons, more)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16,
+             ?17, ?18, ?19, ?20, ?21)",
+    )?;
+    let mut rows = read.query([])?;
+    let (mut last_report, mut seq) = (None, 0i64);
+    while let Some(row) = rows.next()? {
+        let report: i64 = row.get(0)?;
+        seq = if last_report == Some(report) { seq + 1 } else { 0 };
+        last_report = Some(report);
+        let text = |i: usize| row.get::<_, Option<String>>(i);
+        let record = Record {
+            source_ip: text(1)?.unwrap_or_default(),
+            count: u64::try_from(row.get::<_, i64>(2)?).unwrap_or(0),
+            disposition: text(3)?.as_deref().map(Disposition::from_canonical),
+            dkim: text(4)?.as_deref().map(DmarcResult::from_canonical),
+            spf: text(5)?.as_deref().map(DmarcResult::from_canonical),
+            header_from: text(6)?,
+            envelope_from: text(7)?,
+            envelope_to: text(8)?,
+            extensions: list(text(9)?)?,
+            reasons: list::<OldReason>(text(10)?)?
+                .into_iter()
+                .map(|r| Reason {
+                    kind: r.kind.as_deref().map(OverrideReason::from_canonical),
+                    comment: r.comment,
+                })
+                .collect(),
+            dkim_results: list::<OldAuth>(text(11)?)?
+                .into_iter()
+                .map(|a| DkimAuth {
+                    domain: a.domain.unwrap_or_default(),
+                    selector: a.selector,
+                    result: a.result.as_deref().map(DkimResult::from_canonical),
+                    human_result: a.human_result,
+                })
+                .collect(),
+            spf_results: list::<OldAuth>(text(12)?)?
+                .into_iter()
+                .map(|a| SpfAuth {
+                    domain: a.domain.unwrap_or_default(),
+                    scope: a.scope.as_deref().map(SpfScope::from_canonical),
+                    result: a.result.as_deref().map(SpfResult::from_canonical),
+                    human_result: a.human_result,
+                })
+                .collect(),
+        };
+        insert_record(conn, &mut insert, &mut interner, report, seq, &RecordRow::new(&record))?;
+    }
+    drop(rows);
+    drop(read);
+    drop(insert);
+    conn.execute_batch("DROP TABLE records_v7")?;
+    Ok(())
+}
+
 /// A list as a JSON array, or NULL when empty.
 fn json_list(items: &[String]) -> Option<String> {
     (!items.is_empty()).then(|| serde_json::to_string(items).unwrap_or_default())
@@ -951,7 +1210,7 @@ fn json_list(items: &[String]) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{DkimAuth, DmarcResult};
+    use crate::model::{DkimAuth, DkimResult, DmarcResult};
 
     #[test]
     fn a_record_row_keeps_empty_text_apart_from_null_and_every_column_in_its_place() {
@@ -961,12 +1220,20 @@ mod tests {
             dkim: Some(DmarcResult::Fail),
             header_from: Some("example.com".into()),
             envelope_from: Some(String::new()),
-            dkim_results: vec![DkimAuth {
-                domain: "esp.example".into(),
-                selector: Some("s\"1".into()),
-                result: None,
-                human_result: None,
-            }],
+            dkim_results: vec![
+                DkimAuth {
+                    domain: "esp.example".into(),
+                    selector: Some("s\"1".into()),
+                    result: None,
+                    human_result: Some("ok".into()),
+                },
+                DkimAuth {
+                    domain: "example.com".into(),
+                    selector: None,
+                    result: Some(DkimResult::Pass),
+                    human_result: None,
+                },
+            ],
             ..Record::default()
         };
         let row = RecordRow::new(&record);
@@ -981,15 +1248,87 @@ mod tests {
                 Some("example.com"),
                 Some(""),
                 None,
+                Some("esp.example"),
+                Some("s\"1"),
+                None,
+                Some("example.com"),
+                None,
+                Some("pass"),
                 None,
                 None,
-                Some(r#"[{"domain":"esp.example","selector":"s\"1"}]"#),
                 None,
-                Some(""),
+                None,
+                Some(r#"{"dkim_human_result":"ok"}"#),
+                Some("example.com"),
                 Some(""),
                 Some(""),
             ]
         );
+        assert_eq!(row.ipv4, None);
+        assert_eq!(
+            RecordRow::new(&Record { source_ip: "192.0.2.1".into(), ..Record::default() }).ipv4,
+            Some(-1_073_741_311)
+        );
         assert_eq!(row.count(), 7);
+    }
+
+    #[test]
+    fn the_wide_row_of_postgresql_keeps_every_auth_result_in_order_with_its_human_result() {
+        use crate::model::{SpfAuth, SpfResult, SpfScope};
+        let dkim = |d: &str, human: Option<&str>| DkimAuth {
+            domain: d.into(),
+            selector: Some("s".into()),
+            result: Some(DkimResult::Pass),
+            human_result: human.map(Into::into),
+        };
+        let record = Record {
+            source_ip: "2001:db8::1".into(),
+            count: 2,
+            dkim_results: vec![
+                dkim("a.example", None),
+                dkim("b.example", Some("h2")),
+                dkim("c.example", Some("h3")),
+            ],
+            spf_results: vec![
+                SpfAuth {
+                    domain: "a.example".into(),
+                    scope: Some(SpfScope::MailFrom),
+                    result: Some(SpfResult::Fail),
+                    human_result: Some("h".into()),
+                },
+                SpfAuth {
+                    domain: "b.example".into(),
+                    scope: None,
+                    result: None,
+                    human_result: None,
+                },
+            ],
+            extensions: vec!["<x:e>1</x:e>".into()],
+            ..Record::default()
+        };
+        let row = RecordRow::new(&record);
+        let wide = row.wide_columns();
+        let json = |i: usize| -> serde_json::Value {
+            serde_json::from_str(wide[i].as_deref().unwrap()).unwrap()
+        };
+        assert_eq!(wide[0].as_deref(), Some("2001:db8::1"));
+        assert_eq!(json(7), serde_json::json!(["<x:e>1</x:e>"]));
+        assert_eq!(wide[8], None);
+        assert_eq!(
+            json(9),
+            serde_json::json!([
+                {"domain": "a.example", "selector": "s", "result": "pass"},
+                {"domain": "b.example", "selector": "s", "result": "pass", "human_result": "h2"},
+                {"domain": "c.example", "selector": "s", "result": "pass", "human_result": "h3"},
+            ])
+        );
+        assert_eq!(
+            json(10),
+            serde_json::json!([
+                {"domain": "a.example", "scope": "mfrom", "result": "fail", "human_result": "h"},
+                {"domain": "b.example"},
+            ])
+        );
+        assert_eq!(row.rollup_lists(), ["a.example\u{1f}b.example\u{1f}c.example", "", ""]);
     }
 }

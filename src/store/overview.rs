@@ -32,7 +32,7 @@ impl SqliteStore {
                     sum(r.record_count), sum(r.message_count),
                     (SELECT COALESCE(sum(c.count), 0) FROM records c JOIN reports r2 ON c.report = r2.id
                       WHERE r2.policy_domain = r.policy_domain AND r2.org_name = r.org_name
-                        AND (c.dkim = 'pass' OR c.spf = 'pass'))
+                        AND (c.dkim = 2 OR c.spf = 2)) -- 2: 'pass' in strings
              FROM reports r GROUP BY r.policy_domain, r.org_name ORDER BY r.policy_domain, r.org_name",
         )?;
         let rows = stmt.query_map([], |r| {

@@ -70,7 +70,7 @@ impl RdnsCache for SqliteStore {
 
     fn rdns_put(&self, entries: &[RdnsEntry]) -> Result<(), StoreError> {
         // A savepoint, so that the caller may have a batch open.
-        let undo = super::Undo::start(&self.conn, "rdns")?;
+        let undo = super::Undo::start(self, "rdns")?;
         let mut stmt = self.conn.prepare_cached(
             "INSERT INTO rdns_cache (ip, name, resolved_at, status) VALUES (?1, ?2, ?3, ?4)
              ON CONFLICT (ip) DO UPDATE SET name = excluded.name,

@@ -209,6 +209,80 @@ pub(super) fn reasons(list: Option<&str>, out: &mut Vec<StoredReason>) {
     }
 }
 
+/// Reads a report's records as [`RecordFacts`] (with [`each_record`]).
+pub(super) const RECORD_FACTS: &str = "\
+    SELECT c.ip, c.count, d.value, c.dkim = 2, c.spf = 2, h.value, e.value,
+           c.dkim_result = 2, dd.value, c.spf_result = 2, sd.value, c.reasons, c.more,
+           c.dkim2_result = 2, d2.value
+    FROM records c
+    LEFT JOIN strings d ON d.id = c.disposition
+    LEFT JOIN strings h ON h.id = c.header_from
+    LEFT JOIN strings e ON e.id = c.envelope_from
+    LEFT JOIN strings dd ON dd.id = c.dkim_domain
+    LEFT JOIN strings d2 ON d2.id = c.dkim2_domain
+    LEFT JOIN strings sd ON sd.id = c.spf_domain
+    WHERE c.report = ?1 ORDER BY c.seq";
+
+/// What [`each_record`] reuses from one record to the next.
+#[derive(Default)]
+pub(super) struct FactBuffers {
+    ip: String,
+    dkim_pass: Vec<String>,
+    spf_pass: Vec<String>,
+    reasons: Vec<StoredReason>,
+}
+
+/// Calls `visit` with each record of `report`, in order; `stmt` is
+/// [`RECORD_FACTS`] prepared (`= 2`: the id of `pass` in `strings`).
+pub(super) fn each_record(
+    stmt: &mut rusqlite::Statement<'_>,
+    report: i64,
+    b: &mut FactBuffers,
+    visit: &mut dyn FnMut(&RecordFacts<'_>),
+) -> Result<(), StoreError> {
+    const _: () = assert!(super::layout::PASS == 2);
+    let mut rows = stmt.query([report])?;
+    while let Some(row) = rows.next()? {
+        let text = |i: usize| row.get_ref(i).ok().and_then(|v| v.as_str_or_null().ok().flatten());
+        let flag = |i: usize| -> Result<bool, rusqlite::Error> {
+            Ok(row.get::<_, Option<bool>>(i)?.unwrap_or(false))
+        };
+        let source_ip = match row.get_ref(0)? {
+            rusqlite::types::ValueRef::Integer(key) => {
+                super::layout::ipv4_text(key, &mut b.ip);
+                b.ip.as_str()
+            }
+            other => other.as_str().unwrap_or_default(),
+        };
+        b.dkim_pass.clear();
+        b.spf_pass.clear();
+        if flag(7)? {
+            b.dkim_pass.push(text(8).unwrap_or_default().to_owned());
+        }
+        if flag(13)? {
+            b.dkim_pass.push(text(14).unwrap_or_default().to_owned());
+        }
+        if flag(9)? {
+            b.spf_pass.push(text(10).unwrap_or_default().to_owned());
+        }
+        super::layout::more_passing(text(12), &mut b.dkim_pass, &mut b.spf_pass);
+        reasons(text(11), &mut b.reasons);
+        visit(&RecordFacts {
+            source_ip,
+            count: u64::try_from(row.get::<_, i64>(1)?).unwrap_or(0),
+            disposition: text(2),
+            dkim_aligned: flag(3)?,
+            spf_aligned: flag(4)?,
+            header_from: text(5),
+            envelope_from: text(6),
+            dkim_pass: &b.dkim_pass,
+            spf_pass: &b.spf_pass,
+            reasons: &b.reasons,
+        });
+    }
+    Ok(())
+}
+
 impl SummaryReads for SqliteStore {
     fn domains(&self) -> Result<Vec<String>, StoreError> {
         let mut stmt = self
@@ -255,34 +329,10 @@ impl SummaryReads for SqliteStore {
         reports: &[ReportRef],
         visit: &mut dyn FnMut(&ReportRef, &RecordFacts<'_>),
     ) -> Result<(), StoreError> {
-        let mut stmt = self.conn.prepare_cached(
-            "SELECT source_ip, count, disposition, dkim = 'pass', spf = 'pass', header_from,
-                    envelope_from, dkim_auth, spf_auth, reasons
-             FROM records WHERE report = ?1",
-        )?;
-        let (mut dkim_pass, mut spf_pass, mut why) = (Vec::new(), Vec::new(), Vec::new());
+        let mut stmt = self.conn.prepare_cached(RECORD_FACTS)?;
+        let mut buffers = FactBuffers::default();
         for report in reports {
-            let mut rows = stmt.query([report.id])?;
-            while let Some(row) = rows.next()? {
-                let text =
-                    |i: usize| row.get_ref(i).ok().and_then(|v| v.as_str_or_null().ok().flatten());
-                passing_domains(text(7), &mut dkim_pass);
-                passing_domains(text(8), &mut spf_pass);
-                reasons(text(9), &mut why);
-                let facts = RecordFacts {
-                    source_ip: text(0).unwrap_or_default(),
-                    count: u64::try_from(row.get::<_, i64>(1)?).unwrap_or(0),
-                    disposition: text(2),
-                    dkim_aligned: row.get::<_, Option<bool>>(3)?.unwrap_or(false),
-                    spf_aligned: row.get::<_, Option<bool>>(4)?.unwrap_or(false),
-                    header_from: text(5),
-                    envelope_from: text(6),
-                    dkim_pass: &dkim_pass,
-                    spf_pass: &spf_pass,
-                    reasons: &why,
-                };
-                visit(report, &facts);
-            }
+            each_record(&mut stmt, report.id, &mut buffers, &mut |facts| visit(report, facts))?;
         }
         Ok(())
     }

@@ -337,41 +337,42 @@ pub(super) fn rebuild(conn: &Connection, domain: &str, day: i64) -> Result<(), S
         )?
         .query_map(params![domain, day, day + DAY], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
         .collect::<Result<_, _>>()?;
-    let mut records = conn.prepare_cached(
-        "SELECT source_ip, count, disposition, dkim = 'pass', spf = 'pass', header_from,
-                envelope_from, dkim_auth, spf_auth, reasons
-         FROM records WHERE report = ?1",
-    )?;
-    let (mut dkim, mut spf, mut why) = (Vec::new(), Vec::new(), Vec::new());
+    let mut records = conn.prepare_cached(super::reads::RECORD_FACTS)?;
+    let mut buffers = super::reads::FactBuffers::default();
+    let sep = SEP.to_string();
     for (id, begin, end) in reports {
         let mut rollup = Rollup::new(domain, begin, end);
-        let mut rows = records.query([id])?;
-        while let Some(row) = rows.next()? {
-            let text =
-                |i: usize| row.get_ref(i).ok().and_then(|v| v.as_str_or_null().ok().flatten());
-            super::reads::passing_domains(text(7), &mut dkim);
-            super::reads::passing_domains(text(8), &mut spf);
-            super::reads::reasons(text(9), &mut why);
-            let labels: Vec<String> = why
+        let mut failed = None;
+        super::reads::each_record(&mut records, id, &mut buffers, &mut |r| {
+            if failed.is_some() {
+                return;
+            }
+            let labels: Vec<String> = r
+                .reasons
                 .iter()
-                .filter_map(|r| reason_label(r.kind.as_deref(), r.comment.as_deref()))
+                .filter_map(|x| reason_label(x.kind.as_deref(), x.comment.as_deref()))
                 .collect();
-            let sep = SEP.to_string();
-            rollup.add(
+            let added = rollup.add(
                 conn,
                 &RecordKeys {
-                    ip: text(0).unwrap_or_default(),
-                    count: u64::try_from(row.get::<_, i64>(1)?).unwrap_or(0),
-                    disposition: text(2),
-                    dkim_aligned: row.get::<_, Option<bool>>(3)?.unwrap_or(false),
-                    spf_aligned: row.get::<_, Option<bool>>(4)?.unwrap_or(false),
-                    header_from: text(5),
-                    envelope_from: text(6),
-                    dkim_pass: &dkim.join(&sep),
-                    spf_pass: &spf.join(&sep),
+                    ip: r.source_ip,
+                    count: r.count,
+                    disposition: r.disposition,
+                    dkim_aligned: r.dkim_aligned,
+                    spf_aligned: r.spf_aligned,
+                    header_from: r.header_from,
+                    envelope_from: r.envelope_from,
+                    dkim_pass: &r.dkim_pass.join(&sep),
+                    spf_pass: &r.spf_pass.join(&sep),
                     reasons: &labels.join(&sep),
                 },
-            )?;
+            );
+            if let Err(e) = added {
+                failed = Some(e);
+            }
+        })?;
+        if let Some(e) = failed {
+            return Err(e);
         }
         rollup.flush(conn)?;
     }

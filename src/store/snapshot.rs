@@ -67,9 +67,9 @@ pub(super) fn snapshot(conn: &Connection) -> Result<Value, StoreError> {
 fn records(conn: &Connection, report: i64) -> Result<Vec<Value>, StoreError> {
     let mut out = Vec::new();
     let mut stmt = conn.prepare_cached(
-        "SELECT id, source_ip, count, disposition, dkim, spf, header_from, envelope_from,
+        "SELECT record, source_ip, count, disposition, dkim, spf, header_from, envelope_from,
              envelope_to, extensions
-         FROM records WHERE report = ?1 ORDER BY id",
+         FROM records_v WHERE report = ?1 ORDER BY record",
     )?;
     let mut rows = stmt.query([report])?;
     while let Some(row) = rows.next()? {
@@ -92,24 +92,24 @@ fn records(conn: &Connection, report: i64) -> Result<Vec<Value>, StoreError> {
         for (key, sql, names) in [
             (
                 "reasons",
-                "SELECT type, comment FROM record_reasons WHERE record = ?1 ORDER BY seq",
+                "SELECT type, comment FROM reasons_v WHERE report = ?1 AND record = ?2 ORDER BY seq",
                 &["type", "comment"][..],
             ),
             (
                 "auth_dkim",
-                "SELECT domain, selector, result, human_result FROM dkim_results
-                 WHERE record = ?1 ORDER BY seq",
+                "SELECT domain, selector, result, human_result FROM dkim_results_v
+                 WHERE report = ?1 AND record = ?2 ORDER BY seq",
                 &["domain", "selector", "result", "human_result"][..],
             ),
             (
                 "auth_spf",
-                "SELECT domain, scope, result, human_result FROM spf_results
-                 WHERE record = ?1 ORDER BY seq",
+                "SELECT domain, scope, result, human_result FROM spf_results_v
+                 WHERE report = ?1 AND record = ?2 ORDER BY seq",
                 &["domain", "scope", "result", "human_result"][..],
             ),
         ] {
             let mut stmt = conn.prepare_cached(sql)?;
-            let mut rows = stmt.query([id])?;
+            let mut rows = stmt.query([report, id])?;
             let mut items = Vec::new();
             while let Some(row) = rows.next()? {
                 items.push(Value::Object(columns(row, names, 0)?));

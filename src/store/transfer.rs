@@ -317,13 +317,6 @@ pub(super) fn check_runs(rows: Vec<(String, i64, StoredFinding)>) -> Vec<CheckRu
     runs
 }
 
-/// Column `i` of a row as text (`None` when NULL), without a copy.
-fn text<'r>(r: &'r rusqlite::Row<'_>, i: usize) -> Result<Option<&'r str>, StoreError> {
-    r.get_ref(i)?
-        .as_str_or_null()
-        .map_err(|e| StoreError::Database(format!("a stored record cannot be read: {e}")))
-}
-
 impl SqliteStore {
     /// A stored report's header and facts; `None` when there is no such
     /// report.
@@ -372,30 +365,11 @@ impl SqliteStore {
         id: i64,
         visit: &mut dyn FnMut(Record) -> Result<(), StoreError>,
     ) -> Result<(), StoreError> {
-        let mut stmt = self.conn.prepare_cached(
-            "SELECT source_ip, count, disposition, dkim, spf, header_from, envelope_from,
-                 envelope_to, extensions, reasons, dkim_auth, spf_auth
-             FROM records WHERE report = ?1 ORDER BY id",
-        )?;
+        let mut stmt = self.conn.prepare_cached(super::layout::RECORDS)?;
         let mut rows = stmt.query([id])?;
+        let mut ip = String::new();
         while let Some(r) = rows.next()? {
-            let record = RecordColumns {
-                report: id,
-                source_ip: text(r, 0)?.unwrap_or(""),
-                count: r.get(1)?,
-                disposition: text(r, 2)?,
-                dkim: text(r, 3)?,
-                spf: text(r, 4)?,
-                header_from: text(r, 5)?,
-                envelope_from: text(r, 6)?,
-                envelope_to: text(r, 7)?,
-                extensions: text(r, 8)?,
-                reasons: text(r, 9)?,
-                dkim_auth: text(r, 10)?,
-                spf_auth: text(r, 11)?,
-            }
-            .decode()?;
-            visit(record)?;
+            visit(super::layout::decode_record(id, r, &mut ip)?)?;
         }
         Ok(())
     }
@@ -428,7 +402,7 @@ impl SqliteStore {
     /// (the same bytes, or for one kept without bytes the same name, error
     /// and first time).
     pub fn import_failure(&self, f: &KeptFailure) -> Result<bool, StoreError> {
-        let undo = Undo::start(&self.conn, "import_failure")?;
+        let undo = Undo::start(self, "import_failure")?;
         let sha = f.data.as_deref().map(|d| Sha256::digest(d).to_vec());
         let present: Option<i64> = match &sha {
             Some(sha) => self
@@ -537,7 +511,7 @@ impl SqliteStore {
     /// id when that id is free here; `false` when an event of the same
     /// time, kind and payload is here already.
     pub fn import_event(&self, e: &EventRow) -> Result<bool, StoreError> {
-        let undo = Undo::start(&self.conn, "import_event")?;
+        let undo = Undo::start(self, "import_event")?;
         let present: bool = self.conn.query_row(
             "SELECT EXISTS (SELECT 1 FROM notify_events
                  WHERE created_at = ?1 AND kind = ?2 AND payload = ?3)",

@@ -43,8 +43,11 @@ use crate::model::ReportHeader;
 
 /// The migrations, in order; migration `i` (1-based) moves the schema from
 /// version `i - 1` to `i`.
-const MIGRATIONS: &[&str] =
-    &[include_str!("../../../schemas/postgres/0001_initial.sql"), SUBDOMAIN_SPLIT];
+const MIGRATIONS: &[&str] = &[
+    include_str!("../../../schemas/postgres/0001_initial.sql"),
+    include_str!("../../../schemas/postgres/0002_views.sql"),
+    SUBDOMAIN_SPLIT,
+];
 
 /// The migration that adds the subdomain part of each source's day to the
 /// rollups, which the program then fills by rebuilding them.
@@ -954,11 +957,12 @@ impl PgWriter<'_> {
             return Ok(());
         }
         let mut counts = Vec::with_capacity(rows.len());
+        let wide: Vec<_> = rows.iter().map(RecordRow::wide_columns).collect();
         let mut cols: [Vec<Option<&str>>; 11] = Default::default();
-        for row in rows {
+        for (row, columns) in rows.iter().zip(&wide) {
             counts.push(count(row.count));
-            for (i, col) in cols.iter_mut().enumerate() {
-                col.push(if i == 0 { Some(row.column(0).unwrap_or("")) } else { row.column(i) });
+            for (col, value) in cols.iter_mut().zip(columns) {
+                col.push(value.as_deref());
             }
         }
         let mut c = self.store.c();
@@ -990,6 +994,7 @@ impl PgWriter<'_> {
         )?;
         for row in rows {
             let col = |i| row.column(i);
+            let [dkim_pass, spf_pass, reasons] = row.rollup_lists();
             self.rollup.add(
                 &mut *c,
                 &RecordKeys {
@@ -1000,9 +1005,9 @@ impl PgWriter<'_> {
                     spf_aligned: col(3) == Some("pass"),
                     header_from: col(4),
                     envelope_from: col(5),
-                    dkim_pass: col(11).unwrap_or(""),
-                    spf_pass: col(12).unwrap_or(""),
-                    reasons: col(13).unwrap_or(""),
+                    dkim_pass,
+                    spf_pass,
+                    reasons,
                 },
             )?;
             self.records += 1;
