@@ -751,6 +751,11 @@ fn failing_subdomain_mail_under_sp_none_does_not_count_against_p() {
     // The what-if does not claim to stop what the record leaves under sp.
     assert_eq!(r.what_if.unauthorized_stopped, 0, "{:#?}", r.what_if);
     assert_eq!(r.what_if.subdomains_unaffected, (40 + 25) * 2 * 30, "{:#?}", r.what_if);
+    assert!(
+        r.sentence.ends_with("(3900 failing messages From subdomains stay under sp=none)."),
+        "{}",
+        r.sentence
+    );
     assert!(r.blocking.is_empty(), "{:#?}", r.blocking);
     assert!(!r.reasons.iter().any(|x| x.contains("lost now")), "{:?}", r.reasons);
     assert!(

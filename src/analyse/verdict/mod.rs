@@ -407,6 +407,14 @@ pub fn assess(input: &Input<'_>, c: &Criteria) -> Readiness {
     reasons.extend(enough.met);
     reasons.extend(tally::reasons(&ctx, &tallies));
     reasons.extend(found.notes.iter().cloned());
+    if what_if.subdomains_unaffected > 0 {
+        reasons.push(format!(
+            "{} failing messages From subdomains (spoofing of them included) stay under the published sp={}, which the next record keeps: p={} does not stop them",
+            what_if.subdomains_unaffected,
+            ctx.current.sp.as_deref().unwrap_or(ctx.current.p()),
+            what_if.policy
+        ));
+    }
     reasons.push(match ctx.enforcement {
         Enforcement::None => format!("published {}", ctx.current.record()),
         _ => format!("published {} for {} days", ctx.current.record(), ctx.enforced_days),
@@ -564,8 +572,18 @@ fn sentence(ctx: &Context<'_>, verdict: Verdict, blocking: &[Blocking], w: &What
             if verdict == Verdict::Enforced { "it is enforced at" } else { "publish at once" }
         ),
         Verdict::ReadyForQuarantine | Verdict::ReadyForReject => format!(
-            "{domain} can move to p={}: authorized mail passes DMARC, and {} spoofed messages would have been stopped.",
-            w.policy, w.unauthorized_stopped
+            "{domain} can move to p={}: authorized mail passes DMARC, and {} spoofed messages would have been stopped{}.",
+            w.policy,
+            w.unauthorized_stopped,
+            if w.subdomains_unaffected > 0 {
+                format!(
+                    " ({} failing messages From subdomains stay under sp={})",
+                    w.subdomains_unaffected,
+                    ctx.current.sp.as_deref().unwrap_or(ctx.current.p())
+                )
+            } else {
+                String::new()
+            }
         ),
         Verdict::Enforced => format!(
             "{domain} is enforced at p={} and no authorized mail is lost; {} spoofed messages were stopped.",
