@@ -4,6 +4,7 @@
 //! ```sh
 //! cargo bench --bench summary                       # 10M records over a year; 5 runs each
 //! cargo bench --bench summary -- --worst            # all 10M records in big.example, 30 days
+//! cargo bench --bench summary -- --distinct 1000000 # one report, 1M records from 1M addresses
 //! cargo bench --bench summary -- --records 1000000  # a smaller database
 //! cargo bench --bench summary -- --runs 3 --cold    # evict the database from the page cache first
 //! cargo bench --bench summary -- --cmd 'summary --domain big.example --format json'
@@ -24,7 +25,7 @@
 //! Measurements, each in a fresh child process, `--runs` times (median,
 //! min..max; peak RSS is the largest `VmHWM` seen):
 //!
-//! - `domain_totals (library)`: this bench run again with a hidden `__child`
+//! - `summarise_domain (library)`: this bench run again with a hidden `__child`
 //!   argument, which opens the store and calls
 //!   `analyse::summary::window(.., WindowSpec::LastDays(30))` and
 //!   `analyse::summary::domain_totals` with the built-in catalogue, as the
@@ -47,6 +48,8 @@ use std::time::{Duration, Instant};
 
 use dmarc_report::analyse::senders::Catalogue;
 use dmarc_report::analyse::summary::{self, WindowSpec};
+use dmarc_report::analyse::verdict::Criteria;
+use dmarc_report::analyse;
 use dmarc_report::model::{
     Alignment, Disposition, DkimAuth, DkimResult, DmarcResult, OverrideReason, Policy,
     PolicyPublished, Reason, Record, ReportHeader, Schema, SpfAuth, SpfResult, SpfScope,
@@ -99,6 +102,7 @@ fn main() -> ExitCode {
 struct Options {
     records: u64,
     worst: bool,
+    distinct: bool,
     runs: usize,
     domain: String,
     days: u32,
@@ -113,6 +117,7 @@ fn options(args: &[String]) -> Res<Options> {
     let mut o = Options {
         records: DEFAULT_RECORDS,
         worst: false,
+        distinct: false,
         runs: 5,
         domain: "big.example".to_owned(),
         days: 30,
@@ -131,6 +136,15 @@ fn options(args: &[String]) -> Res<Options> {
             // `cargo bench` passes --bench to harness = false targets.
             "--bench" => {}
             "--worst" => o.worst = true,
+            "--distinct" => {
+                let v = value(&mut it, arg)?;
+                let digits: String = v.chars().filter(|c| *c != '_' && *c != ',').collect();
+                o.records = digits.parse().map_err(|_| format!("--distinct {v}: not a number"))?;
+                if o.records == 0 || o.records > 1 << 32 {
+                    return Err("--distinct must be between 1 and 2^32".into());
+                }
+                o.distinct = true;
+            }
             "--cold" => o.cold = true,
             "--no-cli" => o.cli = false,
             "--generate-only" => o.generate_only = true,
@@ -197,7 +211,13 @@ fn parent(args: &[String]) -> Res<()> {
     let exe = std::env::current_exe()?;
     let dir = bench_dir(&exe, "bench-data");
     fs::create_dir_all(&dir)?;
-    let shape = if o.worst { Shape::Worst } else { Shape::Year };
+    let shape = if o.distinct {
+        Shape::Distinct
+    } else if o.worst {
+        Shape::Worst
+    } else {
+        Shape::Year
+    };
     let db = ensure_db(&dir, shape, o.records)?;
     println!(
         "summary benchmark; database {} ({:.2} GB on disk)",
@@ -237,7 +257,7 @@ fn parent(args: &[String]) -> Res<()> {
         );
         samples.push(sample);
     }
-    rows.push(Row { label: "domain_totals (library)".into(), samples, target: TARGET_S });
+    rows.push(Row { label: "summarise_domain (library)".into(), samples, target: TARGET_S });
     if o.cli {
         for cmd in &o.cmds {
             let mut samples = Vec::new();
@@ -485,19 +505,27 @@ fn child(args: &[String]) -> Res<()> {
     let window = summary::window(&store, domain, WindowSpec::LastDays(days))?
         .ok_or_else(|| format!("{domain} has no reports"))?;
     let open_s = start.elapsed().as_secs_f64();
-    let catalogue = Catalogue::builtin();
+    let options = analyse::Options {
+        domains: vec![domain.clone()],
+        window: WindowSpec::LastDays(days),
+        now: END,
+        catalogue: Catalogue::builtin(),
+        criteria: Criteria::default(),
+        rua: Default::default(),
+        resolver: None,
+    };
     let totals_start = Instant::now();
-    let totals = summary::domain_totals(&store, domain, window, &catalogue)?;
+    let section = analyse::summarise_domain(&store, domain, window, &options)?;
     let totals_s = totals_start.elapsed().as_secs_f64();
-    std::hint::black_box(&totals);
+    std::hint::black_box(&section);
     let cpu1 = process_cpu_s()?;
     println!(
         "BENCH totals_s={totals_s:.6} open_s={open_s:.6} cpu_s={:.6} hwm_kib={} sources={} \
          messages={}",
         cpu1 - cpu0,
         vm_hwm_kib()?,
-        totals.sources.len(),
-        totals.totals.messages
+        section.totals.source_count,
+        section.totals.totals.messages
     );
     Ok(())
 }
@@ -513,6 +541,9 @@ enum Shape {
     Year,
     /// Every record in `big.example`, within 30 days.
     Worst,
+    /// One report of `big.example` on the last day, every record from an
+    /// address of its own (a spoofing run from a botnet looks like this).
+    Distinct,
 }
 
 struct Db {
@@ -526,7 +557,11 @@ struct Db {
 fn ensure_db(dir: &Path, shape: Shape, records: u64) -> Res<Db> {
     let name = format!(
         "summary-{}-{records}-g{GENERATOR_VERSION}-{SEED:x}",
-        if shape == Shape::Worst { "worst30d" } else { "year" }
+        match shape {
+            Shape::Year => "year",
+            Shape::Worst => "worst30d",
+            Shape::Distinct => "distinct",
+        }
     );
     let path = dir.join(format!("{name}.db"));
     let stamp_path = dir.join(format!("{name}.stamp"));
@@ -838,7 +873,7 @@ fn generate(path: &Path, shape: Shape, records: u64) -> Res<u64> {
     let senders = senders(&mut rng);
     let domains: Vec<DomainGen> = match shape {
         Shape::Year => DOMAINS,
-        Shape::Worst => &DOMAINS[..1],
+        Shape::Worst | Shape::Distinct => &DOMAINS[..1],
     }
     .iter()
     .enumerate()
@@ -859,6 +894,7 @@ fn generate(path: &Path, shape: Shape, records: u64) -> Res<u64> {
     let days: i64 = match shape {
         Shape::Year => 365,
         Shape::Worst => 30,
+        Shape::Distinct => 1,
     };
 
     // Records per report: each (day, org, domain) gets a share of the
@@ -872,7 +908,12 @@ fn generate(path: &Path, shape: Shape, records: u64) -> Res<u64> {
         for (o, org) in ORGS.iter().enumerate() {
             for (d, domain) in domains.iter().enumerate() {
                 let noise = 0.8 + 0.4 * rng.unit();
-                plan.push((day, o, d, domain.weight * org.weight * day_weight * noise));
+                let weight = match shape {
+                    // One report: Google's.
+                    Shape::Distinct if o > 0 => continue,
+                    _ => domain.weight * org.weight * day_weight * noise,
+                };
+                plan.push((day, o, d, weight));
             }
         }
     }
@@ -925,8 +966,12 @@ fn generate(path: &Path, shape: Shape, records: u64) -> Res<u64> {
         let mut writer = store
             .start_report(&header, "bench:generated", ingested_at)?
             .ok_or("duplicate generated report")?;
-        for _ in 0..n {
-            writer.record(&make_record(&mut rng, domain, &senders))?;
+        for k in 0..n {
+            let mut record = make_record(&mut rng, domain, &senders);
+            if shape == Shape::Distinct {
+                record.source_ip = distinct_address(written + k);
+            }
+            writer.record(&record)?;
         }
         writer.finish(&ReportTail::default(), &RawMeta::default())?;
         written += n;
@@ -948,6 +993,16 @@ fn generate(path: &Path, shape: Shape, records: u64) -> Res<u64> {
     store.commit()?;
     store.set_bulk_load(false)?;
     Ok(reports)
+}
+
+/// The `i`th of 2^32 distinct addresses, spread over the IPv4 space (each
+/// octet from a different bit mix, so that neighbours in `i` are not
+/// neighbours in address order).
+fn distinct_address(i: u64) -> String {
+    // A bijection on 32 bits: odd multiplier, then a xor-shift.
+    let mut x = (i as u32).wrapping_mul(0x9E37_79B1);
+    x ^= x >> 16;
+    std::net::Ipv4Addr::from(x).to_string()
 }
 
 fn fill(template: &str, domain: &DomainGen) -> String {

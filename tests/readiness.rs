@@ -8,7 +8,7 @@
 
 use dmarc_report::analyse::classify::SenderClass;
 use dmarc_report::analyse::senders::{Catalogue, parse};
-use dmarc_report::analyse::summary::WindowSpec;
+use dmarc_report::analyse::summary::{self, WindowSpec};
 use dmarc_report::analyse::verdict::{Criteria, Verdict};
 use dmarc_report::analyse::{self, DomainSummary, Options};
 use dmarc_report::ingest::Ingester;
@@ -327,7 +327,7 @@ fn quarantine_comes_before_reject_even_when_everything_passes() {
         "{:?}",
         d.readiness.reasons
     );
-    let change = &d.published_policy.changes;
+    let change = &d.policy.changes;
     assert_eq!(change.len(), 1, "{change:?}");
     assert_eq!((change[0].tag.as_str(), change[0].to.as_deref()), ("p", Some("quarantine")));
     assert_eq!(change[0].day, DAY0 + 20 * DAY);
@@ -408,7 +408,7 @@ fn already_at_reject_is_enforced_unless_authorized_mail_is_lost() {
     let d = s.summarise();
     assert_eq!(d.readiness.verdict, Verdict::Enforced);
     assert!(d.readiness.sentence.contains("enforced at p=reject"), "{}", d.readiness.sentence);
-    assert_eq!(d.published_policy.record, "v=DMARC1; p=reject; adkim=r; aspf=r");
+    assert_eq!(d.policy.current.record(), "v=DMARC1; p=reject; adkim=r; aspf=r");
 
     let mut s = Scenario::new(vec![own(), sendgrid()]);
     s.policy = Box::new(|_| "<p>reject</p>");
@@ -728,8 +728,17 @@ proptest! {
             + w.subdomains_unaffected,
             messages - pass
         );
-        let by_sources: u64 = d.totals.sources.iter().map(|s| s.totals.messages).sum();
+        // Every source (the summary keeps the busiest whole; the others
+        // are read again when listed).
+        let all = summary::domain_totals(&s.store(), DOMAIN, d.window, &Catalogue::builtin())
+            .unwrap()
+            .sources;
+        let by_sources: u64 = all.iter().map(|s| s.totals.messages).sum();
         prop_assert_eq!(by_sources, messages);
+        prop_assert_eq!(d.totals.source_count as usize, all.len());
+        let busiest: Vec<&str> = d.totals.sources.iter().map(|s| s.ip.as_str()).collect();
+        let first: Vec<&str> = all.iter().take(busiest.len()).map(|s| s.ip.as_str()).collect();
+        prop_assert_eq!(busiest, first);
     }
 }
 

@@ -103,6 +103,39 @@ fn json_output_keeps_the_contract_and_tells_the_samples_story() {
 }
 
 #[test]
+fn json_and_csv_list_every_source_in_address_order_with_its_sender_and_class() {
+    let json = summary(&["--format", "json"]).json();
+    let mut all = Vec::new();
+    for d in json["domains"].as_array().unwrap() {
+        let senders: std::collections::BTreeMap<&str, &str> = d["senders"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| (s["name"].as_str().unwrap(), s["class"].as_str().unwrap()))
+            .collect();
+        let sources = d["sources"].as_array().unwrap();
+        let ips: Vec<&str> = sources.iter().map(|s| s["ip"].as_str().unwrap()).collect();
+        let mut sorted = ips.clone();
+        sorted.sort();
+        sorted.dedup();
+        assert_eq!(ips, sorted, "{}: sources in byte order of the address", d["domain"]);
+        for s in sources {
+            let sender = s["sender"].as_str().unwrap();
+            assert_eq!(senders.get(sender), Some(&s["class"].as_str().unwrap()), "{s}");
+        }
+        all.extend(ips.iter().map(|ip| format!("{},{ip}", d["domain"].as_str().unwrap())));
+    }
+    let csv = summary(&["--format", "csv"]);
+    let rows: Vec<String> = csv
+        .stdout
+        .lines()
+        .skip(1)
+        .map(|l| l.splitn(3, ',').take(2).collect::<Vec<_>>().join(","))
+        .collect();
+    assert_eq!(rows, all, "CSV rows in the order of the JSON sources");
+}
+
+#[test]
 fn csv_has_one_row_per_source_and_domain() {
     let out = summary(&["--format", "csv"]);
     assert_eq!(out.code, Some(0), "{out:?}");

@@ -114,6 +114,15 @@ fn build(gens: &[Gen], days: u64, large: usize) -> (DomainTotals, Vec<Sender>) {
             });
         }
         let reasons = if g.forwarded { vec!["mailing_list".to_owned()] } else { vec![] };
+        // A forwarded source has its failing messages explained, day by day.
+        let day = |day: i64, totals: Totals| DayTotals {
+            day,
+            totals,
+            subdomain: sub(&totals),
+            disposition: [0; 3],
+            explained_failing: if g.forwarded { totals.messages - totals.dmarc_pass } else { 0 },
+        };
+        let daily = vec![day(END - 20 * DAY, g.older), day(END - 2 * DAY, g.recent)];
         sources.push(SourceRow {
             ip: format!("192.0.2.{i}"),
             sender: name.clone(),
@@ -128,20 +137,7 @@ fn build(gens: &[Gen], days: u64, large: usize) -> (DomainTotals, Vec<Sender>) {
             rdns: None,
             known: None,
             class: SenderClass::ALL[g.class],
-            daily: vec![
-                DayTotals {
-                    day: END - 20 * DAY,
-                    totals: g.older,
-                    subdomain: sub(&g.older),
-                    disposition: [0; 3],
-                },
-                DayTotals {
-                    day: END - 2 * DAY,
-                    totals: g.recent,
-                    subdomain: sub(&g.recent),
-                    disposition: [0; 3],
-                },
-            ],
+            daily: daily.clone(),
         });
         senders.push(Sender {
             name,
@@ -153,7 +149,7 @@ fn build(gens: &[Gen], days: u64, large: usize) -> (DomainTotals, Vec<Sender>) {
             totals: t,
             source_count: 1,
             ips: vec![],
-            all_ips: vec![],
+            busiest_ips: vec![],
             first_seen: END - 30 * DAY,
             last_seen: END,
             new: g.new,
@@ -165,6 +161,7 @@ fn build(gens: &[Gen], days: u64, large: usize) -> (DomainTotals, Vec<Sender>) {
             } else {
                 0
             },
+            daily,
         });
     }
     let orgs = ["google.com", "Outlook.com", "Yahoo! Inc."];
@@ -182,6 +179,7 @@ fn build(gens: &[Gen], days: u64, large: usize) -> (DomainTotals, Vec<Sender>) {
         totals: domain_totals,
         disposition: BTreeMap::new(),
         subdomains,
+        source_count: sources.len() as u64,
         sources,
     };
     (totals, senders)

@@ -37,12 +37,14 @@
 //!    says whose it is;
 //! 10. `unauthorized`: nothing passes for any domain.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::cmp::Reverse;
+use std::collections::btree_map::Entry;
+use std::collections::{BTreeMap, BTreeSet, BinaryHeap, HashMap};
 
 use serde::Serialize;
 
 use super::senders::{DeclaredClass, aligned_with, organizational_domain};
-use super::summary::{SourceRow, Totals};
+use super::summary::{DayTotals, SourceRow, Totals};
 use crate::units::percent;
 
 /// What a sender is, for the readiness verdict.
@@ -139,9 +141,10 @@ pub struct Sender {
     pub source_count: usize,
     /// Its source IPs, most messages first (at most 20).
     pub ips: Vec<String>,
-    /// All its source IPs.
+    /// Its busiest source IPs, most messages first (at most [`KEPT_IPS`]):
+    /// what the new-sender lookup looks for in earlier reports.
     #[serde(skip)]
-    pub all_ips: Vec<String>,
+    pub busiest_ips: Vec<String>,
     /// Start of the first report in the window that mentions it.
     #[serde(serialize_with = "super::rfc3339")]
     pub first_seen: i64,
@@ -161,6 +164,10 @@ pub struct Sender {
     /// Failing messages of its sources for which receivers gave a
     /// forwarding, mailing-list or ARC override: explained, not lost.
     pub explained_failing: u64,
+    /// Its sources' messages per UTC day (of the report's begin), in day
+    /// order.
+    #[serde(skip)]
+    pub daily: Vec<DayTotals>,
 }
 
 impl Sender {
@@ -188,104 +195,291 @@ pub fn share(part: u64, whole: u64) -> f64 {
 /// Groups `rows` of `domain` into senders, classifies them, and writes each
 /// row's class back. Senders come most messages first.
 pub fn classify(domain: &str, rows: &mut [SourceRow]) -> Vec<Sender> {
-    struct Group {
-        name: String,
-        identified_by: Option<String>,
-        fix: Option<String>,
-        declared: Option<DeclaredClass>,
-        known: bool,
-        own_dkim_only: bool,
-        totals: Totals,
-        members: Vec<usize>,
-        first: i64,
-        last: i64,
-        dkim: BTreeSet<String>,
-        spf: BTreeSet<String>,
-        reasons: BTreeSet<String>,
-        explained: u64,
+    let mut grouper = Grouper::new(domain);
+    for row in rows.iter() {
+        grouper.add(row);
     }
-    let domain_messages: u64 = rows.iter().fold(0u64, |n, r| n.saturating_add(r.totals.messages));
-    let mut groups: BTreeMap<String, Group> = BTreeMap::new();
-    for (i, row) in rows.iter().enumerate() {
+    let (senders, index) = grouper.finish();
+    for row in rows.iter_mut() {
+        index.assign(row);
+    }
+    senders
+}
+
+/// The source addresses a sender keeps, busiest first: enough for the
+/// new-sender lookup, bounded whatever the number of its sources.
+pub const KEPT_IPS: usize = 1_000;
+/// The addresses a sender shows.
+const SHOWN_IPS: usize = 20;
+
+/// A source's rank among others: more messages first, then the address.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Ranked {
+    messages: u64,
+    ip: String,
+}
+
+impl Ord for Ranked {
+    /// Greater is busier.
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.messages.cmp(&other.messages).then_with(|| other.ip.cmp(&self.ip))
+    }
+}
+
+impl PartialOrd for Ranked {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+/// The busiest `limit` of what it is offered, in bounded memory.
+#[derive(Debug)]
+pub struct Busiest<T> {
+    limit: usize,
+    heap: BinaryHeap<Reverse<(Ranked, Slot<T>)>>,
+}
+
+/// A value carried along its rank (not compared).
+#[derive(Debug)]
+struct Slot<T>(T);
+
+impl<T> PartialEq for Slot<T> {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+impl<T> Eq for Slot<T> {}
+impl<T> PartialOrd for Slot<T> {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl<T> Ord for Slot<T> {
+    fn cmp(&self, _: &Self) -> std::cmp::Ordering {
+        std::cmp::Ordering::Equal
+    }
+}
+
+impl<T> Busiest<T> {
+    /// Keeps at most `limit`.
+    pub fn new(limit: usize) -> Busiest<T> {
+        Busiest { limit, heap: BinaryHeap::new() }
+    }
+
+    /// Offers `value`, a source with `messages` at `ip`.
+    pub fn offer(&mut self, messages: u64, ip: &str, value: T) {
+        if self.limit == 0 {
+            return;
+        }
+        if self.heap.len() == self.limit {
+            let Some(Reverse((least, _))) = self.heap.peek() else { return };
+            if (messages, std::cmp::Reverse(ip)) <= (least.messages, std::cmp::Reverse(&*least.ip))
+            {
+                return;
+            }
+            self.heap.pop();
+        }
+        self.heap.push(Reverse((Ranked { messages, ip: ip.to_owned() }, Slot(value))));
+    }
+
+    /// What was kept, busiest first.
+    pub fn into_sorted(self) -> Vec<T> {
+        // Ascending order of `Reverse` is busiest first.
+        self.heap.into_sorted_vec().into_iter().map(|Reverse((_, Slot(v)))| v).collect()
+    }
+}
+
+/// Which sender (and class) each group of sources became.
+#[derive(Debug, Clone, Default)]
+pub struct SenderIndex {
+    domain: String,
+    by_key: HashMap<String, (String, SenderClass)>,
+}
+
+impl SenderIndex {
+    /// Writes the sender's name and class into `row`, a source of the
+    /// domain that was grouped.
+    pub fn assign(&self, row: &mut SourceRow) {
+        let (key, _, _) = group_of(&self.domain, row);
+        if let Some((name, class)) = self.by_key.get(&key) {
+            row.sender.clone_from(name);
+            row.class = *class;
+        }
+    }
+}
+
+/// A group of sources, while they come.
+struct Group {
+    name: String,
+    identified_by: Option<String>,
+    fix: Option<String>,
+    declared: Option<DeclaredClass>,
+    known: bool,
+    own_dkim_only: bool,
+    /// The busiest member so far: the group takes its identification.
+    leader: Ranked,
+    totals: Totals,
+    count: usize,
+    ips: Busiest<String>,
+    first: i64,
+    last: i64,
+    dkim: BTreeSet<String>,
+    spf: BTreeSet<String>,
+    reasons: BTreeSet<String>,
+    explained: u64,
+    daily: BTreeMap<i64, DayTotals>,
+}
+
+/// Groups sources into senders as they come, one at a time, in bounded
+/// memory: per group its sums and its busiest addresses, never the list of
+/// its sources. The result does not depend on the order of the sources.
+pub struct Grouper {
+    domain: String,
+    groups: BTreeMap<String, Group>,
+    domain_messages: u64,
+}
+
+impl Grouper {
+    /// A grouper for the sources of `domain`.
+    pub fn new(domain: &str) -> Grouper {
+        Grouper { domain: domain.to_owned(), groups: BTreeMap::new(), domain_messages: 0 }
+    }
+
+    /// Adds a source (identified, see [`super::summary::Identifier`]).
+    pub fn add(&mut self, row: &SourceRow) {
+        let domain = self.domain.as_str();
+        self.domain_messages = self.domain_messages.saturating_add(row.totals.messages);
         let (key, name, own_dkim_only) = group_of(domain, row);
-        let g = groups.entry(key).or_insert_with(|| Group {
-            name,
-            identified_by: row.identified_by.clone(),
-            fix: row.known.as_ref().and_then(|k| k.fix_for(domain)),
-            declared: row.known.as_ref().and_then(|k| k.class),
-            known: row.known.is_some(),
-            own_dkim_only,
-            totals: Totals::default(),
-            members: Vec::new(),
-            first: row.first_seen,
-            last: row.last_seen,
-            dkim: BTreeSet::new(),
-            spf: BTreeSet::new(),
-            reasons: BTreeSet::new(),
-            explained: 0,
-        });
+        let rank = Ranked { messages: row.totals.messages, ip: row.ip.clone() };
+        let lead = |g: &mut Group| {
+            g.identified_by.clone_from(&row.identified_by);
+            g.fix = row.known.as_ref().and_then(|k| k.fix_for(domain));
+            g.declared = row.known.as_ref().and_then(|k| k.class);
+            g.known = row.known.is_some();
+            g.own_dkim_only = own_dkim_only;
+        };
+        let g = match self.groups.entry(key) {
+            Entry::Occupied(o) => {
+                let g = o.into_mut();
+                if rank > g.leader {
+                    lead(g);
+                    g.name = name;
+                    g.leader = rank;
+                }
+                g
+            }
+            Entry::Vacant(v) => {
+                let mut g = Group {
+                    name,
+                    identified_by: None,
+                    fix: None,
+                    declared: None,
+                    known: false,
+                    own_dkim_only,
+                    leader: rank,
+                    totals: Totals::default(),
+                    count: 0,
+                    ips: Busiest::new(KEPT_IPS),
+                    first: row.first_seen,
+                    last: row.last_seen,
+                    dkim: BTreeSet::new(),
+                    spf: BTreeSet::new(),
+                    reasons: BTreeSet::new(),
+                    explained: 0,
+                    daily: BTreeMap::new(),
+                };
+                lead(&mut g);
+                v.insert(g)
+            }
+        };
         g.totals.merge(&row.totals);
-        g.members.push(i);
+        g.count += 1;
+        g.ips.offer(row.totals.messages, &row.ip, row.ip.clone());
         g.first = g.first.min(row.first_seen);
         g.last = g.last.max(row.last_seen);
-        g.dkim.extend(row.dkim_domains.iter().cloned());
-        g.spf.extend(row.spf_domains.iter().cloned());
-        g.reasons.extend(row.reasons.iter().cloned());
+        for (set, items) in [
+            (&mut g.dkim, &row.dkim_domains),
+            (&mut g.spf, &row.spf_domains),
+            (&mut g.reasons, &row.reasons),
+        ] {
+            for item in items {
+                if !set.contains(item) {
+                    set.insert(item.clone());
+                }
+            }
+        }
         if row.reasons.iter().any(|r| is_forwarding_reason(r)) {
             let failing = row.totals.messages.saturating_sub(row.totals.dmarc_pass);
             g.explained = g.explained.saturating_add(failing);
         }
-    }
-    // A known service's unaligned stream is named apart when the service
-    // also has an aligned one.
-    let unaligned: Vec<String> =
-        groups.keys().filter(|k| k.ends_with(UNALIGNED)).cloned().collect();
-    for key in unaligned {
-        if groups.contains_key(&key[..key.len() - UNALIGNED.len()])
-            && let Some(g) = groups.get_mut(&key)
-        {
-            g.name = format!("{} (not aligned)", g.name);
+        for d in &row.daily {
+            let slot =
+                g.daily.entry(d.day).or_insert(DayTotals { day: d.day, ..DayTotals::default() });
+            slot.totals.merge(&d.totals);
+            slot.subdomain.merge(&d.subdomain);
+            for k in 0..3 {
+                slot.disposition[k] = slot.disposition[k].saturating_add(d.disposition[k]);
+            }
+            slot.explained_failing = slot.explained_failing.saturating_add(d.explained_failing);
         }
     }
 
-    let mut senders: Vec<Sender> = Vec::with_capacity(groups.len());
-    for g in groups.into_values() {
-        let mut sender = Sender {
-            name: g.name,
-            class: SenderClass::Unclassified,
-            explanation: String::new(),
-            identified_by: g.identified_by,
-            fix: g.fix,
-            declared: g.declared.is_some(),
-            totals: g.totals,
-            source_count: g.members.len(),
-            ips: g.members.iter().take(20).map(|&i| rows[i].ip.clone()).collect(),
-            all_ips: g.members.iter().map(|&i| rows[i].ip.clone()).collect(),
-            first_seen: g.first,
-            last_seen: g.last,
-            new: false,
-            dkim_domains: g.dkim.into_iter().collect(),
-            spf_domains: g.spf.into_iter().collect(),
-            reasons: g.reasons.into_iter().collect(),
-            explained_failing: g.explained,
-        };
-        let (class, explanation) =
-            decide(domain, &sender, g.declared, g.known, g.own_dkim_only, domain_messages);
-        sender.class = class;
-        sender.explanation = explanation;
-        if sender.fix.is_none() && class.is_legitimate() && sender.failing() > 0 {
-            sender.fix = Some(generic_fix(domain, &sender));
+    /// The senders, classified, most messages first, and which group became
+    /// which sender.
+    pub fn finish(self) -> (Vec<Sender>, SenderIndex) {
+        let Grouper { domain, mut groups, domain_messages } = self;
+        let domain = domain.as_str();
+        // A known service's unaligned stream is named apart when the
+        // service also has an aligned one.
+        let unaligned: Vec<String> =
+            groups.keys().filter(|k| k.ends_with(UNALIGNED)).cloned().collect();
+        for key in unaligned {
+            if groups.contains_key(&key[..key.len() - UNALIGNED.len()])
+                && let Some(g) = groups.get_mut(&key)
+            {
+                g.name = format!("{} (not aligned)", g.name);
+            }
         }
-        for &i in &g.members {
-            rows[i].class = class;
-            rows[i].sender.clone_from(&sender.name);
+
+        let mut index = SenderIndex { domain: domain.to_owned(), by_key: HashMap::new() };
+        let mut senders: Vec<Sender> = Vec::with_capacity(groups.len());
+        for (key, g) in groups {
+            let busiest = g.ips.into_sorted();
+            let mut sender = Sender {
+                name: g.name,
+                class: SenderClass::Unclassified,
+                explanation: String::new(),
+                identified_by: g.identified_by,
+                fix: g.fix,
+                declared: g.declared.is_some(),
+                totals: g.totals,
+                source_count: g.count,
+                ips: busiest.iter().take(SHOWN_IPS).cloned().collect(),
+                busiest_ips: busiest,
+                first_seen: g.first,
+                last_seen: g.last,
+                new: false,
+                dkim_domains: g.dkim.into_iter().collect(),
+                spf_domains: g.spf.into_iter().collect(),
+                reasons: g.reasons.into_iter().collect(),
+                explained_failing: g.explained,
+                daily: g.daily.into_values().collect(),
+            };
+            let (class, explanation) =
+                decide(domain, &sender, g.declared, g.known, g.own_dkim_only, domain_messages);
+            sender.class = class;
+            sender.explanation = explanation;
+            if sender.fix.is_none() && class.is_legitimate() && sender.failing() > 0 {
+                sender.fix = Some(generic_fix(domain, &sender));
+            }
+            index.by_key.insert(key, (sender.name.clone(), class));
+            senders.push(sender);
         }
-        senders.push(sender);
+        senders.sort_by(|a, b| {
+            b.totals.messages.cmp(&a.totals.messages).then_with(|| a.name.cmp(&b.name))
+        });
+        (senders, index)
     }
-    senders.sort_by(|a, b| {
-        b.totals.messages.cmp(&a.totals.messages).then_with(|| a.name.cmp(&b.name))
-    });
-    senders
 }
 
 /// The suffix of the group key of a known service's unaligned stream.

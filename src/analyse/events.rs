@@ -475,11 +475,11 @@ fn domain_events(
         }
     }
 
-    // Recent totals per sender, from the sources' daily rows.
+    // Recent totals per sender, from its daily rows.
     let recent_from = d.window.end - i64::from(rules.degraded_days) * DAY;
     let mut recent: BTreeMap<&str, (u64, u64)> = BTreeMap::new();
-    for s in &d.totals.sources {
-        let slot = recent.entry(s.sender.as_str()).or_default();
+    for s in &d.senders {
+        let slot = recent.entry(s.name.as_str()).or_default();
         for day in s.daily.iter().filter(|day| day.day >= recent_from) {
             slot.0 = slot.0.saturating_add(day.totals.messages);
             slot.1 = slot.1.saturating_add(day.totals.dmarc_pass);

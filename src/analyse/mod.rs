@@ -14,14 +14,14 @@ pub mod verdict;
 
 use std::collections::{BTreeMap, HashMap};
 
-use serde::{Serialize, Serializer};
+use serde::Serializer;
 
 use crate::store::{Backend, RdnsCache, StoreError, SummaryReads};
-use crate::units::{DAY, format_date};
-use classify::Sender;
+use crate::units::DAY;
+use classify::{Sender, SenderIndex};
 use policy::PolicyHistory;
 use senders::Catalogue;
-use summary::{DomainTotals, Window, WindowSpec};
+use summary::{DomainTotals, SourceRow, Window, WindowSpec};
 use verdict::{Criteria, Readiness};
 
 /// Looks up reverse DNS names for source IPs (`--resolve`), with the
@@ -48,123 +48,39 @@ pub struct Options<'a> {
     pub resolver: Option<&'a Resolver<'a>>,
 }
 
-/// The whole summary: what `summary --format json` prints.
-#[derive(Debug, Clone, Serialize)]
+/// The whole summary, for `summary` and `report`.
+#[derive(Debug, Clone)]
 pub struct Summary {
     /// The span of all domains' windows.
-    pub window: Option<WindowOut>,
+    pub window: Option<Window>,
     /// One section per domain.
     pub domains: Vec<DomainSummary>,
 }
 
-/// A window, as dates.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-pub struct WindowOut {
-    /// First second inside (RFC 3339).
-    #[serde(serialize_with = "rfc3339")]
-    pub begin: i64,
-    /// First second after (RFC 3339).
-    #[serde(serialize_with = "rfc3339")]
-    pub end: i64,
-}
-
-impl From<Window> for WindowOut {
-    fn from(w: Window) -> Self {
-        WindowOut { begin: w.begin, end: w.end }
-    }
-}
-
-/// One domain: totals, policy, senders, sources and the verdict.
-#[derive(Debug, Clone, Serialize)]
+/// One domain: totals, policy, senders, the busiest sources and the
+/// verdict.
+#[derive(Debug, Clone)]
 pub struct DomainSummary {
     /// The policy domain.
     pub domain: String,
     /// The days this section covers.
-    pub window: WindowOut,
+    pub window: Window,
     /// A warning when the newest report is old.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub stale: Option<String>,
-    /// Totals, reporters, dispositions, subdomains and sources.
-    #[serde(flatten)]
+    /// Totals, reporters, dispositions, subdomains and the busiest sources
+    /// ([`each_source`] reads them all again).
     pub totals: DomainTotals,
     /// The published policy, as of the newest report, and its changes.
-    pub published_policy: PublishedPolicyOut,
+    pub policy: PolicyHistory,
     /// The senders, most messages first.
     pub senders: Vec<Sender>,
+    /// Which sender each source belongs to.
+    pub sender_index: SenderIndex,
     /// Whether the domain is ready for a stricter policy, with the
     /// reasons, blocking senders, what-if and next record.
     pub readiness: Readiness,
     /// The newest `check` of the live records, when one was run.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub record_check: Option<RecordCheckOut>,
-}
-
-/// The newest `check` of a domain's live records, for output.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct RecordCheckOut {
-    /// When it ran.
-    #[serde(serialize_with = "rfc3339")]
-    pub checked_at: i64,
-    /// Its findings, worst first.
-    pub findings: Vec<crate::store::StoredFinding>,
-}
-
-impl From<crate::store::RecordCheck> for RecordCheckOut {
-    fn from(c: crate::store::RecordCheck) -> Self {
-        RecordCheckOut { checked_at: c.checked_at, findings: c.findings }
-    }
-}
-
-/// The published policy for output.
-#[derive(Debug, Clone, Serialize)]
-pub struct PublishedPolicyOut {
-    /// The policy's tags (`p`, `sp`, `adkim`, ...) as the newest report saw them.
-    #[serde(flatten)]
-    pub policy: policy::PublishedPolicy,
-    /// The record as a TXT value (without rua/ruf, which reports omit).
-    pub record: String,
-    /// How strict the policy is in effect (`p` with `pct` and `t` applied).
-    pub enforcement: policy::Enforcement,
-    /// Since when the current enforcement level holds.
-    #[serde(serialize_with = "rfc3339_opt")]
-    pub since: Option<i64>,
-    /// Tag changes, oldest first.
-    pub changes: Vec<ChangeOut>,
-}
-
-/// One tag change for output.
-#[derive(Debug, Clone, Serialize)]
-pub struct ChangeOut {
-    /// The day (RFC 3339 date).
-    #[serde(serialize_with = "date")]
-    pub day: i64,
-    /// The tag that changed (`p`, `pct`, ...).
-    pub tag: String,
-    /// Its value before the change (`None`: not published).
-    pub from: Option<String>,
-    /// Its value from that day on (`None`: no longer published).
-    pub to: Option<String>,
-}
-
-impl From<&PolicyHistory> for PublishedPolicyOut {
-    fn from(h: &PolicyHistory) -> Self {
-        PublishedPolicyOut {
-            policy: h.current.clone(),
-            record: h.current.record(),
-            enforcement: h.current.enforcement(),
-            since: h.enforcement_since,
-            changes: h
-                .changes
-                .iter()
-                .map(|c| ChangeOut {
-                    day: c.day,
-                    tag: c.tag.clone(),
-                    from: c.from.clone(),
-                    to: c.to.clone(),
-                })
-                .collect(),
-        }
-    }
+    pub record_check: Option<crate::store::RecordCheck>,
 }
 
 /// Summarises every selected domain.
@@ -176,13 +92,13 @@ pub fn summarise(store: &dyn Backend, opts: &Options<'_>) -> Result<Summary, Sto
         opts.domains.iter().map(|d| d.trim().trim_end_matches('.').to_ascii_lowercase()).collect()
     };
     let mut domains = Vec::new();
-    let mut span: Option<WindowOut> = None;
+    let mut span: Option<Window> = None;
     for domain in wanted {
         let Some(window) = summary::window(store, &domain, opts.window)? else { continue };
         let section = summarise_domain(store, &domain, window, opts)?;
         span = Some(match span {
             None => section.window,
-            Some(s) => WindowOut {
+            Some(s) => Window {
                 begin: s.begin.min(section.window.begin),
                 end: s.end.max(section.window.end),
             },
@@ -193,31 +109,101 @@ pub fn summarise(store: &dyn Backend, opts: &Options<'_>) -> Result<Summary, Sto
 }
 
 /// Summarises one domain over `window`, in steps: the facts from the
-/// store, reverse DNS names when asked for (the only step that looks
-/// anything up outside the database), then the analysis proper, which
-/// only computes.
+/// store, source by source, with reverse DNS names when asked for (the
+/// only step that looks anything up outside the database), grouped into
+/// senders as they come; then the analysis proper, which only computes.
+/// Its memory does not grow with the number of sources: it keeps the
+/// senders and the busiest sources, not every source.
 pub fn summarise_domain(
     store: &dyn Backend,
     domain: &str,
     window: Window,
     opts: &Options<'_>,
 ) -> Result<DomainSummary, StoreError> {
-    // 1. Facts.
-    let mut totals = summary::domain_totals(store, domain, window, &opts.catalogue)?;
+    // 1. Facts, grouped as they come.
+    let mut grouper = classify::Grouper::new(domain);
+    let mut busiest = classify::Busiest::new(summary::BUSIEST_SOURCES);
+    let mut totals = sources(store, domain, window, opts, &mut |row| {
+        grouper.add(&row);
+        busiest.offer(row.totals.messages, &row.ip.clone(), row);
+    })?;
     let history = policy::history(store, domain, window.end)?;
-    // 2. Enrichment.
-    if let Some(resolve) = opts.resolver {
-        let ips: Vec<String> = totals.sources.iter().map(|s| s.ip.clone()).collect();
-        let names = resolve(store, &ips)?;
-        for row in &mut totals.sources {
-            row.rdns = names.get(&row.ip).cloned();
-        }
-        summary::identify(&mut totals.sources, &opts.catalogue);
+    // 2. Analysis, with the one more fact it needs: which senders are new.
+    let (mut senders, sender_index) = grouper.finish();
+    totals.sources = busiest.into_sorted();
+    for row in &mut totals.sources {
+        sender_index.assign(row);
     }
-    // 3. Analysis, with the one more fact it needs: which senders are new.
-    let mut senders = classify::classify(domain, &mut totals.sources);
     mark_new(store, domain, window, &mut senders, opts.criteria.new_sender_days)?;
-    Ok(assess_domain(domain, window, totals, senders, history, opts))
+    Ok(assess_domain(domain, window, totals, senders, sender_index, history, opts))
+}
+
+/// Reads every source of a summarised domain again, in byte order of the
+/// address text, each named and with its sender and class: what the JSON
+/// and CSV output list, without holding them all.
+pub fn each_source(
+    store: &dyn Backend,
+    d: &DomainSummary,
+    opts: &Options<'_>,
+    visit: &mut dyn FnMut(&SourceRow),
+) -> Result<(), StoreError> {
+    sources(store, &d.domain, d.window, opts, &mut |mut row| {
+        d.sender_index.assign(&mut row);
+        visit(&row);
+    })?;
+    Ok(())
+}
+
+/// Reverse DNS names are looked up for this many sources at a time.
+const RESOLVE_BATCH: usize = 256;
+
+/// The sources of `domain` over `window`, named (with reverse DNS names
+/// when asked for), to `visit`; returns the domain's totals.
+fn sources(
+    store: &dyn Backend,
+    domain: &str,
+    window: Window,
+    opts: &Options<'_>,
+    visit: &mut dyn FnMut(SourceRow),
+) -> Result<DomainTotals, StoreError> {
+    let mut identifier = summary::Identifier::new(&opts.catalogue);
+    let Some(resolve) = opts.resolver else {
+        return summary::scan(store, domain, window, &mut |mut row| {
+            identifier.identify(&mut row);
+            visit(row);
+        });
+    };
+    let mut batch: Vec<SourceRow> = Vec::with_capacity(RESOLVE_BATCH);
+    let mut failed: Option<StoreError> = None;
+    let flush = |batch: &mut Vec<SourceRow>,
+                 identifier: &mut summary::Identifier<'_>,
+                 visit: &mut dyn FnMut(SourceRow)|
+     -> Result<(), StoreError> {
+        let ips: Vec<String> = batch.iter().map(|s| s.ip.clone()).collect();
+        let names = resolve(store, &ips)?;
+        for mut row in batch.drain(..) {
+            row.rdns = names.get(&row.ip).cloned();
+            identifier.identify(&mut row);
+            visit(row);
+        }
+        Ok(())
+    };
+    let totals = summary::scan(store, domain, window, &mut |row| {
+        if failed.is_some() {
+            return;
+        }
+        batch.push(row);
+        if batch.len() >= RESOLVE_BATCH
+            && let Err(e) = flush(&mut batch, &mut identifier, visit)
+        {
+            failed = Some(e);
+        }
+    })?;
+    if let Some(e) = failed {
+        return Err(e);
+    }
+    flush(&mut batch, &mut identifier, visit)?;
+    Ok(totals)
 }
 
 /// The verdict and the output section of a domain, from its facts.
@@ -226,6 +212,7 @@ fn assess_domain(
     window: Window,
     totals: DomainTotals,
     senders: Vec<Sender>,
+    sender_index: SenderIndex,
     history: PolicyHistory,
     opts: &Options<'_>,
 ) -> DomainSummary {
@@ -262,11 +249,12 @@ fn assess_domain(
     );
     DomainSummary {
         domain: domain.to_owned(),
-        window: window.into(),
+        window,
         stale,
-        published_policy: (&history).into(),
+        policy: history,
         totals,
         senders,
+        sender_index,
         readiness,
         record_check: None,
     }
@@ -285,8 +273,7 @@ fn mark_new(
 ) -> Result<(), StoreError> {
     let cutoff = window.end - i64::from(days) * DAY;
     for s in senders.iter_mut().filter(|s| s.first_seen >= cutoff && s.authenticates()) {
-        let ips = &s.all_ips[..s.all_ips.len().min(1000)];
-        s.new = !store.seen_before(domain, ips, cutoff)?;
+        s.new = !store.seen_before(domain, &s.busiest_ips, cutoff)?;
     }
     Ok(())
 }
@@ -308,8 +295,4 @@ pub(crate) fn rfc3339_opt<S: Serializer>(ts: &Option<i64>, s: S) -> Result<S::Ok
         Some(ts) => s.serialize_str(&format_rfc3339(*ts)),
         None => s.serialize_none(),
     }
-}
-
-fn date<S: Serializer>(ts: &i64, s: S) -> Result<S::Ok, S::Error> {
-    s.serialize_str(&format_date(*ts))
 }

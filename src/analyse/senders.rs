@@ -148,6 +148,12 @@ impl Catalogue {
         &self.senders
     }
 
+    /// Whether an entry names addresses (`ips`): then a source's address
+    /// is evidence too.
+    pub fn has_address_ranges(&self) -> bool {
+        self.senders.iter().any(|s| !s.ips.is_empty())
+    }
+
     /// Names the sender behind `evidence`.
     pub fn identify(&self, evidence: &Evidence<'_>) -> Identity {
         // A configured address range is the user's own word: it wins.

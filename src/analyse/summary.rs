@@ -11,7 +11,7 @@ use serde::Serialize;
 
 use super::classify::SenderClass;
 use super::senders::{Catalogue, Evidence, KnownSender};
-use crate::store::{RecordFacts, ReportRef, StoreError, SummaryReads};
+use crate::store::{RecordFacts, ReportRef, SourceDay, StoreError, SummaryReads};
 use crate::units::DAY;
 
 /// Which reports to look at.
@@ -156,6 +156,10 @@ pub struct DayTotals {
     pub subdomain: Totals,
     /// Messages by applied disposition: none (or pass), quarantine, reject.
     pub disposition: [u64; 3],
+    /// Failing messages that a forwarding, mailing-list or ARC override
+    /// explains (for a source: all its failing messages when receivers
+    /// gave such a reason for it in the window).
+    pub explained_failing: u64,
 }
 
 /// One reporting organisation in the window.
@@ -196,9 +200,16 @@ pub struct DomainTotals {
     pub disposition: BTreeMap<String, u64>,
     /// Messages per `header_from` other than the domain itself.
     pub subdomains: BTreeMap<String, Totals>,
-    /// The sources, most messages first.
+    /// The sources, most messages first: every one from
+    /// [`domain_totals`]; the busiest [`BUSIEST_SOURCES`] in a summary
+    /// (which streams the others to its JSON and CSV output).
     pub sources: Vec<SourceRow>,
+    /// How many distinct sources the window has.
+    pub source_count: u64,
 }
+
+/// The busiest sources a summary keeps whole, for its table.
+pub const BUSIEST_SOURCES: usize = 10;
 
 /// The policy domains that have reports, sorted.
 pub fn domains(store: &dyn SummaryReads) -> Result<Vec<String>, StoreError> {
@@ -236,13 +247,17 @@ pub fn resolve_window(spec: WindowSpec, first: i64, last: i64) -> Window {
 }
 
 /// Totals of `domain` over `window`, with sources named from `catalogue`.
+/// Totals of `domain` over `window`, with every source named from
+/// `catalogue`, most messages first. Its memory grows with the number of
+/// distinct sources: the summary itself goes through [`scan`] and keeps
+/// only the busiest.
 pub fn domain_totals(
     store: &dyn SummaryReads,
     domain: &str,
     window: Window,
     catalogue: &Catalogue,
 ) -> Result<DomainTotals, StoreError> {
-    totals_of(store, domain, window, catalogue, true)
+    collect(store, domain, window, catalogue, true)
 }
 
 /// The same as [`domain_totals`], read from every record instead of the
@@ -253,15 +268,58 @@ pub fn domain_totals_from_records(
     window: Window,
     catalogue: &Catalogue,
 ) -> Result<DomainTotals, StoreError> {
-    totals_of(store, domain, window, catalogue, false)
+    collect(store, domain, window, catalogue, false)
 }
 
-fn totals_of(
+fn collect(
     store: &dyn SummaryReads,
     domain: &str,
     window: Window,
     catalogue: &Catalogue,
     rollups: bool,
+) -> Result<DomainTotals, StoreError> {
+    let mut rows = Vec::new();
+    let mut identifier = Identifier::new(catalogue);
+    let mut totals = scan_from(store, domain, window, rollups, &mut |mut row| {
+        identifier.identify(&mut row);
+        rows.push(row);
+    })?;
+    sort_busiest_first(&mut rows);
+    totals.sources = rows;
+    Ok(totals)
+}
+
+/// Sorts sources most messages first, then by address.
+pub fn sort_busiest_first(rows: &mut [SourceRow]) {
+    rows.sort_by(|a, b| b.totals.messages.cmp(&a.totals.messages).then_with(|| a.ip.cmp(&b.ip)));
+}
+
+/// Reads `domain` over `window` source by source: calls `visit` with each
+/// source, whole (all its days) and not yet identified, in byte order of
+/// the address text, and returns the domain's totals, reporters,
+/// dispositions and subdomains (with no `sources`; `source_count` says how
+/// many were visited).
+///
+/// Whole days are read from the rollups, in address order straight from
+/// the store, so memory does not grow with the number of sources. A day
+/// that the window cuts (a report of it begins outside the window) is read
+/// from the records of the window's reports that begin that day; their
+/// sources are held until they merge into the stream.
+pub fn scan(
+    store: &dyn SummaryReads,
+    domain: &str,
+    window: Window,
+    visit: &mut dyn FnMut(SourceRow),
+) -> Result<DomainTotals, StoreError> {
+    scan_from(store, domain, window, true, visit)
+}
+
+fn scan_from(
+    store: &dyn SummaryReads,
+    domain: &str,
+    window: Window,
+    rollups: bool,
+    visit: &mut dyn FnMut(SourceRow),
 ) -> Result<DomainTotals, StoreError> {
     // The window's reports: read once, and everything about reports below
     // is derived from this list.
@@ -287,22 +345,35 @@ fn totals_of(
         .map(|(org, n)| Reporter { org_name: org.to_owned(), reports: n, messages: 0 })
         .collect();
 
-    // The rollups hold whole days: they answer exactly when no report of
-    // the window's first and last days falls outside the window.
+    // The rollups hold whole days (of the reports' begin): they answer for
+    // the days `[lo, hi)`. A first or last day that the window cuts, with
+    // a report of it outside the window, is read from the records.
     let first_day = window.begin.div_euclid(DAY) * DAY;
     let end_day = (window.end + DAY - 1).div_euclid(DAY) * DAY;
-    let whole_days = rollups
-        && ((first_day, end_day) == (window.begin, window.end)
-            || store.window_reports(domain, first_day, end_day)?.len() == report_list.len());
-    // Otherwise the records: two passes in parallel over alternate reports
-    // when the store has a second reader; one pass otherwise.
-    let second =
-        if whole_days || report_list.len() < 2 { None } else { store.parallel_reader()? };
-    let partial = match second {
-        _ if whole_days => from_rollups(store, domain, first_day, end_day, &report_list)?,
+    let (mut lo, mut hi) = (first_day, end_day);
+    if !rollups {
+        hi = lo;
+    } else {
+        if window.begin > first_day
+            && !store.window_reports(domain, first_day, window.begin)?.is_empty()
+        {
+            lo = first_day + DAY;
+        }
+        if window.end < end_day && !store.window_reports(domain, window.end, end_day)?.is_empty() {
+            hi = end_day - DAY;
+        }
+        hi = hi.max(lo);
+    }
+    let (rolled, edge): (Vec<ReportRef>, Vec<ReportRef>) =
+        report_list.iter().cloned().partition(|r| r.begin >= lo && r.begin < hi);
+
+    // The records of the cut days: two passes in parallel over alternate
+    // reports when the store has a second reader; one pass otherwise.
+    let second = if edge.len() < 2 { None } else { store.parallel_reader()? };
+    let mut partial = match second {
         Some(second) => {
             let (a, b): (Vec<_>, Vec<_>) =
-                report_list.iter().cloned().enumerate().partition(|(i, _)| i % 2 == 0);
+                edge.into_iter().enumerate().partition(|(i, _)| i % 2 == 0);
             let a: Vec<_> = a.into_iter().map(|(_, r)| r).collect();
             let b: Vec<_> = b.into_iter().map(|(_, r)| r).collect();
             std::thread::scope(|scope| -> Result<Partial, StoreError> {
@@ -313,39 +384,76 @@ fn totals_of(
                 Ok(mine.merge(theirs))
             })?
         }
-        None => accumulate(store, domain, &report_list)?,
+        None => accumulate(store, domain, &edge)?,
     };
-    let Partial { totals, mut disposition, subdomains, sources, org_messages } = partial;
+    for r in &rolled {
+        let slot = partial.org_messages.entry(r.org_name.clone()).or_default();
+        *slot = slot.saturating_add(r.messages);
+    }
+    if lo < hi {
+        let days = store.domain_days(domain, lo, hi)?;
+        for (key, n) in days.dispositions {
+            let slot = partial.disposition.entry(key).or_default();
+            *slot = slot.saturating_add(n);
+        }
+        for (key, s) in days.subdomains {
+            partial.subdomains.entry(key).or_default().merge(&Totals::from_sums(s));
+        }
+    }
+    let Partial { mut disposition, subdomains, sources, org_messages } = partial;
     for key in ["none", "quarantine", "reject"] {
         disposition.entry(key.to_owned()).or_default();
     }
-
-    let mut rows: Vec<SourceRow> = sources
-        .into_iter()
-        .map(|(ip, acc)| SourceRow {
-            ip,
-            sender: String::new(),
-            identified_by: None,
-            totals: acc.totals,
-            first_seen: acc.first,
-            last_seen: acc.last,
-            dkim_domains: acc.dkim.into_iter().collect(),
-            spf_domains: acc.spf.into_iter().collect(),
-            reasons: acc.reasons.into_iter().collect(),
-            envelope_from: acc.envelope.into_iter().collect(),
-            rdns: None,
-            known: None,
-            class: SenderClass::Unclassified,
-            daily: acc.daily,
-        })
-        .collect();
-    identify(&mut rows, catalogue);
-    rows.sort_by(|a, b| b.totals.messages.cmp(&a.totals.messages).then_with(|| a.ip.cmp(&b.ip)));
     for org in &mut reporting_orgs {
         org.messages = org_messages.get(&org.org_name).copied().unwrap_or(0);
     }
     reporting_orgs
         .sort_by(|a, b| b.reports.cmp(&a.reports).then_with(|| a.org_name.cmp(&b.org_name)));
+
+    // The sources: the rollups' stream, with the cut days' sources merged
+    // in address order.
+    let mut edge: Vec<(String, Acc)> = sources.into_iter().collect();
+    edge.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+    let mut edge = edge.into_iter().peekable();
+    let mut totals = Totals::default();
+    let mut source_count = 0u64;
+    let mut emit = |ip: String, acc: Acc| {
+        totals.merge(&acc.totals);
+        source_count += 1;
+        visit(acc.into_row(ip));
+    };
+    if lo < hi {
+        let mut current: Option<(String, Acc)> = None;
+        store.scan_source_days(domain, lo, hi, &mut |d| {
+            if current.as_ref().is_none_or(|(ip, _)| ip != d.ip) {
+                if let Some((ip, mut acc)) = current.take() {
+                    // Earlier addresses from the cut days go first.
+                    while let Some((e, a)) = edge.next_if(|(e, _)| e.as_str() < ip.as_str()) {
+                        emit(e, a);
+                    }
+                    if let Some((_, other)) = edge.next_if(|(e, _)| *e == ip) {
+                        acc.merge(other);
+                    }
+                    emit(ip, acc);
+                }
+                current = Some((d.ip.to_owned(), Acc::new(d.first_begin, d.last_end)));
+            }
+            let Some((_, acc)) = current.as_mut() else { return };
+            acc.add_day(d);
+        })?;
+        if let Some((ip, mut acc)) = current {
+            while let Some((e, a)) = edge.next_if(|(e, _)| e.as_str() < ip.as_str()) {
+                emit(e, a);
+            }
+            if let Some((_, other)) = edge.next_if(|(e, _)| *e == ip) {
+                acc.merge(other);
+            }
+            emit(ip, acc);
+        }
+    }
+    for (ip, acc) in edge {
+        emit(ip, acc);
+    }
 
     Ok(DomainTotals {
         domain: domain.to_owned(),
@@ -358,31 +466,88 @@ fn totals_of(
         totals,
         disposition,
         subdomains,
-        sources: rows,
+        sources: Vec::new(),
+        source_count,
     })
 }
 
-/// Names each source from its evidence (and its reverse DNS name, when
-/// resolved) with `catalogue`.
-pub fn identify(rows: &mut [SourceRow], catalogue: &Catalogue) {
-    for row in rows {
-        let id = catalogue.identify(&Evidence {
+/// Names sources from a catalogue, remembering the answers for the
+/// evidence it saw last (sources of one sender repeat the same evidence).
+pub struct Identifier<'a> {
+    catalogue: &'a Catalogue,
+    by_address: bool,
+    seen: HashMap<String, super::senders::Identity>,
+    key: String,
+}
+
+/// Answers remembered at most; then the memory starts over.
+const IDENTITIES_KEPT: usize = 4_096;
+
+impl<'a> Identifier<'a> {
+    /// An identifier over `catalogue`.
+    pub fn new(catalogue: &'a Catalogue) -> Identifier<'a> {
+        Identifier {
+            catalogue,
+            by_address: catalogue.has_address_ranges(),
+            seen: HashMap::new(),
+            key: String::new(),
+        }
+    }
+
+    /// Names `row` from its evidence (and its reverse DNS name, when
+    /// resolved).
+    pub fn identify(&mut self, row: &mut SourceRow) {
+        // A configured address range makes the address itself evidence:
+        // nothing to share between sources then.
+        let evidence = Evidence {
             dkim_pass: &row.dkim_domains,
             spf_pass: &row.spf_domains,
             envelope_from: &row.envelope_from,
             reverse_dns: row.rdns.as_deref(),
             ip: Some(&row.ip),
-        });
+        };
+        let id = if self.by_address {
+            self.catalogue.identify(&evidence)
+        } else {
+            self.key.clear();
+            for list in [&row.dkim_domains, &row.spf_domains, &row.envelope_from] {
+                for item in list {
+                    self.key.push_str(item);
+                    self.key.push('\u{1f}');
+                }
+                self.key.push('\u{1e}');
+            }
+            self.key.push_str(row.rdns.as_deref().unwrap_or("\u{1d}"));
+            match self.seen.get(&self.key) {
+                Some(id) => id.clone(),
+                None => {
+                    let id = self.catalogue.identify(&evidence);
+                    if self.seen.len() >= IDENTITIES_KEPT {
+                        self.seen.clear();
+                    }
+                    self.seen.insert(self.key.clone(), id.clone());
+                    id
+                }
+            }
+        };
         row.sender = id.name;
         row.identified_by = id.because;
         row.known = id.known;
     }
 }
 
-/// What one pass over some reports adds up.
+/// Names each source from its evidence (and its reverse DNS name, when
+/// resolved) with `catalogue`.
+pub fn identify(rows: &mut [SourceRow], catalogue: &Catalogue) {
+    let mut identifier = Identifier::new(catalogue);
+    for row in rows {
+        identifier.identify(row);
+    }
+}
+
+/// What one pass over some reports' records adds up.
 #[derive(Default)]
 struct Partial {
-    totals: Totals,
     disposition: BTreeMap<String, u64>,
     subdomains: BTreeMap<String, Totals>,
     sources: HashMap<String, Acc>,
@@ -401,10 +566,102 @@ struct Acc {
     daily: Vec<DayTotals>,
 }
 
+impl Acc {
+    fn new(first: i64, last: i64) -> Acc {
+        Acc {
+            totals: Totals::default(),
+            first,
+            last,
+            dkim: BTreeSet::new(),
+            spf: BTreeSet::new(),
+            envelope: BTreeSet::new(),
+            reasons: BTreeSet::new(),
+            daily: Vec::new(),
+        }
+    }
+
+    /// Adds a day of the rollups (days come in order).
+    fn add_day(&mut self, d: &SourceDay<'_>) {
+        let day = Totals::from_sums(d.sums);
+        self.totals.merge(&day);
+        self.first = self.first.min(d.first_begin);
+        self.last = self.last.max(d.last_end);
+        for (set, items) in [
+            (&mut self.dkim, d.dkim_domains().collect::<Vec<_>>()),
+            (&mut self.spf, d.spf_domains().collect()),
+            (&mut self.reasons, d.reasons().collect()),
+            (&mut self.envelope, d.envelope_from().collect()),
+        ] {
+            for item in items {
+                if !set.contains(item) {
+                    set.insert(item.to_owned());
+                }
+            }
+        }
+        self.daily.push(DayTotals {
+            day: d.day,
+            totals: day,
+            subdomain: Totals::from_sums(d.sub_sums),
+            disposition: d.disposition,
+            explained_failing: 0,
+        });
+    }
+
+    /// Adds the same source's sums over other reports.
+    fn merge(&mut self, b: Acc) {
+        self.totals.merge(&b.totals);
+        self.first = self.first.min(b.first);
+        self.last = self.last.max(b.last);
+        self.dkim.extend(b.dkim);
+        self.spf.extend(b.spf);
+        self.envelope.extend(b.envelope);
+        self.reasons.extend(b.reasons);
+        for d in b.daily {
+            match self.daily.binary_search_by_key(&d.day, |x| x.day) {
+                Ok(i) => {
+                    let x = &mut self.daily[i];
+                    x.totals.merge(&d.totals);
+                    x.subdomain.merge(&d.subdomain);
+                    for k in 0..3 {
+                        x.disposition[k] = x.disposition[k].saturating_add(d.disposition[k]);
+                    }
+                }
+                Err(i) => self.daily.insert(i, d),
+            }
+        }
+    }
+
+    fn into_row(self, ip: String) -> SourceRow {
+        let mut daily = self.daily;
+        // A source that receivers report as forwarded has all its failing
+        // messages explained, day by day.
+        if self.reasons.iter().any(|r| super::classify::is_forwarding_reason(r)) {
+            for d in &mut daily {
+                d.explained_failing = d.totals.messages.saturating_sub(d.totals.dmarc_pass);
+            }
+        }
+        SourceRow {
+            ip,
+            sender: String::new(),
+            identified_by: None,
+            totals: self.totals,
+            first_seen: self.first,
+            last_seen: self.last,
+            dkim_domains: self.dkim.into_iter().collect(),
+            spf_domains: self.spf.into_iter().collect(),
+            reasons: self.reasons.into_iter().collect(),
+            envelope_from: self.envelope.into_iter().collect(),
+            rdns: None,
+            known: None,
+            class: SenderClass::Unclassified,
+            daily,
+        }
+    }
+}
+
 impl Partial {
     /// Adds another pass's sums (over other reports) to this one.
     fn merge(mut self, other: Partial) -> Partial {
-        self.totals.merge(&other.totals);
         for (k, v) in other.disposition {
             let slot = self.disposition.entry(k).or_default();
             *slot = slot.saturating_add(v);
@@ -421,29 +678,7 @@ impl Partial {
                 None => {
                     self.sources.insert(ip, b);
                 }
-                Some(a) => {
-                    a.totals.merge(&b.totals);
-                    a.first = a.first.min(b.first);
-                    a.last = a.last.max(b.last);
-                    a.dkim.extend(b.dkim);
-                    a.spf.extend(b.spf);
-                    a.envelope.extend(b.envelope);
-                    a.reasons.extend(b.reasons);
-                    for d in b.daily {
-                        match a.daily.binary_search_by_key(&d.day, |x| x.day) {
-                            Ok(i) => {
-                                let x = &mut a.daily[i];
-                                x.totals.merge(&d.totals);
-                                x.subdomain.merge(&d.subdomain);
-                                for k in 0..3 {
-                                    x.disposition[k] =
-                                        x.disposition[k].saturating_add(d.disposition[k]);
-                                }
-                            }
-                            Err(i) => a.daily.insert(i, d),
-                        }
-                    }
-                }
+                Some(a) => a.merge(b),
             }
         }
         self
@@ -460,75 +695,6 @@ fn reason_kinds(list: &[crate::store::StoredReason], out: &mut Vec<String>) {
     );
 }
 
-/// Adds up `domain`'s rollups over the days `[first_day, end_day)`.
-fn from_rollups(
-    store: &dyn SummaryReads,
-    domain: &str,
-    first_day: i64,
-    end_day: i64,
-    report_list: &[ReportRef],
-) -> Result<Partial, StoreError> {
-    let mut p = Partial::default();
-    for r in report_list {
-        let slot = p.org_messages.entry(r.org_name.clone()).or_default();
-        *slot = slot.saturating_add(r.messages);
-    }
-    let days = store.domain_days(domain, first_day, end_day)?;
-    p.disposition = days.dispositions.into_iter().collect();
-    p.subdomains =
-        days.subdomains.into_iter().map(|(key, s)| (key, Totals::from_sums(s))).collect();
-    let Partial { totals, sources, .. } = &mut p;
-    let mut current: Option<(String, Acc)> = None;
-    store.scan_source_days(domain, first_day, end_day, &mut |d| {
-        if current.as_ref().is_none_or(|(ip, _)| ip != d.ip) {
-            if let Some((ip, acc)) = current.take() {
-                sources.insert(ip, acc);
-            }
-            current = Some((
-                d.ip.to_owned(),
-                Acc {
-                    totals: Totals::default(),
-                    first: d.first_begin,
-                    last: d.last_end,
-                    dkim: BTreeSet::new(),
-                    spf: BTreeSet::new(),
-                    envelope: BTreeSet::new(),
-                    reasons: BTreeSet::new(),
-                    daily: Vec::new(),
-                },
-            ));
-        }
-        let Some((_, acc)) = current.as_mut() else { return };
-        let day = Totals::from_sums(d.sums);
-        totals.merge(&day);
-        acc.totals.merge(&day);
-        acc.first = acc.first.min(d.first_begin);
-        acc.last = acc.last.max(d.last_end);
-        for (set, items) in [
-            (&mut acc.dkim, d.dkim_domains().collect::<Vec<_>>()),
-            (&mut acc.spf, d.spf_domains().collect()),
-            (&mut acc.reasons, d.reasons().collect()),
-            (&mut acc.envelope, d.envelope_from().collect()),
-        ] {
-            for item in items {
-                if !set.contains(item) {
-                    set.insert(item.to_owned());
-                }
-            }
-        }
-        acc.daily.push(DayTotals {
-            day: d.day,
-            totals: day,
-            subdomain: Totals::from_sums(d.sub_sums),
-            disposition: d.disposition,
-        });
-    })?;
-    if let Some((ip, acc)) = current {
-        sources.insert(ip, acc);
-    }
-    Ok(p)
-}
-
 /// Adds up `reports` of `domain`: report by report, its records with
 /// their passing DKIM and SPF domains and their reasons.
 fn accumulate(
@@ -537,7 +703,7 @@ fn accumulate(
     report_list: &[ReportRef],
 ) -> Result<Partial, StoreError> {
     let mut p = Partial::default();
-    let Partial { totals, disposition, subdomains, sources, org_messages } = &mut p;
+    let Partial { disposition, subdomains, sources, org_messages } = &mut p;
     let (mut dkim_pass, mut spf_pass, mut reasons) = (Vec::new(), Vec::new(), Vec::new());
     store.scan_records(report_list, &mut |report: &ReportRef, r: &RecordFacts<'_>| {
         let (begin, end) = (report.begin, report.end);
@@ -557,7 +723,6 @@ fn accumulate(
                 org_messages.insert(report.org_name.clone(), count);
             }
         }
-        totals.add(count, dkim, spf, authenticated);
         let disp = r.disposition.unwrap_or("none");
         let which = match disp {
             "quarantine" => 1,
@@ -577,19 +742,7 @@ fn accumulate(
         }
         let ip = r.source_ip;
         if !sources.contains_key(ip) {
-            sources.insert(
-                ip.to_owned(),
-                Acc {
-                    totals: Totals::default(),
-                    first: begin,
-                    last: end,
-                    dkim: BTreeSet::new(),
-                    spf: BTreeSet::new(),
-                    envelope: BTreeSet::new(),
-                    reasons: BTreeSet::new(),
-                    daily: Vec::new(),
-                },
-            );
+            sources.insert(ip.to_owned(), Acc::new(begin, end));
         }
         let Some(acc) = sources.get_mut(ip) else { return };
         acc.totals.add(count, dkim, spf, authenticated);

@@ -88,6 +88,17 @@ pub fn emit(text: &str) -> Result<()> {
     emit_bytes(text.as_bytes())
 }
 
+/// Runs `write` on a buffered stdout; a closed pipe (`| head`) is not an
+/// error.
+pub fn emit_with(write: impl FnOnce(&mut dyn Write) -> io::Result<()>) -> Result<()> {
+    let mut stdout = io::BufWriter::with_capacity(1 << 16, io::stdout().lock());
+    match write(&mut stdout).and_then(|()| stdout.flush()) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == io::ErrorKind::BrokenPipe => Ok(()),
+        Err(e) => Err(e).context("writing to standard output"),
+    }
+}
+
 /// Writes bytes to stdout; a closed pipe (`| head`) is not an error.
 pub fn emit_bytes(bytes: &[u8]) -> Result<()> {
     let mut stdout = io::stdout().lock();

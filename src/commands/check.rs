@@ -50,6 +50,7 @@ fn supported(d: &DomainSummary) -> Option<String> {
 fn evidence(
     store: Option<&Store>,
     summary: Option<&DomainSummary>,
+    options: &analyse::Options<'_>,
     domain: &str,
 ) -> Result<Evidence> {
     let mut e = Evidence {
@@ -59,7 +60,7 @@ fn evidence(
         },
         ..Evidence::default()
     };
-    let Some(d) = summary else { return Ok(e) };
+    let (Some(d), Some(store)) = (summary, store) else { return Ok(e) };
     e.verdict = Some(d.readiness.verdict.as_str().to_owned());
     e.supported = supported(d);
     e.next_record = Some(d.readiness.recommended_record.clone());
@@ -71,24 +72,42 @@ fn evidence(
         .take(3)
         .map(|b| format!("{}: {} messages", b.sender, b.messages))
         .collect();
-    for row in &d.totals.sources {
+    // Every source of the window, read again one at a time (in address
+    // order); the services are listed in the order of their busiest source.
+    let mut busiest: Vec<(u64, String)> = Vec::new();
+    analyse::each_source(store, d, options, &mut |row| {
         if row.totals.spf_aligned_pass > 0 {
             e.spf_passing.0 += row.totals.spf_aligned_pass;
             e.spf_passing.1 += 1;
         }
-        let Some(known) = &row.known else { continue };
+        let Some(known) = &row.known else { return };
         let ours = row.envelope_from.iter().any(|f| analyse::senders::aligned_with(f, domain));
         let failing = row.totals.messages.saturating_sub(row.totals.spf_aligned_pass);
         if ours
             && failing > 0
             && let Some(include) = known.spf.first()
         {
-            match e.spf_failing_services.iter_mut().find(|(n, _, _)| *n == known.name) {
-                Some(entry) => entry.2 += failing,
-                None => e.spf_failing_services.push((known.name.clone(), include.clone(), failing)),
+            let rank = (row.totals.messages, row.ip.clone());
+            match e.spf_failing_services.iter().position(|(n, _, _)| *n == known.name) {
+                Some(i) => {
+                    e.spf_failing_services[i].2 += failing;
+                    if (rank.0, std::cmp::Reverse(&rank.1))
+                        > (busiest[i].0, std::cmp::Reverse(&busiest[i].1))
+                    {
+                        busiest[i] = rank;
+                    }
+                }
+                None => {
+                    e.spf_failing_services.push((known.name.clone(), include.clone(), failing));
+                    busiest.push(rank);
+                }
             }
         }
-    }
+    })
+    .context("reading the sources")?;
+    let mut ranked: Vec<_> = busiest.into_iter().zip(e.spf_failing_services).collect();
+    ranked.sort_by(|(a, _), (b, _)| b.0.cmp(&a.0).then_with(|| a.1.cmp(&b.1)));
+    e.spf_failing_services = ranked.into_iter().map(|(_, s)| s).collect();
     Ok(e)
 }
 
@@ -147,7 +166,7 @@ pub fn run(settings: &Settings, args: &CheckArgs) -> Result<ExitCode> {
     let mut results = Vec::new();
     for domain in &domains {
         let section = summary.as_ref().and_then(|s| s.domains.iter().find(|d| &d.domain == domain));
-        let evidence = evidence(store.as_ref(), section, domain)?;
+        let evidence = evidence(store.as_ref(), section, &options, domain)?;
         let findings = dns::check_domain(&lookup, domain, &args.selectors, &evidence);
         let stored: Vec<StoredFinding> = findings
             .iter()

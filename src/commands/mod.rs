@@ -62,15 +62,12 @@ fn ingest_line(s: &IngestSummary) -> String {
 fn summarise_stored(
     db: &Path,
     options: &analyse::Options<'_>,
-) -> Result<(analyse::Summary, Vec<String>)> {
+) -> Result<(Store, analyse::Summary, Vec<String>)> {
     let store = open_existing_store(db)?;
     let mut summary = analyse::summarise(&store, options).context("summarising")?;
     // The newest `check` of each domain, shown next to its verdict.
     for d in &mut summary.domains {
-        d.record_check = store
-            .last_check(&d.domain)
-            .context("reading the record checks")?
-            .map(analyse::RecordCheckOut::from);
+        d.record_check = store.last_check(&d.domain).context("reading the record checks")?;
     }
     for wanted in &options.domains {
         let wanted = wanted.trim().trim_end_matches('.').to_ascii_lowercase();
@@ -93,7 +90,7 @@ fn summarise_stored(
     if summary.domains.is_empty() {
         summary.window = None;
     }
-    Ok((summary, notes))
+    Ok((store, summary, notes))
 }
 
 /// A window as its first and last day, both included: `2026-10-20 ..

@@ -12,7 +12,7 @@ use crate::cli::{EXIT_OK, emit, exit, note};
 /// Runs `report`.
 pub fn run(settings: &Settings, args: &ReportArgs) -> Result<ExitCode> {
     let options = settings.analysis(&args.window)?;
-    let (summary, notes) = summarise_stored(&settings.db, &options)?;
+    let (_store, summary, notes) = summarise_stored(&settings.db, &options)?;
     for line in &notes {
         note(line);
     }

@@ -1,6 +1,7 @@
 //! `summary`: the per-domain and per-sender table (or JSON, CSV) and the
 //! verdict.
 
+use std::cell::RefCell;
 use std::io;
 use std::process::ExitCode;
 
@@ -8,9 +9,10 @@ use anyhow::Result;
 
 use super::summarise_stored;
 use crate::analyse;
+use crate::analyse::summary::SourceRow;
 use crate::cli::args::{ColorWhen, SummaryArgs, SummaryFormat};
 use crate::cli::settings::Settings;
-use crate::cli::{EXIT_OK, emit, emit_bytes, exit, note};
+use crate::cli::{EXIT_OK, emit, emit_with, exit, note};
 use crate::render;
 
 /// Runs `summary`.
@@ -28,7 +30,7 @@ pub fn run(settings: &Settings, args: &SummaryArgs) -> Result<ExitCode> {
     if args.resolve {
         options.resolver = Some(&resolver);
     }
-    let (summary, notes) = summarise_stored(&settings.db, &options)?;
+    let (store, summary, notes) = summarise_stored(&settings.db, &options)?;
     for line in &notes {
         note(line);
     }
@@ -43,12 +45,28 @@ pub fn run(settings: &Settings, args: &SummaryArgs) -> Result<ExitCode> {
             anstream::AutoStream::choice(&io::stdout()) != anstream::ColorChoice::Never
         }
     };
-    let mut out = Vec::new();
-    match args.format {
-        SummaryFormat::Table => render::summary::write_table(&summary, &mut out, colour)?,
-        SummaryFormat::Json => render::summary::write_json(&summary, &mut out)?,
-        SummaryFormat::Csv => render::summary::write_csv(&summary, &mut out)?,
+    // JSON and CSV list every source: read again from the store as they
+    // are written, never all held.
+    let failure = RefCell::new(None);
+    let feed = |d: &analyse::DomainSummary, visit: &mut dyn FnMut(&SourceRow) -> bool| {
+        let mut going = true;
+        analyse::each_source(&store, d, &options, &mut |row| {
+            going = going && visit(row);
+        })
+        .map_err(|e| {
+            let text = e.to_string();
+            *failure.borrow_mut() = Some(e);
+            io::Error::other(text)
+        })
+    };
+    let written = emit_with(|out| match args.format {
+        SummaryFormat::Table => render::summary::write_table(&summary, out, colour),
+        SummaryFormat::Json => render::summary::write_json(&summary, &feed, out),
+        SummaryFormat::Csv => render::summary::write_csv(&summary, &feed, out),
+    });
+    if let Some(e) = failure.into_inner() {
+        return Err(anyhow::Error::from(e).context("reading the sources"));
     }
-    emit_bytes(&out)?;
+    written?;
     Ok(exit(EXIT_OK))
 }

@@ -48,7 +48,7 @@ fn domain(d: &DomainSummary, threshold: f64) -> DomainView {
         days.insert(day, DayView::empty(date(day)));
         day += DAY;
     }
-    for s in &t.sources {
+    for s in &d.senders {
         for dt in &s.daily {
             let Some(v) = days.get_mut(&dt.day) else { continue };
             v.pass = v.pass.saturating_add(dt.totals.dmarc_pass);
@@ -72,7 +72,7 @@ fn domain(d: &DomainSummary, threshold: f64) -> DomainView {
         .collect();
     reporters.sort_by(|a, b| b.messages.cmp(&a.messages).then_with(|| a.org.cmp(&b.org)));
 
-    let current = &d.published_policy.record;
+    let current = &d.policy.current.record();
     let recommended = r.recommended_record.split("; rua=").next().unwrap_or_default();
     let w = &r.what_if;
     let mut reasons = r.reasons.clone();

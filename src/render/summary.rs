@@ -3,21 +3,219 @@
 
 use std::io::{self, Write};
 
+use std::collections::BTreeMap;
+
 use anstyle::{AnsiColor, Style};
 use serde::Serialize;
 
-use crate::analyse::classify::SenderClass;
-use crate::analyse::verdict::Verdict;
-use crate::analyse::{DomainSummary, Summary};
+use crate::analyse::classify::{Sender, SenderClass};
+use crate::analyse::policy::{Enforcement, PolicyHistory, PublishedPolicy};
+use crate::analyse::summary::{Reporter, SourceRow, Totals, Window};
+use crate::analyse::verdict::{Readiness, Verdict};
+use crate::analyse::{DomainSummary, Summary, format_rfc3339};
+use crate::store::StoredFinding;
 use crate::units::{DAY, format_date, percent};
 
 /// Width of the table output.
 pub const WIDTH: usize = 100;
 
-/// Writes the summary as one pretty JSON object.
-pub fn write_json(summary: &Summary, out: &mut dyn Write) -> io::Result<()> {
-    serde_json::to_writer_pretty(&mut *out, summary)?;
+/// Reads every source of a domain again, in address order, to `visit`
+/// (which answers `false` to stop): the JSON and CSV output list every
+/// source without holding them all.
+pub type SourceFeed<'a> =
+    dyn Fn(&DomainSummary, &mut dyn FnMut(&SourceRow) -> bool) -> io::Result<()> + 'a;
+
+/// Writes the summary as one pretty JSON object, each domain's sources as
+/// `feed` reads them.
+pub fn write_json(summary: &Summary, feed: &SourceFeed<'_>, out: &mut dyn Write) -> io::Result<()> {
+    let shape = SummaryOut {
+        window: summary.window.map(WindowOut::from),
+        domains: summary.domains.iter().map(|d| DomainOut::new(d, feed)).collect(),
+    };
+    serde_json::to_writer_pretty(&mut *out, &shape)?;
     out.write_all(b"\n")
+}
+
+/// The whole summary as `summary --format json` prints it.
+#[derive(Serialize)]
+struct SummaryOut<'a> {
+    /// The span of all domains' windows.
+    window: Option<WindowOut>,
+    /// One section per domain.
+    domains: Vec<DomainOut<'a>>,
+}
+
+/// A window, as dates.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct WindowOut {
+    /// First second inside (RFC 3339).
+    #[serde(serialize_with = "rfc3339")]
+    pub begin: i64,
+    /// First second after (RFC 3339).
+    #[serde(serialize_with = "rfc3339")]
+    pub end: i64,
+}
+
+impl From<Window> for WindowOut {
+    fn from(w: Window) -> Self {
+        WindowOut { begin: w.begin, end: w.end }
+    }
+}
+
+/// One domain as the JSON output shows it.
+#[derive(Serialize)]
+struct DomainOut<'a> {
+    domain: &'a str,
+    window: WindowOut,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    stale: &'a Option<String>,
+    reports: u64,
+    reporters: u64,
+    reporting_orgs: &'a [Reporter],
+    #[serde(serialize_with = "rfc3339_opt")]
+    newest_report_end: Option<i64>,
+    days_covered: u64,
+    #[serde(flatten)]
+    totals: &'a Totals,
+    disposition: &'a BTreeMap<String, u64>,
+    subdomains: &'a BTreeMap<String, Totals>,
+    /// Every source, in address order.
+    sources: SourcesOut<'a>,
+    published_policy: PublishedPolicyOut,
+    senders: &'a [Sender],
+    readiness: &'a Readiness,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    record_check: Option<RecordCheckOut<'a>>,
+}
+
+impl<'a> DomainOut<'a> {
+    fn new(d: &'a DomainSummary, feed: &'a SourceFeed<'a>) -> DomainOut<'a> {
+        let t = &d.totals;
+        DomainOut {
+            domain: &d.domain,
+            window: d.window.into(),
+            stale: &d.stale,
+            reports: t.reports,
+            reporters: t.reporters,
+            reporting_orgs: &t.reporting_orgs,
+            newest_report_end: t.newest_report_end,
+            days_covered: t.days_covered,
+            totals: &t.totals,
+            disposition: &t.disposition,
+            subdomains: &t.subdomains,
+            sources: SourcesOut { domain: d, feed },
+            published_policy: (&d.policy).into(),
+            senders: &d.senders,
+            readiness: &d.readiness,
+            record_check: d
+                .record_check
+                .as_ref()
+                .map(|c| RecordCheckOut { checked_at: c.checked_at, findings: &c.findings }),
+        }
+    }
+}
+
+/// A domain's sources, serialised as they are read.
+struct SourcesOut<'a> {
+    domain: &'a DomainSummary,
+    feed: &'a SourceFeed<'a>,
+}
+
+impl Serialize for SourcesOut<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::{Error, SerializeSeq};
+        let mut seq = s.serialize_seq(None)?;
+        let mut failed = None;
+        let read = (self.feed)(self.domain, &mut |row| match seq.serialize_element(row) {
+            Ok(()) => true,
+            Err(e) => {
+                failed = Some(e);
+                false
+            }
+        });
+        if let Some(e) = failed {
+            return Err(e);
+        }
+        read.map_err(S::Error::custom)?;
+        seq.end()
+    }
+}
+
+/// The newest `check` of a domain's live records, for output.
+#[derive(Serialize)]
+struct RecordCheckOut<'a> {
+    /// When it ran.
+    #[serde(serialize_with = "rfc3339")]
+    checked_at: i64,
+    /// Its findings, worst first.
+    findings: &'a [StoredFinding],
+}
+
+/// The published policy for output.
+#[derive(Debug, Clone, Serialize)]
+pub struct PublishedPolicyOut {
+    /// The policy's tags (`p`, `sp`, `adkim`, ...) as the newest report saw them.
+    #[serde(flatten)]
+    pub policy: PublishedPolicy,
+    /// The record as a TXT value (without rua/ruf, which reports omit).
+    pub record: String,
+    /// How strict the policy is in effect (`p` with `pct` and `t` applied).
+    pub enforcement: Enforcement,
+    /// Since when the current enforcement level holds.
+    #[serde(serialize_with = "rfc3339_opt")]
+    pub since: Option<i64>,
+    /// Tag changes, oldest first.
+    pub changes: Vec<ChangeOut>,
+}
+
+/// One tag change for output.
+#[derive(Debug, Clone, Serialize)]
+pub struct ChangeOut {
+    /// The day (RFC 3339 date).
+    #[serde(serialize_with = "date")]
+    pub day: i64,
+    /// The tag that changed (`p`, `pct`, ...).
+    pub tag: String,
+    /// Its value before the change (`None`: not published).
+    pub from: Option<String>,
+    /// Its value from that day on (`None`: no longer published).
+    pub to: Option<String>,
+}
+
+impl From<&PolicyHistory> for PublishedPolicyOut {
+    fn from(h: &PolicyHistory) -> Self {
+        PublishedPolicyOut {
+            policy: h.current.clone(),
+            record: h.current.record(),
+            enforcement: h.current.enforcement(),
+            since: h.enforcement_since,
+            changes: h
+                .changes
+                .iter()
+                .map(|c| ChangeOut {
+                    day: c.day,
+                    tag: c.tag.clone(),
+                    from: c.from.clone(),
+                    to: c.to.clone(),
+                })
+                .collect(),
+        }
+    }
+}
+
+fn rfc3339<S: serde::Serializer>(ts: &i64, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&format_rfc3339(*ts))
+}
+
+fn rfc3339_opt<S: serde::Serializer>(ts: &Option<i64>, s: S) -> Result<S::Ok, S::Error> {
+    match ts {
+        Some(ts) => s.serialize_str(&format_rfc3339(*ts)),
+        None => s.serialize_none(),
+    }
+}
+
+fn date<S: serde::Serializer>(ts: &i64, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&format_date(*ts))
 }
 
 #[derive(Serialize)]
@@ -39,13 +237,15 @@ struct CsvRow<'a> {
     identified_by: &'a str,
 }
 
-/// Writes one CSV row per source and domain, with a header.
-pub fn write_csv(summary: &Summary, out: &mut dyn Write) -> io::Result<()> {
+/// Writes one CSV row per source and domain (in address order, as `feed`
+/// reads them), with a header.
+pub fn write_csv(summary: &Summary, feed: &SourceFeed<'_>, out: &mut dyn Write) -> io::Result<()> {
     let mut w = csv::Writer::from_writer(out);
     let mut wrote = false;
     for d in &summary.domains {
-        for s in &d.totals.sources {
-            w.serialize(CsvRow {
+        let mut failed = None;
+        feed(d, &mut |s| {
+            let row = CsvRow {
                 domain: &d.domain,
                 ip: &s.ip,
                 reverse_dns: s.rdns.as_deref().unwrap_or_default(),
@@ -61,9 +261,20 @@ pub fn write_csv(summary: &Summary, out: &mut dyn Write) -> io::Result<()> {
                 spf_domains: s.spf_domains.join(" "),
                 reasons: s.reasons.join(" "),
                 identified_by: s.identified_by.as_deref().unwrap_or_default(),
-            })
-            .map_err(io::Error::other)?;
-            wrote = true;
+            };
+            match w.serialize(row) {
+                Ok(()) => {
+                    wrote = true;
+                    true
+                }
+                Err(e) => {
+                    failed = Some(e);
+                    false
+                }
+            }
+        })?;
+        if let Some(e) = failed {
+            return Err(io::Error::other(e));
         }
     }
     if !wrote {
@@ -218,7 +429,7 @@ fn write_domain(d: &DomainSummary, out: &mut dyn Write, st: &Styles) -> io::Resu
     writeln!(out, "  {label}  {}", wrap(&r.sentence, 4 + label_len, 4, WIDTH))?;
     writeln!(out)?;
     let kv = |k: &str, v: String| format!("  {:<11}{}", k, wrap(&v, 13, 13, WIDTH));
-    let policy = &d.published_policy;
+    let policy = PublishedPolicyOut::from(&d.policy);
     let since = policy.since.map(|s| format!(" (since {})", format_date(s))).unwrap_or_default();
     writeln!(out, "{}", kv("published", format!("{}{since}", policy.record)))?;
     for c in &policy.changes {
@@ -410,13 +621,14 @@ fn write_domain(d: &DomainSummary, out: &mut dyn Write, st: &Styles) -> io::Resu
             percent(s.totals.dkim_aligned_pass, s.totals.messages)
         )?;
     }
-    if t.sources.len() > TABLE_SOURCES {
+    let shown = t.sources.len().min(TABLE_SOURCES) as u64;
+    if t.source_count > shown {
         writeln!(
             out,
             "  {}",
             st.dim(&format!(
                 "... and {} more sources (all of them with --format csv)",
-                t.sources.len() - TABLE_SOURCES
+                t.source_count - shown
             ))
         )?;
     }

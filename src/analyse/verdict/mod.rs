@@ -343,21 +343,14 @@ impl<'a> Context<'a> {
             .iter()
             .map(|s| {
                 let mut r = Recent::default();
-                for row in d.sources.iter().filter(|r| r.sender == s.name) {
-                    let forwarded =
-                        row.reasons.iter().any(|r| super::classify::is_forwarding_reason(r));
-                    for day in &row.daily {
-                        r.window_sub.merge(&day.subdomain);
-                        if day.day < recent_since {
-                            continue;
-                        }
-                        r.totals.merge(&day.totals);
-                        r.sub.merge(&day.subdomain);
-                        if forwarded {
-                            let failing = day.totals.messages.saturating_sub(day.totals.dmarc_pass);
-                            r.explained = r.explained.saturating_add(failing);
-                        }
+                for day in &s.daily {
+                    r.window_sub.merge(&day.subdomain);
+                    if day.day < recent_since {
+                        continue;
                     }
+                    r.totals.merge(&day.totals);
+                    r.sub.merge(&day.subdomain);
+                    r.explained = r.explained.saturating_add(day.explained_failing);
                 }
                 r
             })
