@@ -553,9 +553,14 @@ fn write_domain(d: &DomainSummary, out: &mut dyn Write, st: &Styles) -> io::Resu
         st.bold(&format!("What if p={}:", w.policy)),
         wrap(
             &format!(
-                "{} legitimate messages affected, {} forwarded, {} unclassified, {} spoofed stopped \
-                 (receivers already quarantined or rejected {}).",
+                "{} legitimate messages affected{}, {} forwarded, {} unclassified, {} spoofed \
+                 stopped (receivers already quarantined or rejected {}).",
                 thousands(w.authorized_affected),
+                if w.authorized_at_risk > 0 {
+                    format!(", {} at risk (SPF alone)", thousands(w.authorized_at_risk))
+                } else {
+                    String::new()
+                },
                 thousands(w.forwarded_affected),
                 thousands(w.unclassified_affected),
                 thousands(w.unauthorized_stopped),
