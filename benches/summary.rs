@@ -46,10 +46,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode, Stdio};
 use std::time::{Duration, Instant};
 
+use dmarc_report::analyse;
 use dmarc_report::analyse::senders::Catalogue;
 use dmarc_report::analyse::summary::{self, WindowSpec};
 use dmarc_report::analyse::verdict::Criteria;
-use dmarc_report::analyse;
 use dmarc_report::model::{
     Alignment, Disposition, DkimAuth, DkimResult, DmarcResult, OverrideReason, Policy,
     PolicyPublished, Reason, Record, ReportHeader, Schema, SpfAuth, SpfResult, SpfScope,

@@ -266,17 +266,25 @@ impl<T> Busiest<T> {
         Busiest { limit, heap: BinaryHeap::new() }
     }
 
+    /// Whether a source with `messages` at `ip` would be kept.
+    pub fn wants(&self, messages: u64, ip: &str) -> bool {
+        if self.heap.len() < self.limit {
+            return true;
+        }
+        match self.heap.peek() {
+            Some(Reverse((least, _))) => {
+                (messages, Reverse(ip)) > (least.messages, Reverse(least.ip.as_str()))
+            }
+            None => false,
+        }
+    }
+
     /// Offers `value`, a source with `messages` at `ip`.
     pub fn offer(&mut self, messages: u64, ip: &str, value: T) {
-        if self.limit == 0 {
+        if !self.wants(messages, ip) {
             return;
         }
         if self.heap.len() == self.limit {
-            let Some(Reverse((least, _))) = self.heap.peek() else { return };
-            if (messages, std::cmp::Reverse(ip)) <= (least.messages, std::cmp::Reverse(&*least.ip))
-            {
-                return;
-            }
             self.heap.pop();
         }
         self.heap.push(Reverse((Ranked { messages, ip: ip.to_owned() }, Slot(value))));
@@ -350,7 +358,8 @@ impl Grouper {
         let domain = self.domain.as_str();
         self.domain_messages = self.domain_messages.saturating_add(row.totals.messages);
         let (key, name, own_dkim_only) = group_of(domain, row);
-        let rank = Ranked { messages: row.totals.messages, ip: row.ip.clone() };
+        let messages = row.totals.messages;
+        let rank = || Ranked { messages, ip: row.ip.clone() };
         let lead = |g: &mut Group| {
             g.identified_by.clone_from(&row.identified_by);
             g.fix = row.known.as_ref().and_then(|k| k.fix_for(domain));
@@ -361,10 +370,12 @@ impl Grouper {
         let g = match self.groups.entry(key) {
             Entry::Occupied(o) => {
                 let g = o.into_mut();
-                if rank > g.leader {
+                let busier = (messages, Reverse(row.ip.as_str()))
+                    > (g.leader.messages, Reverse(g.leader.ip.as_str()));
+                if busier {
                     lead(g);
                     g.name = name;
-                    g.leader = rank;
+                    g.leader = rank();
                 }
                 g
             }
@@ -376,7 +387,7 @@ impl Grouper {
                     declared: None,
                     known: false,
                     own_dkim_only,
-                    leader: rank,
+                    leader: rank(),
                     totals: Totals::default(),
                     count: 0,
                     ips: Busiest::new(KEPT_IPS),
@@ -394,7 +405,9 @@ impl Grouper {
         };
         g.totals.merge(&row.totals);
         g.count += 1;
-        g.ips.offer(row.totals.messages, &row.ip, row.ip.clone());
+        if g.ips.wants(messages, &row.ip) {
+            g.ips.offer(messages, &row.ip, row.ip.clone());
+        }
         g.first = g.first.min(row.first_seen);
         g.last = g.last.max(row.last_seen);
         for (set, items) in [

@@ -125,7 +125,10 @@ pub fn summarise_domain(
     let mut busiest = classify::Busiest::new(summary::BUSIEST_SOURCES);
     let mut totals = sources(store, domain, window, opts, &mut |row| {
         grouper.add(&row);
-        busiest.offer(row.totals.messages, &row.ip.clone(), row);
+        if busiest.wants(row.totals.messages, &row.ip) {
+            let (messages, ip) = (row.totals.messages, row.ip.clone());
+            busiest.offer(messages, &ip, row);
+        }
     })?;
     let history = policy::history(store, domain, window.end)?;
     // 2. Analysis, with the one more fact it needs: which senders are new.
@@ -287,7 +290,21 @@ pub fn format_rfc3339(ts: i64) -> String {
 }
 
 pub(crate) fn rfc3339<S: Serializer>(ts: &i64, s: S) -> Result<S::Ok, S::Error> {
-    s.serialize_str(&format_rfc3339(*ts))
+    // A listing of many sources repeats a few report begins and ends:
+    // the last two texts are kept.
+    thread_local! {
+        static LAST: std::cell::RefCell<[(i64, String); 2]> =
+            const { std::cell::RefCell::new([(i64::MIN, String::new()), (i64::MIN, String::new())]) };
+    }
+    LAST.with(|last| {
+        let mut last = last.borrow_mut();
+        if let Some((_, text)) = last.iter().find(|(at, _)| at == ts) {
+            return s.serialize_str(text);
+        }
+        last.swap(0, 1);
+        last[0] = (*ts, format_rfc3339(*ts));
+        s.serialize_str(&last[0].1)
+    })
 }
 
 pub(crate) fn rfc3339_opt<S: Serializer>(ts: &Option<i64>, s: S) -> Result<S::Ok, S::Error> {

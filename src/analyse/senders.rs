@@ -8,7 +8,10 @@
 //! signature, then a passing SPF check, then the envelope-from domain as
 //! written, then reverse DNS.
 
+use std::cell::RefCell;
+use std::collections::HashMap;
 use std::net::IpAddr;
+use std::sync::Arc;
 
 use serde::Deserialize;
 
@@ -114,7 +117,7 @@ pub struct Identity {
     /// else `unknown`.
     pub name: String,
     /// The catalogue entry, when one matched.
-    pub known: Option<KnownSender>,
+    pub known: Option<Arc<KnownSender>>,
     /// The domain that identified it and how, e.g. `DKIM d=sendgrid.net`.
     pub because: Option<String>,
 }
@@ -162,7 +165,7 @@ impl Catalogue {
             if let Some(sender) = hit {
                 return Identity {
                     name: sender.name.clone(),
-                    known: Some(sender.clone()),
+                    known: Some(Arc::new(sender.clone())),
                     because: Some(format!("{}{ip}", Basis::Address.describe())),
                 };
             }
@@ -189,7 +192,7 @@ impl Catalogue {
                 if let Some(sender) = hit {
                     return Identity {
                         name: sender.name.clone(),
-                        known: Some(sender.clone()),
+                        known: Some(Arc::new(sender.clone())),
                         because: Some(format!("{}{domain}", basis.describe())),
                     };
                 }
@@ -278,6 +281,27 @@ pub fn organizational_domain(name: &str) -> String {
 /// they share an organizational domain. A bare public suffix aligns with
 /// nothing.
 pub fn aligned_with(d: &str, domain: &str) -> bool {
+    // Each answer costs two Public Suffix List lookups, and a summary asks
+    // about the same few domains for every source: answers are kept (per
+    // thread, a few thousand at most).
+    thread_local! {
+        static SEEN: RefCell<HashMap<String, HashMap<String, bool>>> = RefCell::new(HashMap::new());
+    }
+    SEEN.with(|seen| {
+        if let Some(&known) = seen.borrow().get(domain).and_then(|m| m.get(d)) {
+            return known;
+        }
+        let answer = aligned_uncached(d, domain);
+        let mut seen = seen.borrow_mut();
+        if seen.values().map(HashMap::len).sum::<usize>() >= 4_096 {
+            seen.clear();
+        }
+        seen.entry(domain.to_owned()).or_default().insert(d.to_owned(), answer);
+        answer
+    })
+}
+
+fn aligned_uncached(d: &str, domain: &str) -> bool {
     let d = d.trim().trim_end_matches('.').to_ascii_lowercase();
     if d.is_empty() || psl::domain_str(&d).is_none() {
         return false;

@@ -6,6 +6,7 @@
 //! overflow; counts are bounded at 10^12 by the parser anyway).
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::Arc;
 
 use serde::Serialize;
 
@@ -136,7 +137,7 @@ pub struct SourceRow {
     pub rdns: Option<String>,
     /// The catalogue entry that named it.
     #[serde(skip)]
-    pub known: Option<KnownSender>,
+    pub known: Option<Arc<KnownSender>>,
     /// Its sender's class, once classified.
     pub class: SenderClass,
     /// Per UTC day (of the report's begin), in day order.
@@ -545,6 +546,13 @@ pub fn identify(rows: &mut [SourceRow], catalogue: &Catalogue) {
     }
 }
 
+/// Inserts `item` into `set` (sorted, without repeats) unless it is there.
+fn insert_sorted(set: &mut Vec<String>, item: &str) {
+    if let Err(at) = set.binary_search_by(|x| x.as_str().cmp(item)) {
+        set.insert(at, item.to_owned());
+    }
+}
+
 /// What one pass over some reports' records adds up.
 #[derive(Default)]
 struct Partial {
@@ -559,10 +567,11 @@ struct Acc {
     totals: Totals,
     first: i64,
     last: i64,
-    dkim: BTreeSet<String>,
-    spf: BTreeSet<String>,
-    envelope: BTreeSet<String>,
-    reasons: BTreeSet<String>,
+    /// Sets, each sorted without repeats (see [`insert_sorted`]).
+    dkim: Vec<String>,
+    spf: Vec<String>,
+    envelope: Vec<String>,
+    reasons: Vec<String>,
     daily: Vec<DayTotals>,
 }
 
@@ -572,10 +581,10 @@ impl Acc {
             totals: Totals::default(),
             first,
             last,
-            dkim: BTreeSet::new(),
-            spf: BTreeSet::new(),
-            envelope: BTreeSet::new(),
-            reasons: BTreeSet::new(),
+            dkim: Vec::new(),
+            spf: Vec::new(),
+            envelope: Vec::new(),
+            reasons: Vec::new(),
             daily: Vec::new(),
         }
     }
@@ -586,17 +595,17 @@ impl Acc {
         self.totals.merge(&day);
         self.first = self.first.min(d.first_begin);
         self.last = self.last.max(d.last_end);
-        for (set, items) in [
-            (&mut self.dkim, d.dkim_domains().collect::<Vec<_>>()),
-            (&mut self.spf, d.spf_domains().collect()),
-            (&mut self.reasons, d.reasons().collect()),
-            (&mut self.envelope, d.envelope_from().collect()),
-        ] {
-            for item in items {
-                if !set.contains(item) {
-                    set.insert(item.to_owned());
-                }
-            }
+        for item in d.dkim_domains() {
+            insert_sorted(&mut self.dkim, item);
+        }
+        for item in d.spf_domains() {
+            insert_sorted(&mut self.spf, item);
+        }
+        for item in d.reasons() {
+            insert_sorted(&mut self.reasons, item);
+        }
+        for item in d.envelope_from() {
+            insert_sorted(&mut self.envelope, item);
         }
         self.daily.push(DayTotals {
             day: d.day,
@@ -612,10 +621,16 @@ impl Acc {
         self.totals.merge(&b.totals);
         self.first = self.first.min(b.first);
         self.last = self.last.max(b.last);
-        self.dkim.extend(b.dkim);
-        self.spf.extend(b.spf);
-        self.envelope.extend(b.envelope);
-        self.reasons.extend(b.reasons);
+        for (set, items) in [
+            (&mut self.dkim, b.dkim),
+            (&mut self.spf, b.spf),
+            (&mut self.envelope, b.envelope),
+            (&mut self.reasons, b.reasons),
+        ] {
+            for item in items {
+                insert_sorted(set, &item);
+            }
+        }
         for d in b.daily {
             match self.daily.binary_search_by_key(&d.day, |x| x.day) {
                 Ok(i) => {
@@ -647,10 +662,10 @@ impl Acc {
             totals: self.totals,
             first_seen: self.first,
             last_seen: self.last,
-            dkim_domains: self.dkim.into_iter().collect(),
-            spf_domains: self.spf.into_iter().collect(),
-            reasons: self.reasons.into_iter().collect(),
-            envelope_from: self.envelope.into_iter().collect(),
+            dkim_domains: self.dkim,
+            spf_domains: self.spf,
+            reasons: self.reasons,
+            envelope_from: self.envelope,
             rdns: None,
             known: None,
             class: SenderClass::Unclassified,
@@ -766,20 +781,16 @@ fn accumulate(
         slot.disposition[which] = slot.disposition[which].saturating_add(count);
         acc.first = acc.first.min(begin);
         acc.last = acc.last.max(end);
-        if let Some(env) = r.envelope_from
-            && !acc.envelope.contains(env)
-        {
-            acc.envelope.insert(env.to_owned());
+        if let Some(env) = r.envelope_from {
+            insert_sorted(&mut acc.envelope, env);
         }
         for (set, list) in [
             (&mut acc.dkim, &mut dkim_pass),
             (&mut acc.spf, &mut spf_pass),
             (&mut acc.reasons, &mut reasons),
         ] {
-            for value in list.drain(..) {
-                if !set.contains(&value) {
-                    set.insert(value);
-                }
+            for value in list.iter() {
+                insert_sorted(set, value);
             }
         }
     })?;
