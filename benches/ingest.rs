@@ -9,6 +9,8 @@
 //! cargo bench --bench ingest -- --mailbox 10000   # a mailbox of 10,000 rua emails only
 //! cargo bench --bench ingest -- 10000 --mailbox 10000   # both
 //! cargo bench --bench ingest -- 100000 --mailbox 10000 --parsedmarc /work/pm/bin/parsedmarc
+//! cargo bench --bench ingest -- --mailbox 10000 --postgres 'postgresql://dmarc@127.0.0.1:5432/postgres?sslmode=disable'
+//! cargo bench --bench ingest -- --mailbox 10000 --postgres URL --workers 4 --postgres-only
 //! ```
 //!
 //! Every measurement runs in a fresh child process (this binary re-executed
@@ -52,6 +54,14 @@
 //! run (dmarc-report's runs split before and after it), and on the
 //! 100,000-record `.xml` for each size given; each under `/usr/bin/time`
 //! for CPU time and peak RSS.
+//!
+//! Several workers, with `--postgres URL` (a role that may create
+//! databases): `--workers N` (default 4) `dmarc-report ingest` processes
+//! started at once on the same mbox, into one fresh PostgreSQL database on
+//! that server, timed from the first start to the last exit; beside one
+//! process into PostgreSQL and one into a new SQLite file, in the same run.
+//! Every run checks that each report was stored once. `--postgres-only`
+//! skips the other mailbox measurements.
 //!
 //! Inputs are generated once into `target/bench-ingest/` and reused while the
 //! generator version and the sizes match. This is a benchmark, not a test: it
@@ -205,6 +215,9 @@ fn parent(args: &[String]) -> Res<()> {
     let mut mailboxes = Vec::new();
     let mut runs: Option<usize> = None;
     let mut parsedmarc: Option<PathBuf> = None;
+    let mut postgres: Option<String> = None;
+    let mut workers = 4usize;
+    let mut postgres_only = false;
     let mut it = args.iter();
     while let Some(arg) = it.next() {
         match arg.as_str() {
@@ -217,6 +230,14 @@ fn parent(args: &[String]) -> Res<()> {
             "--parsedmarc" => {
                 let path = it.next().ok_or("--parsedmarc needs the path of its executable")?;
                 parsedmarc = Some(PathBuf::from(path));
+            }
+            "--postgres" => {
+                postgres = Some(it.next().ok_or("--postgres needs a server URL")?.clone());
+            }
+            "--postgres-only" => postgres_only = true,
+            "--workers" => {
+                let n = it.next().ok_or("--workers needs a number")?;
+                workers = n.parse().map_err(|_| format!("--workers {n}: not a number"))?;
             }
             "--mailbox" => {
                 let n = it.next().ok_or("--mailbox needs a number of emails")?;
@@ -303,9 +324,16 @@ fn parent(args: &[String]) -> Res<()> {
         }
     }
     let mut mailbox_rows = Vec::new();
+    let mut worker_rows = Vec::new();
     for &emails in &mailboxes {
         let mailbox = ensure_mailbox(&dir, emails)?;
         let runs = runs.unwrap_or(3);
+        if let Some(server) = &postgres {
+            worker_rows.extend(several_workers(&dir, server, &mailbox, workers, runs)?);
+            if postgres_only {
+                continue;
+            }
+        }
         let plan = [
             (&mailbox.mbox, "ingest mbox", Mode::Ingest),
             (&mailbox.maildir, "ingest Maildir", Mode::Ingest),
@@ -373,7 +401,163 @@ fn parent(args: &[String]) -> Res<()> {
         println!();
         print!("{}", side_by_side_table(&whole));
     }
+    if !worker_rows.is_empty() {
+        println!();
+        print!("{}", workers_table(&worker_rows));
+    }
     Ok(())
+}
+
+/// Whole `dmarc-report ingest` processes of one mailbox into one database.
+struct WorkersRow {
+    emails: u64,
+    records: u64,
+    database: &'static str,
+    processes: usize,
+    /// Wall seconds of each run, first start to last exit.
+    runs: Vec<f64>,
+}
+
+/// `workers` ingest processes of the mailbox at once into one new
+/// PostgreSQL database, beside one process into PostgreSQL and one into a
+/// new SQLite file, `runs` times each, interleaved.
+fn several_workers(
+    dir: &Path,
+    server: &str,
+    mailbox: &Mailbox,
+    workers: usize,
+    runs: usize,
+) -> Res<Vec<WorkersRow>> {
+    let row = |database, processes| WorkersRow {
+        emails: mailbox.emails,
+        records: mailbox.records,
+        database,
+        processes,
+        runs: Vec::new(),
+    };
+    let mut rows = [row("SQLite", 1), row("PostgreSQL", 1), row("PostgreSQL", workers)];
+    for run in 0..runs {
+        rows[0].runs.push(time_cli(dir, &mailbox.mbox)?.wall_s);
+        for row in &mut rows[1..] {
+            let wall = ingest_into_postgres(server, mailbox, row.processes, run)?;
+            eprintln!(
+                "  mailbox of {} emails, {} ingest process(es) into PostgreSQL: {wall:.3} s",
+                mailbox.emails, row.processes
+            );
+            row.runs.push(wall);
+        }
+        eprintln!(
+            "  mailbox of {} emails, 1 ingest process into SQLite: {:.3} s",
+            mailbox.emails, rows[0].runs[run]
+        );
+    }
+    Ok(rows.into())
+}
+
+/// Runs `processes` ingests of the mailbox at once into a new database on
+/// `server` (its schema made first, not timed); checks that each report was
+/// stored once, drops the database, and returns the wall time.
+fn ingest_into_postgres(server: &str, mailbox: &Mailbox, processes: usize, run: usize) -> Res<f64> {
+    let name = format!("dmarc_bench_ingest_{}_{processes}_{run}", std::process::id());
+    let (base, query) = server.split_once('?').unwrap_or((server, ""));
+    let (host, _) = base.rsplit_once('/').ok_or("--postgres: not a postgresql://.../DB URL")?;
+    let url =
+        if query.is_empty() { format!("{host}/{name}") } else { format!("{host}/{name}?{query}") };
+    let mut admin = postgres::Client::connect(server, postgres::NoTls)?;
+    // One statement each: neither may run inside a transaction block.
+    admin.batch_execute(&format!("DROP DATABASE IF EXISTS {name}"))?;
+    admin.batch_execute(&format!("CREATE DATABASE {name}"))?;
+    drop(Store::open(Path::new(&url))?);
+    let started = Instant::now();
+    let children = (0..processes)
+        .map(|_| {
+            Command::new(env!("CARGO_BIN_EXE_dmarc-report"))
+                .arg("--db")
+                .arg(&url)
+                .args(["ingest", "--format", "json"])
+                .arg(&mailbox.mbox)
+                .env_remove("DMARC_REPORT_DB")
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    for child in children {
+        let out = child.wait_with_output()?;
+        if !out.status.success() {
+            return Err(format!(
+                "ingest into {url} exited with {}: {}",
+                out.status,
+                String::from_utf8_lossy(&out.stderr).trim()
+            )
+            .into());
+        }
+    }
+    let wall = started.elapsed().as_secs_f64();
+    {
+        let store = Store::open(Path::new(&url))?;
+        let c = store.inspect().counts()?;
+        if c.reports != mailbox.emails
+            || c.records != mailbox.records
+            || c.distinct_reports != c.reports
+        {
+            return Err(format!(
+                "{processes} ingest(s) into PostgreSQL stored {c:?}, expected {} reports with {} \
+                 records, each once",
+                mailbox.emails, mailbox.records
+            )
+            .into());
+        }
+    }
+    admin.batch_execute(&format!("DROP DATABASE {name}"))?;
+    Ok(wall)
+}
+
+fn workers_table(rows: &[WorkersRow]) -> String {
+    let header = [
+        "input",
+        "database",
+        "ingest processes",
+        "wall s (median)",
+        "min..max",
+        "emails/s",
+        "records/s",
+        "vs 1 process into SQLite",
+    ];
+    let mut lines: Vec<Vec<String>> = vec![header.iter().map(|h| h.to_string()).collect()];
+    let median_of = |runs: &[f64]| {
+        let mut sorted = runs.to_vec();
+        sorted.sort_by(f64::total_cmp);
+        sorted.get(sorted.len() / 2).copied().unwrap_or(f64::NAN)
+    };
+    for row in rows {
+        let wall = median_of(&row.runs);
+        let sqlite = rows
+            .iter()
+            .find(|o| o.emails == row.emails && o.database == "SQLite")
+            .map(|o| median_of(&o.runs));
+        let lo = row.runs.iter().copied().fold(f64::MAX, f64::min);
+        let hi = row.runs.iter().copied().fold(0.0, f64::max);
+        lines.push(vec![
+            format!("mailbox of {} emails, mbox", row.emails),
+            row.database.to_owned(),
+            row.processes.to_string(),
+            format!("{wall:.3}"),
+            format!("{lo:.3}..{hi:.3}"),
+            format!("{:.0}", row.emails as f64 / wall),
+            format!("{:.0}", row.records as f64 / wall),
+            sqlite.map_or("-".into(), |s| format!("{:.2}x", s / wall)),
+        ]);
+    }
+    let mut out = markdown(&lines);
+    out.push_str(
+        "\nWhole `dmarc-report ingest --format json` processes of the same mbox, same run, \
+         interleaved. Several processes ingest the whole mailbox each, at once, into one \
+         database: every report is stored once (checked) and the others count it as a \
+         duplicate. wall s from the first start to the last exit; emails/s is the mailbox's \
+         emails over that time.\n",
+    );
+    out
 }
 
 /// One mailbox measurement.

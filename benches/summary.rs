@@ -10,7 +10,15 @@
 //! cargo bench --bench summary -- --cmd 'summary --domain big.example --format json'
 //! cargo bench --bench summary -- --no-cli           # only the library measurement
 //! cargo bench --bench summary -- --generate-only    # build the cached database, measure nothing
+//! cargo bench --bench summary -- --worst --postgres 'postgresql://dmarc@127.0.0.1:5432/postgres?sslmode=disable'
 //! ```
+//!
+//! With `--postgres URL` (a role that may create databases, on any database
+//! of the server), the same generated data is measured on PostgreSQL: the
+//! bench creates a database named after the cached SQLite file, fills it
+//! with `dmarc-report copy` from that file (a rerun of `copy` only completes
+//! what is missing, so a filled database is reused) and times the same
+//! library call and commands against it, with PostgreSQL's target (2 s).
 //!
 //! The database is generated once, deterministically (splitmix64 with a fixed
 //! seed), through `Store::open` (so the migrations make the real schema) and
@@ -76,6 +84,8 @@ const END: i64 = 1_796_083_200;
 const TARGET_S: f64 = 1.0;
 /// Later target: the written report of the same.
 const TARGET_REPORT_S: f64 = 2.0;
+/// Target of the summary on PostgreSQL, in seconds.
+const TARGET_POSTGRES_S: f64 = 2.0;
 /// Records per transaction while generating.
 const RECORDS_PER_COMMIT: u64 = 250_000;
 
@@ -111,6 +121,8 @@ struct Options {
     cli: bool,
     cold: bool,
     generate_only: bool,
+    /// A PostgreSQL server to measure on instead of the SQLite file.
+    postgres: Option<String>,
 }
 
 fn options(args: &[String]) -> Res<Options> {
@@ -126,6 +138,7 @@ fn options(args: &[String]) -> Res<Options> {
         cli: true,
         cold: false,
         generate_only: false,
+        postgres: None,
     };
     let mut it = args.iter();
     fn value(it: &mut std::slice::Iter<'_, String>, flag: &str) -> Res<String> {
@@ -168,6 +181,7 @@ fn options(args: &[String]) -> Res<Options> {
             "--domain" => o.domain = value(&mut it, arg)?,
             "--cmd" => o.cmds.push(value(&mut it, arg)?),
             "--bin" => o.bin = PathBuf::from(value(&mut it, arg)?),
+            "--postgres" => o.postgres = Some(value(&mut it, arg)?),
             other => return Err(format!("unknown argument {other}").into()),
         }
     }
@@ -235,7 +249,20 @@ fn parent(args: &[String]) -> Res<()> {
     if o.generate_only {
         return Ok(());
     }
-    let (window, in_window, reports_in_window) = window_stats(&db.path, &o.domain, o.days)?;
+    // Where the measurements run: the SQLite file, or the same data on
+    // PostgreSQL.
+    let (location, target_s) = match &o.postgres {
+        None => (db.path.clone(), TARGET_S),
+        Some(server) => {
+            if o.cold {
+                return Err(
+                    "--cold evicts a SQLite file from the page cache: not with --postgres".into()
+                );
+            }
+            (PathBuf::from(fill_postgres(server, &db, &o.bin)?), TARGET_POSTGRES_S)
+        }
+    };
+    let (window, in_window, reports_in_window) = window_stats(&location, &o.domain, o.days)?;
     println!(
         "window of {}: last {} days, [{}, {}): {in_window} records in {reports_in_window} reports",
         o.domain, o.days, window.begin, window.end
@@ -247,8 +274,8 @@ fn parent(args: &[String]) -> Res<()> {
     let mut rows = Vec::new();
     let mut samples = Vec::new();
     for _ in 0..o.runs {
-        evict_if(o.cold, &db.path)?;
-        let sample = run_library_child(&exe, &db.path, &o.domain, o.days)?;
+        evict_if(o.cold, &location)?;
+        let sample = run_library_child(&exe, &location, &o.domain, o.days)?;
         eprintln!(
             "  domain_totals: {:.3} s (process {:.3} s), peak RSS {:.1} MiB",
             sample.totals_s.unwrap_or(0.0),
@@ -257,13 +284,13 @@ fn parent(args: &[String]) -> Res<()> {
         );
         samples.push(sample);
     }
-    rows.push(Row { label: "summarise_domain (library)".into(), samples, target: TARGET_S });
+    rows.push(Row { label: "summarise_domain (library)".into(), samples, target: target_s });
     if o.cli {
         for cmd in &o.cmds {
             let mut samples = Vec::new();
             for _ in 0..o.runs {
-                evict_if(o.cold, &db.path)?;
-                let sample = run_cli(&o.bin, &db.path, cmd, &dir)?;
+                evict_if(o.cold, &location)?;
+                let sample = run_cli(&o.bin, &location, cmd, &dir)?;
                 match &sample.failed {
                     Some(why) => eprintln!("  {cmd}: FAILED: {why}"),
                     None => eprintln!(
@@ -279,13 +306,53 @@ fn parent(args: &[String]) -> Res<()> {
                     break;
                 }
             }
-            let target = if cmd.contains("report") { TARGET_REPORT_S } else { TARGET_S };
+            let target = if cmd.contains("report") { TARGET_REPORT_S } else { target_s };
             rows.push(Row { label: format!("dmarc-report {cmd}"), samples, target });
         }
     }
     println!();
     print!("{}", table(&rows));
     Ok(())
+}
+
+/// The database on the PostgreSQL server `server` that holds the data of
+/// `db`: created when missing and filled with `dmarc-report copy` (which
+/// only copies what is not there yet). Returns its URL.
+fn fill_postgres(server: &str, db: &Db, bin: &Path) -> Res<String> {
+    let stem = db.path.file_stem().and_then(|s| s.to_str()).unwrap_or("summary");
+    let name: String = format!("dmarc_bench_{stem}")
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_lowercase() } else { '_' })
+        .take(63)
+        .collect();
+    let (base, query) = server.split_once('?').unwrap_or((server, ""));
+    let (host, _) = base.rsplit_once('/').ok_or("--postgres: not a postgresql://.../DB URL")?;
+    let url =
+        if query.is_empty() { format!("{host}/{name}") } else { format!("{host}/{name}?{query}") };
+    let mut admin = postgres::Client::connect(server, postgres::NoTls)?;
+    if admin.query_opt("SELECT 1 FROM pg_database WHERE datname = $1", &[&name])?.is_none() {
+        admin.batch_execute(&format!("CREATE DATABASE {name}"))?;
+    }
+    eprintln!("filling {url} from {} with `dmarc-report copy` ...", db.path.display());
+    let started = Instant::now();
+    let out = Command::new(bin)
+        .arg("--db")
+        .arg(&db.path)
+        .args(["copy", "--to", &url])
+        .env_remove("DMARC_REPORT_DB")
+        .stdin(Stdio::null())
+        .output()?;
+    if !out.status.success() {
+        return Err(format!("copy failed: {}", String::from_utf8_lossy(&out.stderr).trim()).into());
+    }
+    println!(
+        "PostgreSQL database {name}: {} ({:.1} s)",
+        String::from_utf8_lossy(&out.stdout).trim(),
+        started.elapsed().as_secs_f64()
+    );
+    let size: i64 = admin.query_one("SELECT pg_database_size($1)", &[&name])?.get(0);
+    println!("  {:.2} GB on the server", size as f64 / 1e9);
+    Ok(url)
 }
 
 /// The window the summary will use, and how many records and reports fall
