@@ -143,7 +143,10 @@ fn both_backends_store_the_same_content_raw_copies_and_failed_inputs_included() 
         assert!(inspect.incomplete_reports().unwrap().is_empty());
         let counts = inspect.counts().unwrap();
         assert!(counts.reports > 0 && counts.failed_with_data > 0, "{counts:?}");
-        contents.push((counts, inspect.content().unwrap()));
+        let mut content = inspect.content().unwrap();
+        // The documented views agree too (content reads the records' ones).
+        content.extend(inspect.reports_view().unwrap());
+        contents.push((counts, content));
     }
     assert_eq!(contents[0].0, contents[1].0);
     for (a, b) in contents[0].1.iter().zip(&contents[1].1) {

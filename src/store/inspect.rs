@@ -339,6 +339,25 @@ impl Inspector<'_> {
         Ok(lines)
     }
 
+    /// Every row of the documented view `reports_v` but its ids and
+    /// ingestion times, each as one line, sorted: the same data gives the
+    /// same lines in SQLite and PostgreSQL.
+    pub fn reports_view(&self) -> Result<Vec<String>, StoreError> {
+        let mut lines: Vec<String> = self
+            .rows(
+                "SELECT org_name, policy_domain, report_id, begin_ts, end_ts, begin_utc, end_utc,
+                     schema, version, email, extra_contact_info, generator, errors, adkim, aspf,
+                     p, sp, np, pct, fo, testing, discovery_method, extensions, source, warnings,
+                     record_count, message_count
+                 FROM reports_v",
+            )?
+            .into_iter()
+            .map(|row| row.join(" | "))
+            .collect();
+        lines.sort();
+        Ok(lines)
+    }
+
     /// Every row of a query, each column as text (NULL as `NULL`, blobs as
     /// `blob:<len>`).
     fn rows(&self, sql: &str) -> Result<Vec<Vec<String>>, StoreError> {
