@@ -1,5 +1,5 @@
 //! Small units every stage shares, and how they are written: the day in
-//! seconds, a date, a share and a percentage. One definition each, so that
+//! seconds, a date, a count, a share and a percentage. One definition each, so that
 //! the explanations of the analysis, the page and the command line agree.
 //! It depends on nothing else in the crate.
 
@@ -17,6 +17,25 @@ pub fn format_date(ts: i64) -> String {
         .ok()
         .and_then(|t| t.format(format_description!("[year]-[month]-[day]")).ok())
         .unwrap_or_else(|| ts.to_string())
+}
+
+/// `1234567` → `1,234,567`: every count in text has separators.
+pub fn count(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// `n` and the noun, singular or plural, `n` with separators: `1 day`,
+/// `1,200 messages`.
+pub fn plural(n: u64, one: &str, many: &str) -> String {
+    format!("{} {}", count(n), if n == 1 { one } else { many })
 }
 
 /// `part / whole`, capped at 1; `None` when `whole` is zero.

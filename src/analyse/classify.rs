@@ -45,7 +45,7 @@ use serde::Serialize;
 
 use super::senders::{DeclaredClass, aligned_with, organizational_domain};
 use super::summary::{DayTotals, SourceRow, Totals};
-use crate::units::percent;
+use crate::units::{percent, plural};
 
 /// What a sender is, for the readiness verdict.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
@@ -547,9 +547,9 @@ fn decide(
 ) -> (SenderClass, String) {
     let t = &s.totals;
     let passing = format!(
-        "{} of {} messages pass DMARC (aligned DKIM {}, aligned SPF {})",
+        "{} of {} pass DMARC (aligned DKIM {}, aligned SPF {})",
         percent(t.dmarc_pass, t.messages),
-        t.messages,
+        plural(t.messages, "message", "messages"),
         percent(t.dkim_aligned_pass, t.messages),
         percent(t.spf_aligned_pass, t.messages)
     );
@@ -668,11 +668,11 @@ fn decide(
         return (
             SenderClass::Unauthorized,
             format!(
-                "authenticates as {} on only {} of its {} messages and fails every check on \
+                "authenticates as {} on only {} of its {} and fails every check on \
                  the rest: the pattern of spoofing, not of a sending service",
                 authenticated_as(),
                 percent(t.authenticated, t.messages),
-                t.messages
+                plural(t.messages, "message", "messages")
             ),
         );
     }
@@ -689,9 +689,9 @@ fn decide(
     (
         SenderClass::Unauthorized,
         format!(
-            "no DKIM or SPF check passes for any domain ({} messages): spoofing, or a server \
+            "no DKIM or SPF check passes for any domain ({}): spoofing, or a server \
              of yours that is not set up",
-            t.messages
+            plural(t.messages, "message", "messages")
         ),
     )
 }

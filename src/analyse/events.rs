@@ -19,7 +19,7 @@ use crate::analyse::classify::SenderClass;
 use crate::analyse::{DomainSummary, Summary, format_rfc3339};
 use crate::store::FailedInput;
 use crate::store::notify::{FactChange, NewEvent, NotifyFact};
-use crate::units::DAY;
+use crate::units::{DAY, plural};
 
 /// When an event is worth telling: the thresholds of the `[notify]`
 /// settings.
@@ -207,20 +207,21 @@ impl Event {
                 }
             }
             Event::NewSender { domain, sender, class, messages, dmarc_pass_rate, .. } => format!(
-                "{domain}: new sender {sender} ({class}, {} messages, {:.1}% pass DMARC)",
-                messages,
+                "{domain}: new sender {sender} ({class}, {}, {:.1}% pass DMARC)",
+                plural(*messages, "message", "messages"),
                 100.0 * dmarc_pass_rate
             ),
             Event::SenderDegraded { domain, sender, pass_rate, threshold, days, .. } => format!(
-                "{domain}: {sender} passes DMARC on {:.1}% of its mail over {days} days (below {:.1}%)",
+                "{domain}: {sender} passes DMARC on {:.1}% of its mail over {} (below {:.1}%)",
                 100.0 * pass_rate,
+                plural(u64::from(*days), "day", "days"),
                 100.0 * threshold
             ),
             Event::ReportsStopped { domain, days_since, .. } => {
                 format!("{domain}: no DMARC report for {days_since:.1} days")
             }
             Event::InputsFailing { count, .. } => {
-                format!("{count} new input(s) could not be read")
+                format!("{} could not be read", plural(*count as u64, "new input", "new inputs"))
             }
         }
     }
@@ -243,14 +244,16 @@ impl Event {
                 lines
             }
             Event::SenderDegraded { messages, fix, .. } => {
-                let mut lines = vec![format!("{messages} messages over those days")];
+                let mut lines =
+                    vec![format!("{} over those days", plural(*messages, "message", "messages"))];
                 if let Some(f) = fix {
                     lines.push(format!("fix: {f}"));
                 }
                 lines
             }
             Event::ReportsStopped { newest_report_end, threshold_days, .. } => vec![format!(
-                "the newest report ended {newest_report_end} (the limit is {threshold_days} days): is `fetch` still running?"
+                "the newest report ended {newest_report_end} (the limit is {}): is `fetch` still running?",
+                plural(u64::from(*threshold_days), "day", "days")
             )],
             Event::InputsFailing { count, examples } => {
                 let mut lines: Vec<String> =

@@ -622,7 +622,7 @@ fn sender_chart(senders: &[SenderView]) -> HBars {
             pass = pass.saturating_add(s.dmarc_pass.min(s.messages));
         }
         rows.push(HRow {
-            label: format!("other ({} senders)", rest.len()),
+            label: format!("other ({})", plural(rest.len() as u64, "sender", "senders")),
             swatch: None,
             parts,
             note: format!("{} ({} pass)", count(messages), percent(pass, messages)),
@@ -671,7 +671,7 @@ fn reporter_chart(reporters: &[ReporterView]) -> HBars {
         let messages = total(rest.iter().map(|r| r.messages));
         let reports = total(rest.iter().map(|r| r.reports));
         rows.push(HRow {
-            label: format!("other ({} reporters)", rest.len()),
+            label: format!("other ({})", plural(rest.len() as u64, "reporter", "reporters")),
             swatch: None,
             parts: vec![(messages, palette::REPORTER)],
             note: format!("{} ({})", count(messages), plural(reports, "report", "reports")),

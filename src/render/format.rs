@@ -2,24 +2,7 @@
 
 use time::{Date, Duration};
 
-/// `1234567` → `1,234,567`.
-pub fn count(n: u64) -> String {
-    let digits = n.to_string();
-    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
-}
-
-/// `n` and the noun, singular or plural, `n` with separators: `1 day`,
-/// `1,200 messages`.
-pub fn plural(n: u64, one: &str, many: &str) -> String {
-    format!("{} {}", count(n), if n == 1 { one } else { many })
-}
+pub use crate::units::{count, plural};
 
 /// An axis value, short: `950`, `2.5k`, `12k`, `1.5M` (up to `E`, 10^18).
 pub fn compact(v: f64) -> String {

@@ -13,7 +13,7 @@ use super::view::{
 };
 use crate::analyse::classify::SenderClass as Class;
 use crate::analyse::{DomainSummary, Summary};
-use crate::units::DAY;
+use crate::units::{DAY, plural};
 
 fn date(ts: i64) -> Date {
     OffsetDateTime::from_unix_timestamp(ts).map(|t| t.date()).unwrap_or(Date::MIN)
@@ -94,8 +94,9 @@ fn domain(d: &DomainSummary, threshold: f64) -> DomainView {
     });
     if w.unclassified_affected > 0 {
         reasons.push(format!(
-            "{} messages of unclassified senders would also fail under p={}",
-            w.unclassified_affected, w.policy
+            "{} of unclassified senders would also fail under p={}",
+            plural(w.unclassified_affected, "message", "messages"),
+            w.policy
         ));
     }
     DomainView {

@@ -27,6 +27,7 @@ pub use state::{FolderId, Known, Outcome};
 
 use crate::config::Account;
 use crate::limits::human_bytes;
+use crate::units::{count, plural};
 
 /// Most bytes fetched in one FETCH command.
 const MAX_FETCH_BYTES: u64 = 128 << 20;
@@ -196,9 +197,9 @@ pub fn process_folder(
     // Finish what an interrupted run committed but did not move or flag.
     if !plan.pending.is_empty() {
         log(format!(
-            "{} {folder}: finishing {} message(s) committed by an earlier run",
+            "{} {folder}: finishing {} committed by an earlier run",
             account.label,
-            plan.pending.len()
+            plural(plan.pending.len() as u64, "message", "messages")
         ));
         acknowledge(conn, account, &id, &plan.pending, dest, counts)?;
     }
@@ -266,10 +267,10 @@ pub fn process_folder(
     dest.forget_absent(&id, &selected.present).map_err(local)?;
     if !plan.todo.is_empty() || !plan.pending.is_empty() {
         log(format!(
-            "{} {folder}: {} message(s) present, {} fetched",
+            "{} {folder}: {} present, {} fetched",
             account.label,
-            selected.present.len(),
-            counts.messages_fetched - fetched_before,
+            plural(selected.present.len() as u64, "message", "messages"),
+            count(counts.messages_fetched - fetched_before),
         ));
     }
     Ok(FolderResult::Done)
