@@ -267,7 +267,7 @@ fn each_event_is_told_once_across_runs_starting_with_the_baseline() {
     assert_eq!(out.code, Some(1), "{out:?}");
     let fourth = s.notify(&[]);
     assert_eq!(fourth.code, Some(0), "{fourth:?}");
-    assert!(fourth.stdout.contains("1 new input(s) could not be read"), "{}", fourth.stdout);
+    assert!(fourth.stdout.contains("1 new input could not be read"), "{}", fourth.stdout);
     assert!(fourth.stdout.contains("broken.xml"), "{}", fourth.stdout);
     assert_eq!(s.notify(&[]).stdout, "");
     assert_eq!(kinds(&s.notify(&["--dry-run", "--format", "json"]).json()), Vec::<String>::new());
@@ -763,4 +763,49 @@ fn fetch_with_notify_tells_what_the_fetched_reports_changed_once() {
     );
     let second = fetch(&s);
     assert_eq!((second.code, second.stdout.as_str()), (Some(0), ""), "{second:?}");
+}
+
+#[test]
+fn fetch_with_notify_as_json_prints_one_document_with_the_notification_inside() {
+    let server = common::dovecot::Dovecot::start().unwrap();
+    for (name, xml) in clean_history().into_iter().filter(|(n, _)| n.contains(A)) {
+        let mail = common::email_with_attachment(
+            &format!("Report domain: {A}"),
+            &name,
+            "text/xml",
+            xml.as_bytes(),
+        );
+        server.append("Reports", &mail).unwrap();
+    }
+    let s = Setup::new();
+    s.config(&format!(
+        "[[account]]\nhost = \"{}\"\nport = {}\nuser = \"{}\"\npassword_file = {:?}\n\
+         ca_file = {:?}\nfolders = [\"Reports\"]\n",
+        server.host(),
+        server.imaps_port(),
+        server.user(),
+        server.password_file(),
+        server.ca_file()
+    ));
+    let fetch = |s: &Setup| {
+        run(command(s.path())
+            .arg("--db")
+            .arg(&s.db)
+            .args(["fetch", "--notify", "--format", "json", "--config"])
+            .arg(&s.config))
+    };
+    let first = fetch(&s);
+    assert_eq!(first.code, Some(0), "{first:?}");
+    // `json()` reads the whole of stdout: two documents would not parse.
+    let doc = first.json();
+    assert!(doc["reports_new"].as_u64().unwrap_or(0) > 0, "the fetch's own counts: {doc}");
+    assert_eq!(doc["notify"]["baseline"], true, "{doc}");
+    let told = kinds(&doc["notify"]);
+    assert!(told.contains(&format!("verdict-changed {A}")), "{told:?}");
+
+    let second = fetch(&s);
+    assert_eq!(second.code, Some(0), "{second:?}");
+    let doc = second.json();
+    assert_eq!(doc["reports_new"], 0, "{doc}");
+    assert_eq!(doc["notify"]["events"], serde_json::json!([]), "{doc}");
 }

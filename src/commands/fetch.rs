@@ -39,6 +39,9 @@ pub fn run(settings: &Settings, args: &FetchArgs) -> Result<ExitCode> {
     // leaves. The lock is released when the process ends, however it ends.
     // PostgreSQL: workers on several hosts share the database; each folder
     // is locked in the database instead (see `mailbox`).
+    // The database is opened first, so that a database that cannot be
+    // used is told in the same words as by the other commands.
+    let store = open_store(settings)?;
     let _lock = if settings.db_is_postgres() {
         None
     } else {
@@ -47,7 +50,6 @@ pub fn run(settings: &Settings, args: &FetchArgs) -> Result<ExitCode> {
             None => return Ok(exit(EXIT_OK)),
         }
     };
-    let store = open_store(db)?;
     let verbose = args.verbose;
     let mut log = |line: String| {
         if verbose || line.contains("plain-text IMAP") || line.contains("reconnecting") {
@@ -72,7 +74,11 @@ pub fn run(settings: &Settings, args: &FetchArgs) -> Result<ExitCode> {
     }
 
     let summary = mailbox::fetch_all(&store, &accounts, &limits, &mut log);
-    print(&summary, args.format, verbose)?;
+    // With --notify --format json, one document holds both (below).
+    let one_document = args.notify && args.format == Format::Json;
+    if !one_document {
+        print(&summary, args.format, verbose)?;
+    }
     let code = if !summary.errors.is_empty() {
         EXIT_FATAL
     } else if !summary.ingest.failed.is_empty() || !summary.folder_errors.is_empty() {
@@ -89,10 +95,30 @@ pub fn run(settings: &Settings, args: &FetchArgs) -> Result<ExitCode> {
             json: args.format == Format::Json,
             ..Default::default()
         };
-        let told = super::notify::notify_with(settings, opts)?;
+        let mut told_json = None;
+        let told = match super::notify::notify_into(settings, opts, &mut told_json) {
+            Ok(told) => told,
+            Err(e) => {
+                // The fetch is done and stored: say so before the error.
+                if one_document {
+                    print(&summary, args.format, verbose)?;
+                }
+                return Err(e);
+            }
+        };
+        if one_document {
+            // The fetch's summary with the notification under "notify".
+            let mut doc = serde_json::to_value(&summary)?;
+            if let (Some(fields), Some(told_json)) = (doc.as_object_mut(), told_json) {
+                fields.insert("notify".to_owned(), told_json);
+            }
+            emit(&(serde_json::to_string(&doc)? + "\n"))?;
+        }
         if told != exit(EXIT_OK) {
             return Ok(told);
         }
+    } else if one_document {
+        print(&summary, args.format, verbose)?;
     }
     Ok(exit(code))
 }
@@ -101,9 +127,6 @@ pub fn run(settings: &Settings, args: &FetchArgs) -> Result<ExitCode> {
 /// another fetch holds it.
 fn lock_database(db: &std::path::Path) -> Result<Option<std::fs::File>> {
     let lock_path = lock_path(db);
-    if let Some(dir) = lock_path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-    }
     let lock = std::fs::File::create(&lock_path)
         .with_context(|| format!("creating the lock file {}", lock_path.display()))?;
     match lock.try_lock() {

@@ -17,6 +17,7 @@ use crate::config::AnalysisConfig;
 use crate::notify::{NotifySettings, smtp, webhook};
 use crate::render;
 use crate::store::Store;
+use crate::units::plural;
 
 /// How `notify` runs.
 #[derive(Debug, Clone, Copy, Default)]
@@ -88,9 +89,24 @@ pub fn run(settings: &Settings, args: &NotifyArgs) -> Result<ExitCode> {
     notify_with(settings, opts)
 }
 
-/// Runs `notify` (or `notify --digest`) with `opts`; `fetch --notify`
-/// calls it after fetching.
+/// Runs `notify` (or `notify --digest`) with `opts`.
 pub fn notify_with(settings: &Settings, opts: NotifyOptions) -> Result<ExitCode> {
+    let mut json = None;
+    let code = notify_into(settings, opts, &mut json)?;
+    if let Some(value) = json {
+        print(&(serde_json::to_string_pretty(&value)? + "\n"))?;
+    }
+    Ok(code)
+}
+
+/// Runs `notify` with `opts`; with `opts.json` (and not `--digest`), what
+/// it would print goes into `json` instead, for `fetch --notify --format
+/// json` to print one document for the fetch and its notification.
+pub fn notify_into(
+    settings: &Settings,
+    opts: NotifyOptions,
+    json: &mut Option<serde_json::Value>,
+) -> Result<ExitCode> {
     let analysis = settings.config.analysis()?;
     let pass_rate = analysis.criteria.pass_rate;
     let notify_settings = settings.config.notify()?;
@@ -150,7 +166,7 @@ pub fn notify_with(settings: &Settings, opts: NotifyOptions) -> Result<ExitCode>
             errors: Vec::new(),
         };
         if opts.json {
-            print(&(serde_json::to_string_pretty(&outcome)? + "\n"))?;
+            *json = Some(serde_json::to_value(&outcome)?);
         } else if events.is_empty() {
             if opts.dry_run {
                 print("dry run: nothing to tell.\n")?;
@@ -221,15 +237,18 @@ pub fn notify_with(settings: &Settings, opts: NotifyOptions) -> Result<ExitCode>
             delivered_to,
             errors: errors.clone(),
         };
-        print(&(serde_json::to_string_pretty(&outcome)? + "\n"))?;
+        *json = Some(serde_json::to_value(&outcome)?);
     }
     if errors.is_empty() {
         return Ok(exit(EXIT_OK));
     }
     for e in &errors {
         note(&format!(
-            "dmarc-report: error: {e}; {} event(s) stay pending for the next run",
-            events.len()
+            "dmarc-report: error: {e}; {} pending for the next run",
+            match events.len() {
+                1 => "1 event stays".to_owned(),
+                n => format!("{} stay", plural(n as u64, "event", "events")),
+            }
         ));
     }
     Ok(exit(EXIT_PARTIAL))
