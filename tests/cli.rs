@@ -7,7 +7,7 @@ mod common;
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::*;
@@ -319,7 +319,7 @@ fn an_input_that_fails_again_is_kept_once_with_its_attempts_counted() {
 // 3. Fatal errors
 
 #[test]
-fn a_directory_as_database_exits_two_with_one_line_on_stderr() {
+fn a_directory_as_database_gives_the_same_one_line_for_every_command() {
     let tmp = temp_dir();
     let file = write_file(tmp.path(), "r.xml", daily_report("a.example", "example.com", 0, 1));
     let dir_db = tmp.path().join("a-directory");
@@ -328,6 +328,19 @@ fn a_directory_as_database_exits_two_with_one_line_on_stderr() {
     assert_fatal_one_line(&out, "--db DIR");
     assert!(out.stderr.contains("a-directory"), "{out:?}");
     assert!(out.stdout.is_empty(), "{out:?}");
+    let message = out.stderr.clone();
+    assert!(message.contains("it is a directory"), "{message}");
+    for args in [
+        vec!["errors"],
+        vec!["reparse"],
+        vec!["summary"],
+        vec!["report", "--out", "page"],
+        vec!["metrics", "--out", "metrics.prom"],
+    ] {
+        let out = run(command(tmp.path()).arg("--db").arg(&dir_db).args(&args));
+        assert_fatal_one_line(&out, &format!("{args:?} with --db DIR"));
+        assert_eq!(out.stderr, message, "{args:?}");
+    }
 }
 
 #[test]
@@ -481,6 +494,7 @@ fn the_dmarc_report_db_variable_is_used_when_db_is_not_given() {
     let tmp = temp_dir();
     let file = write_file(tmp.path(), "r.xml", daily_report("a.example", "example.com", 0, 1));
     let env_db = tmp.path().join("from-env/dmarc.db");
+    std::fs::create_dir(tmp.path().join("from-env")).unwrap();
     let out = run(command(tmp.path())
         .env("DMARC_REPORT_DB", &env_db)
         .args(["ingest", "--format", "json"])
@@ -517,6 +531,113 @@ fn the_database_defaults_to_the_xdg_data_directory() {
     assert_eq!(out.json(), Value::Array(vec![]));
     let out = run(command(tmp.path()).args(["ingest", "--format", "json"]).arg(&file));
     assert_eq!(n(&out.json(), "reports_duplicate"), 1, "{out:?}");
+}
+
+#[test]
+fn a_database_in_a_missing_directory_is_an_error_for_every_command_and_nothing_is_created() {
+    let tmp = temp_dir();
+    let file = write_file(tmp.path(), "r.xml", daily_report("a.example", "example.com", 0, 1));
+    let db = tmp.path().join("typo/dmarc.db");
+    for args in [vec!["ingest", path_str(&file)], vec!["reparse"], vec!["summary"]] {
+        let out = run(command(tmp.path()).arg("--db").arg(&db).args(&args));
+        assert_fatal_one_line(&out, &format!("{args:?} into a missing directory"));
+        assert!(out.stderr.contains("typo"), "{args:?}: {out:?}");
+    }
+    let out = run(command(tmp.path()).arg("--db").arg(&db).arg("ingest").arg(&file));
+    assert!(
+        out.stderr.contains("the directory") && out.stderr.contains("does not exist"),
+        "{out:?}"
+    );
+    assert!(!tmp.path().join("typo").exists(), "a directory the user named was created");
+}
+
+/// A command for the binary run as a user without root's way around file
+/// permissions: `nobody` through `setpriv` when the tests run as root.
+#[cfg(unix)]
+fn as_unprivileged(sandbox: &Path) -> Command {
+    let uid = Command::new("id").arg("-u").output().expect("id -u");
+    if String::from_utf8_lossy(&uid.stdout).trim() != "0" {
+        return command(sandbox);
+    }
+    let mut cmd = Command::new("setpriv");
+    cmd.args(["--reuid=nobody", "--regid=nogroup", "--clear-groups", "--"])
+        .arg(BIN)
+        .env_remove("DMARC_REPORT_DB")
+        .env("HOME", sandbox.join("home"))
+        .env("XDG_DATA_HOME", sandbox.join("xdg-data"))
+        .current_dir(sandbox)
+        .stdin(Stdio::null());
+    cmd
+}
+
+#[cfg(unix)]
+#[test]
+fn an_unwritable_location_says_permission_denied() {
+    use std::os::unix::fs::PermissionsExt;
+    let tmp = temp_dir();
+    let mode =
+        |p: &Path, m: u32| std::fs::set_permissions(p, PermissionsExt::from_mode(m)).unwrap();
+    mode(tmp.path(), 0o755);
+    let file = write_file(tmp.path(), "r.xml", daily_report("a.example", "example.com", 0, 1));
+    mode(&file, 0o644);
+    // A folder the user cannot write to: a new database cannot be made there.
+    let locked = tmp.path().join("locked");
+    std::fs::create_dir(&locked).unwrap();
+    mode(&locked, 0o555);
+    let out = run(as_unprivileged(tmp.path())
+        .arg("--db")
+        .arg(locked.join("dmarc.db"))
+        .arg("ingest")
+        .arg(&file));
+    assert_fatal_one_line(&out, "a database in a read-only folder");
+    assert!(out.stderr.contains("permission denied"), "{out:?}");
+    assert!(out.stderr.contains("locked/dmarc.db"), "{out:?}");
+
+    // An existing database the user may read but not write.
+    let db = tmp.path().join("theirs.db");
+    assert_eq!(ingest(tmp.path(), &db, &[path_str(&file)]).code, Some(0));
+    mode(&db, 0o444);
+    let out = run(as_unprivileged(tmp.path()).arg("--db").arg(&db).arg("ingest").arg(&file));
+    assert_fatal_one_line(&out, "a read-only database");
+    assert!(out.stderr.contains("permission denied"), "{out:?}");
+}
+
+#[test]
+fn read_only_commands_never_create_a_database() {
+    let tmp = temp_dir();
+    let db = tmp.path().join("dmarc.db");
+    let out = run(command(tmp.path()).arg("--db").arg(&db).args(["errors"]));
+    assert_eq!((out.code, out.stdout.as_str()), (Some(0), "no failed inputs\n"), "{out:?}");
+    for args in [vec!["reparse"], vec!["summary"], vec!["report", "--out", "page"]] {
+        let out = run(command(tmp.path()).arg("--db").arg(&db).args(&args));
+        assert_fatal_one_line(&out, &format!("{args:?} without a database"));
+        assert!(out.stderr.contains("no database at"), "{args:?}: {out:?}");
+    }
+    assert!(!db.exists(), "a read-only command created the database");
+}
+
+#[test]
+fn a_damaged_database_says_to_restore_it_and_that_reparse_cannot_repair_it() {
+    let tmp = temp_dir();
+    let db = tmp.path().join("dmarc.db");
+    let dir = tmp.path().join("in");
+    for day in 0..40 {
+        write_file(&dir, &format!("{day}.xml"), daily_report("a.example", "example.com", day, 40));
+    }
+    assert_eq!(ingest(tmp.path(), &db, &[path_str(&dir)]).code, Some(0));
+    // Overwrite pages in the middle of the file (past the header).
+    let mut bytes = std::fs::read(&db).unwrap();
+    assert!(bytes.len() > 64 * 1024, "{} bytes", bytes.len());
+    for (i, b) in bytes[16 * 1024..].iter_mut().enumerate() {
+        *b = (i as u8).wrapping_mul(151).wrapping_add(7);
+    }
+    std::fs::write(&db, &bytes).unwrap();
+    for args in [vec!["summary", "--all"], vec!["reparse"]] {
+        let out = run(command(tmp.path()).arg("--db").arg(&db).args(&args));
+        assert_fatal_one_line(&out, &format!("{args:?} on a damaged file"));
+        assert!(out.stderr.contains("restore it from a backup"), "{args:?}: {out:?}");
+        assert!(out.stderr.contains("`reparse` cannot repair it"), "{args:?}: {out:?}");
+    }
 }
 
 // ---------------------------------------------------------------------------
@@ -942,3 +1063,4 @@ fn a_database_inside_the_folder_being_ingested_is_not_an_input() {
     }
     assert_eq!(counts(&db).failed_inputs, 0);
 }
+

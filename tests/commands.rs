@@ -53,6 +53,7 @@ fn assert_fatal_one_line(out: &Run, needle: &str) {
 fn every_command_uses_the_config_database_and_accepts_config() {
     let tmp = temp_dir();
     let db = tmp.path().join("data/fetch.db");
+    std::fs::create_dir(tmp.path().join("data")).unwrap();
     let config = write_file(
         tmp.path(),
         "config.toml",
@@ -218,6 +219,7 @@ fn errors_out_needs_export_and_dash_writes_to_standard_output() {
 fn demo_never_touches_the_configured_database() {
     let tmp = temp_dir();
     let prod = tmp.path().join("prod/dmarc.db");
+    std::fs::create_dir(tmp.path().join("prod")).unwrap();
     let report = write_file(tmp.path(), "r.xml", daily_report("a.example", "example.com", 0));
     let out = run(command(tmp.path()).arg("--db").arg(&prod).arg("ingest").arg(&report));
     assert_eq!(out.code, Some(0), "{out:?}");

@@ -26,6 +26,9 @@ pub struct Settings {
     /// The database file: `--db`, `DMARC_REPORT_DB`, the config's
     /// `database`, or the default under the data directory.
     pub db: PathBuf,
+    /// The database is the default one, whose directory is made when
+    /// missing (a directory named by the user must exist).
+    pub db_is_default: bool,
     /// The config file (empty when there is none).
     pub config: ConfigFile,
 }
@@ -35,17 +38,17 @@ impl Settings {
     /// `--db` given before the command's name.
     pub fn resolve(top_db: Option<PathBuf>, args: &StoreArgs) -> Result<Settings> {
         let config = ConfigFile::read(args.config.as_deref())?;
-        let db = match args.db.clone().or(top_db).or_else(db_from_env) {
-            Some(db) => db,
+        let (db, db_is_default) = match args.db.clone().or(top_db).or_else(db_from_env) {
+            Some(db) => (db, false),
             None => match config.database() {
-                Some(db) => db.to_path_buf(),
-                None => default_db()?,
+                Some(db) => (db.to_path_buf(), false),
+                None => (default_db()?, true),
             },
         };
         // A URL of a scheme other than PostgreSQL's is refused here, before
         // any command could take it for a file name.
         crate::store::Location::parse(&db)?;
-        Ok(Settings { db, config })
+        Ok(Settings { db, db_is_default, config })
     }
 
     /// Whether the database is PostgreSQL (a URL), not a SQLite file.

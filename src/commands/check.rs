@@ -15,6 +15,7 @@ use crate::cli::args::{CheckArgs, CheckFormat, WindowArgs};
 use crate::cli::settings::Settings;
 use crate::cli::{EXIT_OK, EXIT_PARTIAL, emit, exit, note};
 use crate::dns::{self, Evidence, Finding, HickoryLookup, Severity};
+use crate::render::format::plural;
 use crate::store::{Store, StoredFinding};
 
 /// `IP` or `IP:PORT` (`[v6]:PORT`); port 53 by default.
@@ -128,17 +129,14 @@ pub fn run(settings: &Settings, args: &CheckArgs) -> Result<ExitCode> {
     let lookup = HickoryLookup::new(server, Duration::from_secs(args.timeout))?;
     // Without a database the records are still checked, only not compared
     // with reports nor stored; `check` never creates one.
-    let store = if !settings.db_is_postgres() && !settings.db.is_file() {
+    let store = if !super::stored_anything(&settings.db) {
         note(&format!(
             "no database at {}: the records are checked without comparing them with reports, and the findings are not stored",
             settings.db.display()
         ));
         None
     } else {
-        Some(
-            Store::open_existing(&settings.db)
-                .with_context(|| format!("opening the database {}", settings.db.display()))?,
-        )
+        Some(Store::open_existing(&settings.db)?)
     };
     let domains: Vec<String> = args
         .domains
@@ -202,10 +200,10 @@ pub fn run(settings: &Settings, args: &CheckArgs) -> Result<ExitCode> {
             for (domain, verdict, findings) in &results {
                 let n = |s: Severity| findings.iter().filter(|f| f.severity == s).count();
                 text.push_str(&format!(
-                    "{domain}: {} error(s), {} warning(s), {} note(s); verdict from the reports: {}\n",
-                    n(Severity::Error),
-                    n(Severity::Warning),
-                    n(Severity::Info),
+                    "{domain}: {}, {}, {}; verdict from the reports: {}\n",
+                    plural(n(Severity::Error) as u64, "error", "errors"),
+                    plural(n(Severity::Warning) as u64, "warning", "warnings"),
+                    plural(n(Severity::Info) as u64, "note", "notes"),
                     verdict.map_or("none (no reports stored)", |v| v.as_str())
                 ));
                 for f in findings {

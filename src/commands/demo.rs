@@ -42,6 +42,9 @@ pub fn run(db: Option<PathBuf>, args: &DemoArgs) -> Result<ExitCode> {
             Err(e) => return Err(e).with_context(|| format!("removing {}", file.display())),
         }
     }
+    // The demo's folder is its own: made when missing.
+    std::fs::create_dir_all(&args.out)
+        .with_context(|| format!("creating the demo folder {}", args.out.display()))?;
     let store = Store::open(&db)?;
     let mut ingester = Ingester::new(&store, Limits::default());
     ingester.ingest_paths(&[samples.display().to_string()]).context("storing the samples")?;

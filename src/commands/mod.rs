@@ -19,27 +19,46 @@ use std::path::Path;
 use anyhow::{Context, Result, bail};
 
 use crate::analyse;
+use crate::cli::settings::Settings;
 use crate::ingest::IngestSummary;
 use crate::render;
 use crate::render::format::{count, plural};
-use crate::store::Store;
+use crate::store::{Store, StoreError};
 use crate::units::format_date;
 
-/// Opens (creating when missing) the database.
-fn open_store(path: &Path) -> Result<Store> {
+/// Opens (creating when missing) the database of `settings`. The default
+/// location's directory is made when missing; a directory the user named
+/// must exist.
+fn open_store(settings: &Settings) -> Result<Store> {
+    let path = &settings.db;
+    if settings.db_is_default
+        && let Some(dir) = path.parent()
+    {
+        std::fs::create_dir_all(dir).map_err(|e| StoreError::create_dir(dir, &e))?;
+    }
     Store::open(path).map_err(anyhow::Error::from)
 }
 
-/// Opens a database that must already exist (for the read-only commands).
+/// Opens a database that must already exist (for the commands that only
+/// read): never creates one.
 fn open_existing_store(path: &Path) -> Result<Store> {
-    let file = matches!(crate::store::Location::parse(path)?, crate::store::Location::Sqlite(_));
-    if file && !path.is_file() {
+    if !stored_anything(path) {
         bail!(
             "no database at {}: store reports first with `dmarc-report ingest` or `fetch`, or give --db",
             path.display()
         );
     }
     Store::open(path).map_err(anyhow::Error::from)
+}
+
+/// Whether there is a database at `path` to read (or something there that
+/// opening will say is not one: a directory, another file). `false` only
+/// for a SQLite file that does not exist.
+fn stored_anything(path: &Path) -> bool {
+    match crate::store::Location::parse(path) {
+        Ok(crate::store::Location::Sqlite(_)) => path.exists(),
+        _ => true,
+    }
 }
 
 /// The one-line account of an ingest, shared by `ingest` and `demo`:

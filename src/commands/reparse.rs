@@ -4,7 +4,7 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result};
 
-use super::open_store;
+use super::open_existing_store;
 use crate::cli::args::{Format, ReparseArgs};
 use crate::cli::settings::Settings;
 use crate::cli::{EXIT_OK, EXIT_PARTIAL, emit, exit, note};
@@ -14,7 +14,7 @@ use crate::render::format::{count, plural};
 
 /// Runs `reparse`.
 pub fn run(settings: &Settings, args: &ReparseArgs) -> Result<ExitCode> {
-    let store = open_store(&settings.db)?;
+    let store = open_existing_store(&settings.db)?;
     let limits = Limits { max_report_size: args.limit.max_report_size(), ..Limits::default() };
     let summary = reparse(&store, &limits).context("reparsing")?;
     print(&summary, args.format)?;

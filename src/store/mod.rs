@@ -47,7 +47,7 @@ pub use rdns::{RdnsEntry, RdnsStatus};
 pub use reads::{DomainDays, PolicyReport, RecordFacts, ReportRef, SourceDay, StoredReason};
 pub use rollup::{from_subdomain, reason_label};
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use rusqlite::{Connection, OptionalExtension, params};
 use sha2::{Digest, Sha256};
@@ -79,13 +79,13 @@ pub enum StoreError {
         /// Why it cannot be used (a directory, no permission, not a database).
         reason: String,
     },
-    /// A directory for the database could not be created.
-    #[error("cannot create the directory {path}: {source}")]
+    /// The default database's directory could not be created.
+    #[error("cannot create the directory {path}: {reason}")]
     CreateDir {
         /// The directory the database would live in.
         path: String,
-        /// What the file system said.
-        source: std::io::Error,
+        /// What the file system said (`permission denied`).
+        reason: String,
     },
 }
 
@@ -95,12 +95,119 @@ impl From<rusqlite::Error> for StoreError {
     }
 }
 
-/// An error of the database library in plain words.
+/// An error of the database library in plain words; a damaged file says
+/// what to do about it.
 fn describe(e: &rusqlite::Error) -> String {
-    match e {
+    let words = match e {
         rusqlite::Error::SqliteFailure(_, Some(message)) => message.clone(),
         rusqlite::Error::SqliteFailure(code, None) => code.to_string(),
         other => other.to_string(),
+    };
+    match e.sqlite_error_code() {
+        Some(rusqlite::ErrorCode::NotADatabase) => format!("{words}: {NOT_A_DATABASE}"),
+        Some(rusqlite::ErrorCode::DatabaseCorrupt) => format!("{words}: {DAMAGED}"),
+        _ => words,
+    }
+}
+
+/// What a user can do about a file that is not a database.
+const NOT_A_DATABASE: &str = "it is not a dmarc-report database, or its first page is damaged; \
+     if it was one, restore it from a backup (`reparse` cannot repair a damaged file: it \
+     rebuilds reports from the copies kept inside it); otherwise give another --db";
+
+/// What a user can do about a damaged database.
+const DAMAGED: &str = "the database file is damaged; restore it from a backup (`reparse` \
+     cannot repair it: it rebuilds reports from the copies kept inside the damaged file), or \
+     move it away and ingest the reports again into a new one";
+
+/// Why `--db` names a directory: the same words for every command.
+const IS_A_DIRECTORY: &str =
+    "it is a directory; give the path of a database file (for example DIR/dmarc.db)";
+
+impl StoreError {
+    /// The default database's directory `dir` could not be created.
+    pub fn create_dir(dir: &Path, e: &std::io::Error) -> StoreError {
+        StoreError::CreateDir { path: dir.display().to_string(), reason: io_reason(e) }
+    }
+}
+
+/// A file system error in the words users look for (`permission denied`).
+fn io_reason(e: &std::io::Error) -> String {
+    match e.kind() {
+        std::io::ErrorKind::PermissionDenied => "permission denied".to_owned(),
+        std::io::ErrorKind::ReadOnlyFilesystem => "read-only file system".to_owned(),
+        _ => e.to_string(),
+    }
+}
+
+/// Why SQLite could not open `path`. SQLite only says "unable to open
+/// database file"; the file system says why, so ask it the same question.
+fn open_reason(path: &Path, e: &rusqlite::Error) -> String {
+    use rusqlite::ErrorCode;
+    match e.sqlite_error_code() {
+        Some(ErrorCode::CannotOpen | ErrorCode::PermissionDenied | ErrorCode::ReadOnly) => {
+            match probe_write(path) {
+                Some(reason) => reason,
+                None => describe(e),
+            }
+        }
+        _ => describe(e),
+    }
+}
+
+/// [`open_reason`] for an error met while setting up or migrating.
+fn store_reason(path: &Path, e: StoreError) -> String {
+    match e {
+        StoreError::Database(words)
+            if words.contains("readonly") || words.contains("unable to open") =>
+        {
+            probe_write(path).unwrap_or(words)
+        }
+        StoreError::Database(words) => words,
+        other => other.to_string(),
+    }
+}
+
+/// What the file system says when `path` (or, for a new database, a file
+/// there; in WAL mode, the `-wal` file beside it) is opened for writing;
+/// `None` when it allows it.
+fn probe_write(path: &Path) -> Option<String> {
+    let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    if path.exists() {
+        if let Err(e) = std::fs::OpenOptions::new().read(true).write(true).open(path) {
+            return Some(format!("{} (the file is not writable by this user)", io_reason(&e)));
+        }
+        let wal = PathBuf::from(format!("{}-wal", path.display()));
+        if wal.exists() {
+            return std::fs::OpenOptions::new()
+                .read(true)
+                .write(true)
+                .open(&wal)
+                .err()
+                .map(|e| format!("{} on {}", io_reason(&e), wal.display()));
+        }
+        return probe_create(&wal).map(|reason| {
+            format!(
+                "{reason}: SQLite writes {} beside the database, and {} does not let this user \
+                 create files",
+                wal.display(),
+                dir.display()
+            )
+        });
+    }
+    probe_create(path).map(|reason| format!("{reason}: cannot create a file in {}", dir.display()))
+}
+
+/// Creates `path` (which does not exist) and removes it again; the file
+/// system's refusal, if it refuses.
+fn probe_create(path: &Path) -> Option<String> {
+    match std::fs::OpenOptions::new().write(true).create_new(true).open(path) {
+        Ok(_) => {
+            let _ = std::fs::remove_file(path);
+            None
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => None,
+        Err(e) => Some(io_reason(&e)),
     }
 }
 
@@ -426,14 +533,27 @@ pub struct SqliteStore {
 }
 
 impl SqliteStore {
-    /// Opens (creating it and its directory if needed) the database at
-    /// `path` and migrates it.
+    /// Opens (creating the file if needed) the database at `path` and
+    /// migrates it. The directory must exist: a missing one is more
+    /// likely a typo than a wish (the default location's directory is
+    /// made by the command line, see `cli::settings`).
     pub fn open(path: &Path) -> Result<SqliteStore, StoreError> {
+        let open_error =
+            |reason: String| StoreError::Open { path: path.display().to_string(), reason };
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).map_err(|source| StoreError::CreateDir {
-                path: dir.display().to_string(),
-                source,
-            })?;
+            match std::fs::metadata(dir) {
+                Ok(meta) if meta.is_dir() => {}
+                Ok(_) => {
+                    return Err(open_error(format!("{} is not a directory", dir.display())));
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                    return Err(open_error(format!(
+                        "the directory {} does not exist (create it, or give another --db)",
+                        dir.display()
+                    )));
+                }
+                Err(e) => return Err(open_error(io_reason(&e))),
+            }
         }
         Self::open_file(path)
     }
@@ -451,17 +571,18 @@ impl SqliteStore {
     }
 
     fn open_file(path: &Path) -> Result<SqliteStore, StoreError> {
-        let open_error = |e: rusqlite::Error| StoreError::Open {
-            path: path.display().to_string(),
-            reason: if path.is_dir() { "it is a directory".to_owned() } else { describe(&e) },
-        };
-        let conn = Connection::open(path).map_err(open_error)?;
-        Self::setup(conn).map_err(|e| match e {
-            StoreError::Database(reason) => {
-                StoreError::Open { path: path.display().to_string(), reason }
-            }
-            other => other,
-        })
+        let open_error =
+            |reason: String| StoreError::Open { path: path.display().to_string(), reason };
+        if path.is_dir() {
+            return Err(open_error(IS_A_DIRECTORY.to_owned()));
+        }
+        let conn = Connection::open(path).map_err(|e| open_error(open_reason(path, &e)))?;
+        Self::configure(&conn).map_err(|e| open_error(store_reason(path, e)))?;
+        match migrations::apply(&conn) {
+            Ok(()) => Ok(SqliteStore { conn, interner: Default::default() }),
+            Err(e @ StoreError::TooNew { .. }) => Err(e),
+            Err(e) => Err(open_error(store_reason(path, e))),
+        }
     }
 
     /// An in-memory database (tests, benchmarks).
