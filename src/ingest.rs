@@ -20,7 +20,8 @@ use std::collections::VecDeque;
 use std::fs::File;
 use std::io::{self, BufReader, Cursor, Read};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{self, Receiver};
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -60,6 +61,10 @@ pub struct IngestSummary {
     pub failed: Vec<Failure>,
     /// Harmless oddities, each prefixed with where it was found.
     pub warnings: Vec<String>,
+    /// The run was interrupted (Ctrl-C): what is counted here is stored
+    /// and committed; the inputs after it were not read.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub interrupted: bool,
 }
 
 /// One failed input.
@@ -119,6 +124,8 @@ pub struct Ingester<'s> {
     /// Bytes of the in-memory inputs among them.
     pending_bytes: usize,
     pool: Pool,
+    /// Set (by a signal handler) to stop before the next input.
+    stop: Option<Arc<AtomicBool>>,
 }
 
 /// An input handed to the workers, not yet stored.
@@ -151,13 +158,33 @@ impl<'s> Ingester<'s> {
             pending: VecDeque::new(),
             pending_bytes: 0,
             pool: Pool::default(),
+            stop: None,
         }
+    }
+
+    /// Stops taking new inputs once `flag` is set (Ctrl-C): the inputs
+    /// already started are finished and stored, the rest are not read, and
+    /// the summary says it was interrupted.
+    pub fn stop_when(&mut self, flag: Arc<AtomicBool>) {
+        self.stop = Some(flag);
+    }
+
+    /// Whether to stop before the next input (and note that it stopped).
+    fn stopping(&mut self) -> bool {
+        let stop = self.stop.as_ref().is_some_and(|f| f.load(Ordering::SeqCst));
+        if stop {
+            self.summary.interrupted = true;
+        }
+        stop
     }
 
     /// Ingests each path: files, directories (recursively, Maildir aware),
     /// mbox files, and `-` for standard input.
     pub fn ingest_paths(&mut self, paths: &[String]) -> Result<(), StoreError> {
         for path in paths {
+            if self.stopping() {
+                break;
+            }
             if path == "-" {
                 self.ingest_stdin()?;
                 continue;
@@ -166,6 +193,9 @@ impl<'s> Ingester<'s> {
             let skip = self.store.path().map(files::database_files).unwrap_or_default();
             let expanded = files::expand(Path::new(path), &skip);
             for item in expanded {
+                if self.stopping() {
+                    break;
+                }
                 match item {
                     Ok(file) => self.submit_file(&file)?,
                     Err(p) => self.fail_without_bytes(Problem::new(
@@ -263,6 +293,9 @@ impl<'s> Ingester<'s> {
         self.drain()?;
         let mut passed_over = 0;
         for failure in self.store.failures()? {
+            if self.stopping() {
+                break;
+            }
             if !retry(&failure) {
                 passed_over += 1;
                 continue;
@@ -325,6 +358,9 @@ impl<'s> Ingester<'s> {
     fn ingest_mbox(&mut self, name: &str, reader: impl Read + Send) -> Result<(), StoreError> {
         let messages = mail_parser::mailbox::mbox::MessageIterator::new(BufReader::new(reader));
         for (index, message) in messages.enumerate() {
+            if self.stopping() {
+                break;
+            }
             let location = format!("{name} (message {})", index + 1);
             match message {
                 Ok(message) => {

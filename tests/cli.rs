@@ -1064,3 +1064,106 @@ fn a_database_inside_the_folder_being_ingested_is_not_an_input() {
     assert_eq!(counts(&db).failed_inputs, 0);
 }
 
+// ---------------------------------------------------------------------------
+// 11. Concurrency and interruption
+
+#[test]
+fn three_first_ingests_started_together_on_a_missing_database_all_succeed() {
+    // Each round starts three processes at once on a database that does
+    // not exist yet: all of them create or migrate it. Several rounds, since
+    // which one wins the race differs from run to run.
+    const ROUNDS: usize = 6;
+    let tmp = temp_dir();
+    let inputs: Vec<PathBuf> = (0..3)
+        .map(|i| {
+            let org = ["a.example", "b.example", "c.example"][i];
+            write_file(tmp.path(), &format!("in-{i}.xml"), daily_report(org, "example.com", 0, 3))
+        })
+        .collect();
+    for round in 0..ROUNDS {
+        let db = tmp.path().join(format!("round-{round}/dmarc.db"));
+        std::fs::create_dir_all(db.parent().unwrap()).unwrap();
+        let children: Vec<_> = inputs
+            .iter()
+            .map(|input| {
+                command(tmp.path())
+                    .arg("--db")
+                    .arg(&db)
+                    .args(["ingest", "--format", "json"])
+                    .arg(input)
+                    .stdout(Stdio::piped())
+                    .stderr(Stdio::piped())
+                    .spawn()
+                    .expect("spawn")
+            })
+            .collect();
+        for child in children {
+            let out: Run = child.wait_with_output().expect("wait").into();
+            assert_eq!(out.code, Some(0), "round {round}: {out:?}");
+            assert_eq!(n(&out.json(), "reports_new"), 1, "round {round}: {out:?}");
+        }
+        let conn = open_db(&db);
+        assert_eq!(conn.counts().unwrap().reports, 3, "round {round}");
+        assert_eq!(integrity_check(&conn), "ok", "round {round}");
+    }
+}
+
+#[cfg(unix)]
+#[test]
+fn ctrl_c_during_ingest_commits_what_was_read_says_so_and_a_rerun_reads_the_rest() {
+    let tmp = temp_dir();
+    let db = tmp.path().join("dmarc.db");
+    // a, b, then a named pipe, then d, e: the run is held at the pipe
+    // (opening it waits for a writer) while Ctrl-C is pressed.
+    let mut args: Vec<PathBuf> = Vec::new();
+    for (i, name) in ["a", "b"].iter().enumerate() {
+        let xml = daily_report(&format!("{name}.example"), "example.com", i as i64, 2);
+        args.push(write_file(tmp.path(), &format!("{name}.xml"), xml));
+    }
+    let fifo = tmp.path().join("c.xml");
+    let made = Command::new("mkfifo").arg(&fifo).status().expect("mkfifo");
+    assert!(made.success());
+    args.push(fifo.clone());
+    for (i, name) in ["d", "e"].iter().enumerate() {
+        let xml = daily_report(&format!("{name}.example"), "example.com", 3 + i as i64, 2);
+        args.push(write_file(tmp.path(), &format!("{name}.xml"), xml));
+    }
+    let child = command(tmp.path())
+        .arg("--db")
+        .arg(&db)
+        .arg("ingest")
+        .args(&args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    // Opening the pipe for writing waits until the run opens it to read.
+    let mut pipe = std::fs::OpenOptions::new().write(true).open(&fifo).expect("open the pipe");
+    let sent = Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
+    assert!(sent.success());
+    // Let the signal land before the run can go past the pipe.
+    std::thread::sleep(Duration::from_millis(300));
+    std::io::Write::write_all(&mut pipe, daily_report("c.example", "example.com", 2, 2).as_bytes())
+        .unwrap();
+    drop(pipe);
+    let out: Run = child.wait_with_output().expect("wait").into();
+
+    assert_eq!(out.code, Some(130), "{out:?}");
+    assert_eq!(out.stdout, "3 inputs: 3 new reports with 6 records, 0 duplicates, 0 failed\n");
+    assert!(
+        out.stderr
+            .contains("interrupted: what is counted above is stored and committed (3 new reports)"),
+        "{out:?}"
+    );
+    assert!(out.stderr.contains("Run the same command again"), "{out:?}");
+    assert_eq!(counts(&db).reports, 3, "what the message says is what is stored");
+
+    // The same command again (the pipe replaced by a file) reads the rest.
+    std::fs::remove_file(&fifo).unwrap();
+    write_file(tmp.path(), "c.xml", daily_report("c.example", "example.com", 2, 2));
+    let arg_strs: Vec<&str> = args.iter().map(|p| path_str(p)).collect();
+    let again = ingest(tmp.path(), &db, &arg_strs);
+    assert_eq!(again.code, Some(0), "{again:?}");
+    assert_eq!((n(&again.json(), "reports_new"), n(&again.json(), "reports_duplicate")), (2, 3));
+    assert_eq!(counts(&db).reports, 5);
+}

@@ -3,8 +3,11 @@
 
 use std::path::Path;
 use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
 
 use anyhow::{Context, Result};
+use signal_hook::consts::{SIGINT, SIGTERM};
 
 use super::{ingest_line, open_store};
 use crate::cli::args::{Format, IngestArgs};
@@ -27,8 +30,9 @@ pub fn run(settings: &Settings, args: &IngestArgs) -> Result<ExitCode> {
             }
         }
     }
-    let store = open_store(&settings.db)?;
+    let store = open_store(settings)?;
     let mut ingester = Ingester::new(&store, args.limits.limits());
+    ingester.stop_when(interrupt_flag());
     ingester.ingest_paths(&args.paths).context("storing reports")?;
     let mut passed_over = 0;
     if args.retry_failed {
@@ -53,7 +57,41 @@ pub fn run(settings: &Settings, args: &IngestArgs) -> Result<ExitCode> {
         });
     }
     print(&summary, args.format)?;
+    if summary.interrupted {
+        note(&format!(
+            "interrupted: what is counted above is stored and committed ({}); the inputs after \
+             it were not read. Run the same command again to read them: reports already \
+             stored are recognised and not stored twice",
+            plural(summary.reports_new, "new report", "new reports")
+        ));
+        return Ok(exit(EXIT_INTERRUPTED));
+    }
     Ok(exit(if summary.failed.is_empty() { EXIT_OK } else { EXIT_PARTIAL }))
+}
+
+/// The exit status after Ctrl-C (128 + SIGINT, as shells report it).
+const EXIT_INTERRUPTED: u8 = 130;
+
+/// A flag that Ctrl-C (SIGINT) or SIGTERM sets. A second signal, once the
+/// flag is set, ends the process at once (what was committed stays).
+fn interrupt_flag() -> Arc<AtomicBool> {
+    let flag = Arc::new(AtomicBool::new(false));
+    for signal in [SIGINT, SIGTERM] {
+        // The shutdown hook goes first: it sees the flag before the first
+        // signal sets it, so only a second signal exits.
+        let registered = signal_hook::flag::register_conditional_shutdown(
+            signal,
+            i32::from(EXIT_INTERRUPTED),
+            Arc::clone(&flag),
+        )
+        .and_then(|_| signal_hook::flag::register(signal, Arc::clone(&flag)));
+        if let Err(e) = registered {
+            // Without the hook, Ctrl-C simply ends the run as it always
+            // could: the database keeps its last commit.
+            note(&format!("warning: Ctrl-C cannot be caught ({e}); it will stop the run at once"));
+        }
+    }
+    flag
 }
 
 /// Whether a failed input was recognised as something other than a DMARC
