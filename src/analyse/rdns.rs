@@ -22,7 +22,7 @@
 //! `error` (the resolver failed) are tried again after
 //! [`ResolveOptions::retry_after`].
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::net::IpAddr;
 use std::sync::Arc;
 use std::sync::mpsc;
@@ -175,22 +175,40 @@ fn secs(d: Duration) -> i64 {
     i64::try_from(d.as_secs()).unwrap_or(i64::MAX)
 }
 
-/// The fresh cache entry for `ip`, if any: `Some(name)` (`None`: known to
-/// have no name).
+/// The fresh cache entry for `ip`, if any: its name (`None`: known to
+/// have no name, or a failure not yet due for another try) and status.
 fn cache_get(
     cache: &dyn RdnsCache,
     ip: &str,
     now: i64,
     opts: &ResolveOptions,
-) -> Result<Option<Option<String>>, StoreError> {
+) -> Result<Option<(Option<String>, RdnsStatus)>, StoreError> {
     Ok(cache.rdns_get(ip)?.and_then(|entry| {
         let keep = match entry.status {
             RdnsStatus::Ok | RdnsStatus::None => opts.ttl,
             RdnsStatus::Timeout | RdnsStatus::Error => opts.retry_after,
         };
         // An entry from the future (clock moved back) counts as fresh.
-        (now.saturating_sub(entry.resolved_at) < secs(keep)).then_some(entry.name)
+        (now.saturating_sub(entry.resolved_at) < secs(keep)).then_some((entry.name, entry.status))
     }))
+}
+
+/// What one call of [`resolve_counted`] did, for telling the user how
+/// much of the reverse DNS is missing and why.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Tally {
+    /// Addresses looked up now.
+    pub looked_up: usize,
+    /// Of those, abandoned after the per-lookup timeout.
+    pub timed_out: usize,
+    /// Of those, failed in the resolver (no DNS server, refused, ...).
+    pub failed: usize,
+    /// Addresses not looked up because the time budget ran out.
+    pub not_started: usize,
+    /// Addresses whose lookup failed or timed out recently: served from
+    /// the cache as unknown, tried again after
+    /// [`ResolveOptions::retry_after`].
+    pub failed_before: usize,
 }
 
 /// Names of `ips` from fresh cache entries only: no lookup at all. Every
@@ -205,7 +223,7 @@ pub fn cached(
     let mut names = HashMap::with_capacity(ips.len());
     for text in ips {
         let name = match parse_ip(text) {
-            Some(ip) => cache_get(cache, &ip.to_string(), now, opts)?.flatten(),
+            Some(ip) => cache_get(cache, &ip.to_string(), now, opts)?.and_then(|(name, _)| name),
             None => None,
         };
         names.insert(text.clone(), name);
@@ -229,10 +247,24 @@ pub fn resolve(
     lookup: Arc<dyn Lookup + Send + Sync>,
     opts: &ResolveOptions,
 ) -> Result<HashMap<String, Option<String>>, StoreError> {
+    resolve_counted(cache, ips, lookup, opts, &mut Tally::default())
+}
+
+/// [`resolve`], adding to `tally` what was looked up, what failed or
+/// timed out, and what the cache answered as a recent failure.
+pub fn resolve_counted(
+    cache: &dyn RdnsCache,
+    ips: &[String],
+    lookup: Arc<dyn Lookup + Send + Sync>,
+    opts: &ResolveOptions,
+    tally: &mut Tally,
+) -> Result<HashMap<String, Option<String>>, StoreError> {
     let now = unix_now();
     let mut names: HashMap<String, Option<String>> = HashMap::with_capacity(ips.len());
     // Canonical address → the report strings that spell it.
     let mut todo: HashMap<IpAddr, Vec<String>> = HashMap::new();
+    // Addresses answered by the cache as a recent failure, counted once.
+    let mut failed_before: HashSet<IpAddr> = HashSet::new();
     for text in ips {
         if names.contains_key(text) {
             continue;
@@ -242,7 +274,12 @@ pub fn resolve(
             continue;
         };
         match cache_get(cache, &ip.to_string(), now, opts)? {
-            Some(name) => {
+            Some((name, status)) => {
+                if matches!(status, RdnsStatus::Timeout | RdnsStatus::Error)
+                    && failed_before.insert(ip)
+                {
+                    tally.failed_before += 1;
+                }
                 names.insert(text.clone(), name);
             }
             None => {
@@ -257,6 +294,15 @@ pub fn resolve(
     let mut addrs: Vec<IpAddr> = todo.keys().copied().collect();
     addrs.sort();
     let outcomes = run_lookups(&addrs, lookup, opts);
+    tally.looked_up += outcomes.len();
+    tally.not_started += addrs.len() - outcomes.len();
+    for (_, outcome) in &outcomes {
+        match outcome {
+            Outcome::Timeout => tally.timed_out += 1,
+            Outcome::Error => tally.failed += 1,
+            Outcome::Name(_) | Outcome::NoName => {}
+        }
+    }
 
     let resolved_at = unix_now();
     let entries: Vec<RdnsEntry> = outcomes
