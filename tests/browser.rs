@@ -205,3 +205,81 @@ fn browser_checks_catch_requests_and_console_errors() {
     assert_eq!(run.page_requests, ["http://192.0.2.1/pixel.png"]);
     assert!(run.console.iter().any(|l| l.contains("boom")), "{:?}", run.console);
 }
+
+/// The report at phone width (420 px), measured in the browser: a page of
+/// the test's own (not the report, whose policy allows only its pinned
+/// script) loads the report in a 420 px frame and writes what it measures
+/// into its own DOM, which `--dump-dom` prints.
+#[test]
+fn at_phone_width_tables_fit_their_box_the_fix_column_reads_and_chart_text_stays_legible() {
+    let Some(browser) = chromium() else { return };
+    let (_guard, work) = work_dir("browser-phone");
+    let report = page(vec![not_ready(), ready()]);
+    let files = render::write_report(&report, &work.join("report")).expect("write the report");
+    let index = fs::canonicalize(&files.index).expect("absolute path");
+    let harness = work.join("phone.html");
+    fs::write(
+        &harness,
+        format!(
+            "<!DOCTYPE html><html><head><meta charset=\"utf-8\"><title>phone</title></head><body>\
+             <iframe id=\"f\" src=\"file://{}\" style=\"width:420px;height:3000px;border:0\"></iframe>\
+             <pre id=\"out\">pending</pre><script>\
+             document.getElementById('f').addEventListener('load', function () {{\
+               var d = this.contentDocument, out = [];\
+               d.querySelectorAll('.table-wrap').forEach(function (w, i) {{\
+                 out.push('wrap ' + i + ' ' + w.scrollWidth + ' ' + w.clientWidth);\
+               }});\
+               d.querySelectorAll('table.blocking td.fix').forEach(function (c) {{\
+                 out.push('fix ' + Math.round(c.getBoundingClientRect().width));\
+               }});\
+               d.querySelectorAll('figure.chart svg text').forEach(function (t) {{\
+                 var h = t.getBoundingClientRect().height;\
+                 if (h > 0) out.push('text ' + h.toFixed(1));\
+               }});\
+               document.getElementById('out').textContent = out.join('\\n');\
+             }});\
+             </script></body></html>",
+            index.display()
+        ),
+    )
+    .expect("write the harness");
+    let run = headless(
+        &browser,
+        &work,
+        &harness,
+        &["--allow-file-access-from-files", "--virtual-time-budget=10000", "--dump-dom"],
+    );
+    let measured =
+        run.stdout.split("<pre id=\"out\">").nth(1).and_then(|s| s.split("</pre>").next());
+    let measured = measured.expect("the harness's output");
+    assert_ne!(measured, "pending", "the harness did not run: {}", run.console.join("\n"));
+    let (mut wraps, mut fixes, mut texts) = (0, 0, Vec::new());
+    for line in measured.lines() {
+        let fields: Vec<&str> = line.split(' ').collect();
+        match fields[..] {
+            ["wrap", i, scroll, client] => {
+                wraps += 1;
+                let (scroll, client): (u32, u32) =
+                    (scroll.parse().unwrap(), client.parse().unwrap());
+                assert!(
+                    scroll <= client + 1,
+                    "table {i} is wider than its box: {scroll} > {client}"
+                );
+            }
+            ["fix", width] => {
+                fixes += 1;
+                let width: u32 = width.parse().unwrap();
+                assert!(width >= 250, "the Fix column is squeezed to {width} px");
+            }
+            ["text", height] => texts.push(height.parse::<f64>().unwrap()),
+            _ => panic!("unexpected line {line:?}"),
+        }
+    }
+    assert!(wraps >= 4, "tables measured: {wraps}\n{measured}");
+    assert!(fixes >= 2, "Fix cells measured: {fixes}\n{measured}");
+    assert!(texts.len() > 20, "chart texts measured: {}", texts.len());
+    // A chart laid out 1,000 units wide and shrunk to a phone's 400 px
+    // draws its 13.7-unit legend text about 6 px tall; legible is 9 or more.
+    let smallest = texts.iter().copied().fold(f64::INFINITY, f64::min);
+    assert!(smallest >= 9.0, "chart text drawn {smallest:.1} px tall");
+}
