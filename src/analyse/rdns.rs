@@ -176,26 +176,31 @@ fn secs(d: Duration) -> i64 {
 }
 
 /// The fresh cache entry for `ip`, if any: its name (`None`: known to
-/// have no name, or a failure not yet due for another try) and status.
+/// have no name, or a failure not yet due for another try), status and
+/// when it was looked up.
 fn cache_get(
     cache: &dyn RdnsCache,
     ip: &str,
     now: i64,
     opts: &ResolveOptions,
-) -> Result<Option<(Option<String>, RdnsStatus)>, StoreError> {
+) -> Result<Option<(Option<String>, RdnsStatus, i64)>, StoreError> {
     Ok(cache.rdns_get(ip)?.and_then(|entry| {
         let keep = match entry.status {
             RdnsStatus::Ok | RdnsStatus::None => opts.ttl,
             RdnsStatus::Timeout | RdnsStatus::Error => opts.retry_after,
         };
         // An entry from the future (clock moved back) counts as fresh.
-        (now.saturating_sub(entry.resolved_at) < secs(keep)).then_some((entry.name, entry.status))
+        (now.saturating_sub(entry.resolved_at) < secs(keep)).then_some((
+            entry.name,
+            entry.status,
+            entry.resolved_at,
+        ))
     }))
 }
 
 /// What one call of [`resolve_counted`] did, for telling the user how
 /// much of the reverse DNS is missing and why.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Tally {
     /// Addresses looked up now.
     pub looked_up: usize,
@@ -205,10 +210,13 @@ pub struct Tally {
     pub failed: usize,
     /// Addresses not looked up because the time budget ran out.
     pub not_started: usize,
-    /// Addresses whose lookup failed or timed out recently: served from
-    /// the cache as unknown, tried again after
+    /// Addresses whose lookup failed or timed out in an earlier run,
+    /// recently: served from the cache as unknown, tried again after
     /// [`ResolveOptions::retry_after`].
-    pub failed_before: usize,
+    pub failed_before: HashSet<IpAddr>,
+    /// When the first call with this tally began (Unix seconds): failures
+    /// cached since then are this run's, already counted.
+    pub started_at: Option<i64>,
 }
 
 /// Names of `ips` from fresh cache entries only: no lookup at all. Every
@@ -223,7 +231,7 @@ pub fn cached(
     let mut names = HashMap::with_capacity(ips.len());
     for text in ips {
         let name = match parse_ip(text) {
-            Some(ip) => cache_get(cache, &ip.to_string(), now, opts)?.and_then(|(name, _)| name),
+            Some(ip) => cache_get(cache, &ip.to_string(), now, opts)?.and_then(|(name, ..)| name),
             None => None,
         };
         names.insert(text.clone(), name);
@@ -260,11 +268,10 @@ pub fn resolve_counted(
     tally: &mut Tally,
 ) -> Result<HashMap<String, Option<String>>, StoreError> {
     let now = unix_now();
+    let started_at = *tally.started_at.get_or_insert(now);
     let mut names: HashMap<String, Option<String>> = HashMap::with_capacity(ips.len());
     // Canonical address → the report strings that spell it.
     let mut todo: HashMap<IpAddr, Vec<String>> = HashMap::new();
-    // Addresses answered by the cache as a recent failure, counted once.
-    let mut failed_before: HashSet<IpAddr> = HashSet::new();
     for text in ips {
         if names.contains_key(text) {
             continue;
@@ -274,11 +281,11 @@ pub fn resolve_counted(
             continue;
         };
         match cache_get(cache, &ip.to_string(), now, opts)? {
-            Some((name, status)) => {
+            Some((name, status, resolved_at)) => {
                 if matches!(status, RdnsStatus::Timeout | RdnsStatus::Error)
-                    && failed_before.insert(ip)
+                    && resolved_at < started_at
                 {
-                    tally.failed_before += 1;
+                    tally.failed_before.insert(ip);
                 }
                 names.insert(text.clone(), name);
             }

@@ -1,7 +1,7 @@
 //! `summary`: the per-domain and per-sender table (or JSON, CSV) and the
 //! verdict.
 
-use std::cell::{Cell, RefCell};
+use std::cell::RefCell;
 use std::io;
 use std::process::ExitCode;
 
@@ -24,13 +24,16 @@ pub fn run(settings: &Settings, args: &SummaryArgs) -> Result<ExitCode> {
         timeout: std::time::Duration::from_secs(args.resolve_timeout.max(1)),
         ..ResolveOptions::default()
     };
-    let tally = Cell::new(Tally::default());
+    let tally = RefCell::new(Tally::default());
     let resolver = |cache: &dyn crate::store::RdnsCache, ips: &[String]| {
         let lookup = std::sync::Arc::new(analyse::rdns::SystemLookup);
-        let mut counted = tally.get();
-        let names =
-            analyse::rdns::resolve_counted(cache, ips, lookup, &rdns_options, &mut counted)?;
-        tally.set(counted);
+        let names = analyse::rdns::resolve_counted(
+            cache,
+            ips,
+            lookup,
+            &rdns_options,
+            &mut tally.borrow_mut(),
+        )?;
         Ok(names.into_iter().filter_map(|(ip, name)| Some((ip, name?))).collect())
     };
     if args.resolve {
@@ -40,7 +43,7 @@ pub fn run(settings: &Settings, args: &SummaryArgs) -> Result<ExitCode> {
     for line in &notes {
         note(line);
     }
-    for line in rdns_notes(&tally.get(), &rdns_options) {
+    for line in rdns_notes(&tally.borrow(), &rdns_options) {
         note(&line);
     }
     if summary.domains.is_empty() && args.format == SummaryFormat::Table {
@@ -115,11 +118,14 @@ fn rdns_notes(t: &Tally, opts: &ResolveOptions) -> Vec<String> {
             why()
         ));
     }
-    if t.failed_before > 0 {
+    let failed_before = t.failed_before.len();
+    if failed_before > 0 {
         notes.push(format!(
-            "reverse DNS: {} failed less than {retry} ago and {} not asked again until then",
-            plural(t.failed_before as u64, "address", "addresses"),
-            if t.failed_before == 1 { "was" } else { "were" }
+            "reverse DNS: {} failed within the last {retry} and {} not looked up again; \
+             {} tried once {retry} has passed",
+            plural(failed_before as u64, "address", "addresses"),
+            if failed_before == 1 { "was" } else { "were" },
+            if failed_before == 1 { "it is" } else { "they are" }
         ));
     }
     if t.not_started > 0 {
@@ -174,11 +180,17 @@ mod tests {
 
     #[test]
     fn cached_failures_and_the_budget_are_told_and_all_answers_are_silence() {
-        let t = Tally { looked_up: 0, failed_before: 1, not_started: 40, ..Tally::default() };
+        let t = Tally {
+            looked_up: 0,
+            failed_before: ["192.0.2.1".parse().unwrap()].into(),
+            not_started: 40,
+            ..Tally::default()
+        };
         assert_eq!(
             rdns_notes(&t, &ResolveOptions::default()),
             [
-                "reverse DNS: 1 address failed less than 1 hour ago and was not asked again until then",
+                "reverse DNS: 1 address failed within the last 1 hour and was not looked up \
+                 again; it is tried once 1 hour has passed",
                 "reverse DNS: 40 addresses not looked up: the 20 seconds allowed for lookups ran \
                  out; they are looked up on the next run",
             ]
