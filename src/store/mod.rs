@@ -1225,38 +1225,6 @@ fn insert_record(
 /// into the compact layout, encoded by the code that encodes an ingest's
 /// records, then drops the old table.
 pub(super) fn copy_v7_records(conn: &Connection) -> Result<(), StoreError> {
-    use crate::model::{
-        Disposition, DkimAuth, DkimResult, DmarcResult, OverrideReason, Reason, SpfAuth, SpfResult,
-        SpfScope,
-    };
-    #[derive(serde::Deserialize)]
-    struct OldAuth {
-        #[serde(default)]
-        domain: Option<String>,
-        #[serde(default)]
-        selector: Option<String>,
-        #[serde(default)]
-        scope: Option<String>,
-        #[serde(default)]
-        result: Option<String>,
-        #[serde(default)]
-        human_result: Option<String>,
-    }
-    #[derive(serde::Deserialize)]
-    struct OldReason {
-        #[serde(rename = "type", default)]
-        kind: Option<String>,
-        #[serde(default)]
-        comment: Option<String>,
-    }
-    fn list<T: serde::de::DeserializeOwned>(text: Option<String>) -> Result<Vec<T>, StoreError> {
-        match text {
-            None => Ok(Vec::new()),
-            Some(t) => serde_json::from_str(&t).map_err(|e| {
-                StoreError::Database(format!("a stored record's list does not read ({e}): {t}"))
-            }),
-        }
-    }
     let mut interner = layout::Interner::default();
     let mut read = conn.prepare(
         "SELECT report, source_ip, count, disposition, dkim, spf, header_from, envelope_from,
@@ -1277,43 +1245,28 @@ pub(super) fn copy_v7_records(conn: &Connection) -> Result<(), StoreError> {
         let report: i64 = row.get(0)?;
         seq = if last_report == Some(report) { seq + 1 } else { 0 };
         last_report = Some(report);
-        let text = |i: usize| row.get::<_, Option<String>>(i);
-        let record = Record {
-            source_ip: text(1)?.unwrap_or_default(),
-            count: u64::try_from(row.get::<_, i64>(2)?).unwrap_or(0),
-            disposition: text(3)?.as_deref().map(Disposition::from_canonical),
-            dkim: text(4)?.as_deref().map(DmarcResult::from_canonical),
-            spf: text(5)?.as_deref().map(DmarcResult::from_canonical),
+        let text = |i: usize| -> Result<Option<&str>, StoreError> {
+            row.get_ref(i)?.as_str_or_null().map_err(|e| {
+                StoreError::Database(format!("stored report #{report}: a record: {e}"))
+            })
+        };
+        // Schema 7's row is the wide row PostgreSQL keeps: the same decoding.
+        let record = transfer::RecordColumns {
+            report,
+            source_ip: text(1)?.unwrap_or(""),
+            count: row.get(2)?,
+            disposition: text(3)?,
+            dkim: text(4)?,
+            spf: text(5)?,
             header_from: text(6)?,
             envelope_from: text(7)?,
             envelope_to: text(8)?,
-            extensions: list(text(9)?)?,
-            reasons: list::<OldReason>(text(10)?)?
-                .into_iter()
-                .map(|r| Reason {
-                    kind: r.kind.as_deref().map(OverrideReason::from_canonical),
-                    comment: r.comment,
-                })
-                .collect(),
-            dkim_results: list::<OldAuth>(text(11)?)?
-                .into_iter()
-                .map(|a| DkimAuth {
-                    domain: a.domain.unwrap_or_default(),
-                    selector: a.selector,
-                    result: a.result.as_deref().map(DkimResult::from_canonical),
-                    human_result: a.human_result,
-                })
-                .collect(),
-            spf_results: list::<OldAuth>(text(12)?)?
-                .into_iter()
-                .map(|a| SpfAuth {
-                    domain: a.domain.unwrap_or_default(),
-                    scope: a.scope.as_deref().map(SpfScope::from_canonical),
-                    result: a.result.as_deref().map(SpfResult::from_canonical),
-                    human_result: a.human_result,
-                })
-                .collect(),
-        };
+            extensions: text(9)?,
+            reasons: text(10)?,
+            dkim_auth: text(11)?,
+            spf_auth: text(12)?,
+        }
+        .decode()?;
         insert_record(conn, &mut insert, &mut interner, report, seq, &RecordRow::new(&record))?;
     }
     drop(rows);
