@@ -282,7 +282,7 @@ fn an_spf_only_sender_blocks_reject_but_not_quarantine() {
     assert!(r.sentence.contains("not ready for p=reject"), "{}", r.sentence);
     // Its mail passes: the sentence says it is at risk, not that it fails,
     // as the what-if does.
-    assert!(r.sentence.contains("3000 messages pass by SPF alone"), "{}", r.sentence);
+    assert!(r.sentence.contains("3,000 messages pass by SPF alone"), "{}", r.sentence);
     assert!(!r.sentence.contains("would fail"), "{}", r.sentence);
     assert_eq!(r.what_if.policy, "reject");
     assert_eq!(r.what_if.authorized_at_risk, 50 * 2 * 30);
@@ -351,7 +351,7 @@ fn a_spoofing_flood_does_not_block_and_counts_as_stopped() {
     let d = Scenario::new(vec![own(), flood]).summarise();
     assert_eq!(d.readiness.verdict, Verdict::ReadyForQuarantine);
     assert_eq!(d.readiness.what_if.unauthorized_stopped, 2000 * 2 * 3);
-    assert!(d.readiness.sentence.contains("12000 spoofed messages"), "{}", d.readiness.sentence);
+    assert!(d.readiness.sentence.contains("12,000 spoofed messages"), "{}", d.readiness.sentence);
 }
 
 #[test]
@@ -761,7 +761,7 @@ fn failing_subdomain_mail_under_sp_none_does_not_count_against_p() {
     assert_eq!(r.what_if.unauthorized_stopped, 0, "{:#?}", r.what_if);
     assert_eq!(r.what_if.subdomains_unaffected, (40 + 25) * 2 * 30, "{:#?}", r.what_if);
     assert!(
-        r.sentence.ends_with("(3900 failing messages From subdomains stay under sp=none)."),
+        r.sentence.ends_with("(3,900 failing messages From subdomains stay under sp=none)."),
         "{}",
         r.sentence
     );

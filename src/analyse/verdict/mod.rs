@@ -498,8 +498,10 @@ fn why_not_reject_yet(ctx: &Context<'_>) -> Vec<String> {
 }
 
 /// One sentence for people, derived from the verdict and the same blocking
-/// list and what-if the output shows.
+/// list and what-if the output shows. Counts have separators and nouns
+/// their number (`1 sender`, `1,200 messages`).
 fn sentence(ctx: &Context<'_>, verdict: Verdict, blocking: &[Blocking], w: &WhatIf) -> String {
+    use crate::units::{count, plural};
     let domain = ctx.domain;
     let d = ctx.d;
     let lost: u64 = blocking.iter().map(|b| b.messages).sum();
@@ -507,71 +509,80 @@ fn sentence(ctx: &Context<'_>, verdict: Verdict, blocking: &[Blocking], w: &What
     let at_risk = w.authorized_at_risk.min(lost);
     let failing = lost - at_risk;
     let what_fails = || match (failing, at_risk) {
-        (f, 0) => format!("{f} messages would fail"),
-        (0, r) => format!("{r} messages pass by SPF alone, which forwarding breaks"),
-        (f, r) => {
-            format!("{f} messages would fail, and {r} pass by SPF alone, which forwarding breaks")
-        }
+        (f, 0) => format!("{} would fail", plural(f, "message", "messages")),
+        (0, r) => format!("{} by SPF alone, which forwarding breaks", passes(r)),
+        (f, r) => format!(
+            "{} would fail, and {} pass by SPF alone, which forwarding breaks",
+            plural(f, "message", "messages"),
+            count(r)
+        ),
     };
+    let senders = || plural(blocking.len() as u64, "sender", "senders");
     let names =
         || blocking.iter().take(3).map(|b| b.sender.as_str()).collect::<Vec<_>>().join(", ");
+    let spoofed = |n: u64| plural(n, "spoofed message", "spoofed messages");
     match verdict {
         Verdict::InsufficientData if !blocking.is_empty() => format!(
-            "{domain}: too little data to judge yet ({} days, {} messages, {} reporters), but {} sender(s) already block p={}, with {lost} messages that would fail ({}).",
-            d.days_covered,
-            d.totals.messages,
-            d.reporters,
-            blocking.len(),
+            "{domain}: too little data to judge yet ({}, {}, {}), but {} already block p={}, with {} that would fail ({}).",
+            plural(d.days_covered, "day", "days"),
+            plural(d.totals.messages, "message", "messages"),
+            plural(d.reporters, "reporter", "reporters"),
+            senders(),
             w.policy,
+            plural(lost, "message", "messages"),
             names()
         ),
         Verdict::InsufficientData => format!(
-            "{domain}: too little data to judge yet ({} days, {} messages, {} reporters).",
-            d.days_covered, d.totals.messages, d.reporters
+            "{domain}: too little data to judge yet ({}, {}, {}).",
+            plural(d.days_covered, "day", "days"),
+            plural(d.totals.messages, "message", "messages"),
+            plural(d.reporters, "reporter", "reporters")
         ),
         Verdict::NotReady
             if ctx.enforcement >= Enforcement::RejectRamp
                 && blocking.iter().all(|b| b.class == SenderClass::Unclassified) =>
         {
             format!(
-                "{domain} is at p={}, but {} sender(s) that may be yours fail DMARC ({}): {}.",
+                "{domain} is at p={}, but {} that may be yours fail DMARC ({}): {}.",
                 ctx.current.p(),
-                blocking.len(),
+                senders(),
                 names(),
                 what_fails()
             )
         }
         Verdict::NotReady if ctx.enforcement >= Enforcement::RejectRamp => format!(
-            "{domain} is at p={} but its authorized mail is not safe ({} sender(s): {}): {}.",
+            "{domain} is at p={} but its authorized mail is not safe ({}: {}): {}.",
             ctx.current.p(),
-            blocking.len(),
+            senders(),
             names(),
             what_fails()
         ),
         Verdict::NotReady => format!(
-            "{domain} is not ready for p={}: {} sender(s) block it ({}): {}.",
+            "{domain} is not ready for p={}: {} {} it ({}): {}.",
             w.policy,
-            blocking.len(),
+            senders(),
+            if blocking.len() == 1 { "blocks" } else { "block" },
             names(),
             what_fails()
         ),
         Verdict::ReadyForQuarantine if ctx.enforcement >= Enforcement::Quarantine => format!(
-            "{domain} stays at p=quarantine for now: authorized mail passes DMARC, {} spoofed messages were stopped, and the time for reject has not come yet.",
-            w.unauthorized_stopped
+            "{domain} stays at p=quarantine for now: authorized mail passes DMARC, {} {} stopped, and the time for reject has not come yet.",
+            spoofed(w.unauthorized_stopped),
+            if w.unauthorized_stopped == 1 { "was" } else { "were" }
         ),
         Verdict::ReadyForReject | Verdict::Enforced if ctx.parked => format!(
-            "{domain} sends no legitimate mail, only {} spoofed messages: {} p=reject with sp=reject and np=reject.",
-            w.unauthorized_stopped,
+            "{domain} sends no legitimate mail, only {}: {} p=reject with sp=reject and np=reject.",
+            spoofed(w.unauthorized_stopped),
             if verdict == Verdict::Enforced { "it is enforced at" } else { "publish at once" }
         ),
         Verdict::ReadyForQuarantine | Verdict::ReadyForReject => format!(
-            "{domain} can move to p={}: authorized mail passes DMARC, and {} spoofed messages would have been stopped{}.",
+            "{domain} can move to p={}: authorized mail passes DMARC, and {} would have been stopped{}.",
             w.policy,
-            w.unauthorized_stopped,
+            spoofed(w.unauthorized_stopped),
             if w.subdomains_unaffected > 0 {
                 format!(
-                    " ({} failing messages From subdomains stay under sp={})",
-                    w.subdomains_unaffected,
+                    " ({} From subdomains stay under sp={})",
+                    plural(w.subdomains_unaffected, "failing message", "failing messages"),
                     ctx.current.sp.as_deref().unwrap_or(ctx.current.p())
                 )
             } else {
@@ -579,9 +590,19 @@ fn sentence(ctx: &Context<'_>, verdict: Verdict, blocking: &[Blocking], w: &What
             }
         ),
         Verdict::Enforced => format!(
-            "{domain} is enforced at p={} and no authorized mail is lost; {} spoofed messages were stopped.",
+            "{domain} is enforced at p={} and no authorized mail is lost; {} {} stopped.",
             ctx.current.p(),
-            w.unauthorized_stopped
+            spoofed(w.unauthorized_stopped),
+            if w.unauthorized_stopped == 1 { "was" } else { "were" }
         ),
+    }
+}
+
+/// `1 message passes` / `3,000 messages pass`.
+fn passes(n: u64) -> String {
+    if n == 1 {
+        "1 message passes".to_owned()
+    } else {
+        format!("{} messages pass", crate::units::count(n))
     }
 }
