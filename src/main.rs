@@ -25,13 +25,18 @@ fn main() -> ExitCode {
             let first = lines.next().unwrap_or_default();
             // A "tip:" (did you mean ...) comes after a blank line; the
             // usage line ends the details.
-            let details: Vec<&str> = lines
+            let mut message = first.strip_prefix("error: ").unwrap_or(first).to_owned();
+            for line in lines
                 .take_while(|l| !l.starts_with("Usage:") && !l.starts_with("For more"))
                 .filter(|l| l.starts_with("  "))
-                .map(|l| l.trim().trim_start_matches("tip: "))
-                .collect();
-            let first = first.strip_prefix("error: ").unwrap_or(first);
-            let message = [first].into_iter().chain(details).collect::<Vec<_>>().join(" ");
+            {
+                // A tip is its own clause: "...: 'sumary'; a similar
+                // subcommand exists: 'summary'".
+                match line.trim().strip_prefix("tip: ") {
+                    Some(tip) => message.push_str(&format!("; {tip}")),
+                    None => message.push_str(&format!(" {}", line.trim())),
+                }
+            }
             let _ = writeln!(std::io::stderr(), "dmarc-report: error: {message} (see --help)");
             return ExitCode::from(cli::EXIT_FATAL);
         }

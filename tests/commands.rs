@@ -433,6 +433,11 @@ fn a_mistyped_command_gets_a_did_you_mean_and_help_shows_examples_and_the_workfl
     let tmp = temp_dir();
     let out = run(command(tmp.path()).arg("sumary"));
     assert_fatal_one_line(&out, "'summary'");
+    assert!(
+        out.stderr.contains("'sumary'; a similar subcommand exists: 'summary'"),
+        "{}",
+        out.stderr
+    );
     let out = run(command(tmp.path()).arg("--help"));
     assert!(out.stdout.contains("Workflow:") && out.stdout.contains("dmarc-report report --out"));
     for cmd in ["fetch", "ingest", "errors", "summary", "report", "reparse", "demo"] {
