@@ -262,3 +262,29 @@ fn a_gzip_member_far_larger_than_its_report_fails_instead_of_growing_the_copy() 
     assert!(store.report_ids().unwrap().is_empty());
     assert_eq!(store.failures().unwrap().len(), 1, "kept as a failed input");
 }
+
+#[test]
+fn a_fetched_message_that_starts_with_an_mbox_from_line_is_read_as_an_email() {
+    let xml = sample_xml();
+    let email = dmarc_report_testkit::archive::email_with_attachment(
+        "Report domain: example.com",
+        "r.xml",
+        "text/xml",
+        &xml,
+    );
+    // One message as some servers and exports keep it: its envelope line first.
+    let one = dmarc_report_testkit::archive::mbox(std::slice::from_ref(&email));
+    assert!(one.starts_with(b"From "));
+    let store = Store::open_in_memory().unwrap();
+    let mut ingester = Ingester::new(&store, Limits::default());
+    let outcome = ingester.ingest_bytes("imap message 7", &one, &Hints::default()).unwrap();
+    assert!(outcome.is_ok() && outcome.reports_new == 1, "{outcome:?}");
+
+    // Two messages in mbox form inside one input are a mailbox: refused,
+    // naming what to do.
+    let two = dmarc_report_testkit::archive::mbox(&[email.clone(), email]);
+    let outcome = ingester.ingest_bytes("imap message 8", &two, &Hints::default()).unwrap();
+    assert_eq!(outcome.errors.len(), 1, "{outcome:?}");
+    assert!(outcome.errors[0].message.contains("give the mbox file itself"), "{outcome:?}");
+    ingester.finish().unwrap();
+}

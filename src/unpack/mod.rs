@@ -346,12 +346,25 @@ impl<S: Sink> Ctx<'_, S> {
                 });
             }
             Kind::TlsReportJson => self.problem(location, UnpackError::TlsReport),
-            Kind::Mbox => self.problem(
-                location,
-                UnpackError::Unrecognised(
-                    "an mbox mailbox inside another input; give the mbox file itself".into(),
-                ),
-            ),
+            Kind::Mbox => {
+                // One message kept with its mbox `From ` line (an IMAP server
+                // or an export that keeps the envelope line) is an email;
+                // several messages in mbox form are a mailbox, read only
+                // from a file of its own.
+                match read_capped(input, limits.max_message_size, "message", "--max-message-size") {
+                    Ok(bytes) => match single_message_after_from_line(&bytes) {
+                        Some(message) => return self.email(location, message, depth),
+                        None => self.problem(
+                            location,
+                            UnpackError::Unrecognised(
+                                "an mbox mailbox inside another input; give the mbox file itself"
+                                    .into(),
+                            ),
+                        ),
+                    },
+                    Err(e) => self.problem(location, UnpackError::from_io("message", e)),
+                }
+            }
             Kind::Unknown(what) => self.problem(location, UnpackError::Unrecognised(what)),
         }
         Ok(())
@@ -499,4 +512,14 @@ fn label_io(format: &str, e: io::Error) -> io::Error {
         _ => format!("the {format} data is corrupt: {e}"),
     };
     io::Error::new(e.kind(), DecodeError(message))
+}
+
+/// The message after an mbox `From ` line, when the input is exactly one
+/// message in mbox form (no other line starts with `From `: mbox writers
+/// escape such lines in bodies as `>From `).
+fn single_message_after_from_line(bytes: &[u8]) -> Option<&[u8]> {
+    let end = memchr::memchr(b'\n', bytes)?;
+    let rest = &bytes[end + 1..];
+    let another = memchr::memmem::find(rest, b"\nFrom ").is_some();
+    (!another && sniff::classify(rest, &Hints::default()) == Kind::Email).then_some(rest)
 }
