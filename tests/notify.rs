@@ -725,8 +725,9 @@ fn metrics_are_a_prometheus_text_file_written_atomically() {
     assert_eq!(get("dmarc_report_failed_inputs"), 0.0);
 }
 
-#[test]
-fn fetch_with_notify_tells_what_the_fetched_reports_changed_once() {
+/// A Dovecot whose `Reports` folder holds A's clean history, one email per
+/// report, and a setup whose config points `fetch` at it.
+fn dovecot_with_a_history_of_a() -> (common::dovecot::Dovecot, Setup) {
     let server = common::dovecot::Dovecot::start().unwrap();
     for (name, xml) in clean_history().into_iter().filter(|(n, _)| n.contains(A)) {
         let mail = common::email_with_attachment(
@@ -747,6 +748,12 @@ fn fetch_with_notify_tells_what_the_fetched_reports_changed_once() {
         server.password_file(),
         server.ca_file()
     ));
+    (server, s)
+}
+
+#[test]
+fn fetch_with_notify_tells_what_the_fetched_reports_changed_once() {
+    let (_server, s) = dovecot_with_a_history_of_a();
     let fetch = |s: &Setup| {
         run(command(s.path())
             .arg("--db")
@@ -767,26 +774,7 @@ fn fetch_with_notify_tells_what_the_fetched_reports_changed_once() {
 
 #[test]
 fn fetch_with_notify_as_json_prints_one_document_with_the_notification_inside() {
-    let server = common::dovecot::Dovecot::start().unwrap();
-    for (name, xml) in clean_history().into_iter().filter(|(n, _)| n.contains(A)) {
-        let mail = common::email_with_attachment(
-            &format!("Report domain: {A}"),
-            &name,
-            "text/xml",
-            xml.as_bytes(),
-        );
-        server.append("Reports", &mail).unwrap();
-    }
-    let s = Setup::new();
-    s.config(&format!(
-        "[[account]]\nhost = \"{}\"\nport = {}\nuser = \"{}\"\npassword_file = {:?}\n\
-         ca_file = {:?}\nfolders = [\"Reports\"]\n",
-        server.host(),
-        server.imaps_port(),
-        server.user(),
-        server.password_file(),
-        server.ca_file()
-    ));
+    let (_server, s) = dovecot_with_a_history_of_a();
     let fetch = |s: &Setup| {
         run(command(s.path())
             .arg("--db")
