@@ -174,31 +174,17 @@ fn a_copied_database_prints_the_same_and_keeps_raw_copies_and_failed_inputs_byte
 
 /// An mbox of `emails` rua emails, one gzip report each.
 fn mailbox(emails: usize) -> Vec<u8> {
-    let mut rng = common::Rng::seeded(29);
-    let mut messages = Vec::with_capacity(emails);
-    for i in 0..emails {
-        let begin = 1_792_454_400 + (i as i64 % 20) * 86_400;
-        let records: Vec<(String, u64)> = (0..1 + rng.below(8))
-            .map(|_| (format!("198.51.100.{}", rng.below(250)), 1 + rng.below(90)))
-            .collect();
-        let refs: Vec<(&str, u64)> = records.iter().map(|(ip, n)| (ip.as_str(), *n)).collect();
-        let id = format!("copy-{i}");
-        let xml = common::report_xml(
-            "reporter.example",
-            "example.com",
-            &id,
-            begin,
-            begin + 86_399,
-            &refs,
-        );
-        messages.push(common::email_with_attachment(
-            &format!("Report Domain: example.com Report-ID: {id}"),
-            &format!("reporter.example!example.com!{begin}!{}.xml.gz", begin + 86_399),
-            "application/gzip",
-            &common::gzip(xml.as_bytes()),
-        ));
+    common::MailboxShape {
+        seed: 29,
+        days: 20,
+        max_records: 8,
+        ip_prefix: "198.51.100.",
+        ip_count: 250,
+        max_messages: 90,
+        id_prefix: "copy",
     }
-    common::mbox(&messages)
+    .mbox(emails)
+    .0
 }
 
 #[test]

@@ -207,35 +207,16 @@ fn a_password_file_gives_the_password_and_a_wrong_one_fails_clearly() {
 /// over 10 days), and the totals a single clean ingest stores from it:
 /// (reports, records, messages).
 fn mailbox(emails: usize) -> (Vec<u8>, [u64; 3]) {
-    let mut rng = common::Rng::seeded(17);
-    let mut messages = Vec::with_capacity(emails);
-    let mut totals = [0u64; 3];
-    for i in 0..emails {
-        let begin = 1_792_454_400 + (i as i64 % 10) * 86_400;
-        let records: Vec<(String, u64)> = (0..1 + rng.below(6))
-            .map(|_| (format!("192.0.2.{}", rng.below(200)), 1 + rng.below(50)))
-            .collect();
-        let refs: Vec<(&str, u64)> = records.iter().map(|(ip, n)| (ip.as_str(), *n)).collect();
-        let id = format!("concurrent-{i}");
-        let xml = common::report_xml(
-            "reporter.example",
-            "example.com",
-            &id,
-            begin,
-            begin + 86_399,
-            &refs,
-        );
-        totals[0] += 1;
-        totals[1] += refs.len() as u64;
-        totals[2] += refs.iter().map(|(_, n)| n).sum::<u64>();
-        messages.push(common::email_with_attachment(
-            &format!("Report Domain: example.com Report-ID: {id}"),
-            &format!("reporter.example!example.com!{begin}!{}.xml.gz", begin + 86_399),
-            "application/gzip",
-            &common::gzip(xml.as_bytes()),
-        ));
+    common::MailboxShape {
+        seed: 17,
+        days: 10,
+        max_records: 6,
+        ip_prefix: "192.0.2.",
+        ip_count: 200,
+        max_messages: 50,
+        id_prefix: "concurrent",
     }
-    (common::mbox(&messages), totals)
+    .mbox(emails)
 }
 
 /// The stored totals and their check: every report whole and once.

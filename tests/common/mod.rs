@@ -128,3 +128,50 @@ pub mod oauth_server;
 pub mod postgres;
 pub mod smtp;
 pub mod totals;
+
+/// The shape of a generated rua mailbox: one gzip report per email from
+/// `reporter.example` for `example.com`, each over one of `days` days, with
+/// 1 to `max_records` records from `{ip_prefix}0..{ip_prefix}{ip_count - 1}`
+/// of 1 to `max_messages` messages each.
+pub struct MailboxShape {
+    pub seed: u64,
+    pub days: i64,
+    pub max_records: u64,
+    pub ip_prefix: &'static str,
+    pub ip_count: u64,
+    pub max_messages: u64,
+    pub id_prefix: &'static str,
+}
+
+impl MailboxShape {
+    /// An mbox of `emails` such emails, and the totals a single clean ingest
+    /// stores from it: (reports, records, messages).
+    pub fn mbox(&self, emails: usize) -> (Vec<u8>, [u64; 3]) {
+        let mut rng = Rng::seeded(self.seed);
+        let mut messages = Vec::with_capacity(emails);
+        let mut totals = [0u64; 3];
+        for i in 0..emails {
+            let begin = 1_792_454_400 + (i as i64 % self.days) * 86_400;
+            let records: Vec<(String, u64)> = (0..1 + rng.below(self.max_records))
+                .map(|_| {
+                    let ip = format!("{}{}", self.ip_prefix, rng.below(self.ip_count));
+                    (ip, 1 + rng.below(self.max_messages))
+                })
+                .collect();
+            let refs: Vec<(&str, u64)> = records.iter().map(|(ip, n)| (ip.as_str(), *n)).collect();
+            let id = format!("{}-{i}", self.id_prefix);
+            let xml =
+                report_xml("reporter.example", "example.com", &id, begin, begin + 86_399, &refs);
+            totals[0] += 1;
+            totals[1] += refs.len() as u64;
+            totals[2] += refs.iter().map(|(_, n)| n).sum::<u64>();
+            messages.push(email_with_attachment(
+                &format!("Report Domain: example.com Report-ID: {id}"),
+                &format!("reporter.example!example.com!{begin}!{}.xml.gz", begin + 86_399),
+                "application/gzip",
+                &gzip(xml.as_bytes()),
+            ));
+        }
+        (mbox(&messages), totals)
+    }
+}
