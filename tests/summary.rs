@@ -100,8 +100,8 @@ fn a_domain_without_reports_has_no_window() {
 fn report(id: usize, day: i64, records: &[(u8, u64, bool, bool)]) -> String {
     let begin = 1_792_454_400 + day * DAY;
     let org = format!("r{}", id % 3);
-    let mut report = Report::new(&org, "example.com", &id.to_string(), begin, begin + DAY - 1)
-        .policy("<p>none</p>");
+    let mut report =
+        Report::new(&org, "example.com", &id.to_string(), begin, begin + DAY - 1).policy("p=none");
     for (ip, count, dkim, spf) in records {
         let result = if *spf { "pass" } else { "fail" };
         report = report.record(
@@ -188,7 +188,7 @@ proptest! {
                 let begin = base + day * DAY + quarter * DAY / 4;
                 let mut report =
                     Report::new("r", "example.com", &i.to_string(), begin, begin + DAY - 1)
-                        .policy("<p>none</p>");
+                        .policy("p=none");
                 for (ip, count, dkim, spf) in records {
                     let result = if *spf { "pass" } else { "fail" };
                     report = report.record(
