@@ -16,6 +16,7 @@ use std::sync::{Arc, mpsc};
 
 use common::smtp::{self, Smtpd};
 use common::{command, run, temp_dir, write_file};
+use dmarc_report_testkit::report::{Record, Report};
 use mail_parser::{MessageParser, MimeHeaders};
 
 const DAY: i64 = 86_400;
@@ -28,79 +29,31 @@ fn today() -> i64 {
     now - now.rem_euclid(DAY)
 }
 
-/// One record: source, count, DKIM results (d=, result), SPF (domain,
-/// result), and the DMARC results (dkim, spf) the receiver evaluated.
-struct Row<'a> {
-    ip: &'a str,
-    count: u64,
-    dkim: (&'a str, &'a str),
-    spf: (&'a str, &'a str),
-    evaluated: (&'a str, &'a str),
-}
-
 /// The domain's own servers: everything passes.
-fn own(domain: &str, count: u64) -> Row<'_> {
-    Row {
-        ip: "192.0.2.10",
-        count,
-        dkim: (domain, "pass"),
-        spf: (domain, "pass"),
-        evaluated: ("pass", "pass"),
-    }
+fn own(domain: &str, count: u64) -> Record {
+    Record::new("192.0.2.10", count).evaluated(true, true).dkim(domain, "pass").spf(domain, "pass")
 }
 
 /// The same servers, failing (a broken DKIM key and a missing SPF entry).
-fn own_failing(domain: &str, count: u64) -> Row<'_> {
-    Row {
-        ip: "192.0.2.10",
-        count,
-        dkim: (domain, "fail"),
-        spf: (domain, "fail"),
-        evaluated: ("fail", "fail"),
-    }
+fn own_failing(domain: &str, count: u64) -> Record {
+    Record::new("192.0.2.10", count).dkim(domain, "fail").spf(domain, "fail")
 }
 
 /// SendGrid signing as itself: authenticated, not aligned.
-fn sendgrid(count: u64) -> Row<'static> {
-    Row {
-        ip: "167.89.1.1",
-        count,
-        dkim: ("sendgrid.net", "pass"),
-        spf: ("em123.sendgrid.net", "pass"),
-        evaluated: ("fail", "fail"),
-    }
+fn sendgrid(count: u64) -> Record {
+    Record::new("167.89.1.1", count).dkim("sendgrid.net", "pass").spf("em123.sendgrid.net", "pass")
 }
 
 /// Spoofing: nothing passes.
-fn spoof(domain: &str, count: u64) -> Row<'_> {
-    Row {
-        ip: "198.18.0.1",
-        count,
-        dkim: (domain, "fail"),
-        spf: (domain, "fail"),
-        evaluated: ("fail", "fail"),
-    }
+fn spoof(domain: &str, count: u64) -> Record {
+    Record::new("198.18.0.1", count).dkim(domain, "fail").spf(domain, "fail")
 }
 
-fn report(org: &str, domain: &str, id: &str, day: i64, rows: &[Row<'_>]) -> String {
-    let mut xml = format!(
-        "<?xml version=\"1.0\"?><feedback><report_metadata><org_name>{org}</org_name>\
-         <email>noreply@{org}</email><report_id>{id}</report_id><date_range><begin>{day}</begin>\
-         <end>{}</end></date_range></report_metadata><policy_published><domain>{domain}</domain>\
-         <adkim>r</adkim><aspf>r</aspf><p>none</p><sp>none</sp><pct>100</pct></policy_published>",
-        day + DAY - 1
-    );
-    for r in rows {
-        xml.push_str(&format!(
-            "<record><row><source_ip>{}</source_ip><count>{}</count><policy_evaluated>\
-             <disposition>none</disposition><dkim>{}</dkim><spf>{}</spf></policy_evaluated></row>\
-             <identifiers><header_from>{domain}</header_from></identifiers><auth_results>\
-             <dkim><domain>{}</domain><selector>s1</selector><result>{}</result></dkim>\
-             <spf><domain>{}</domain><result>{}</result></spf></auth_results></record>",
-            r.ip, r.count, r.evaluated.0, r.evaluated.1, r.dkim.0, r.dkim.1, r.spf.0, r.spf.1
-        ));
-    }
-    xml + "</feedback>\n"
+/// A report of `org` about `domain` for the day starting at `day`.
+fn report(org: &str, domain: &str, id: &str, day: i64, records: &[Record]) -> String {
+    let mut report = Report::new(org, domain, id, day, day + DAY - 1);
+    report.records = records.to_vec();
+    report.xml()
 }
 
 /// A database and a folder for inputs and config.
