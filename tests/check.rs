@@ -9,6 +9,7 @@ mod common;
 
 use common::dnsmasq::{Dnsmasq, Rr, dkim_key};
 use common::{command, run, temp_dir, write_file};
+use dmarc_report_testkit::report::{Record, Report};
 
 const GOOD_SPF: &str = "v=spf1 ip4:192.0.2.10 -all";
 
@@ -278,19 +279,20 @@ fn store_reports_of(dir: &std::path::Path, domain: &str, p: &str, sendgrid: bool
     for day in 0..30 {
         for org in ["google.com", "Outlook.com"] {
             let begin = day0 + day * 86_400;
-            let xml = format!(
-                "<?xml version=\"1.0\"?><feedback><report_metadata><org_name>{org}</org_name>\
-                 <email>noreply@{org}</email><report_id>{org}-{day}</report_id><date_range>\
-                 <begin>{begin}</begin><end>{}</end></date_range></report_metadata>\
-                 <policy_published><domain>{domain}</domain><p>{p}</p></policy_published>\
-                 <record><row><source_ip>192.0.2.10</source_ip><count>300</count><policy_evaluated>\
-                 <disposition>none</disposition><dkim>pass</dkim><spf>pass</spf></policy_evaluated></row>\
-                 <identifiers><header_from>{domain}</header_from><envelope_from>{domain}</envelope_from></identifiers>\
-                 <auth_results><dkim><domain>{domain}</domain><selector>fromreport</selector><result>pass</result></dkim>\
-                 <spf><domain>{domain}</domain><result>pass</result></spf></auth_results></record>{}</feedback>",
-                begin + 86_399,
-                if sendgrid { sendgrid_record(domain) } else { String::new() }
-            );
+            let mut report =
+                Report::new(org, domain, &format!("{org}-{day}"), begin, begin + 86_399)
+                    .policy(&format!("p={p}"))
+                    .record(
+                        Record::new("192.0.2.10", 300)
+                            .evaluated(true, true)
+                            .envelope_from(domain)
+                            .dkim_signed(domain, Some("fromreport"), "pass")
+                            .spf(domain, "pass"),
+                    );
+            if sendgrid {
+                report = report.record(sendgrid_record(domain));
+            }
+            let xml = report.xml();
             write_file(&reports, &format!("{org}-{day}.xml"), xml);
         }
     }
@@ -300,14 +302,12 @@ fn store_reports_of(dir: &std::path::Path, domain: &str, p: &str, sendgrid: bool
 
 /// SendGrid's record for `domain`: signed as itself, with an envelope-from
 /// under the domain that fails SPF.
-fn sendgrid_record(domain: &str) -> String {
-    format!(
-        "<record><row><source_ip>167.89.1.1</source_ip><count>40</count><policy_evaluated>\
-         <disposition>quarantine</disposition><dkim>fail</dkim><spf>fail</spf></policy_evaluated></row>\
-         <identifiers><header_from>{domain}</header_from><envelope_from>{domain}</envelope_from></identifiers>\
-         <auth_results><dkim><domain>sendgrid.net</domain><result>pass</result></dkim>\
-         <spf><domain>{domain}</domain><result>fail</result></spf></auth_results></record>"
-    )
+fn sendgrid_record(domain: &str) -> Record {
+    Record::new("167.89.1.1", 40)
+        .disposition("quarantine")
+        .envelope_from(domain)
+        .dkim_signed("sendgrid.net", None, "pass")
+        .spf(domain, "fail")
 }
 
 #[test]
