@@ -15,6 +15,7 @@ use dmarc_report::ingest::Ingester;
 use dmarc_report::limits::Limits;
 use dmarc_report::store::Store;
 use dmarc_report::unpack::Hints;
+use dmarc_report_testkit::report::{Record, Report};
 use proptest::prelude::*;
 
 const DOMAIN: &str = "example.com";
@@ -110,31 +111,22 @@ impl Scenario {
         Scenario {
             days: 30,
             reporters: vec!["google.com", "Outlook.com"],
-            policy: Box::new(|_| "<p>none</p>"),
+            policy: Box::new(|_| "p=none"),
             sources,
         }
     }
 
     fn xml(&self, reporter: usize, day: i64) -> String {
         let begin = DAY0 + day * DAY;
-        let mut xml = format!(
-            "<?xml version=\"1.0\"?><feedback><report_metadata><org_name>{}</org_name>\
-             <email>noreply@{}</email><report_id>{reporter}-{day}</report_id>\
-             <date_range><begin>{begin}</begin><end>{}</end></date_range></report_metadata>\
-             <policy_published><domain>{DOMAIN}</domain>{}<adkim>r</adkim><aspf>r</aspf>\
-             </policy_published>",
-            self.reporters[reporter],
-            self.reporters[reporter],
-            begin + DAY - 1,
-            (self.policy)(day)
-        );
+        let org = self.reporters[reporter];
+        let mut report =
+            Report::new(org, DOMAIN, &format!("{reporter}-{day}"), begin, begin + DAY - 1)
+                .policy(&format!("{}; adkim=r; aspf=r", (self.policy)(day)));
         for s in self.sources.iter().filter(|s| s.days.contains(&day)) {
             let (dkim_ok, spf_ok) = s.evaluated.unwrap_or((
                 s.dkim.iter().any(|(d, r)| *r == "pass" && aligned(d)),
                 s.spf.1 == "pass" && aligned(&s.spf.0),
             ));
-            let from = s.from.unwrap_or(DOMAIN);
-            let pf = |b: bool| if b { "pass" } else { "fail" };
             // The day's messages spread over the IPs, the remainder to the first.
             let n = s.ips.len() as u64;
             for (i, ip) in s.ips.iter().enumerate() {
@@ -142,36 +134,19 @@ impl Scenario {
                 if count == 0 {
                     continue;
                 }
-                let reason = s
-                    .reason
-                    .map(|r| {
-                        let comment = s
-                            .comment
-                            .map(|c| format!("<comment>{c}</comment>"))
-                            .unwrap_or_default();
-                        format!("<reason><type>{r}</type>{comment}</reason>")
-                    })
-                    .unwrap_or_default();
-                let dkim: String = s
-                    .dkim
-                    .iter()
-                    .map(|(d, r)| format!("<dkim><domain>{d}</domain><result>{r}</result></dkim>"))
-                    .collect();
-                xml.push_str(&format!(
-                    "<record><row><source_ip>{ip}</source_ip><count>{count}</count>\
-                     <policy_evaluated><disposition>none</disposition><dkim>{}</dkim>\
-                     <spf>{}</spf>{reason}</policy_evaluated></row>\
-                     <identifiers><header_from>{from}</header_from></identifiers>\
-                     <auth_results>{dkim}<spf><domain>{}</domain><result>{}</result></spf>\
-                     </auth_results></record>",
-                    pf(dkim_ok),
-                    pf(spf_ok),
-                    s.spf.0,
-                    s.spf.1
-                ));
+                let mut record = Record::new(ip.as_str(), count)
+                    .evaluated(dkim_ok, spf_ok)
+                    .header_from(s.from.unwrap_or(DOMAIN));
+                if let Some(kind) = s.reason {
+                    record = record.reason(kind, s.comment);
+                }
+                for (d, r) in &s.dkim {
+                    record = record.dkim_signed(d, None, r);
+                }
+                report = report.record(record.spf(&s.spf.0, s.spf.1));
             }
         }
-        xml + "</feedback>"
+        report.xml()
     }
 
     fn store(&self) -> Store {
@@ -275,7 +250,7 @@ fn an_spf_only_sender_blocks_reject_but_not_quarantine() {
     // blocking list and the what-if all say so (RFC 9989: no reject on SPF
     // alone).
     let mut s = Scenario::new(vec![own(), spf_only]);
-    s.policy = Box::new(|_| "<p>quarantine</p><pct>100</pct>");
+    s.policy = Box::new(|_| "p=quarantine; pct=100");
     let d = s.summarise();
     let r = &d.readiness;
     assert_eq!(r.verdict, Verdict::NotReady, "{r:#?}");
@@ -296,7 +271,7 @@ fn an_spf_only_sender_blocks_reject_but_not_quarantine() {
 
     // Without it, 30 days at quarantine make reject the next step.
     let mut s = Scenario::new(vec![own(), spoofing(3)]);
-    s.policy = Box::new(|_| "<p>quarantine</p><pct>100</pct>");
+    s.policy = Box::new(|_| "p=quarantine; pct=100");
     let r = s.summarise().readiness;
     assert_eq!(r.verdict, Verdict::ReadyForReject, "{r:#?}");
     assert_eq!(r.what_if.policy, "reject");
@@ -319,7 +294,7 @@ fn quarantine_comes_before_reject_even_when_everything_passes() {
     );
     // Ten days at quarantine are not enough.
     let mut s = Scenario::new(vec![own()]);
-    s.policy = Box::new(|day| if day >= 20 { "<p>quarantine</p>" } else { "<p>none</p>" });
+    s.policy = Box::new(|day| if day >= 20 { "p=quarantine" } else { "p=none" });
     let d = s.summarise();
     assert_eq!(d.readiness.verdict, Verdict::ReadyForQuarantine);
     assert!(
@@ -404,14 +379,14 @@ fn a_new_authenticating_source_in_the_last_week_blocks_even_when_small() {
 #[test]
 fn already_at_reject_is_enforced_unless_authorized_mail_is_lost() {
     let mut s = Scenario::new(vec![own(), spoofing(10)]);
-    s.policy = Box::new(|_| "<p>reject</p>");
+    s.policy = Box::new(|_| "p=reject");
     let d = s.summarise();
     assert_eq!(d.readiness.verdict, Verdict::Enforced);
     assert!(d.readiness.sentence.contains("enforced at p=reject"), "{}", d.readiness.sentence);
     assert_eq!(d.policy.current.record(), "v=DMARC1; p=reject; adkim=r; aspf=r");
 
     let mut s = Scenario::new(vec![own(), sendgrid()]);
-    s.policy = Box::new(|_| "<p>reject</p>");
+    s.policy = Box::new(|_| "p=reject");
     let r = s.summarise().readiness;
     assert_eq!(r.verdict, Verdict::NotReady);
     assert!(r.reasons[0].contains("being lost now"), "{:?}", r.reasons);
@@ -457,8 +432,7 @@ fn with_policy(mut s: Scenario, policy: &'static str) -> Scenario {
 #[test]
 fn at_reject_mail_passing_through_spf_alone_is_not_enforced_rfc9989() {
     let spf_only = source("198.51.100.5", 50, &[], ("bounce.example.com", "pass"));
-    let r =
-        with_policy(Scenario::new(vec![own(), spf_only]), "<p>reject</p>").summarise().readiness;
+    let r = with_policy(Scenario::new(vec![own(), spf_only]), "p=reject").summarise().readiness;
     assert_eq!(r.verdict, Verdict::NotReady, "{r:#?}");
     assert_eq!(r.blocking.len(), 1, "{:#?}", r.blocking);
     assert_eq!(r.blocking[0].blocks, "reject");
@@ -531,7 +505,7 @@ fn legitimate_mail_failing_under_an_enforcing_policy_now_blocks_within_the_toler
     // 4 of 304 messages a day fail (1.3%, inside the 2% tolerance), but at
     // p=quarantine they are being quarantined now.
     let broken = source("192.0.2.10", 4, &[(DOMAIN, "fail")], (DOMAIN, "fail"));
-    let s = with_policy(Scenario::new(vec![own(), broken.clone()]), "<p>quarantine</p>");
+    let s = with_policy(Scenario::new(vec![own(), broken.clone()]), "p=quarantine");
     let r = s.summarise().readiness;
     assert_eq!(r.verdict, Verdict::NotReady, "{r:#?}");
     assert!(r.reasons[0].contains("being lost now: 56 messages"), "{:?}", r.reasons);
@@ -551,7 +525,7 @@ fn failing_service_mail_from_a_subdomain_keeps_sp_where_it_is() {
     let mut news = source("192.0.2.10", 4, &[], (DOMAIN, "pass"));
     news.from = Some("news.example.com");
     news.evaluated = Some((false, false));
-    let s = with_policy(Scenario::new(vec![own(), news]), "<p>none</p><sp>none</sp>");
+    let s = with_policy(Scenario::new(vec![own(), news]), "p=none; sp=none");
     let r = s.summarise().readiness;
     assert_eq!(r.verdict, Verdict::ReadyForQuarantine, "{r:#?}");
     assert!(
@@ -568,7 +542,7 @@ fn subdomain_spoofing_and_echoed_sp_do_not_exempt_subdomains() {
     let mut phish = spoofing(30);
     phish.from = Some("login.example.com");
     // Reports echo sp=none for a record that has no sp.
-    let s = with_policy(Scenario::new(vec![own(), phish]), "<p>none</p><sp>none</sp>");
+    let s = with_policy(Scenario::new(vec![own(), phish]), "p=none; sp=none");
     let r = s.summarise().readiness;
     assert_eq!(r.verdict, Verdict::ReadyForQuarantine, "{r:#?}");
     assert!(!r.recommended_record.contains("sp="), "{}", r.recommended_record);
@@ -577,7 +551,7 @@ fn subdomain_spoofing_and_echoed_sp_do_not_exempt_subdomains() {
 
 #[test]
 fn a_published_sp_is_never_lowered() {
-    let s = with_policy(Scenario::new(vec![own()]), "<p>none</p><sp>reject</sp>");
+    let s = with_policy(Scenario::new(vec![own()]), "p=none; sp=reject");
     let r = s.summarise().readiness;
     assert_eq!(r.verdict, Verdict::ReadyForQuarantine, "{r:#?}");
     assert!(
@@ -590,7 +564,7 @@ fn a_published_sp_is_never_lowered() {
     let mut news =
         source("167.89.9.9", 40, &[("sendgrid.net", "pass")], ("em9.sendgrid.net", "pass"));
     news.from = Some("news.example.com");
-    let s = with_policy(Scenario::new(vec![own(), news]), "<p>none</p><sp>quarantine</sp>");
+    let s = with_policy(Scenario::new(vec![own(), news]), "p=none; sp=quarantine");
     let r = s.summarise().readiness;
     assert_eq!(r.verdict, Verdict::NotReady, "{r:#?}");
     assert!(r.recommended_record.contains("sp=quarantine"), "{}", r.recommended_record);
@@ -648,10 +622,7 @@ fn a_parked_domain_with_only_spoofing_goes_to_reject_at_once() {
     assert!(r.advice.iter().any(|a| a.contains("v=spf1 -all")), "{:?}", r.advice);
     assert_eq!(r.what_if.policy, "reject");
 
-    let s = with_policy(
-        Scenario::new(vec![spoofing(30)]),
-        "<p>reject</p><sp>reject</sp><np>reject</np>",
-    );
+    let s = with_policy(Scenario::new(vec![spoofing(30)]), "p=reject; sp=reject; np=reject");
     assert_eq!(s.summarise().readiness.verdict, Verdict::Enforced);
 }
 
@@ -679,7 +650,7 @@ fn a_signature_with_the_domains_own_subdomain_key_is_the_domains_mail() {
 #[test]
 fn at_quarantine_too_briefly_the_sentence_does_not_promise_reject() {
     let s = Scenario {
-        policy: Box::new(|day| if day >= 23 { "<p>quarantine</p>" } else { "<p>none</p>" }),
+        policy: Box::new(|day| if day >= 23 { "p=quarantine" } else { "p=none" }),
         ..Scenario::new(vec![own()])
     };
     let r = s.summarise().readiness;
@@ -754,7 +725,7 @@ fn failing_subdomain_mail_under_sp_none_does_not_count_against_p() {
     // Spoofing From another subdomain stays under sp=none too.
     let mut phish = spoofing(25);
     phish.from = Some("login.example.com");
-    let s = with_policy(Scenario::new(vec![own(), news, phish]), "<p>quarantine</p><sp>none</sp>");
+    let s = with_policy(Scenario::new(vec![own(), news, phish]), "p=quarantine; sp=none");
     let r = s.summarise().readiness;
     assert_eq!(r.verdict, Verdict::ReadyForReject, "{r:#?}");
     // The what-if does not claim to stop what the record leaves under sp.
@@ -778,7 +749,7 @@ fn failing_subdomain_mail_under_sp_none_does_not_count_against_p() {
     let mut news = source("192.0.2.10", 40, &[], (DOMAIN, "pass"));
     news.from = Some("news.example.com");
     news.evaluated = Some((false, false));
-    let s = with_policy(Scenario::new(vec![own(), news]), "<p>quarantine</p><sp>quarantine</sp>");
+    let s = with_policy(Scenario::new(vec![own(), news]), "p=quarantine; sp=quarantine");
     let r = s.summarise().readiness;
     assert_eq!(r.verdict, Verdict::NotReady, "{r:#?}");
     assert!(r.reasons[0].contains("being lost now"), "{:?}", r.reasons);
@@ -796,7 +767,7 @@ fn an_unknown_service_sending_from_a_subdomain_under_sp_none_does_not_block_reje
         ("mc.esp-example.net", "pass"),
     );
     news.from = Some("news.example.com");
-    let s = with_policy(Scenario::new(vec![own(), news.clone()]), "<p>reject</p><sp>none</sp>");
+    let s = with_policy(Scenario::new(vec![own(), news.clone()]), "p=reject; sp=none");
     let r = s.summarise().readiness;
     assert_eq!(r.verdict, Verdict::Enforced, "{r:#?}");
     assert!(r.blocking.is_empty(), "{:#?}", r.blocking);
@@ -806,7 +777,7 @@ fn an_unknown_service_sending_from_a_subdomain_under_sp_none_does_not_block_reje
     // From the domain itself, the same sender blocks, and the sentence
     // does not call it authorized mail.
     news.from = None;
-    let s = with_policy(Scenario::new(vec![own(), news]), "<p>reject</p><sp>none</sp>");
+    let s = with_policy(Scenario::new(vec![own(), news]), "p=reject; sp=none");
     let r = s.summarise().readiness;
     assert_eq!(r.verdict, Verdict::NotReady, "{r:#?}");
     assert_eq!(r.blocking[0].blocks, "reject");
@@ -824,7 +795,7 @@ fn mail_from_an_unrelated_domain_in_the_reports_does_not_hold_sp() {
     let mut other = source("198.51.100.9", 1, &[("example.net", "pass")], ("example.net", "pass"));
     other.from = Some("example.net");
     other.evaluated = Some((false, false));
-    let s = with_policy(Scenario::new(vec![busy, other]), "<p>none</p><sp>none</sp>");
+    let s = with_policy(Scenario::new(vec![busy, other]), "p=none; sp=none");
     let r = s.summarise().readiness;
     assert_eq!(r.verdict, Verdict::ReadyForQuarantine, "{r:#?}");
     assert!(!r.recommended_record.contains("sp=none"), "{}", r.recommended_record);
