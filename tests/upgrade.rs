@@ -11,6 +11,7 @@ use dmarc_report::ingest::Ingester;
 use dmarc_report::limits::Limits;
 use dmarc_report::store::inspect::{self, Inspector};
 use dmarc_report::store::{Store, SummaryReads};
+use dmarc_report_testkit::report::{Record, Report};
 
 /// The bundled samples (failed inputs included) in a new database, and
 /// the content lines they give.
@@ -85,27 +86,18 @@ fn a_database_of_every_released_schema_from_4_with_the_samples_upgrades_in_place
 /// from a subdomain.
 fn report_with_subdomain_mail() -> String {
     let begin = 1_700_006_400;
-    let record = |from: &str, count: u32, dkim: &str| {
-        format!(
-            "<record><row><source_ip>192.0.2.77</source_ip><count>{count}</count>\
-             <policy_evaluated><disposition>none</disposition><dkim>{dkim}</dkim>\
-             <spf>fail</spf></policy_evaluated></row>\
-             <identifiers><header_from>{from}</header_from></identifiers>\
-             <auth_results><dkim><domain>{from}</domain><result>{dkim}</result></dkim>\
-             <spf><domain>bounce.esp.example</domain><result>pass</result></spf>\
-             </auth_results></record>"
-        )
+    let record = |from: &str, count: u64, dkim: &str| {
+        Record::new("192.0.2.77", count)
+            .evaluated(dkim == "pass", false)
+            .header_from(from)
+            .dkim_signed(from, None, dkim)
+            .spf("bounce.esp.example", "pass")
     };
-    format!(
-        "<?xml version=\"1.0\"?><feedback><report_metadata><org_name>google.com</org_name>\
-         <email>noreply@google.com</email><report_id>sub-1</report_id>\
-         <date_range><begin>{begin}</begin><end>{}</end></date_range></report_metadata>\
-         <policy_published><domain>example.com</domain><p>none</p></policy_published>{}{}\
-         </feedback>",
-        begin + 86_399,
-        record("example.com", 40, "pass"),
-        record("news.example.com", 9, "fail"),
-    )
+    Report::new("google.com", "example.com", "sub-1", begin, begin + 86_399)
+        .policy("p=none")
+        .record(record("example.com", 40, "pass"))
+        .record(record("news.example.com", 9, "fail"))
+        .xml()
 }
 
 #[test]
