@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 
 use common::*;
 use dmarc_report::store::inspect::Inspector;
+use dmarc_report_testkit::report::{Record, Report, TAIL};
 use serde_json::Value;
 
 /// 2026-10-20 00:00:00 UTC.
@@ -729,19 +730,18 @@ fn retry_failed_stores_an_input_that_failed_on_a_limit_and_removes_it_from_error
 
 /// A report of about `size` bytes of XML (many identical records).
 fn huge_report_xml(size: usize) -> Vec<u8> {
-    let head = daily_report("bomb.example", "example.com", 0, 0);
-    let head = head.strip_suffix("</feedback>\n").expect("report ends with </feedback>");
-    let record = "<record><row><source_ip>192.0.2.1</source_ip><count>1</count>\
-        <policy_evaluated><disposition>none</disposition><dkim>pass</dkim><spf>pass</spf>\
-        </policy_evaluated></row><identifiers><header_from>example.com</header_from>\
-        </identifiers><auth_results><spf><domain>example.com</domain><result>pass</result>\
-        </spf></auth_results></record>\n";
-    let mut xml = String::with_capacity(size + record.len() * 2);
-    xml.push_str(head);
+    let report = Report::new("bomb.example", "example.com", "bomb-0", BEGIN, BEGIN + DAY - 1);
+    let mut record = String::new();
+    Record::new("192.0.2.1", 1)
+        .evaluated(true, true)
+        .spf("example.com", "pass")
+        .write(&mut record, &report.domain);
+    let mut xml = report.head();
+    xml.reserve(size + record.len() * 2);
     while xml.len() < size {
-        xml.push_str(record);
+        xml.push_str(&record);
     }
-    xml.push_str("</feedback>\n");
+    xml.push_str(TAIL);
     xml.into_bytes()
 }
 
