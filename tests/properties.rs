@@ -172,6 +172,8 @@ proptest! {
         records in proptest::collection::vec(gen_record(), 0..20),
         style in any::<u8>(),
     ) {
+        // Written by hand on purpose: padded, re-cased values in every
+        // element, which the shared report builder does not write.
         let mut xml = format!(
             "<?xml version=\"1.0\"?><feedback><report_metadata><org_name>{}</org_name>\
              <report_id>r1</report_id><date_range><begin>100</begin><end>200</end></date_range>\
