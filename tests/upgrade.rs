@@ -11,6 +11,7 @@ use dmarc_report::ingest::Ingester;
 use dmarc_report::limits::Limits;
 use dmarc_report::store::inspect::{self, Inspector};
 use dmarc_report::store::{Store, SummaryReads};
+use dmarc_report::units::DAY;
 use dmarc_report_testkit::report::{Record, Report};
 
 /// The bundled samples (failed inputs included) in a new database, and
@@ -100,6 +101,50 @@ fn report_with_subdomain_mail() -> String {
         .xml()
 }
 
+/// Every source's streams (`stream_days`) add up to the source's totals,
+/// over all of each domain's days.
+fn streams_add_up_to_their_sources(store: &Store) {
+    let catalogue = Catalogue::builtin();
+    let mut checked = 0;
+    for domain in store.domains().unwrap() {
+        let window = summary::window(store, &domain, WindowSpec::All).unwrap().unwrap();
+        let totals = summary::domain_totals(store, &domain, window, &catalogue).unwrap();
+        let first = window.begin.div_euclid(DAY) * DAY;
+        let end = (window.end + DAY - 1).div_euclid(DAY) * DAY;
+        for row in &totals.sources {
+            let mut sums = [0u64; 5];
+            let mut streams = 0;
+            store
+                .scan_streams(&domain, std::slice::from_ref(&row.ip), first, end, &mut |s| {
+                    streams += 1;
+                    for (sum, v) in sums.iter_mut().zip(s.sums) {
+                        *sum += v;
+                    }
+                })
+                .unwrap();
+            assert!(streams > 0, "{domain} {}", row.ip);
+            assert_eq!(summary::Totals::from_sums(sums), row.totals, "{domain} {}", row.ip);
+            checked += 1;
+        }
+    }
+    assert!(checked >= 10, "{checked}");
+}
+
+#[test]
+fn a_database_from_before_the_streams_gains_them_from_its_records() {
+    let (source, want) = samples();
+    streams_add_up_to_their_sources(&source);
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("before-streams.db");
+    // The newest migration is the one that adds the streams.
+    let version = Store::open_in_memory().unwrap().schema_version().unwrap() - 1;
+    inspect::create_released_copy(&source, &path, version).unwrap();
+    assert_eq!(Inspector::open(&path).unwrap().schema_version().unwrap(), version);
+    let store = Store::open(&path).unwrap();
+    assert_eq!(store.inspect().content().unwrap(), want);
+    streams_add_up_to_their_sources(&store);
+}
+
 #[test]
 fn a_schema_7_database_gains_the_subdomain_part_of_each_source_from_its_records() {
     let source = Store::open_in_memory().unwrap();
@@ -140,6 +185,7 @@ fn a_schema_7_database_gains_the_subdomain_part_of_each_source_from_its_records(
     let sub: Vec<(u64, u64)> =
         row.daily.iter().map(|d| (d.subdomain.messages, d.totals.messages)).collect();
     assert_eq!(sub, [(9, 49)]);
+    streams_add_up_to_their_sources(&store);
 }
 
 #[test]
@@ -157,17 +203,21 @@ fn a_postgresql_database_before_the_subdomain_split_is_upgraded_and_its_rollups_
         assert!(outcome.is_ok(), "{:?}", outcome.errors);
         ingester.finish().unwrap();
     }
+    {
+        let store = Store::open(path).unwrap();
+        streams_add_up_to_their_sources(&store);
+    }
     // The database as the release before the split made it: rollups
-    // without the subdomain columns, and that migration not applied (it is
-    // the newest one).
+    // without the subdomain columns nor the streams, and those two
+    // migrations (3 and 4) not applied.
     let mut client = postgres::Client::connect(&url, postgres::NoTls).unwrap();
     client
         .batch_execute(
             "ALTER TABLE source_days DROP COLUMN sub_messages, DROP COLUMN sub_dmarc_pass,
                  DROP COLUMN sub_spf_aligned_pass, DROP COLUMN sub_dkim_aligned_pass,
                  DROP COLUMN sub_authenticated;
-             DELETE FROM dmarc_report_migrations
-             WHERE version = (SELECT max(version) FROM dmarc_report_migrations)",
+             DROP TABLE stream_days;
+             DELETE FROM dmarc_report_migrations WHERE version IN (3, 4)",
         )
         .unwrap();
     drop(client);
@@ -188,4 +238,5 @@ fn a_postgresql_database_before_the_subdomain_split_is_upgraded_and_its_rollups_
     let sub: Vec<(u64, u64)> =
         row.daily.iter().map(|d| (d.subdomain.messages, d.totals.messages)).collect();
     assert_eq!(sub, [(9, 49)]);
+    streams_add_up_to_their_sources(&store);
 }

@@ -3,7 +3,9 @@
 //! another implementation of the same traits. Analysis code takes
 //! `&dyn SummaryReads` and `&dyn RdnsCache`, never a connection.
 
-use super::{DomainDays, PolicyReport, RdnsEntry, RecordFacts, ReportRef, SourceDay, StoreError};
+use super::{
+    DomainDays, PolicyReport, RdnsEntry, RecordFacts, ReportRef, SourceDay, StoreError, StreamDay,
+};
 
 /// What the summary reads.
 pub trait SummaryReads {
@@ -51,6 +53,18 @@ pub trait SummaryReads {
         first_day: i64,
         end_day: i64,
         visit: &mut dyn FnMut(&SourceDay<'_>),
+    ) -> Result<(), StoreError>;
+
+    /// The streams of `domain`'s sources `ips` (each address once) on the
+    /// days `[first_day, end_day)`: one call per stream, source and day, in
+    /// no particular order.
+    fn scan_streams(
+        &self,
+        domain: &str,
+        ips: &[String],
+        first_day: i64,
+        end_day: i64,
+        visit: &mut dyn FnMut(&StreamDay<'_>),
     ) -> Result<(), StoreError>;
 
     /// `domain`'s dispositions and subdomains over the same days.

@@ -17,7 +17,7 @@ use super::transfer::{CheckRun, EventRow, FactRow, ImapMessage, KeptFailure, Sto
 use super::{
     DomainDays, FailedInput, MessageOutcome, PolicyReport, RawMeta, RdnsEntry, RecordFacts,
     RecordRow, ReportRef, ReportTail, SourceDay, SqliteReplacement, SqliteStore, SqliteWriter,
-    StoreError,
+    StoreError, StreamDay,
 };
 use crate::model::{Record, ReportHeader};
 
@@ -510,6 +510,17 @@ impl SummaryReads for Store {
         visit: &mut dyn FnMut(&SourceDay<'_>),
     ) -> Result<(), StoreError> {
         on!(self, s => s.scan_source_days(domain, first_day, end_day, visit))
+    }
+
+    fn scan_streams(
+        &self,
+        domain: &str,
+        ips: &[String],
+        first_day: i64,
+        end_day: i64,
+        visit: &mut dyn FnMut(&StreamDay<'_>),
+    ) -> Result<(), StoreError> {
+        on!(self, s => s.scan_streams(domain, ips, first_day, end_day, visit))
     }
 
     fn domain_days(

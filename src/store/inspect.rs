@@ -458,11 +458,15 @@ pub fn create_released_copy(
     // The rollups in the columns that release had (later ones added some).
     let mut rollups = String::new();
     if version >= 5 {
-        for table in ["source_days", "domain_days"] {
+        for table in ["source_days", "domain_days", "stream_days"] {
             let columns: Vec<String> = conn
                 .prepare(&format!("SELECT name FROM pragma_table_info('{table}', 'released')"))?
                 .query_map([], |r| r.get(0))?
                 .collect::<Result<_, _>>()?;
+            if columns.is_empty() {
+                // Not in that release yet.
+                continue;
+            }
             let columns = columns.join(", ");
             rollups.push_str(&format!(
                 "INSERT INTO released.{table} ({columns}) SELECT {columns} FROM main.{table};\n"

@@ -18,6 +18,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../schemas/migrations/0007_record_checks.sql"),
     COMPACT_RECORDS,
     SUBDOMAIN_SPLIT,
+    STREAMS,
 ];
 
 /// The version whose migration adds the rollups, which the program then
@@ -29,6 +30,10 @@ const ROLLUPS: i64 = 5;
 /// rollups, which the program then fills by rebuilding them.
 const SUBDOMAIN_SPLIT: &str =
     include_str!("../../schemas/migrations/0010_source_days_from_split.sql");
+
+/// The migration that adds the streams of each source's day, which the
+/// program then fills by rebuilding the rollups.
+const STREAMS: &str = include_str!("../../schemas/migrations/0011_stream_days.sql");
 
 /// The migration that makes the record layout compact; the program then
 /// copies the records over.
@@ -73,7 +78,7 @@ pub fn apply_up_to(conn: &Connection, target: i64) -> Result<(), StoreError> {
             if *sql == COMPACT_RECORDS {
                 super::copy_v7_records(conn)?;
             }
-            rebuild |= v == ROLLUPS || *sql == SUBDOMAIN_SPLIT;
+            rebuild |= v == ROLLUPS || *sql == SUBDOMAIN_SPLIT || *sql == STREAMS;
             conn.execute_batch(&format!("PRAGMA user_version = {v}"))?;
         }
         // A database made for an older release (tests of upgrades) is left

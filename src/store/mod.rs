@@ -38,13 +38,16 @@ mod rdns;
 mod reads;
 mod rollup;
 mod snapshot;
+mod streams;
 pub mod transfer;
 
 pub use backend::{Backend, RdnsCache, SummaryReads};
 pub use checks::{RecordCheck, StoredFinding};
 pub use engine::{Location, Replacement, ReportWriter, Store};
 pub use rdns::{RdnsEntry, RdnsStatus};
-pub use reads::{DomainDays, PolicyReport, RecordFacts, ReportRef, SourceDay, StoredReason};
+pub use reads::{
+    DomainDays, PolicyReport, RecordFacts, ReportRef, SourceDay, StoredReason, StreamDay,
+};
 pub use rollup::{from_subdomain, reason_label};
 
 use std::path::{Path, PathBuf};

@@ -106,6 +106,25 @@ impl<'a> SourceDay<'a> {
     }
 }
 
+/// One stream of one source on one day, from the rollups (see
+/// `stream_days` in `schemas/migrations/0011_stream_days.sql`).
+#[derive(Debug, Clone, Copy)]
+pub struct StreamDay<'a> {
+    /// The day, Unix seconds at 00:00 UTC.
+    pub day: i64,
+    /// The mail is From a subdomain of the policy domain.
+    pub subdomain: bool,
+    /// The DKIM domain of the signature that aligned, else of the first
+    /// that passed; empty when none passed.
+    pub dkim: &'a str,
+    /// The envelope-from domain, else the first domain SPF passed for;
+    /// empty when neither is known.
+    pub spf: &'a str,
+    /// messages, dmarc_pass, spf_aligned_pass, dkim_aligned_pass,
+    /// authenticated.
+    pub sums: [u64; 5],
+}
+
 /// What a domain's rollups hold besides its sources, summed over days.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct DomainDays {
@@ -408,6 +427,39 @@ impl SummaryReads for SqliteStore {
                 reasons: text(14).unwrap_or_default(),
                 envelope: text(15).unwrap_or_default(),
             });
+        }
+        Ok(())
+    }
+
+    fn scan_streams(
+        &self,
+        domain: &str,
+        ips: &[String],
+        first_day: i64,
+        end_day: i64,
+        visit: &mut dyn FnMut(&StreamDay<'_>),
+    ) -> Result<(), StoreError> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT day, subdomain, dkim_domain, spf_domain, messages, dmarc_pass,
+                    spf_aligned_pass, dkim_aligned_pass, authenticated
+             FROM stream_days WHERE domain = ?1 AND source_ip = ?2 AND day >= ?3 AND day < ?4",
+        )?;
+        for ip in ips {
+            let mut rows = stmt.query(params![domain, ip, first_day, end_day])?;
+            while let Some(row) = rows.next()? {
+                let text =
+                    |i: usize| row.get_ref(i).ok().and_then(|v| v.as_str().ok()).unwrap_or("");
+                let n = |i: usize| -> Result<u64, rusqlite::Error> {
+                    Ok(u64::try_from(row.get::<_, i64>(i)?).unwrap_or(0))
+                };
+                visit(&StreamDay {
+                    day: row.get(0)?,
+                    subdomain: row.get::<_, i64>(1)? != 0,
+                    dkim: text(2),
+                    spf: text(3),
+                    sums: [n(4)?, n(5)?, n(6)?, n(7)?, n(8)?],
+                });
+            }
         }
         Ok(())
     }

@@ -13,6 +13,8 @@
 //! - `domain_days`: per domain and day: messages by applied disposition
 //!   as written, and totals per header-from domain other than the policy
 //!   domain (subdomains).
+//! - `stream_days`: per domain, source address and day, the mail split by
+//!   the identity it authenticated with (see `streams.rs`).
 //!
 //! A report adds to the rollups inside its own savepoint, so they are undone
 //! with it. Deleting a report (`reparse`) rebuilds the rollups of its
@@ -126,6 +128,7 @@ pub(super) struct Rollup {
     sources: HashMap<String, SourceAcc>,
     dispositions: HashMap<String, u64>,
     subdomains: HashMap<String, Sums>,
+    streams: super::streams::Streams,
 }
 
 impl Rollup {
@@ -138,6 +141,7 @@ impl Rollup {
             sources: HashMap::new(),
             dispositions: HashMap::new(),
             subdomains: HashMap::new(),
+            streams: Default::default(),
         }
     }
 
@@ -182,7 +186,11 @@ impl Rollup {
         {
             acc.envelope.insert(env.to_owned());
         }
-        if self.sources.len() >= FLUSH_AT || self.subdomains.len() >= FLUSH_AT {
+        self.streams.add(&self.domain, r);
+        if self.sources.len() >= FLUSH_AT
+            || self.subdomains.len() >= FLUSH_AT
+            || self.streams.len() >= FLUSH_AT
+        {
             self.flush(conn)?;
         }
         Ok(())
@@ -281,6 +289,7 @@ impl Rollup {
                 n(s[4])
             ])?;
         }
+        self.streams.write_sqlite(conn, domain, day)?;
         Ok(())
     }
 }
@@ -329,6 +338,8 @@ pub(super) fn rebuild(conn: &Connection, domain: &str, day: i64) -> Result<(), S
     conn.prepare_cached("DELETE FROM source_days WHERE domain = ?1 AND day = ?2")?
         .execute(params![domain, day])?;
     conn.prepare_cached("DELETE FROM domain_days WHERE domain = ?1 AND day = ?2")?
+        .execute(params![domain, day])?;
+    conn.prepare_cached("DELETE FROM stream_days WHERE domain = ?1 AND day = ?2")?
         .execute(params![domain, day])?;
     let reports: Vec<(i64, i64, i64)> = conn
         .prepare_cached(

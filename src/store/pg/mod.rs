@@ -47,12 +47,17 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../../schemas/postgres/0001_initial.sql"),
     include_str!("../../../schemas/postgres/0002_views.sql"),
     SUBDOMAIN_SPLIT,
+    STREAMS,
 ];
 
 /// The migration that adds the subdomain part of each source's day to the
 /// rollups, which the program then fills by rebuilding them.
 const SUBDOMAIN_SPLIT: &str =
     include_str!("../../../schemas/postgres/0003_source_days_from_split.sql");
+
+/// The migration that adds the streams of each source's day, which the
+/// program then fills by rebuilding the rollups.
+const STREAMS: &str = include_str!("../../../schemas/postgres/0004_stream_days.sql");
 
 /// The schema version this build creates.
 pub const LATEST: i64 = MIGRATIONS.len() as i64;
@@ -847,6 +852,7 @@ fn rebuild_rollups(
 ) -> Result<(), StoreError> {
     c.execute("DELETE FROM source_days WHERE domain = $1 AND day = $2", &[&domain, &day])?;
     c.execute("DELETE FROM domain_days WHERE domain = $1 AND day = $2", &[&domain, &day])?;
+    c.execute("DELETE FROM stream_days WHERE domain = $1 AND day = $2", &[&domain, &day])?;
     let reports = c.query(
         "SELECT id, begin_ts, end_ts FROM reports
          WHERE policy_domain = $1 AND begin_ts >= $2 AND begin_ts < $3 ORDER BY id",
@@ -915,7 +921,7 @@ fn migrate(client: &mut Client) -> Result<(), StoreError> {
     for v in current + 1..=LATEST {
         let Some(sql) = usize::try_from(v - 1).ok().and_then(|i| MIGRATIONS.get(i)) else { break };
         tx.batch_execute(sql)?;
-        rebuild |= *sql == SUBDOMAIN_SPLIT;
+        rebuild |= *sql == SUBDOMAIN_SPLIT || *sql == STREAMS;
         tx.execute(
             "INSERT INTO dmarc_report_migrations (version, applied_at) VALUES ($1, $2)",
             &[&i32::try_from(v).unwrap_or(i32::MAX), &now],

@@ -9,6 +9,7 @@ use crate::store::backend::{RdnsCache, SummaryReads};
 use crate::store::reads::{passing_domains, reasons};
 use crate::store::{
     DomainDays, PolicyReport, RdnsEntry, RdnsStatus, RecordFacts, ReportRef, SourceDay, StoreError,
+    StreamDay,
 };
 
 fn unsigned(v: i64) -> u64 {
@@ -160,6 +161,37 @@ impl SummaryReads for PgStore {
                 row.get(11),
                 [text(12), text(13), text(14), text(15)],
             ));
+        }
+        Ok(())
+    }
+
+    fn scan_streams(
+        &self,
+        domain: &str,
+        ips: &[String],
+        first_day: i64,
+        end_day: i64,
+        visit: &mut dyn FnMut(&StreamDay<'_>),
+    ) -> Result<(), StoreError> {
+        if ips.is_empty() {
+            return Ok(());
+        }
+        let rows = self.c().query(
+            "SELECT day, subdomain, dkim_domain, spf_domain, messages, dmarc_pass,
+                    spf_aligned_pass, dkim_aligned_pass, authenticated
+             FROM stream_days
+             WHERE domain = $1 AND source_ip = ANY($2) AND day >= $3 AND day < $4",
+            &[&domain, &ips, &first_day, &end_day],
+        )?;
+        for row in &rows {
+            let n = |i: usize| unsigned(row.get(i));
+            visit(&StreamDay {
+                day: row.get(0),
+                subdomain: row.get::<_, i16>(1) != 0,
+                dkim: row.get(2),
+                spf: row.get(3),
+                sums: [n(4), n(5), n(6), n(7), n(8)],
+            });
         }
         Ok(())
     }

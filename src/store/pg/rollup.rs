@@ -1,4 +1,4 @@
-//! The rollups (`source_days`, `domain_days`, see `store/rollup.rs` for
+//! The rollups (`source_days`, `domain_days`, `stream_days`, see `store/rollup.rs` for
 //! what they hold) as PostgreSQL keeps them: a report's additions are
 //! gathered in memory and written with one statement per table, in key
 //! order, so that workers adding to the same rows at once take their row
@@ -72,6 +72,7 @@ pub(super) struct Rollup {
     sources: BTreeMap<String, SourceAcc>,
     dispositions: BTreeMap<String, u64>,
     subdomains: BTreeMap<String, Sums>,
+    streams: crate::store::streams::Streams,
 }
 
 impl Rollup {
@@ -84,6 +85,7 @@ impl Rollup {
             sources: BTreeMap::new(),
             dispositions: BTreeMap::new(),
             subdomains: BTreeMap::new(),
+            streams: Default::default(),
         }
     }
 
@@ -132,7 +134,11 @@ impl Rollup {
         {
             acc.envelope.insert(env.to_owned());
         }
-        if self.sources.len() >= FLUSH_AT || self.subdomains.len() >= FLUSH_AT {
+        self.streams.add(&self.domain, r);
+        if self.sources.len() >= FLUSH_AT
+            || self.subdomains.len() >= FLUSH_AT
+            || self.streams.len() >= FLUSH_AT
+        {
             self.flush(client)?;
         }
         Ok(())
@@ -267,6 +273,9 @@ impl Rollup {
                 ],
             )?;
         }
+        // After source_days and domain_days: the same table order in every
+        // worker.
+        self.streams.write_pg(client, &self.domain, self.day)?;
         Ok(())
     }
 }
