@@ -68,7 +68,6 @@
 //! prints PASS/FAIL against the targets but exits non-zero only on a real
 //! error.
 
-use std::fmt::Write as _;
 use std::fs::{self, File};
 use std::io::{self, BufReader, BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
@@ -82,6 +81,8 @@ use dmarc_report::parse::{ParseOptions, ReportReader};
 use dmarc_report::store::raw::RawCapture;
 use dmarc_report::store::{RawMeta, RecordRow, ReportTail, Store};
 use dmarc_report_testkit::Rng;
+use dmarc_report_testkit::archive::{Attachment, Email, gzip, zip};
+use dmarc_report_testkit::report::{Record, Report, TAIL};
 use flate2::Compression;
 use flate2::read::GzDecoder;
 use flate2::write::GzEncoder;
@@ -1449,39 +1450,13 @@ fn write_report_with(
     records: u64,
     rng: &mut Rng,
 ) -> io::Result<()> {
+    let report =
+        Report::new(meta.org_name, DOMAIN, &meta.report_id, meta.begin as i64, meta.end as i64)
+            .email(meta.email)
+            .extra_contact_info(meta.extra_contact_info)
+            .policy("adkim=r; aspf=r; p=quarantine; sp=quarantine; pct=100; fo=1");
     let mut buf = String::with_capacity(64 * 1024);
-    let _ = write!(
-        buf,
-        r#"<?xml version="1.0" encoding="UTF-8"?>
-<feedback>
-  <version>1.0</version>
-  <report_metadata>
-    <org_name>{org_name}</org_name>
-    <email>{email}</email>
-    <extra_contact_info>{extra_contact_info}</extra_contact_info>
-    <report_id>{report_id}</report_id>
-    <date_range>
-      <begin>{begin}</begin>
-      <end>{end}</end>
-    </date_range>
-  </report_metadata>
-  <policy_published>
-    <domain>{DOMAIN}</domain>
-    <adkim>r</adkim>
-    <aspf>r</aspf>
-    <p>quarantine</p>
-    <sp>quarantine</sp>
-    <pct>100</pct>
-    <fo>1</fo>
-  </policy_published>
-"#,
-        org_name = meta.org_name,
-        email = meta.email,
-        extra_contact_info = meta.extra_contact_info,
-        report_id = meta.report_id,
-        begin = meta.begin,
-        end = meta.end,
-    );
+    buf.push_str(&report.head());
     let total_weight: u64 = SENDERS.iter().map(|s| s.weight).sum();
     for _ in 0..records {
         let mut roll = rng.below(total_weight);
@@ -1496,17 +1471,18 @@ fn write_report_with(
                 }
             })
             .unwrap_or(&SENDERS[0]);
-        write_record(&mut buf, rng, sender);
+        random_record(rng, sender).write(&mut buf, DOMAIN);
         if buf.len() > 60 * 1024 {
             out.write_all(buf.as_bytes())?;
             buf.clear();
         }
     }
-    buf.push_str("</feedback>\n");
+    buf.push_str(TAIL);
     out.write_all(buf.as_bytes())
 }
 
-fn write_record(buf: &mut String, rng: &mut Rng, s: &Sender) {
+/// One record of sender `s`, its values drawn from `rng`.
+fn random_record(rng: &mut Rng, s: &Sender) -> Record {
     let ip = if rng.chance(s.v6_percent) {
         format!("{}::{:x}", rng.pick(s.v6), 1 + rng.below(0xfffe))
     } else {
@@ -1520,11 +1496,11 @@ fn write_record(buf: &mut String, rng: &mut Rng, s: &Sender) {
     };
     let header_from = if rng.chance(90) { DOMAIN } else { "news.example.com" };
     let envelope_from = *rng.pick(s.envelope_from);
+    let mut record = Record::new(ip, count).header_from(header_from).envelope_from(envelope_from);
     // One signature, or two (the customer's and the service's).
     let signatures = if s.dkim.len() > 1 && rng.chance(50) { 2 } else { 1 };
     let first = if signatures == 1 { rng.below(s.dkim.len() as u64) as usize } else { 0 };
     let mut dkim_aligned = false;
-    let mut dkim_xml = String::with_capacity(320);
     for (domain, selectors) in &s.dkim[first..first + signatures] {
         let pass = rng.chance(s.dkim_pass);
         let result = if pass {
@@ -1535,17 +1511,12 @@ fn write_record(buf: &mut String, rng: &mut Rng, s: &Sender) {
             "none"
         };
         dkim_aligned |= pass && (domain.ends_with(DOMAIN));
-        let _ = write!(
-            dkim_xml,
-            "      <dkim>\n        <domain>{domain}</domain>\n        <selector>{}</selector>\n        <result>{result}</result>\n      </dkim>\n",
-            rng.pick(selectors)
-        );
+        let selector = *rng.pick(selectors);
+        record = record.dkim_signed(domain, Some(selector), result);
     }
     let spf_pass = rng.chance(s.spf_pass);
     let spf_result = if spf_pass { "pass" } else { *rng.pick(&["fail", "softfail", "neutral"]) };
     let spf_aligned = spf_pass && envelope_from.ends_with(DOMAIN);
-    let (dkim_eval, spf_eval) =
-        (if dkim_aligned { "pass" } else { "fail" }, if spf_aligned { "pass" } else { "fail" });
     let disposition = if dkim_aligned || spf_aligned {
         "none"
     } else if rng.chance(85) {
@@ -1553,38 +1524,12 @@ fn write_record(buf: &mut String, rng: &mut Rng, s: &Sender) {
     } else {
         "none"
     };
-    let reason = if disposition == "none" && !dkim_aligned && !spf_aligned {
-        "        <reason>\n          <type>local_policy</type>\n        </reason>\n"
-    } else {
-        ""
-    };
+    record = record.evaluated(dkim_aligned, spf_aligned).disposition(disposition);
+    if disposition == "none" && !dkim_aligned && !spf_aligned {
+        record = record.reason("local_policy", None);
+    }
     let scope = if rng.chance(97) { "mfrom" } else { "helo" };
-    let _ = write!(
-        buf,
-        "  <record>
-    <row>
-      <source_ip>{ip}</source_ip>
-      <count>{count}</count>
-      <policy_evaluated>
-        <disposition>{disposition}</disposition>
-        <dkim>{dkim_eval}</dkim>
-        <spf>{spf_eval}</spf>
-{reason}      </policy_evaluated>
-    </row>
-    <identifiers>
-      <header_from>{header_from}</header_from>
-      <envelope_from>{envelope_from}</envelope_from>
-    </identifiers>
-    <auth_results>
-{dkim_xml}      <spf>
-        <domain>{envelope_from}</domain>
-        <scope>{scope}</scope>
-        <result>{spf_result}</result>
-      </spf>
-    </auth_results>
-  </record>
-"
-    );
+    record.spf_scoped(envelope_from, Some(scope), spf_result)
 }
 
 // ---------------------------------------------------------------------------
@@ -1786,12 +1731,10 @@ fn write_email(
     let stem = format!("{}!{DOMAIN}!{}!{}", reporter.receiver, meta.begin, meta.end);
     let (content_type, file_name, payload) = match reporter.packing {
         Packing::ZipAlone | Packing::ZipAttached => {
-            ("application/zip", format!("{stem}.zip"), zip_bytes(&format!("{stem}.xml"), xml)?)
+            ("application/zip", format!("{stem}.zip"), zip(&[(&format!("{stem}.xml"), xml)]))
         }
         Packing::GzipAlone | Packing::GzipAttached => {
-            let mut gz = GzEncoder::new(Vec::new(), Compression::default());
-            gz.write_all(xml)?;
-            ("application/gzip", format!("{stem}.xml.gz"), gz.finish()?)
+            ("application/gzip", format!("{stem}.xml.gz"), gzip(xml))
         }
         Packing::XmlAttached => ("text/xml", format!("{stem}.xml"), xml.to_vec()),
     };
@@ -1800,82 +1743,40 @@ fn write_email(
         .map_err(io::Error::other)?
         .format(&time::format_description::well_known::Rfc2822)
         .map_err(io::Error::other)?;
-    write!(
-        out,
-        "Return-Path: <{from}>\n\
-         Received: from mx{n}.{receiver} (mx{n}.{receiver} [192.0.2.{n}])\n\
-         \tby mx.example.com with ESMTPS id {id}\n\
-         \tfor <dmarc@example.com>; {date}\n\
-         MIME-Version: 1.0\n\
-         Date: {date}\n\
-         Message-ID: <{id}.{index}@{receiver}>\n\
-         Subject: Report domain: {DOMAIN} Submitter: {receiver} Report-ID: {id}\n\
-         From: {from}\n\
-         To: dmarc@example.com\n",
-        from = reporter.from,
-        receiver = reporter.receiver,
-        n = 1 + index % 250,
-        id = meta.report_id,
-    )?;
-    let attachment_headers = format!(
-        "Content-Type: {content_type}; name=\"{file_name}\"\n\
-         Content-Disposition: attachment; filename=\"{file_name}\"\n\
-         Content-Transfer-Encoding: base64\n\n"
-    );
-    match reporter.packing {
-        Packing::ZipAlone | Packing::GzipAlone => {
-            out.extend_from_slice(attachment_headers.as_bytes());
-            base64_lines(out, &payload);
-        }
-        Packing::GzipAttached | Packing::ZipAttached | Packing::XmlAttached => {
-            let boundary = format!("=_bench_{}", meta.report_id);
-            write!(
-                out,
-                "Content-Type: multipart/mixed; boundary=\"{boundary}\"\n\n\
-                 This is a multi-part message in MIME format.\n\n\
-                 --{boundary}\n\
-                 Content-Type: text/plain; charset=us-ascii\n\n\
-                 This is a DMARC aggregate report for {DOMAIN} from {org}.\n\
-                 Reports cover the period {begin} to {end} (Unix time).\n\n\
-                 --{boundary}\n",
+    let (from, receiver, id) = (reporter.from, reporter.receiver, &meta.report_id);
+    let n = 1 + index % 250;
+    let mut email = Email::new()
+        .header("Return-Path", &format!("<{from}>"))
+        .header(
+            "Received",
+            &format!(
+                "from mx{n}.{receiver} (mx{n}.{receiver} [192.0.2.{n}])\n\
+                 \tby mx.example.com with ESMTPS id {id}\n\
+                 \tfor <dmarc@example.com>; {date}"
+            ),
+        )
+        .header("MIME-Version", "1.0")
+        .header("Date", &date)
+        .header("Message-ID", &format!("<{id}.{index}@{receiver}>"))
+        .header(
+            "Subject",
+            &format!("Report domain: {DOMAIN} Submitter: {receiver} Report-ID: {id}"),
+        )
+        .header("From", from)
+        .header("To", "dmarc@example.com");
+    if let Packing::GzipAttached | Packing::ZipAttached | Packing::XmlAttached = reporter.packing {
+        email = email.multipart(
+            &format!("=_bench_{id}"),
+            Some("This is a multi-part message in MIME format."),
+            &format!(
+                "This is a DMARC aggregate report for {DOMAIN} from {org}.\n\
+                 Reports cover the period {begin} to {end} (Unix time).\n",
                 org = reporter.org_name,
                 begin = meta.begin,
                 end = meta.end,
-            )?;
-            out.extend_from_slice(attachment_headers.as_bytes());
-            base64_lines(out, &payload);
-            write!(out, "\n--{boundary}--\n")?;
-        }
+            ),
+        );
     }
+    email.write(out, &Attachment { content_type, file_name: &file_name, data: &payload });
     Ok(())
-}
-
-/// A zip archive with one deflated entry.
-fn zip_bytes(name: &str, data: &[u8]) -> io::Result<Vec<u8>> {
-    let mut zip = zip::ZipWriter::new(io::Cursor::new(Vec::new()));
-    let options = zip::write::SimpleFileOptions::default()
-        .compression_method(zip::CompressionMethod::Deflated)
-        .last_modified_time(zip::DateTime::default());
-    zip.start_file(name, options).map_err(io::Error::other)?;
-    zip.write_all(data)?;
-    Ok(zip.finish().map_err(io::Error::other)?.into_inner())
-}
-
-/// Base64 (RFC 2045) in lines of 76 characters.
-fn base64_lines(out: &mut Vec<u8>, data: &[u8]) {
-    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    for line in data.chunks(57) {
-        for chunk in line.chunks(3) {
-            let b = [chunk[0], *chunk.get(1).unwrap_or(&0), *chunk.get(2).unwrap_or(&0)];
-            let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
-            for (k, shift) in [18, 12, 6, 0].into_iter().enumerate() {
-                if k <= chunk.len() {
-                    out.push(ALPHABET[(n >> shift) as usize & 63]);
-                } else {
-                    out.push(b'=');
-                }
-            }
-        }
-        out.push(b'\n');
-    }
 }
