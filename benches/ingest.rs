@@ -1457,20 +1457,9 @@ fn write_report_with(
             .policy("adkim=r; aspf=r; p=quarantine; sp=quarantine; pct=100; fo=1");
     let mut buf = String::with_capacity(64 * 1024);
     buf.push_str(&report.head());
-    let total_weight: u64 = SENDERS.iter().map(|s| s.weight).sum();
+    let weights: Vec<u64> = SENDERS.iter().map(|s| s.weight).collect();
     for _ in 0..records {
-        let mut roll = rng.below(total_weight);
-        let sender = SENDERS
-            .iter()
-            .find(|s| {
-                if roll < s.weight {
-                    true
-                } else {
-                    roll -= s.weight;
-                    false
-                }
-            })
-            .unwrap_or(&SENDERS[0]);
+        let sender = &SENDERS[rng.weighted(&weights)];
         random_record(rng, sender).write(&mut buf, DOMAIN);
         if buf.len() > 60 * 1024 {
             out.write_all(buf.as_bytes())?;
@@ -1657,23 +1646,12 @@ fn ensure_mailbox(dir: &Path, emails: u64) -> Res<Mailbox> {
     let mut out = BufWriter::with_capacity(1 << 20, File::create(&mbox)?);
     let mut rng = Rng::seeded(0x00D3_A2C0_0000_4D42 ^ emails);
     let (mut records, mut xml_bytes) = (0u64, 0u64);
-    let total_weight: u64 = REPORTERS.iter().map(|r| r.weight).sum();
+    let weights: Vec<u64> = REPORTERS.iter().map(|r| r.weight).collect();
     // Reports cover the days before this one, newest first.
     let last_day = 1_794_873_600u64;
     let mut message = Vec::with_capacity(64 * 1024);
     for i in 0..emails {
-        let mut roll = rng.below(total_weight);
-        let reporter = REPORTERS
-            .iter()
-            .find(|r| {
-                if roll < r.weight {
-                    true
-                } else {
-                    roll -= r.weight;
-                    false
-                }
-            })
-            .unwrap_or(&REPORTERS[0]);
+        let reporter = &REPORTERS[rng.weighted(&weights)];
         // A few records each: most reports are small, some have dozens.
         let n = match rng.below(100) {
             0..60 => 1 + rng.below(3),

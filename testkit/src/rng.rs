@@ -59,6 +59,19 @@ impl Rng {
         &items[self.below(items.len() as u64) as usize]
     }
 
+    /// An index into `weights`, each drawn in proportion to its weight
+    /// (0 when they add up to 0).
+    pub fn weighted(&mut self, weights: &[u64]) -> usize {
+        let mut roll = self.below(weights.iter().sum());
+        for (i, weight) in weights.iter().enumerate() {
+            if roll < *weight {
+                return i;
+            }
+            roll -= weight;
+        }
+        0
+    }
+
     /// An index in `0..n` skewed towards 0 (the cube of a uniform value):
     /// a few items get most of the picks, as a few IPs send most mail.
     pub fn skewed(&mut self, n: usize) -> usize {
@@ -84,5 +97,18 @@ mod tests {
             assert!(a.skewed(5) < 5);
         }
         assert_eq!(a.below(0), 0);
+    }
+
+    #[test]
+    fn weighted_picks_follow_the_weights_and_never_a_zero_weight() {
+        let mut rng = Rng::seeded(7);
+        let mut seen = [0u32; 3];
+        for _ in 0..10_000 {
+            seen[rng.weighted(&[1, 0, 3])] += 1;
+        }
+        assert_eq!(seen[1], 0);
+        // About 2,500 and 7,500.
+        assert!((2_200..2_800).contains(&seen[0]), "{seen:?}");
+        assert_eq!(rng.weighted(&[0, 0]), 0);
     }
 }
