@@ -11,26 +11,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::dovecot::Dovecot;
-use common::{command, counts, email_with_attachment, gzip, open_db, report_xml, run, temp_dir};
-
-/// A rua email carrying one gzip report `id` for example.com.
-fn rua(id: &str, day: i64) -> Vec<u8> {
-    let begin = 1_792_454_400 + day * 86_400;
-    let xml = report_xml(
-        "reporter.example",
-        "example.com",
-        id,
-        begin,
-        begin + 86_399,
-        &[("192.0.2.1", 3), ("198.51.100.7", 1)],
-    );
-    email_with_attachment(
-        &format!("Report Domain: example.com Report-ID: {id}"),
-        &format!("reporter.example!example.com!{begin}!{}.xml.gz", begin + 86_399),
-        "application/gzip",
-        &gzip(xml.as_bytes()),
-    )
-}
+use common::{command, counts, open_db, rua, run, temp_dir};
 
 /// `fetch` against the test server, implicit TLS with its CA.
 fn fetch(server: &Dovecot, sandbox: &Path, db: &Path, extra: &[&str]) -> Command {

@@ -17,27 +17,8 @@ use std::time::{Duration, Instant};
 use common::dovecot::Dovecot;
 use common::oauth_server::{self, CLIENT_ID, OAuthServer};
 use common::smtp::make_certificates;
-use common::{Run, command, email_with_attachment, gzip, report_xml, run, temp_dir};
+use common::{Run, command, rua, run, temp_dir};
 use dmarc_report::store::inspect::Inspector;
-
-/// A rua email carrying one gzip report `id`.
-fn rua(id: &str, day: i64) -> Vec<u8> {
-    let begin = 1_792_454_400 + day * 86_400;
-    let xml = report_xml(
-        "reporter.example",
-        "example.com",
-        id,
-        begin,
-        begin + 86_399,
-        &[("192.0.2.1", 2)],
-    );
-    email_with_attachment(
-        &format!("Report Domain: example.com Report-ID: {id}"),
-        &format!("reporter.example!example.com!{begin}!{}.xml.gz", begin + 86_399),
-        "application/gzip",
-        &gzip(xml.as_bytes()),
-    )
-}
 
 /// A test setup: the two servers, a sandbox with a config file for one
 /// OAuth2 account named `m365`, the client secret in a file.

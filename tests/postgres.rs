@@ -11,7 +11,7 @@ mod common;
 use std::path::{Path, PathBuf};
 
 use common::dovecot::Dovecot;
-use common::{command, run, temp_dir};
+use common::{command, rua, run, temp_dir};
 use dmarc_report::store::Store;
 
 /// A database for one test, on either backend.
@@ -305,25 +305,6 @@ fn kill_9_during_concurrent_ingests_then_a_rerun_gives_the_clean_totals() {
         dmarc(dir.path(), &postgres, &args).stdout,
         dmarc(dir.path(), &sqlite, &args).stdout
     );
-}
-
-/// A rua email carrying one gzip report `id` for example.com.
-fn rua(id: &str, day: i64) -> Vec<u8> {
-    let begin = 1_792_454_400 + day * 86_400;
-    let xml = common::report_xml(
-        "reporter.example",
-        "example.com",
-        id,
-        begin,
-        begin + 86_399,
-        &[("192.0.2.1", 3), ("198.51.100.7", 1)],
-    );
-    common::email_with_attachment(
-        &format!("Report Domain: example.com Report-ID: {id}"),
-        &format!("reporter.example!example.com!{begin}!{}.xml.gz", begin + 86_399),
-        "application/gzip",
-        &common::gzip(xml.as_bytes()),
-    )
 }
 
 /// `fetch` of the test server's INBOX into `db`, archiving to `Done`.

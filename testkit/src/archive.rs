@@ -157,6 +157,18 @@ pub fn email_with_attachment(
         .bytes(&Attachment { content_type, file_name, data })
 }
 
+/// A rua email from `reporter.example` carrying `xml`, a report of
+/// `domain` over the day starting at `begin`, gzip-compressed and named as
+/// reporters name it (`reporter.example!domain!begin!end.xml.gz`).
+pub fn rua_email(domain: &str, report_id: &str, begin: i64, xml: &[u8]) -> Vec<u8> {
+    email_with_attachment(
+        &format!("Report Domain: {domain} Report-ID: {report_id}"),
+        &format!("reporter.example!{domain}!{begin}!{}.xml.gz", begin + 86_399),
+        "application/gzip",
+        &gzip(xml),
+    )
+}
+
 /// An mbox file (mboxo `From ` separator lines) holding `messages`.
 pub fn mbox(messages: &[Vec<u8>]) -> Vec<u8> {
     let mut out = Vec::new();

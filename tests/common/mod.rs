@@ -18,7 +18,9 @@ use std::process::{Command, Output, Stdio};
 use dmarc_report::store::inspect::{Counts, Inspector};
 
 pub use dmarc_report_testkit::Rng;
-pub use dmarc_report_testkit::archive::{base64_lines, email_with_attachment, gzip, mbox, zip};
+pub use dmarc_report_testkit::archive::{
+    base64_lines, email_with_attachment, gzip, mbox, rua_email, zip,
+};
 pub use dmarc_report_testkit::report::report_xml;
 
 /// The binary under test, built by Cargo for the integration tests.
@@ -165,13 +167,17 @@ impl MailboxShape {
             totals[0] += 1;
             totals[1] += refs.len() as u64;
             totals[2] += refs.iter().map(|(_, n)| n).sum::<u64>();
-            messages.push(email_with_attachment(
-                &format!("Report Domain: example.com Report-ID: {id}"),
-                &format!("reporter.example!example.com!{begin}!{}.xml.gz", begin + 86_399),
-                "application/gzip",
-                &gzip(xml.as_bytes()),
-            ));
+            messages.push(rua_email("example.com", &id, begin, xml.as_bytes()));
         }
         (mbox(&messages), totals)
     }
+}
+
+/// A rua email carrying report `id` for example.com on day `day` after
+/// 2026-10-20: two records, one passing, one failing.
+pub fn rua(id: &str, day: i64) -> Vec<u8> {
+    let begin = 1_792_454_400 + day * 86_400;
+    let records = [("192.0.2.1", 3), ("198.51.100.7", 1)];
+    let xml = report_xml("reporter.example", "example.com", id, begin, begin + 86_399, &records);
+    rua_email("example.com", id, begin, xml.as_bytes())
 }
