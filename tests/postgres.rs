@@ -324,18 +324,6 @@ fn fetch(server: &Dovecot, dir: &Path, db: &Db) -> std::process::Command {
     cmd
 }
 
-/// Each of `originals` is in `folder` exactly once (Dovecot serves bare
-/// LF as CRLF, so line ends are compared loosely).
-fn assert_each_once(server: &Dovecot, folder: &str, originals: &[Vec<u8>]) {
-    let normalise = |m: &[u8]| String::from_utf8_lossy(m).replace("\r\n", "\n");
-    let mut want: Vec<String> = originals.iter().map(|m| normalise(m)).collect();
-    let mut got: Vec<String> =
-        server.folder_messages(folder).unwrap().iter().map(|m| normalise(m)).collect();
-    want.sort();
-    got.sort();
-    assert_eq!(got, want, "every message in {folder} exactly once");
-}
-
 #[test]
 fn two_concurrent_fetches_of_one_mailbox_store_every_report_once_and_empty_the_inbox() {
     let Some(url) = common::postgres::database("two_fetches") else { return };
@@ -361,7 +349,7 @@ fn two_concurrent_fetches_of_one_mailbox_store_every_report_once_and_empty_the_i
     }
     assert_clean(&db, [40, 80, 160]);
     assert!(server.list_uids("INBOX").unwrap().is_empty());
-    assert_each_once(&server, "Done", &originals);
+    server.assert_holds_each_once("Done", &originals);
 }
 
 #[test]
@@ -394,7 +382,7 @@ fn a_fetch_killed_with_its_folder_locked_leaves_it_to_the_next_run() {
     assert_eq!(out.code, Some(0), "{out:?}");
     assert_clean(&db, [60, 120, 240]);
     assert!(server.list_uids("INBOX").unwrap().is_empty());
-    assert_each_once(&server, "Done", &originals);
+    server.assert_holds_each_once("Done", &originals);
 }
 
 /// The same operations through the store's interface on both backends:

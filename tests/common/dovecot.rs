@@ -402,6 +402,24 @@ impl Dovecot {
         Ok(self.messages_with_uids(folder)?.into_iter().map(|(_, m)| m).collect())
     }
 
+    /// Asserts that `folder` holds each of `originals` exactly once, and
+    /// nothing else (Dovecot serves bare LF as CRLF, so line ends are
+    /// compared loosely).
+    pub fn assert_holds_each_once(&self, folder: &str, originals: &[Vec<u8>]) {
+        let normalise = |m: &[u8]| String::from_utf8_lossy(m).replace("\r\n", "\n");
+        let mut want: Vec<String> = originals.iter().map(|m| normalise(m)).collect();
+        let mut got: Vec<String> = self
+            .folder_messages(folder)
+            .expect("the folder's messages")
+            .iter()
+            .map(|m| normalise(m))
+            .collect();
+        want.sort();
+        got.sort();
+        assert_eq!(got.len(), want.len(), "messages lost or doubled in {folder}");
+        assert_eq!(got, want, "every message in {folder} exactly once");
+    }
+
     /// Like [`Dovecot::folder_messages`], each with its UID.
     pub fn messages_with_uids(&self, folder: &str) -> Result<Vec<(u32, Vec<u8>)>> {
         self.with_session(|s| {
