@@ -450,13 +450,19 @@ fn watch_stores_reports_as_they_arrive_and_reconnects_after_the_server_dies() {
     server.restart().unwrap();
     server.append("INBOX", &rua("watched-2", 1)).unwrap();
     let second = wait_for(2);
+    // The report is committed before its message is moved: give the move
+    // its moment before stopping the watcher.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while second && !server.list_uids("INBOX").unwrap().is_empty() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(100));
+    }
     let _ = child.kill();
     let out = child.wait_with_output().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(first, "the first report was not stored: {stderr}");
     assert!(second, "no reconnect: the second report was not stored: {stderr}");
     assert!(stderr.contains("reconnecting in"), "{stderr}");
-    assert!(server.list_uids("INBOX").unwrap().is_empty());
+    assert!(server.list_uids("INBOX").unwrap().is_empty(), "not archived: {stderr}");
 }
 
 #[test]
