@@ -59,7 +59,7 @@ mod fact {
 pub enum Event {
     /// The verdict of a domain changed, or (baseline) is told the first time.
     VerdictChanged {
-        /// The domain.
+        /// The policy domain it is about.
         domain: String,
         /// The verdict told before (`not-ready`, ...); none at the baseline.
         from: Option<String>,
@@ -76,7 +76,7 @@ pub enum Event {
     },
     /// A sender with real volume first seen since the last notification.
     NewSender {
-        /// The domain.
+        /// The policy domain it is about.
         domain: String,
         /// The sender's name.
         sender: String,
@@ -93,7 +93,7 @@ pub enum Event {
     },
     /// An authorized sender's recent DMARC pass rate fell below the threshold.
     SenderDegraded {
-        /// The domain.
+        /// The policy domain it is about.
         domain: String,
         /// The sender's name.
         sender: String,
@@ -110,7 +110,7 @@ pub enum Event {
     },
     /// No report for a domain for some days.
     ReportsStopped {
-        /// The domain.
+        /// The policy domain it is about.
         domain: String,
         /// When the newest report ended (RFC 3339).
         newest_report_end: String,
@@ -121,7 +121,7 @@ pub enum Event {
     },
     /// Inputs that could not be read since the last notification.
     InputsFailing {
-        /// How many.
+        /// How many inputs failed.
         count: usize,
         /// The first few: name and error.
         examples: Vec<FailedExample>,

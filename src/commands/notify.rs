@@ -17,7 +17,7 @@ use crate::config::AnalysisConfig;
 use crate::notify::{NotifySettings, smtp, webhook};
 use crate::render;
 use crate::store::Store;
-use crate::units::plural;
+use crate::units::{DAY, plural};
 
 /// How `notify` runs.
 #[derive(Debug, Clone, Copy, Default)]
@@ -317,7 +317,7 @@ fn digest(
     opts: NotifyOptions,
     now: i64,
 ) -> Result<ExitCode> {
-    const WEEK: i64 = 7 * 86_400;
+    const WEEK: i64 = 7 * DAY;
     let facts = store.notify_facts()?;
     let last = events::last_digest(&facts);
     let since = last.map(|(at, _)| at);

@@ -88,7 +88,7 @@ pub enum OAuthError {
     /// The token file could not be read or written.
     #[error("token file {path}: {cause}")]
     TokenFile {
-        /// The file.
+        /// The token file's path.
         path: PathBuf,
         /// What went wrong.
         cause: String,
@@ -106,7 +106,7 @@ pub enum OAuthError {
     Login {
         /// The account's label.
         account: String,
-        /// Why.
+        /// What went wrong.
         cause: String,
     },
     /// A setting is missing or wrong.

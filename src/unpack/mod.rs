@@ -150,7 +150,7 @@ pub trait Sink {
 /// Why (part of) an input holds no readable aggregate report.
 #[derive(Debug, thiserror::Error)]
 pub enum UnpackError {
-    /// Nothing there.
+    /// The input has no bytes.
     #[error("empty input")]
     Empty,
     /// Not a format we read.
@@ -188,7 +188,7 @@ pub enum UnpackError {
     /// A decompressor said the data is broken (its words, labelled).
     #[error("{0}")]
     Decode(DecodeError),
-    /// Reading failed.
+    /// Reading the input failed (an I/O error, not bad data).
     #[error("read error: {0}")]
     Io(io::Error),
 }
