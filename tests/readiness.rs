@@ -481,6 +481,61 @@ fn a_new_unaligned_stream_of_a_known_service_is_judged_on_its_own() {
 }
 
 #[test]
+fn a_new_unaligned_stream_on_the_services_own_addresses_blocks_on_its_own() {
+    // SendGrid's aligned stream, and a sub-account on the same address
+    // that signs as sendgrid.net only: 3 of 203 messages a day (1.5%),
+    // every day, so the address as a whole passes on 98.5%, inside the 2%
+    // tolerance, over the window and over the last week alike.
+    let aligned = source(
+        "167.89.1.1",
+        200,
+        &[(DOMAIN, "pass"), ("sendgrid.net", "pass")],
+        ("em123.sendgrid.net", "pass"),
+    );
+    let subaccount =
+        source("167.89.1.1", 3, &[("sendgrid.net", "pass")], ("em456.sendgrid.net", "pass"));
+    let clean = Scenario::new(vec![own(), aligned.clone()]).summarise().readiness;
+    assert_eq!(clean.verdict, Verdict::ReadyForQuarantine, "{clean:#?}");
+
+    let d = Scenario::new(vec![own(), aligned, subaccount]).summarise();
+    let r = &d.readiness;
+    assert_eq!(class_of(&d, "SendGrid"), SenderClass::Authorized);
+    assert_eq!(r.verdict, Verdict::NotReady, "{r:#?}");
+    assert_eq!(r.blocking.len(), 1, "{:#?}", r.blocking);
+    let b = &r.blocking[0];
+    assert_eq!(b.sender, "SendGrid (stream d=sendgrid.net)");
+    assert_eq!(
+        (b.class, b.messages, b.blocks.as_str()),
+        (SenderClass::Authorized, 180, "quarantine")
+    );
+    assert!(
+        b.reason.starts_with(
+            "the stream signing d=sendgrid.net (envelope em456.sendgrid.net) from SendGrid is not aligned with example.com: 180 of its 180 messages fail DMARC"
+        ),
+        "{}",
+        b.reason
+    );
+    assert!(b.fix.contains("sign it with DKIM d=example.com"), "{}", b.fix);
+    // The what-if agrees: those are legitimate messages a stricter policy
+    // would lose; the sentence names the stream.
+    assert_eq!(r.what_if.authorized_affected, 180);
+    assert_eq!(r.what_if.authorized_tolerated, 0);
+    assert!(r.sentence.contains("SendGrid (stream d=sendgrid.net)"), "{}", r.sentence);
+    assert_eq!(r.recommended_record, "v=DMARC1; p=none; rua=mailto:dmarc@example.com");
+}
+
+#[test]
+fn mail_on_an_authorized_address_that_authenticates_as_nothing_is_not_a_stream() {
+    // 3 of 303 messages a day from the domain's own server carry no
+    // passing signature nor SPF (1%): within the tolerance, and not a
+    // service's stream.
+    let broken = source("192.0.2.10", 3, &[(DOMAIN, "fail")], (DOMAIN, "fail"));
+    let r = Scenario::new(vec![own(), broken]).summarise().readiness;
+    assert_eq!(r.verdict, Verdict::ReadyForQuarantine, "{r:#?}");
+    assert_eq!(r.what_if.authorized_tolerated, 3 * 2 * 30);
+}
+
+#[test]
 fn a_sender_fixed_weeks_ago_no_longer_blocks() {
     let mut before =
         source("167.89.1.1", 20, &[("sendgrid.net", "pass")], ("em123.sendgrid.net", "pass"));

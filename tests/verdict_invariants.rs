@@ -9,6 +9,7 @@ use std::collections::BTreeMap;
 
 use dmarc_report::analyse::classify::{Sender, SenderClass};
 use dmarc_report::analyse::policy::{Enforcement, PolicyHistory, PublishedPolicy};
+use dmarc_report::analyse::streams::Stream;
 use dmarc_report::analyse::summary::{
     DayTotals, DomainTotals, Reporter, SourceRow, Totals, Window,
 };
@@ -29,6 +30,10 @@ struct Gen {
     subdomain: bool,
     new: bool,
     forwarded: bool,
+    /// Two streams: this share (percent) of its failing mail is a stream
+    /// of its own that authenticates as the service (`d=esp.example`)
+    /// without aligning; the rest, with all its passing mail, the other.
+    unaligned_stream: Option<u8>,
 }
 
 fn totals() -> impl Strategy<Value = Totals> {
@@ -46,16 +51,39 @@ fn totals() -> impl Strategy<Value = Totals> {
 }
 
 fn sender() -> impl Strategy<Value = Gen> {
-    (0usize..5, totals(), totals(), 0u8..=100, any::<bool>(), any::<bool>(), any::<bool>())
-        .prop_map(|(class, older, recent, explained_share, subdomain, new, forwarded)| Gen {
-            class,
-            older,
-            recent,
-            explained_share,
-            subdomain,
-            new,
-            forwarded,
-        })
+    (
+        0usize..5,
+        totals(),
+        totals(),
+        0u8..=100,
+        any::<bool>(),
+        any::<bool>(),
+        any::<bool>(),
+        prop_oneof![Just(None), (1u8..=100).prop_map(Some)],
+    )
+        .prop_map(
+            |(
+                class,
+                older,
+                recent,
+                explained_share,
+                subdomain,
+                new,
+                forwarded,
+                unaligned_stream,
+            )| {
+                Gen {
+                    class,
+                    older,
+                    recent,
+                    explained_share,
+                    subdomain,
+                    new,
+                    forwarded,
+                    unaligned_stream,
+                }
+            },
+        )
 }
 
 fn tag(values: &'static [&'static str]) -> impl Strategy<Value = Option<String>> {
@@ -89,10 +117,45 @@ fn policy() -> impl Strategy<Value = (PublishedPolicy, i64)> {
         })
 }
 
-fn build(gens: &[Gen], days: u64, large: usize) -> (DomainTotals, Vec<Sender>) {
+/// The two streams of a sender's days (see [`Gen::unaligned_stream`]):
+/// they add up to its days.
+fn split_streams(daily: &[DayTotals], share: u8) -> Vec<Stream> {
+    let mut aligned =
+        Stream { dkim: "example.com".into(), spf: "example.com".into(), daily: vec![] };
+    let mut unaligned =
+        Stream { dkim: "esp.example".into(), spf: "esp.example".into(), daily: vec![] };
+    for d in daily {
+        let n = (d.totals.messages - d.totals.dmarc_pass) * u64::from(share) / 100;
+        let part = Totals { messages: n, authenticated: n, ..Totals::default() };
+        // The failing mail is the subdomain's when the sender has some.
+        let sub_part = Totals {
+            messages: n.min(d.subdomain.messages),
+            authenticated: n.min(d.subdomain.messages),
+            ..Totals::default()
+        };
+        let rest = |a: &Totals, b: &Totals| Totals {
+            messages: a.messages - b.messages,
+            dmarc_pass: a.dmarc_pass - b.dmarc_pass,
+            spf_aligned_pass: a.spf_aligned_pass - b.spf_aligned_pass,
+            dkim_aligned_pass: a.dkim_aligned_pass - b.dkim_aligned_pass,
+            authenticated: a.authenticated.saturating_sub(b.authenticated),
+        };
+        unaligned.daily.push(DayTotals { day: d.day, totals: part, subdomain: sub_part, ..*d });
+        aligned.daily.push(DayTotals {
+            day: d.day,
+            totals: rest(&d.totals, &part),
+            subdomain: rest(&d.subdomain, &sub_part),
+            ..*d
+        });
+    }
+    vec![aligned, unaligned]
+}
+
+fn build(gens: &[Gen], days: u64, large: usize) -> (DomainTotals, Vec<Sender>, Vec<Vec<Stream>>) {
     let mut domain_totals = Totals::default();
     let mut sources = Vec::new();
     let mut senders = Vec::new();
+    let mut streams = Vec::new();
     let mut subdomains: BTreeMap<String, Totals> = BTreeMap::new();
     for (i, g) in gens.iter().enumerate() {
         let mut t = g.older;
@@ -123,6 +186,10 @@ fn build(gens: &[Gen], days: u64, large: usize) -> (DomainTotals, Vec<Sender>) {
             explained_failing: if g.forwarded { totals.messages - totals.dmarc_pass } else { 0 },
         };
         let daily = vec![day(END - 20 * DAY, g.older), day(END - 2 * DAY, g.recent)];
+        streams.push(match g.unaligned_stream {
+            Some(share) => split_streams(&daily, share),
+            None => vec![],
+        });
         sources.push(SourceRow {
             ip: format!("192.0.2.{i}"),
             sender: name.clone(),
@@ -182,7 +249,7 @@ fn build(gens: &[Gen], days: u64, large: usize) -> (DomainTotals, Vec<Sender>) {
         source_count: sources.len() as u64,
         sources,
     };
-    (totals, senders)
+    (totals, senders, streams)
 }
 
 /// Reads back a `v=DMARC1; p=...` record.
@@ -302,11 +369,17 @@ fn verdict_of(
     days: u64,
     large: usize,
 ) -> (Readiness, u64) {
-    let (totals, senders) = build(gens, days, large);
+    let (totals, senders, streams) = build(gens, days, large);
     let history =
         PolicyHistory { current: current.clone(), changes: vec![], enforcement_since: Some(since) };
     let r = assess(
-        &Input { totals: &totals, senders: &senders, policy: &history, rua: None },
+        &Input {
+            totals: &totals,
+            senders: &senders,
+            streams: &streams,
+            policy: &history,
+            rua: None,
+        },
         &Criteria::default(),
     );
     let failing: u64 = senders.iter().map(|s| s.failing()).sum();
@@ -336,6 +409,42 @@ proptest! {
     ) {
         let (r, _) = verdict_of(&gens, &current, since, days, large);
         next_record_never_weaker(&r, &current)?;
+    }
+
+    #[test]
+    fn a_failing_stream_of_a_legitimate_sender_is_never_ready_even_when_the_sender_passes(
+        gens in proptest::collection::vec(sender(), 0..7),
+        (current, since) in policy(),
+        days in 0u64..45,
+        large in 0usize..=3,
+    ) {
+        let (r, failing) = verdict_of(&gens, &current, since, days, large);
+        // A legitimate sender whose unaligned stream (mail From the domain
+        // itself, no forwarding overrides) has at least 20 failing
+        // messages: nothing lets that mail through a stricter policy.
+        let criteria = Criteria::default();
+        let blocked_stream = gens.iter().any(|g| {
+            let failing = g.older.messages - g.older.dmarc_pass + g.recent.messages
+                - g.recent.dmarc_pass;
+            SenderClass::ALL[g.class].is_legitimate()
+                && !g.subdomain
+                && !g.forwarded
+                && g.unaligned_stream.is_some_and(|share| {
+                    let part = |t: &Totals| (t.messages - t.dmarc_pass) * u64::from(share) / 100;
+                    // Judged on the recent days when the sender has mail
+                    // there: the stream must still send then.
+                    let judged = if g.recent.messages > 0 { &g.recent } else { &g.older };
+                    failing > 0
+                        && part(judged) > 0
+                        && part(&g.older) + part(&g.recent) >= criteria.meaningful_messages
+                })
+        });
+        if blocked_stream {
+            prop_assert!(!is_ready(&r), "{r:#?}");
+            prop_assert!(r.what_if.authorized_affected > 0 || r.verdict == Verdict::InsufficientData, "{r:#?}");
+        }
+        ready_loses_nothing(&r, failing)?;
+        agrees_with_its_blocking_list(&r, &current)?;
     }
 
     #[test]

@@ -9,6 +9,7 @@ pub mod events;
 pub mod policy;
 pub mod rdns;
 pub mod senders;
+pub mod streams;
 pub mod summary;
 pub mod verdict;
 
@@ -138,7 +139,8 @@ pub fn summarise_domain(
         sender_index.assign(row);
     }
     mark_new(store, domain, window, &mut senders, opts.criteria.new_sender_days)?;
-    Ok(assess_domain(domain, window, totals, senders, sender_index, history, opts))
+    let streams = streams::of_senders(store, domain, window, &senders)?;
+    Ok(assess_domain(domain, window, totals, senders, &streams, sender_index, history, opts))
 }
 
 /// Reads every source of a summarised domain again, in byte order of the
@@ -210,11 +212,13 @@ fn sources(
 }
 
 /// The verdict and the output section of a domain, from its facts.
+#[allow(clippy::too_many_arguments)]
 fn assess_domain(
     domain: &str,
     window: Window,
     totals: DomainTotals,
     senders: Vec<Sender>,
+    streams: &[Vec<streams::Stream>],
     sender_index: SenderIndex,
     history: PolicyHistory,
     opts: &Options<'_>,
@@ -245,6 +249,7 @@ fn assess_domain(
         &verdict::Input {
             totals: &totals,
             senders: &senders,
+            streams,
             policy: &history,
             rua: opts.rua.get(domain).map(String::as_str),
         },

@@ -1,10 +1,20 @@
 //! Step 3: which senders stop the step at stake.
 //!
-//! Each sender is judged per stream (classification already splits a
-//! service's aligned and unaligned streams) on its recent days as well as on the window: a sender with mail in the
-//! recent days is judged on those (fixed since: it no longer blocks; failing
-//! lately: it does), one without on the window. Failures that receivers
-//! explained with a forwarding, mailing-list or ARC override are not losses.
+//! Each sender is judged on its recent days as well as on the window: a
+//! sender with mail in the recent days is judged on those (fixed since: it
+//! no longer blocks; failing lately: it does), one without on the window.
+//! Failures that receivers explained with a forwarding, mailing-list or ARC
+//! override are not losses.
+//!
+//! A legitimate sender is judged per stream too (the identity its mail
+//! authenticated with, see [`crate::analyse::streams`]): a stream of it
+//! that authenticates as some domain on most of its mail (the service's,
+//! not a spoofer's) but fails DMARC beyond the tolerance, on at least
+//! `meaningful_messages`, is its own blocking entry with its own fix, even
+//! when the sender as a whole passes (on its recent days when the sender
+//! has mail there: a stream that stopped does not block): a new sub-account of a service that
+//! does not sign as the domain must not hide inside the service's aligned
+//! volume.
 //!
 //! - Legitimate mail (authorized, misconfigured) failing DMARC beyond the
 //!   pass-rate tolerance blocks the step; under an enforcing policy it is
@@ -22,8 +32,10 @@
 use super::{Blocking, Context, Stake, minus};
 use crate::analyse::classify::{Sender, SenderClass, share};
 use crate::analyse::policy::Enforcement;
+use crate::analyse::senders::aligned_with;
+use crate::analyse::streams::Stream;
 use crate::analyse::summary::Totals;
-use crate::units::{format_date, percent, percent_rate};
+use crate::units::{DAY, format_date, percent, percent_rate};
 
 /// The blocking list and what the other steps need from the judgement.
 #[derive(Debug, Default)]
@@ -264,6 +276,9 @@ pub(super) fn find(ctx: &Context<'_>) -> Found {
                         ));
                     }
                 }
+                if !blocks_by_failing {
+                    failing_streams(ctx, i, s, domain_only, &mut f);
+                }
             }
             SenderClass::Unclassified => {
                 // Its mail From subdomains is not at stake while sp stays.
@@ -306,6 +321,137 @@ pub(super) fn find(ctx: &Context<'_>) -> Found {
     }
     f.blocking.sort_by(|a, b| b.messages.cmp(&a.messages).then_with(|| a.sender.cmp(&b.sender)));
     f
+}
+
+/// A stream's mail, judged as [`judge`] judges a sender's: over the window
+/// and over the recent days, without the mail From subdomains when the
+/// step leaves it where it is.
+struct StreamMail {
+    window: Totals,
+    recent: Totals,
+    /// Its recent mail under an enforcing policy (`p` for mail From the
+    /// domain, `sp` for mail From subdomains).
+    enforced: Totals,
+}
+
+fn stream_mail(ctx: &Context<'_>, st: &Stream, domain_only: bool) -> StreamMail {
+    let recent_since = ctx.d.window.end - i64::from(ctx.c.recent_days) * DAY;
+    let (mut window, mut window_sub) = (Totals::default(), Totals::default());
+    let (mut recent, mut recent_sub) = (Totals::default(), Totals::default());
+    for day in &st.daily {
+        window.merge(&day.totals);
+        window_sub.merge(&day.subdomain);
+        if day.day >= recent_since {
+            recent.merge(&day.totals);
+            recent_sub.merge(&day.subdomain);
+        }
+    }
+    let mut enforced = Totals::default();
+    if ctx.enforcement > Enforcement::None {
+        enforced.merge(&minus(&recent, &recent_sub));
+    }
+    if ctx.sub_enforcement > Enforcement::None {
+        enforced.merge(&recent_sub);
+    }
+    if domain_only {
+        window = minus(&window, &window_sub);
+        recent = minus(&recent, &recent_sub);
+    }
+    StreamMail { window, recent, enforced }
+}
+
+/// The streams of legitimate sender `i` (which does not block as a whole)
+/// that block on their own: each its own entry, its failing messages
+/// losses.
+fn failing_streams(ctx: &Context<'_>, i: usize, s: &Sender, domain_only: bool, f: &mut Found) {
+    let (c, domain) = (ctx.c, ctx.domain);
+    let Some(streams) = ctx.streams.get(i) else { return };
+    if streams.len() < 2 {
+        return;
+    }
+    let mut left = s.unexplained_failing();
+    for st in streams {
+        let m = stream_mail(ctx, st, domain_only);
+        let w = &m.window;
+        // A service's stream authenticates as some domain on most of its
+        // mail; mail that authenticates as nothing is not a stream of it.
+        if w.messages == 0 || w.authenticated.saturating_mul(2) < w.messages {
+            continue;
+        }
+        let failing = w.messages.saturating_sub(w.dmarc_pass).min(left);
+        // Judged on the recent days when the sender has mail there: a
+        // stream that stopped since (fixed, or moved to an aligned one)
+        // does not block.
+        let sender_recent = ctx.recent.get(i).is_some_and(|r| r.totals.messages > 0);
+        let judged = if sender_recent { &m.recent } else { w };
+        let judged_failing = judged.messages.saturating_sub(judged.dmarc_pass);
+        let fails = failing >= c.meaningful_messages.max(1)
+            && judged_failing > 0
+            && share(judged.dmarc_pass, judged.messages) < c.pass_rate;
+        if !fails {
+            continue;
+        }
+        left -= failing;
+        let now_failing = m.enforced.messages.saturating_sub(m.enforced.dmarc_pass);
+        if now_failing > 0 {
+            f.losing_now = true;
+            f.losing_now_messages = f.losing_now_messages.saturating_add(now_failing);
+        }
+        f.losses = f.losses.saturating_add(failing);
+        let label = if st.dkim.is_empty() {
+            format!("envelope {}", st.spf)
+        } else {
+            format!("d={}", st.dkim)
+        };
+        let now = if now_failing > 0 {
+            format!(
+                " {now_failing} of them failed in the last {} days under the published {}: they are being {} now.",
+                c.recent_days,
+                enforced_text(ctx),
+                if ctx.current.p() == "reject" { "rejected" } else { "quarantined" }
+            )
+        } else {
+            String::new()
+        };
+        let reason = format!(
+            "the stream {} from {} is not aligned with {domain}: {failing} of its {} messages fail DMARC ({} pass, {} needed). It is {} of {}'s mail, which passes on {} as a whole: merged, the stream would hide under the tolerance.{now}",
+            st.describe(),
+            s.name,
+            w.messages,
+            percent(judged.dmarc_pass, judged.messages),
+            percent_rate(c.pass_rate),
+            percent(w.messages, s.totals.messages),
+            s.name,
+            percent(s.totals.dmarc_pass, s.totals.messages),
+        );
+        let mut fix = if st.dkim.is_empty() {
+            format!(
+                "sign the mail {} sends as {} with DKIM d={domain}, or make its return path a subdomain of {domain} covered by your SPF record",
+                s.name, st.spf
+            )
+        } else if aligned_with(&st.dkim, domain) {
+            format!(
+                "the stream signs with d={}, a key of {domain}'s own that does not align with its From domain: publish adkim=r or have it sign with d={domain}",
+                st.dkim
+            )
+        } else {
+            format!(
+                "the stream signs as d={}, not as {domain}: set up {} to sign it with DKIM d={domain} (a new sub-account or sending domain of the service that was not authenticated), or stop it if it is not yours",
+                st.dkim, s.name
+            )
+        };
+        if let Some(known) = s.fix.as_deref().filter(|x| !x.is_empty()) {
+            fix.push_str(&format!("; {known}"));
+        }
+        f.blocking.push(Blocking {
+            sender: format!("{} (stream {label})", s.name),
+            class: s.class,
+            messages: failing,
+            blocks: ctx.stake.as_str().to_owned(),
+            reason,
+            fix,
+        });
+    }
 }
 
 /// The published policy that loses mail now: `p=...`, `sp=...` or both.

@@ -25,6 +25,7 @@ use serde::{Deserialize, Serialize};
 
 use super::classify::{Sender, SenderClass};
 use super::policy::{Enforcement, PolicyHistory, PublishedPolicy};
+use super::streams::Stream;
 use super::summary::{DomainTotals, Totals};
 use crate::units::DAY;
 
@@ -267,6 +268,10 @@ pub struct Input<'a> {
     pub totals: &'a DomainTotals,
     /// Its senders, classified, with `new` set.
     pub senders: &'a [Sender],
+    /// The streams of each sender, in the same order (see
+    /// [`super::streams::of_senders`]); a sender without an entry, or with
+    /// an empty one, is judged as one stream.
+    pub streams: &'a [Vec<Stream>],
     /// Its published policy.
     pub policy: &'a PolicyHistory,
     /// The rua URI to put in the record, when the config names one.
@@ -316,6 +321,8 @@ pub(crate) struct Context<'a> {
     /// Per sender (same order): its recent days, and its mail From
     /// subdomains.
     pub recent: Vec<Recent>,
+    /// Per sender (same order, possibly shorter): its streams.
+    pub streams: &'a [Vec<Stream>],
     pub rua: Option<&'a str>,
     pub c: &'a Criteria,
 }
@@ -366,6 +373,7 @@ impl<'a> Context<'a> {
             enforced_days,
             parked,
             recent,
+            streams: input.streams,
             rua: input.rua,
             c,
         }
