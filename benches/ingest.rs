@@ -104,19 +104,7 @@ const TARGET_WALL_100K_S: f64 = 0.5;
 const TARGET_RSS_MIB: f64 = 64.0;
 
 fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let result = if args.first().map(String::as_str) == Some("__child") {
-        child(&args[1..])
-    } else {
-        parent(&args)
-    };
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("bench ingest: error: {e}");
-            ExitCode::FAILURE
-        }
-    }
+    common::bench_main("ingest", child, parent)
 }
 
 // ---------------------------------------------------------------------------
@@ -644,7 +632,7 @@ fn run_child(exe: &Path, dir: &Path, mode: Mode, input: &Path) -> Res<Sample> {
     let busy_before = busy_cpu_s();
     let started = Instant::now();
     let output = Command::new(exe)
-        .arg("__child")
+        .arg(common::CHILD)
         .arg(mode.arg())
         .arg(input)
         .arg(db_dir.path().join("dmarc.db"))

@@ -91,19 +91,7 @@ const TARGET_POSTGRES_S: f64 = 2.0;
 const RECORDS_PER_COMMIT: u64 = 250_000;
 
 fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let result = if args.first().map(String::as_str) == Some("__child") {
-        child(&args[1..])
-    } else {
-        parent(&args)
-    };
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("bench summary: error: {e}");
-            ExitCode::FAILURE
-        }
-    }
+    common::bench_main("summary", child, parent)
 }
 
 // ---------------------------------------------------------------------------
@@ -389,7 +377,7 @@ fn run_library_child(exe: &Path, db: &Path, domain: &str, days: u32) -> Res<Samp
     let busy_before = busy_cpu_s();
     let started = Instant::now();
     let output = Command::new(exe)
-        .arg("__child")
+        .arg(common::CHILD)
         .arg(db)
         .arg(domain)
         .arg(days.to_string())

@@ -10,6 +10,32 @@ use std::path::{Path, PathBuf};
 
 pub type Res<T> = Result<T, Box<dyn std::error::Error>>;
 
+/// The argument that makes a bench binary run one measurement as a child
+/// process (so that its peak memory is the measured work's alone).
+pub const CHILD: &str = "__child";
+
+/// A bench's `main`: `child` when started with [`CHILD`] (given the
+/// arguments after it), else `parent`; an error is printed as
+/// `bench NAME: error: ...` with a failing exit status.
+pub fn bench_main(
+    name: &str,
+    child: fn(&[String]) -> Res<()>,
+    parent: fn(&[String]) -> Res<()>,
+) -> std::process::ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let result = match args.split_first() {
+        Some((first, rest)) if first == CHILD => child(rest),
+        _ => parent(&args),
+    };
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("bench {name}: error: {e}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
 /// `target/<name>`, found from the bench binary's own path
 /// (`target/<profile>/deps/<bench>-<hash>`), or under `CARGO_TARGET_DIR`.
 pub fn bench_dir(exe: &Path, name: &str) -> PathBuf {
