@@ -435,26 +435,11 @@ fn https_webhook_server(
     dir: &Path,
     answers: Vec<u16>,
 ) -> (u16, mpsc::Receiver<(String, Vec<u8>)>, PathBuf) {
-    use rustls::pki_types::pem::PemObject;
-    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
     let certs = dir.join("webhook-certs");
     std::fs::create_dir_all(&certs).unwrap();
     smtp::make_certificates(&certs);
-    let chain: Vec<CertificateDer<'static>> =
-        CertificateDer::pem_file_iter(certs.join("server.pem"))
-            .unwrap()
-            .map(Result::unwrap)
-            .collect();
-    let key = PrivateKeyDer::from_pem_file(certs.join("server.key")).unwrap();
-    let config = rustls::ServerConfig::builder_with_provider(Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .unwrap()
-    .with_no_client_auth()
-    .with_single_cert(chain, key)
-    .unwrap();
-    let (port, rx) = serve_webhook(answers, Some(Arc::new(config)));
+    let config = smtp::tls_server_config(&certs.join("server.pem"), &certs.join("server.key"));
+    let (port, rx) = serve_webhook(answers, Some(config));
     (port, rx, certs.join("ca.pem"))
 }
 

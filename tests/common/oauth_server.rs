@@ -66,20 +66,7 @@ impl OAuthServer {
     /// Like [`start`](Self::start), and the provider's endpoints also over
     /// HTTPS ([`base`](Self::base) names them) with `cert.pem`/`key.pem`.
     pub fn start_tls(lifetime_secs: u64, cert: &std::path::Path, key: &std::path::Path) -> Self {
-        use rustls::pki_types::pem::PemObject;
-        use rustls::pki_types::{CertificateDer, PrivateKeyDer};
-        let chain: Vec<CertificateDer<'static>> =
-            CertificateDer::pem_file_iter(cert).unwrap().map(Result::unwrap).collect();
-        let key = PrivateKeyDer::from_pem_file(key).unwrap();
-        let config = rustls::ServerConfig::builder_with_provider(Arc::new(
-            rustls::crypto::ring::default_provider(),
-        ))
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .with_no_client_auth()
-        .with_single_cert(chain, key)
-        .unwrap();
-        Self::start_with(lifetime_secs, Some(Arc::new(config)))
+        Self::start_with(lifetime_secs, Some(super::smtp::tls_server_config(cert, key)))
     }
 
     fn start_with(lifetime_secs: u64, tls: Option<Arc<rustls::ServerConfig>>) -> OAuthServer {

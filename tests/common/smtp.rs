@@ -236,3 +236,25 @@ pub fn make_certificates(certs: &Path) {
         "server.pem",
     ]);
 }
+
+/// A TLS server configuration (ring, safe protocol versions) serving the
+/// certificate chain in `cert` with the private key in `key` (PEM files,
+/// as [`make_certificates`] writes them).
+pub fn tls_server_config(cert: &Path, key: &Path) -> std::sync::Arc<rustls::ServerConfig> {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(cert)
+        .expect("the certificate file")
+        .map(|c| c.expect("a certificate"))
+        .collect();
+    let key = PrivateKeyDer::from_pem_file(key).expect("the private key file");
+    let config = rustls::ServerConfig::builder_with_provider(std::sync::Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .expect("TLS protocol versions")
+    .with_no_client_auth()
+    .with_single_cert(chain, key)
+    .expect("the certificate and key match");
+    std::sync::Arc::new(config)
+}
