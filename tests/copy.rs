@@ -55,14 +55,7 @@ fn read_outputs(dir: &Path, db: &str, page: &str) -> Vec<String> {
     let page = dir.join(page);
     let out = run(command(dir).arg("--db").arg(db).args(["report", "--all", "--out"]).arg(&page));
     assert_eq!(out.code, Some(0), "{out:?}");
-    let html = std::fs::read_to_string(page.join("index.html")).expect("the report page");
-    // The page says when it was made: the minute may turn between the two.
-    seen.push(
-        html.lines()
-            .filter(|l| !l.starts_with("<p class=\"meta\">Generated "))
-            .collect::<Vec<_>>()
-            .join("\n"),
-    );
+    seen.push(common::report_page_without_time(&page));
     seen
 }
 

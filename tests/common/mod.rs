@@ -181,3 +181,13 @@ pub fn rua(id: &str, day: i64) -> Vec<u8> {
     let xml = report_xml("reporter.example", "example.com", id, begin, begin + 86_399, &records);
     rua_email("example.com", id, begin, xml.as_bytes())
 }
+
+/// The report page in `dir` (`index.html`) without its "Generated ..."
+/// line, so that two runs that straddle a minute compare equal.
+pub fn report_page_without_time(dir: &Path) -> String {
+    let html = std::fs::read_to_string(dir.join("index.html")).expect("the report page");
+    html.lines()
+        .filter(|l| !l.starts_with("<p class=\"meta\">Generated "))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
