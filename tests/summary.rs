@@ -99,9 +99,13 @@ fn a_domain_without_reports_has_no_window() {
 /// A small report: `records` are (ip index, count, dkim pass, spf pass).
 fn report(id: usize, day: i64, records: &[(u8, u64, bool, bool)]) -> String {
     let begin = 1_792_454_400 + day * DAY;
-    let org = format!("r{}", id % 3);
+    report_at(&format!("r{}", id % 3), id, begin, records)
+}
+
+/// The same from `org`, over the day that starts at `begin`.
+fn report_at(org: &str, id: usize, begin: i64, records: &[(u8, u64, bool, bool)]) -> String {
     let mut report =
-        Report::new(&org, "example.com", &id.to_string(), begin, begin + DAY - 1).policy("p=none");
+        Report::new(org, "example.com", &id.to_string(), begin, begin + DAY - 1).policy("p=none");
     for (ip, count, dkim, spf) in records {
         let result = if *spf { "pass" } else { "fail" };
         report = report.record(
@@ -186,18 +190,7 @@ proptest! {
             for (i, (day, quarter, records)) in reports.iter().enumerate() {
                 // Reports that begin at 00:00, 06:00, 12:00 or 18:00.
                 let begin = base + day * DAY + quarter * DAY / 4;
-                let mut report =
-                    Report::new("r", "example.com", &i.to_string(), begin, begin + DAY - 1)
-                        .policy("p=none");
-                for (ip, count, dkim, spf) in records {
-                    let result = if *spf { "pass" } else { "fail" };
-                    report = report.record(
-                        Record::new(format!("192.0.2.{ip}"), *count)
-                            .evaluated(*dkim, *spf)
-                            .spf("example.com", result),
-                    );
-                }
-                let xml = report.xml();
+                let xml = report_at("r", i, begin, records);
                 let outcome = ingester.ingest_bytes("r", xml.as_bytes(), &Hints::default()).unwrap();
                 prop_assert!(outcome.is_ok(), "{:?}", outcome.errors);
             }
