@@ -14,7 +14,7 @@ use crate::analyse::summary::{Reporter, SourceRow, Totals, Window};
 use crate::analyse::verdict::{Readiness, Verdict};
 use crate::analyse::{DomainSummary, Summary, format_rfc3339};
 use crate::store::StoredFinding;
-use crate::units::{DAY, format_date, percent};
+use crate::units::{DAY, count, format_date, percent};
 
 /// Width of the table output.
 pub const WIDTH: usize = 100;
@@ -338,19 +338,6 @@ impl Styles {
     }
 }
 
-/// `12,345`.
-pub fn thousands(n: u64) -> String {
-    let digits = n.to_string();
-    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
-    for (i, ch) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(ch);
-    }
-    out
-}
-
 /// Wraps `text` to `width` columns, each line after the first indented by
 /// `indent` spaces.
 fn wrap(text: &str, first: usize, indent: usize, width: usize) -> String {
@@ -455,7 +442,7 @@ fn write_domain(d: &DomainSummary, out: &mut dyn Write, st: &Styles) -> io::Resu
             "data",
             format!(
                 "{} reports from {} organisations ({}), {} days covered",
-                thousands(t.reports),
+                count(t.reports),
                 t.reporters,
                 t.reporting_orgs.iter().map(|o| o.org_name.as_str()).collect::<Vec<_>>().join(", "),
                 t.days_covered
@@ -469,7 +456,7 @@ fn write_domain(d: &DomainSummary, out: &mut dyn Write, st: &Styles) -> io::Resu
             "messages",
             format!(
                 "{}, DMARC pass {}, SPF aligned {}, DKIM aligned {}",
-                thousands(t.totals.messages),
+                count(t.totals.messages),
                 percent(t.totals.dmarc_pass, t.totals.messages),
                 percent(t.totals.spf_aligned_pass, t.totals.messages),
                 percent(t.totals.dkim_aligned_pass, t.totals.messages)
@@ -479,7 +466,7 @@ fn write_domain(d: &DomainSummary, out: &mut dyn Write, st: &Styles) -> io::Resu
     let applied = t
         .disposition
         .iter()
-        .map(|(k, v)| format!("{k} {}", thousands(*v)))
+        .map(|(k, v)| format!("{k} {}", count(*v)))
         .collect::<Vec<_>>()
         .join(", ");
     writeln!(out, "{}", kv("applied", applied))?;
@@ -488,11 +475,7 @@ fn write_domain(d: &DomainSummary, out: &mut dyn Write, st: &Styles) -> io::Resu
             .subdomains
             .iter()
             .map(|(name, s)| {
-                format!(
-                    "{name} {} ({} pass)",
-                    thousands(s.messages),
-                    percent(s.dmarc_pass, s.messages)
-                )
+                format!("{name} {} ({} pass)", count(s.messages), percent(s.dmarc_pass, s.messages))
             })
             .collect::<Vec<_>>()
             .join("; ");
@@ -516,7 +499,7 @@ fn write_domain(d: &DomainSummary, out: &mut dyn Write, st: &Styles) -> io::Resu
             "  {} {} {:>10} {:>7} {:>7} {:>7}  {}{}",
             fit(&s.name, 32),
             st.class(s.class, 14),
-            thousands(s.totals.messages),
+            count(s.totals.messages),
             percent(s.totals.dmarc_pass, s.totals.messages),
             percent(s.totals.spf_aligned_pass, s.totals.messages),
             percent(s.totals.dkim_aligned_pass, s.totals.messages),
@@ -536,7 +519,7 @@ fn write_domain(d: &DomainSummary, out: &mut dyn Write, st: &Styles) -> io::Resu
                 b.sender,
                 b.class.as_str(),
                 b.blocks,
-                thousands(b.messages),
+                count(b.messages),
                 b.reason
             );
             writeln!(out, "  - {}", wrap(&head, 4, 4, WIDTH))?;
@@ -555,16 +538,16 @@ fn write_domain(d: &DomainSummary, out: &mut dyn Write, st: &Styles) -> io::Resu
             &format!(
                 "{} legitimate messages affected{}, {} forwarded, {} unclassified, {} spoofed \
                  stopped (receivers already quarantined or rejected {}).",
-                thousands(w.authorized_affected),
+                count(w.authorized_affected),
                 if w.authorized_at_risk > 0 {
-                    format!(", {} at risk (SPF alone)", thousands(w.authorized_at_risk))
+                    format!(", {} at risk (SPF alone)", count(w.authorized_at_risk))
                 } else {
                     String::new()
                 },
-                thousands(w.forwarded_affected),
-                thousands(w.unclassified_affected),
-                thousands(w.unauthorized_stopped),
-                thousands(w.already_quarantined_or_rejected)
+                count(w.forwarded_affected),
+                count(w.unclassified_affected),
+                count(w.unauthorized_stopped),
+                count(w.already_quarantined_or_rejected)
             ),
             4 + 10 + w.policy.len(),
             4,
@@ -620,7 +603,7 @@ fn write_domain(d: &DomainSummary, out: &mut dyn Write, st: &Styles) -> io::Resu
             "  {} {} {:>10} {:>7} {:>7} {:>7}",
             fit(&ip, 38),
             fit(&s.sender, 24),
-            thousands(s.totals.messages),
+            count(s.totals.messages),
             percent(s.totals.dmarc_pass, s.totals.messages),
             percent(s.totals.spf_aligned_pass, s.totals.messages),
             percent(s.totals.dkim_aligned_pass, s.totals.messages)
@@ -643,14 +626,6 @@ fn write_domain(d: &DomainSummary, out: &mut dyn Write, st: &Styles) -> io::Resu
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn thousands_are_separated() {
-        assert_eq!(thousands(0), "0");
-        assert_eq!(thousands(999), "999");
-        assert_eq!(thousands(1000), "1,000");
-        assert_eq!(thousands(1_234_567), "1,234,567");
-    }
 
     #[test]
     fn wrapping_keeps_lines_within_the_width() {
