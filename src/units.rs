@@ -19,6 +19,14 @@ pub fn format_date(ts: i64) -> String {
         .unwrap_or_else(|| ts.to_string())
 }
 
+/// The last second of a span that starts at `begin` and ends just before
+/// `end` (a report's or a window's end is the first second after it): the
+/// day of this second is the span's last day, as every output writes it
+/// (`2026-10-20 .. 2026-11-18`, never the exclusive `2026-11-19`).
+pub fn last_second(begin: i64, end: i64) -> i64 {
+    end.saturating_sub(1).max(begin)
+}
+
 /// `1234567` → `1,234,567`: every count in text has separators.
 pub fn count(n: u64) -> String {
     let digits = n.to_string();

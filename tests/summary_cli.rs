@@ -207,6 +207,58 @@ fn window_flags_select_the_days() {
 }
 
 #[test]
+fn every_output_writes_a_span_with_its_last_day_included() {
+    // The whole history is whole days, the same as the default 30 here.
+    let table = summary(&["--all", "--domain", "example.org", "--color", "never"]);
+    assert_eq!(table.code, Some(0), "{table:?}");
+    let first = table.stdout.lines().next().unwrap();
+    assert_eq!(first, "example.org  2026-10-20 .. 2026-11-18 (30 days)");
+    let all = summary(&["--all", "--format", "json"]).json();
+    let default = summary(&["--format", "json"]).json();
+    assert_eq!(all["window"], default["window"]);
+    assert_eq!(all["window"]["end"], "2026-11-19T00:00:00Z", "the first second after");
+
+    // JSON gives instants (the end of the last report); the CSV gives the
+    // day of that end's last second, whether the report ended at 23:59:59
+    // or at the next midnight.
+    let mut last_days = std::collections::BTreeMap::new();
+    let mut at_midnight = 0;
+    for d in all["domains"].as_array().unwrap() {
+        for s in d["sources"].as_array().unwrap() {
+            let end = s["last_seen"].as_str().unwrap();
+            let day = if let Some(day) = end.strip_suffix("T00:00:00Z") {
+                at_midnight += 1;
+                let date = time::Date::parse(
+                    day,
+                    time::macros::format_description!("[year]-[month]-[day]"),
+                );
+                date.unwrap().previous_day().unwrap().to_string()
+            } else {
+                end[..10].to_owned()
+            };
+            let key =
+                (d["domain"].as_str().unwrap().to_owned(), s["ip"].as_str().unwrap().to_owned());
+            last_days.insert(key, day);
+        }
+    }
+    assert!(at_midnight > 0, "the samples have reports that end at midnight");
+    let csv = summary(&["--all", "--format", "csv"]);
+    let mut rows = csv.stdout.lines();
+    let header: Vec<&str> = rows.next().unwrap().split(',').collect();
+    let column = |name: &str| header.iter().position(|h| *h == name).unwrap();
+    let (domain, ip, last) = (column("domain"), column("ip"), column("last_seen"));
+    let mut checked = 0;
+    for row in rows {
+        let cells: Vec<&str> = row.split(',').collect();
+        let key = (cells[domain].to_owned(), cells[ip].to_owned());
+        assert_eq!(cells[last], last_days[&key], "{row}");
+        assert!(cells[last] <= "2026-11-18", "{row}");
+        checked += 1;
+    }
+    assert_eq!(checked, last_days.len());
+}
+
+#[test]
 fn bad_requests_fail_with_one_clear_line() {
     let out = summary(&["--domain", "nope.example"]);
     assert_eq!(out.code, Some(2));

@@ -243,7 +243,15 @@ pub fn resolve_window(spec: WindowSpec, first: i64, last: i64) -> Window {
         WindowSpec::Until { until, days } => {
             Window { begin: until - i64::from(days) * DAY, end: until }
         }
-        WindowSpec::All => Window { begin: first, end: last + 1 },
+        WindowSpec::All => {
+            // Whole days, like the other windows: from the midnight before
+            // the oldest begin to the midnight after the newest end (at
+            // least one day). A report belongs to a window by its begin,
+            // which comes before its end: every report is inside.
+            let begin = first.div_euclid(DAY) * DAY;
+            let end = (last + DAY - 1).div_euclid(DAY) * DAY;
+            Window { begin, end: end.max(begin + DAY) }
+        }
     }
 }
 
@@ -795,4 +803,27 @@ fn accumulate(
         }
     })?;
     Ok(p)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// 2026-10-20 00:00:00 UTC.
+    const OCT_20: i64 = 1_792_454_400;
+
+    #[test]
+    fn the_whole_history_is_whole_days_like_the_last_days() {
+        let nov_19 = OCT_20 + 30 * DAY;
+        // The oldest report begins at 06:00; the newest ends at 23:59:59
+        // (most reporters) or at the next midnight (Microsoft).
+        for last in [nov_19 - 1, nov_19] {
+            let all = resolve_window(WindowSpec::All, OCT_20 + 6 * 3600, last);
+            assert_eq!(all, Window { begin: OCT_20, end: nov_19 }, "last {last}");
+            assert_eq!(all, resolve_window(WindowSpec::LastDays(30), OCT_20, last));
+        }
+        // One report of one second still makes a day.
+        let one = resolve_window(WindowSpec::All, OCT_20, OCT_20);
+        assert_eq!(one, Window { begin: OCT_20, end: OCT_20 + DAY });
+    }
 }

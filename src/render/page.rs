@@ -13,7 +13,7 @@ use super::view::{
 };
 use crate::analyse::classify::SenderClass as Class;
 use crate::analyse::{DomainSummary, Summary};
-use crate::units::{DAY, plural};
+use crate::units::{DAY, last_second, plural};
 
 fn date(ts: i64) -> Date {
     OffsetDateTime::from_unix_timestamp(ts).map(|t| t.date()).unwrap_or(Date::MIN)
@@ -151,7 +151,7 @@ fn domain(d: &DomainSummary, threshold: f64) -> DomainView {
                 spf_aligned_pass: s.totals.spf_aligned_pass,
                 dkim_aligned_pass: s.totals.dkim_aligned_pass,
                 first_seen: date(s.first_seen),
-                last_seen: date((s.last_seen - 1).max(s.first_seen)),
+                last_seen: date(last_second(s.first_seen, s.last_seen)),
                 explanation: s.explanation.clone(),
                 sources: s.ips.clone(),
             })

@@ -14,7 +14,7 @@ use crate::analyse::summary::{Reporter, SourceRow, Totals, Window};
 use crate::analyse::verdict::{Readiness, Verdict};
 use crate::analyse::{DomainSummary, Summary, format_rfc3339};
 use crate::store::StoredFinding;
-use crate::units::{DAY, count, format_date, percent};
+use crate::units::{DAY, count, format_date, last_second, percent};
 
 /// Width of the table output.
 pub const WIDTH: usize = 100;
@@ -256,7 +256,7 @@ pub fn write_csv(summary: &Summary, feed: &SourceFeed<'_>, out: &mut dyn Write) 
                 spf_aligned_pass: s.totals.spf_aligned_pass,
                 dkim_aligned_pass: s.totals.dkim_aligned_pass,
                 first_seen: format_date(s.first_seen),
-                last_seen: format_date(s.last_seen),
+                last_seen: format_date(last_second(s.first_seen, s.last_seen)),
                 dkim_domains: s.dkim_domains.join(" "),
                 spf_domains: s.spf_domains.join(" "),
                 reasons: s.reasons.join(" "),
@@ -400,7 +400,7 @@ fn write_domain(d: &DomainSummary, out: &mut dyn Write, st: &Styles) -> io::Resu
         "{}  {} .. {} ({days} days)",
         st.bold(&d.domain),
         format_date(d.window.begin),
-        format_date(d.window.end - 1)
+        format_date(last_second(d.window.begin, d.window.end))
     )?;
     if let Some(stale) = &d.stale {
         writeln!(
