@@ -18,6 +18,12 @@ fn main() -> ExitCode {
             e.exit()
         }
         Err(e) => {
+            let argv: Vec<String> =
+                std::env::args_os().skip(1).map(|a| a.to_string_lossy().into_owned()).collect();
+            if let Some(message) = cli::misplaced_flag(&e, &argv) {
+                let _ = writeln!(std::io::stderr(), "dmarc-report: error: {message} (see --help)");
+                return ExitCode::from(cli::EXIT_FATAL);
+            }
             // One line, like every other fatal error. clap puts details
             // (the missing arguments) on indented lines after the first.
             let rendered = e.render().to_string();

@@ -4,6 +4,7 @@
 //! `crate::commands`; `main.rs` only maps the outcome to an exit code.
 
 pub mod args;
+mod misplaced;
 pub mod settings;
 
 use std::io::{self, Write};
@@ -13,6 +14,7 @@ use anyhow::{Context, Result};
 
 pub use args::Cli;
 use args::Command;
+pub use misplaced::misplaced_flag;
 use settings::Settings;
 
 use crate::commands;
