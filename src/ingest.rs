@@ -59,12 +59,20 @@ pub struct IngestSummary {
     pub records: u64,
     /// Inputs that failed, each with its error.
     pub failed: Vec<Failure>,
+    /// Inputs that failed as before and had been dismissed (`errors
+    /// --dismiss`): they stay dismissed and are not counted as failed.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub dismissed: u64,
     /// Harmless oddities, each prefixed with where it was found.
     pub warnings: Vec<String>,
     /// The run was interrupted (Ctrl-C): what is counted here is stored
     /// and committed; the inputs after it were not read.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub interrupted: bool,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 /// One failed input.
@@ -346,7 +354,12 @@ impl<'s> Ingester<'s> {
         self.drain()?;
         self.begin_if_needed()?;
         let problem = Problem::new(name, kind, error);
-        self.store.record_failure(name, None, &problem.to_string(), now())?;
+        let recorded = self.store.record_failure(name, None, kind, &problem.to_string(), now())?;
+        if recorded.dismissed {
+            self.summary.inputs += 1;
+            self.summary.dismissed += 1;
+            return Ok(());
+        }
         self.fail_without_bytes(problem)
     }
 
@@ -516,11 +529,13 @@ impl<'s> Ingester<'s> {
         outcome: InputOutcome,
         kept: Option<Vec<u8>>,
     ) -> Result<InputOutcome, StoreError> {
-        if !outcome.is_ok() {
+        let dismissed = if outcome.is_ok() {
+            false
+        } else {
             // Keep the bytes so the input can be retried after a fix.
-            self.record_failure(name, kept.as_deref(), &outcome)?;
-        }
-        self.account(name, outcome.clone())?;
+            self.record_failure(name, kept.as_deref(), &outcome)?
+        };
+        self.account(name, outcome.clone(), dismissed)?;
         self.maybe_commit()?;
         Ok(outcome)
     }
@@ -543,19 +558,21 @@ impl<'s> Ingester<'s> {
         Ok(())
     }
 
+    /// Keeps a failed input; `true` when it had been dismissed before.
     fn record_failure(
         &mut self,
         name: &str,
         bytes: Option<&[u8]>,
         outcome: &InputOutcome,
-    ) -> Result<(), StoreError> {
+    ) -> Result<bool, StoreError> {
         self.begin_if_needed()?;
         let mut error = joined(&outcome.errors);
         if bytes.is_none() {
             error.push_str(" (the input is too large to keep a copy; it stays where it is)");
         }
-        self.store.record_failure(name, bytes, &error, now())?;
-        Ok(())
+        let kind = FailureKind::of_problems(outcome.errors.iter().map(|p| p.kind))
+            .unwrap_or(FailureKind::Internal);
+        Ok(self.store.record_failure(name, bytes, kind, &error, now())?.dismissed)
     }
 
     /// Counts an input that failed before it could be read (after those
@@ -568,7 +585,14 @@ impl<'s> Ingester<'s> {
         Ok(())
     }
 
-    fn account(&mut self, input: &str, outcome: InputOutcome) -> Result<(), StoreError> {
+    /// Counts an input's outcome; `dismissed`: it failed as it did before
+    /// it was dismissed, which is not a new failure.
+    fn account(
+        &mut self,
+        input: &str,
+        outcome: InputOutcome,
+        dismissed: bool,
+    ) -> Result<(), StoreError> {
         if outcome.is_ok() {
             // It may have failed before (and been fixed, or the limits raised).
             self.store.delete_failures_named(input)?;
@@ -581,7 +605,9 @@ impl<'s> Ingester<'s> {
         s.warnings.extend(outcome.warnings);
         self.batch_reports += (outcome.reports_new + outcome.reports_duplicate) as usize;
         self.batch_records += outcome.records;
-        if !outcome.errors.is_empty() {
+        if dismissed {
+            s.dismissed += 1;
+        } else if !outcome.errors.is_empty() {
             s.failed.push(Failure::new(input, outcome.errors));
         }
         Ok(())

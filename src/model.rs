@@ -6,6 +6,9 @@
 //! schemas do not define is kept verbatim in an `Other` variant instead of
 //! rejecting the whole report (see `parse::lenient` for the accepted
 //! spellings).
+//!
+//! [`FailureKind`] says why an input yielded no report; the store keeps it
+//! with each failed input, so that it is here, before every stage.
 
 use serde::Serialize;
 
@@ -263,5 +266,123 @@ impl Record {
     /// DMARC passes when either aligned DKIM or aligned SPF passed.
     pub fn dmarc_pass(&self) -> bool {
         self.dkim == Some(DmarcResult::Pass) || self.spf == Some(DmarcResult::Pass)
+    }
+}
+
+/// What kind of problem made an input fail: kept with each failed input
+/// (the `kind` column of `failed_inputs`), shown by `errors`, matched on by
+/// `ingest --retry-failed`, notify and `--format json`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum FailureKind {
+    /// Not a report at all: a message without a report (an invoice), an
+    /// empty input, an unknown format, XML that is not `<feedback>`.
+    NotAReport,
+    /// An SMTP TLS report (RFC 8460), not a DMARC aggregate report.
+    TlsReport,
+    /// A DMARC failure (ruf) report (RFC 6591), not an aggregate report.
+    FailureReport,
+    /// An aggregate report that cannot be read as one: malformed XML, a
+    /// missing or wrong required value, a construct refused for safety.
+    Malformed,
+    /// Compressed data (gzip, zip) that is corrupt or cut short.
+    Corrupt,
+    /// A limit (`--max-report-size`, `--max-message-size`,
+    /// `--max-zip-entries`) or the nesting limit was reached.
+    Limit,
+    /// The input could not be read (a file error, a broken mbox).
+    Unreadable,
+    /// Reading stopped on a bug (a panic in a parser or decoder).
+    Internal,
+}
+
+impl FailureKind {
+    /// Every kind, in the order `errors` and the documentation list them.
+    pub const ALL: [FailureKind; 8] = [
+        FailureKind::NotAReport,
+        FailureKind::TlsReport,
+        FailureKind::FailureReport,
+        FailureKind::Malformed,
+        FailureKind::Corrupt,
+        FailureKind::Limit,
+        FailureKind::Unreadable,
+        FailureKind::Internal,
+    ];
+
+    /// Its name in the database, in JSON and on the command line
+    /// (`not-a-report`, `tls-report`, ...).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FailureKind::NotAReport => "not-a-report",
+            FailureKind::TlsReport => "tls-report",
+            FailureKind::FailureReport => "failure-report",
+            FailureKind::Malformed => "malformed",
+            FailureKind::Corrupt => "corrupt",
+            FailureKind::Limit => "limit",
+            FailureKind::Unreadable => "unreadable",
+            FailureKind::Internal => "internal",
+        }
+    }
+
+    /// The kind named `name` (as [`FailureKind::as_str`] writes it).
+    pub fn from_name(name: &str) -> Option<FailureKind> {
+        FailureKind::ALL.into_iter().find(|k| k.as_str() == name)
+    }
+
+    /// Whether trying the input again can make it work: after an upgrade
+    /// (a parser fix), with a raised limit, once a file is readable. Not for
+    /// another kind of report or no report at all: those stay what they are.
+    pub fn can_change_on_retry(self) -> bool {
+        !matches!(
+            self,
+            FailureKind::NotAReport | FailureKind::TlsReport | FailureKind::FailureReport
+        )
+    }
+
+    /// The kind of an input from the kinds of the problems found in it, in
+    /// order: the first that a retry can change (an email whose TLS report
+    /// is refused and whose DMARC report is cut short is worth retrying),
+    /// else the first; `None` without problems.
+    pub fn of_problems(kinds: impl IntoIterator<Item = FailureKind>) -> Option<FailureKind> {
+        let mut first = None;
+        for kind in kinds {
+            if kind.can_change_on_retry() {
+                return Some(kind);
+            }
+            first = first.or(Some(kind));
+        }
+        first
+    }
+}
+
+impl std::fmt::Display for FailureKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::FailureKind;
+
+    #[test]
+    fn failure_kinds_have_one_name_in_the_database_json_and_the_command_line() {
+        for kind in FailureKind::ALL {
+            let json = serde_json::to_string(&kind).unwrap();
+            assert_eq!(json, format!("\"{}\"", kind.as_str()));
+            assert_eq!(FailureKind::from_name(kind.as_str()), Some(kind));
+        }
+        assert_eq!(FailureKind::from_name("not a kind"), None);
+    }
+
+    #[test]
+    fn an_input_is_worth_retrying_when_any_of_its_problems_may_change() {
+        use FailureKind::*;
+        assert_eq!(FailureKind::of_problems([TlsReport, Corrupt, Malformed]), Some(Corrupt));
+        assert_eq!(FailureKind::of_problems([TlsReport, NotAReport]), Some(TlsReport));
+        assert_eq!(FailureKind::of_problems([]), None);
+        let kept: Vec<_> =
+            FailureKind::ALL.into_iter().filter(|k| !k.can_change_on_retry()).collect();
+        assert_eq!(kept, [NotAReport, TlsReport, FailureReport]);
     }
 }

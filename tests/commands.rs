@@ -171,7 +171,7 @@ fn dismissed_failures_leave_the_list_and_retry_passes_over_non_reports() {
     let out = run(command(tmp.path()).arg("--db").arg(&db).args([
         "ingest",
         "--retry-failed",
-        "--retry-non-reports",
+        "--all-kinds",
     ]));
     assert_eq!(out.code, Some(1), "{out:?}");
 
@@ -180,7 +180,7 @@ fn dismissed_failures_leave_the_list_and_retry_passes_over_non_reports() {
     let out = run(command(tmp.path()).arg("--db").arg(&db).args(["errors", "--dismiss", &first]));
     assert_eq!((out.code, out.stdout.as_str()), (Some(0), "dismissed 1 failed input\n"), "{out:?}");
     assert_eq!(errors().len(), 2);
-    let out = run(command(tmp.path()).arg("--db").arg(&db).args(["errors", "--dismiss", &first]));
+    let out = run(command(tmp.path()).arg("--db").arg(&db).args(["errors", "--dismiss", "99"]));
     assert_fatal_one_line(&out, "no failed input with id");
     assert_eq!(errors().len(), 2);
     let out = run(command(tmp.path()).arg("--db").arg(&db).args(["errors", "--dismiss-all"]));
@@ -189,7 +189,7 @@ fn dismissed_failures_leave_the_list_and_retry_passes_over_non_reports() {
     let out = run(command(tmp.path()).arg("--db").arg(&db).args([
         "ingest",
         "--retry-failed",
-        "--retry-non-reports",
+        "--all-kinds",
     ]));
     assert_eq!(out.code, Some(0), "dismissed inputs were retried: {out:?}");
 }

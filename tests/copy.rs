@@ -88,12 +88,14 @@ fn raw_copies(store: &Store) -> BTreeMap<String, Vec<Vec<u8>>> {
     out
 }
 
-/// Every failed input with its bytes, by id.
+/// Every failed input with its bytes (the dismissed ones with their
+/// hash), by id.
 fn failed_inputs(store: &Store) -> Vec<String> {
     store
         .failures()
         .unwrap()
         .iter()
+        .chain(&store.dismissed_failures().unwrap())
         .map(|f| {
             let kept = store.kept_failure(f.id).unwrap().unwrap();
             format!("{kept:?}")
@@ -122,6 +124,8 @@ fn a_copied_database_prints_the_same_and_keeps_raw_copies_and_failed_inputs_byte
     assert_eq!(copied.code, Some(0), "{copied:?}");
     let source = open(&sqlite);
     let (reports, failures) = (source.report_ids().unwrap().len(), source.failures().unwrap());
+    let dismissed = source.dismissed_failures().unwrap().len();
+    assert_eq!(dismissed, 1);
     let records = source.inspect().counts().unwrap().records;
     assert!(reports > 20 && failures.len() > 5, "too little to copy: {reports} {failures:?}");
     assert_eq!(
@@ -131,7 +135,7 @@ fn a_copied_database_prints_the_same_and_keeps_raw_copies_and_failed_inputs_byte
              0 IMAP message states, 0 rDNS answers, 0 notify facts, 0 notify events, \
              0 check runs\n",
             dmarc_report::render::format::count(records),
-            failures.len()
+            failures.len() + dismissed
         )
     );
     assert!(copied.stderr.contains(&format!("report {reports}/{reports} ")), "{}", copied.stderr);

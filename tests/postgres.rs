@@ -385,19 +385,40 @@ fn store_operations(db: &Db) -> Vec<String> {
     use dmarc_report::store::{MessageOutcome, RdnsCache, RdnsEntry, RdnsStatus, StoredFinding};
     let store = db.open();
     let mut out = Vec::new();
-    // Failed inputs: the same bytes twice are one row; dismissing.
-    let a = store.record_failure("a.xml", Some(b"<bad"), "broken", 100).unwrap();
-    let again = store.record_failure("a2.xml", Some(b"<bad"), "still broken", 200).unwrap();
-    store.record_failure("huge.xml", None, "too large", 300).unwrap();
-    out.push(format!("{:?}", a == again));
-    let failures = store.failures().unwrap();
-    out.push(format!(
-        "{:?}",
-        failures.iter().map(|f| (&f.name, &f.error, f.attempts, f.size)).collect::<Vec<_>>()
-    ));
+    // Failed inputs: the same bytes twice are one row, and so is the same
+    // name kept without bytes; dismissing keeps them dismissed.
+    use dmarc_report::ingest::FailureKind;
+    let a = store.record_failure("a.xml", Some(b"<bad"), FailureKind::Malformed, "broken", 100);
+    let a = a.unwrap().id;
+    let again = store
+        .record_failure("a2.xml", Some(b"<bad"), FailureKind::Corrupt, "still broken", 200)
+        .unwrap();
+    store.record_failure("huge.xml", None, FailureKind::Limit, "too large", 300).unwrap();
+    store.record_failure("huge.xml", None, FailureKind::Limit, "too large", 310).unwrap();
+    store.record_failure("tls.json", Some(b"{}"), FailureKind::TlsReport, "TLS", 320).unwrap();
+    out.push(format!("{:?}", (a == again.id, again.dismissed)));
+    let listed = |store: &Store| {
+        let failures = store.failures().unwrap();
+        let dismissed = store.dismissed_failures().unwrap();
+        format!(
+            "{:?}",
+            failures
+                .iter()
+                .chain(&dismissed)
+                .map(|f| (&f.name, &f.error, f.kind, f.attempts, f.size, f.dismissed_at))
+                .collect::<Vec<_>>()
+        )
+    };
+    out.push(listed(&store));
     out.push(format!("{:?}", store.failure_data(a).unwrap()));
-    out.push(format!("{:?}", store.dismiss_failures(&[a, 99_999]).unwrap().len()));
-    out.push(format!("{:?}", store.dismiss_all_failures().unwrap()));
+    out.push(format!("{:?}", store.dismiss_failures(&[a, 99_999], 400).unwrap().len()));
+    out.push(format!("{:?}", store.dismiss_failures(&[a], 401).unwrap()));
+    out.push(format!("{:?}", store.failure_data(a).unwrap()));
+    // The same bytes failing again: the row stays dismissed, without bytes.
+    let back = store.record_failure("a3.xml", Some(b"<bad"), FailureKind::Malformed, "b", 500);
+    out.push(format!("{:?}", back.unwrap().dismissed));
+    out.push(format!("{:?}", store.dismiss_all_failures(600).unwrap()));
+    out.push(listed(&store));
     // IMAP state.
     store.record_imap_message("u@h:993", "INBOX", 7, 1, MessageOutcome::Stored, 10).unwrap();
     store.record_imap_message("u@h:993", "INBOX", 7, 2, MessageOutcome::Failed, 10).unwrap();

@@ -208,8 +208,9 @@ fn a_postgresql_database_before_the_subdomain_split_is_upgraded_and_its_rollups_
         streams_add_up_to_their_sources(&store);
     }
     // The database as the release before the split made it: rollups
-    // without the subdomain columns nor the streams, and those two
-    // migrations (3 and 4) not applied.
+    // without the subdomain columns nor the streams, and neither that
+    // migration (3) nor the later ones applied (each undone here: the
+    // streams are 4, the failure kinds 5).
     let mut client = postgres::Client::connect(&url, postgres::NoTls).unwrap();
     client
         .batch_execute(
@@ -217,7 +218,9 @@ fn a_postgresql_database_before_the_subdomain_split_is_upgraded_and_its_rollups_
                  DROP COLUMN sub_spf_aligned_pass, DROP COLUMN sub_dkim_aligned_pass,
                  DROP COLUMN sub_authenticated;
              DROP TABLE stream_days;
-             DELETE FROM dmarc_report_migrations WHERE version IN (3, 4)",
+             DROP INDEX failed_inputs_unkept_name;
+             ALTER TABLE failed_inputs DROP COLUMN kind, DROP COLUMN dismissed_at;
+             DELETE FROM dmarc_report_migrations WHERE version >= 3",
         )
         .unwrap();
     drop(client);
@@ -239,4 +242,108 @@ fn a_postgresql_database_before_the_subdomain_split_is_upgraded_and_its_rollups_
         row.daily.iter().map(|d| (d.subdomain.messages, d.totals.messages)).collect();
     assert_eq!(sub, [(9, 49)]);
     streams_add_up_to_their_sources(&store);
+}
+
+/// The failed inputs the samples give, as kept by this build: name, kind
+/// (given when each failed), listed, size.
+fn sample_failure_kinds(source: &Store) -> Vec<String> {
+    let kinds = source.inspect().failure_kinds().unwrap();
+    for kind in ["malformed", "not-a-report", "tls-report", "failure-report", "corrupt"] {
+        assert!(kinds.iter().any(|l| l.contains(&format!(" | {kind} | "))), "{kind}: {kinds:?}");
+    }
+    kinds
+}
+
+/// One input too large to keep a copy of, as an older release kept it:
+/// a new row on each of three runs.
+const TOO_LARGE: &str = "big.xml: the decompressed report is larger than the limit of 1 GiB \
+     (raise it with --max-report-size) (the input is too large to keep a copy; it stays where it is)";
+
+/// The too-large input's row once the rows of each run are one.
+const TOO_LARGE_KIND: &str = "big.xml | limit | listed | 0";
+
+#[test]
+fn failed_inputs_kept_before_failure_kinds_get_the_kind_this_build_gives_them() {
+    let (source, _) = samples();
+    let mut want = sample_failure_kinds(&source);
+    want.push(TOO_LARGE_KIND.to_owned());
+    want.sort();
+
+    // Schema 7 predates the kinds; its failed inputs carry only their text.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("release-7.db");
+    inspect::create_released_copy(&source, &path, 7).unwrap();
+    {
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        for at in [10, 20, 30] {
+            conn.execute(
+                "INSERT INTO failed_inputs (name, error, first_seen, last_seen)
+                 VALUES ('big.xml', ?1, ?2, ?2)",
+                rusqlite::params![TOO_LARGE, at],
+            )
+            .unwrap();
+        }
+    }
+    let store = Store::open(&path).unwrap();
+    assert_eq!(store.inspect().failure_kinds().unwrap(), want);
+    let big = store.failures().unwrap().into_iter().find(|f| f.name == "big.xml").unwrap();
+    assert_eq!((big.attempts, big.first_seen, big.last_seen), (3, 10, 30));
+    assert!(store.dismissed_failures().unwrap().is_empty());
+}
+
+#[test]
+fn a_postgresql_database_before_failure_kinds_gets_the_kind_this_build_gives_them() {
+    let Some(url) = common::postgres::database("failed_kinds_upgrade") else { return };
+    let (source, _) = samples();
+    let mut want = sample_failure_kinds(&source);
+    want.push(TOO_LARGE_KIND.to_owned());
+    want.sort();
+
+    // The schema as the migrations before the kinds made it, from the
+    // repository's own files, with the failed inputs in it.
+    let folder = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("schemas/postgres");
+    let mut files: Vec<_> = std::fs::read_dir(&folder)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    files.sort();
+    let kinds_at = files.iter().position(|f| f.ends_with("_failed_kinds.sql")).unwrap();
+    let mut client = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+    client
+        .batch_execute(
+            "CREATE TABLE dmarc_report_migrations (
+                 version integer PRIMARY KEY, applied_at bigint NOT NULL)",
+        )
+        .unwrap();
+    for (i, file) in files[..kinds_at].iter().enumerate() {
+        client.batch_execute(&std::fs::read_to_string(folder.join(file)).unwrap()).unwrap();
+        let version = i32::try_from(i + 1).unwrap();
+        client.execute("INSERT INTO dmarc_report_migrations VALUES ($1, 0)", &[&version]).unwrap();
+    }
+    let failures = source.failures().unwrap();
+    for f in &failures {
+        let data = source.failure_data(f.id).unwrap().map(|(_, data)| data);
+        client
+            .execute(
+                "INSERT INTO failed_inputs (name, sha256, data, error, first_seen, last_seen)
+                 VALUES ($1, sha256($2), $2, $3, $4, $4)",
+                &[&f.name, &data, &f.error, &f.first_seen],
+            )
+            .unwrap();
+    }
+    for at in [10_i64, 20, 30] {
+        client
+            .execute(
+                "INSERT INTO failed_inputs (name, error, first_seen, last_seen)
+                 VALUES ('big.xml', $1, $2, $2)",
+                &[&TOO_LARGE, &at],
+            )
+            .unwrap();
+    }
+    drop(client);
+
+    let store = Store::open(std::path::Path::new(&url)).unwrap();
+    assert_eq!(store.inspect().failure_kinds().unwrap(), want);
+    let big = store.failures().unwrap().into_iter().find(|f| f.name == "big.xml").unwrap();
+    assert_eq!((big.attempts, big.first_seen, big.last_seen), (3, 10, 30));
 }

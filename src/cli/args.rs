@@ -8,6 +8,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::config::{AuthKind, Flow, Overrides, Provider, TlsMode};
 use crate::limits::parse_size;
+use crate::model::FailureKind;
 
 /// DMARC aggregate reports into SQLite, and the evidence to tighten your policy.
 #[derive(Debug, Parser)]
@@ -57,7 +58,8 @@ Examples:
   dmarc-report ingest ~/Maildir/.DMARC               a Maildir (cur/ and new/)
   dmarc-report ingest reports/ google.xml.gz mail.mbox
   curl -s https://example.net/r.xml.gz | dmarc-report ingest -
-  dmarc-report ingest --retry-failed                 after an upgrade or a raised limit")]
+  dmarc-report ingest --retry-failed                 after an upgrade or a raised limit
+  dmarc-report ingest --retry-failed --all-kinds     also those that were no report")]
     Ingest(IngestArgs),
     /// Rebuild every stored report from its raw XML (after an upgrade that
     /// fixed the parser).
@@ -70,8 +72,9 @@ Example:
 Examples:
   dmarc-report errors                                list them
   dmarc-report errors --export 3 --out input-3.eml   the kept bytes of #3
-  dmarc-report errors --dismiss 3 5                  forget #3 and #5
-  dmarc-report errors --dismiss-all")]
+  dmarc-report errors --dismiss 3 5                  dismiss #3 and #5
+  dmarc-report errors --dismiss-all
+  dmarc-report errors --dismissed                    the dismissed ones")]
     Errors(ErrorsArgs),
     /// Per-domain and per-sender summary, and whether it is safe to move to
     /// p=quarantine or p=reject.
@@ -256,6 +259,14 @@ pub struct WindowArgs {
     pub all: bool,
 }
 
+/// A failure kind by its name (`tls-report`), as `errors` shows it.
+fn parse_failure_kind(text: &str) -> Result<FailureKind, String> {
+    FailureKind::from_name(text.trim()).ok_or_else(|| {
+        let names: Vec<&str> = FailureKind::ALL.iter().map(|k| k.as_str()).collect();
+        format!("\"{text}\" is not a failure kind (one of {})", names.join(", "))
+    })
+}
+
 /// `YYYY-MM-DD` to the Unix time of its UTC midnight.
 fn parse_day(text: &str) -> Result<i64, String> {
     let format = time::macros::format_description!("[year]-[month]-[day]");
@@ -335,13 +346,24 @@ pub struct IngestArgs {
     #[arg(value_name = "PATH", required_unless_present = "retry_failed")]
     pub paths: Vec<String>,
     /// Also try again the inputs that failed before (see `errors`), except
-    /// those that are not DMARC aggregate reports
+    /// those recognised as another kind of report or as no report at all
+    /// (kinds not-a-report, tls-report, failure-report) and those dismissed
     #[arg(long)]
     pub retry_failed: bool,
-    /// With --retry-failed: also retry the inputs recognised as another kind
-    /// of report (TLS, failure reports) or as no report at all
-    #[arg(long, requires = "retry_failed")]
-    pub retry_non_reports: bool,
+    /// With --retry-failed: also retry the failed inputs of this kind
+    /// (repeatable, or comma-separated)
+    #[arg(
+        long,
+        value_name = "KIND",
+        value_delimiter = ',',
+        requires = "retry_failed",
+        value_parser = parse_failure_kind,
+    )]
+    pub include_kind: Vec<FailureKind>,
+    /// With --retry-failed: retry the failed inputs of every kind (dismissed
+    /// ones are never retried)
+    #[arg(long, requires = "retry_failed", conflicts_with = "include_kind")]
+    pub all_kinds: bool,
     /// Say what was skipped (a Maildir's non-message files) and passed over
     #[arg(long, short)]
     pub verbose: bool,
@@ -592,13 +614,17 @@ pub struct ErrorsArgs {
     /// Where --export writes (`-` for standard output)
     #[arg(long, value_name = "FILE", requires = "export")]
     pub out: Option<PathBuf>,
-    /// Forget these failed inputs and their kept bytes: they leave the list
-    /// and are never retried
+    /// Dismiss these failed inputs: they leave the list, are never retried,
+    /// and their kept bytes are deleted; the same input failing again stays
+    /// dismissed
     #[arg(long, value_name = "ID", num_args = 1.., conflicts_with = "dismiss_all")]
     pub dismiss: Vec<i64>,
-    /// Forget every failed input
+    /// Dismiss every listed failed input
     #[arg(long)]
     pub dismiss_all: bool,
+    /// List the dismissed inputs instead
+    #[arg(long, conflicts_with_all = ["dismiss", "dismiss_all", "export"])]
+    pub dismissed: bool,
 }
 
 /// `demo`.

@@ -196,7 +196,11 @@ fn copy_failures(
     s: &mut CopySummary,
     progress: &mut dyn FnMut(&str),
 ) -> Result<()> {
-    for listed in source.failures().context("listing the failed inputs")? {
+    // The dismissed ones too: they stay dismissed in the target.
+    let mut all = source.failures().context("listing the failed inputs")?;
+    all.extend(source.dismissed_failures().context("listing the dismissed inputs")?);
+    all.sort_by_key(|f| f.id);
+    for listed in all {
         let Some(failure) = source.kept_failure(listed.id)? else { continue };
         let copied = target.import_failure(&failure)?;
         if copied {

@@ -15,8 +15,8 @@ use crate::cli::settings::Settings;
 use crate::cli::{EXIT_OK, EXIT_PARTIAL, emit, exit, note};
 use crate::fetch::files;
 use crate::ingest::{IngestSummary, Ingester};
+use crate::model::FailureKind;
 use crate::render::format::plural;
-use crate::store::FailedInput;
 
 /// Runs `ingest`.
 pub fn run(settings: &Settings, args: &IngestArgs) -> Result<ExitCode> {
@@ -36,16 +36,18 @@ pub fn run(settings: &Settings, args: &IngestArgs) -> Result<ExitCode> {
     ingester.ingest_paths(&args.paths).context("storing reports")?;
     let mut passed_over = 0;
     if args.retry_failed {
-        let all = args.retry_non_reports;
-        passed_over = ingester
-            .retry_failed_where(|f| all || !is_not_a_report(f))
-            .context("retrying failed inputs")?;
+        let retried = |kind: FailureKind| {
+            args.all_kinds || kind.can_change_on_retry() || args.include_kind.contains(&kind)
+        };
+        passed_over =
+            ingester.retry_failed_where(|f| retried(f.kind)).context("retrying failed inputs")?;
     }
     let summary = ingester.finish().context("committing")?;
     if passed_over > 0 && args.format == Format::Text {
         note(&format!(
-            "not retried: {} recognised as another kind of report or as no report \
-             (retry them with --retry-non-reports, or forget them with `dmarc-report errors --dismiss`)",
+            "not retried: {} recognised as another kind of report or as no report (see \
+             `dmarc-report errors`; retry them with --include-kind KIND or --all-kinds, or \
+             dismiss them with `dmarc-report errors --dismiss ID...`)",
             plural(passed_over as u64, "input", "inputs")
         ));
     }
@@ -92,20 +94,6 @@ fn interrupt_flag() -> Arc<AtomicBool> {
         }
     }
     flag
-}
-
-/// Whether a failed input was recognised as something other than a DMARC
-/// aggregate report (a TLS or failure report, an invoice, a web page): a
-/// retry cannot change that, unlike a size limit or a parser bug.
-pub fn is_not_a_report(failure: &FailedInput) -> bool {
-    const MARKS: [&str; 5] = [
-        "not a DMARC aggregate report",
-        "no DMARC aggregate report in this message",
-        "DMARC failure (ruf) report",
-        "SMTP TLS report",
-        "empty input",
-    ];
-    MARKS.iter().any(|mark| failure.error.contains(mark))
 }
 
 fn print(s: &IngestSummary, format: Format) -> Result<()> {

@@ -64,8 +64,14 @@ fn stored_anything(path: &Path) -> bool {
 /// The one-line account of an ingest, shared by `ingest` and `demo`:
 /// `212 inputs: 204 new reports with 3,078 records, 1 duplicate, 8 failed`.
 fn ingest_line(s: &IngestSummary) -> String {
+    // Dismissed inputs seen again are named only when there are some.
+    let dismissed = if s.dismissed > 0 {
+        format!(" ({} dismissed before)", count(s.dismissed))
+    } else {
+        String::new()
+    };
     format!(
-        "{}: {} with {}, {}, {} failed\n",
+        "{}: {} with {}, {}, {} failed{dismissed}\n",
         plural(s.inputs, "input", "inputs"),
         plural(s.reports_new, "new report", "new reports"),
         plural(s.records, "record", "records"),

@@ -9,38 +9,21 @@ use serde::Serialize;
 use crate::parse::ParseError;
 use crate::unpack::UnpackError;
 
-/// What kind of problem made an input fail.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum FailureKind {
-    /// Not a DMARC aggregate report: another kind of report (failure, TLS),
-    /// a message without a report, an empty input, an unknown format.
-    NotAReport,
-    /// An aggregate report that cannot be read as one: malformed XML, a
-    /// missing or wrong required value, a construct refused for safety.
-    Malformed,
-    /// Compressed data (gzip, zip) that is corrupt or cut short.
-    Corrupt,
-    /// A size limit (`--max-report-size`, `--max-message-size`, ...) or
-    /// the nesting limit was reached.
-    Limit,
-    /// The input could not be read (a file error, a broken mbox).
-    Unreadable,
-    /// Reading stopped on a bug (a panic in a parser or decoder).
-    Internal,
-}
+pub use crate::model::FailureKind;
 
 impl FailureKind {
     /// The kind of an unpacking error.
     pub fn of_unpack(e: &UnpackError) -> Self {
         match e {
-            UnpackError::Empty
-            | UnpackError::Unrecognised(_)
-            | UnpackError::FailureReport
-            | UnpackError::TlsReport
-            | UnpackError::NoReport(_) => FailureKind::NotAReport,
+            UnpackError::Empty | UnpackError::Unrecognised(_) | UnpackError::NoReport(_) => {
+                FailureKind::NotAReport
+            }
+            UnpackError::FailureReport => FailureKind::FailureReport,
+            UnpackError::TlsReport => FailureKind::TlsReport,
             UnpackError::Corrupt { .. } | UnpackError::Decode(_) => FailureKind::Corrupt,
-            UnpackError::Limit(_) | UnpackError::TooDeep => FailureKind::Limit,
+            UnpackError::Limit(_) | UnpackError::TooDeep | UnpackError::TooManyEntries { .. } => {
+                FailureKind::Limit
+            }
             UnpackError::Io(_) => FailureKind::Unreadable,
         }
     }
@@ -101,7 +84,10 @@ mod tests {
 
     #[test]
     fn kinds_follow_the_error_not_its_words() {
-        assert_eq!(FailureKind::of_unpack(&UnpackError::TlsReport), FailureKind::NotAReport);
+        assert_eq!(FailureKind::of_unpack(&UnpackError::TlsReport), FailureKind::TlsReport);
+        let zip = UnpackError::TooManyEntries { entries: 101, limit: 100 };
+        assert_eq!(FailureKind::of_unpack(&zip), FailureKind::Limit);
+        assert!(zip.to_string().contains("--max-zip-entries"), "{zip}");
         let (kind, _) = describe_parse_error(ParseError::Empty);
         assert_eq!(kind, FailureKind::NotAReport);
         let (kind, message) =

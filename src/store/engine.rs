@@ -16,10 +16,10 @@ use super::pg::{PgReplacement, PgStore, PgWriter, Target};
 use super::transfer::{CheckRun, EventRow, FactRow, ImapMessage, KeptFailure, StoredReport};
 use super::{
     DomainDays, FailedInput, MessageOutcome, PolicyReport, RawMeta, RdnsEntry, RecordFacts,
-    RecordRow, ReportRef, ReportTail, SourceDay, SqliteReplacement, SqliteStore, SqliteWriter,
-    StoreError, StreamDay,
+    RecordRow, RecordedFailure, ReportRef, ReportTail, SourceDay, SqliteReplacement, SqliteStore,
+    SqliteWriter, StoreError, StreamDay,
 };
-use crate::model::{Record, ReportHeader};
+use crate::model::{FailureKind, Record, ReportHeader};
 
 /// Where a database lives, from the value of `--db`, `DMARC_REPORT_DB` or
 /// the config's `database`.
@@ -200,15 +200,18 @@ impl Store {
     }
 
     /// Keeps an input that failed, with its bytes (`None` when too large to
-    /// keep). The same bytes failing again update the existing row.
+    /// keep) and its kind. The same bytes failing again (or, kept without
+    /// bytes, the same name) update the existing row; one that was
+    /// dismissed stays dismissed, without its bytes.
     pub fn record_failure(
         &self,
         name: &str,
         data: Option<&[u8]>,
+        kind: FailureKind,
         error: &str,
         now: i64,
-    ) -> Result<i64, StoreError> {
-        on!(self, s => s.record_failure(name, data, error, now))
+    ) -> Result<RecordedFailure, StoreError> {
+        on!(self, s => s.record_failure(name, data, kind, error, now))
     }
 
     /// Forgets a failed input (it was stored after all).
@@ -221,9 +224,15 @@ impl Store {
         on!(self, s => s.delete_failures_named(name))
     }
 
-    /// Every failed input, oldest first.
+    /// The failed inputs that are listed and retried (not dismissed),
+    /// oldest first.
     pub fn failures(&self) -> Result<Vec<FailedInput>, StoreError> {
         on!(self, s => s.failures())
+    }
+
+    /// The dismissed failed inputs, oldest first.
+    pub fn dismissed_failures(&self) -> Result<Vec<FailedInput>, StoreError> {
+        on!(self, s => s.dismissed_failures())
     }
 
     /// The kept bytes of a failed input (`None` if it had none).
@@ -231,15 +240,18 @@ impl Store {
         on!(self, s => s.failure_data(id))
     }
 
-    /// Forgets the failed inputs `ids`, bytes and all; returns the ids that
-    /// were not there.
-    pub fn dismiss_failures(&self, ids: &[i64]) -> Result<Vec<i64>, StoreError> {
-        on!(self, s => s.dismiss_failures(ids))
+    /// Dismisses the failed inputs `ids` at `now` (Unix seconds): they leave
+    /// the list, are never retried, and their kept bytes are deleted; the
+    /// same input failing again stays dismissed. Returns the ids that were
+    /// not listed (unknown, or dismissed already).
+    pub fn dismiss_failures(&self, ids: &[i64], now: i64) -> Result<Vec<i64>, StoreError> {
+        on!(self, s => s.dismiss_failures(ids, now))
     }
 
-    /// Forgets every failed input; returns how many there were.
-    pub fn dismiss_all_failures(&self) -> Result<usize, StoreError> {
-        on!(self, s => s.dismiss_all_failures())
+    /// Dismisses every listed failed input at `now`; returns how many there
+    /// were.
+    pub fn dismiss_all_failures(&self, now: i64) -> Result<usize, StoreError> {
+        on!(self, s => s.dismiss_all_failures(now))
     }
 
     /// Ids of all stored reports, in insertion order.

@@ -358,6 +358,20 @@ impl Inspector<'_> {
         Ok(lines)
     }
 
+    /// Each failed input's name, kind, whether it is dismissed and the size
+    /// of its kept bytes, `name | kind | dismissed | size`, sorted by name
+    /// (a database before failure kinds has none to give: an error).
+    pub fn failure_kinds(&self) -> Result<Vec<String>, StoreError> {
+        let rows = self.rows(
+            "SELECT name, kind, CASE WHEN dismissed_at IS NULL THEN 'listed' ELSE 'dismissed' END,
+                 COALESCE(length(data), 0)
+             FROM failed_inputs",
+        )?;
+        let mut lines: Vec<String> = rows.into_iter().map(|row| row.join(" | ")).collect();
+        lines.sort();
+        Ok(lines)
+    }
+
     /// Every row of a query, each column as text (NULL as `NULL`, blobs as
     /// `blob:<len>`).
     fn rows(&self, sql: &str) -> Result<Vec<Vec<String>>, StoreError> {
@@ -473,6 +487,12 @@ pub fn create_released_copy(
             ));
         }
     }
+    // Failed inputs in the columns that release had (later ones added some).
+    let failed_columns: Vec<String> = conn
+        .prepare("SELECT name FROM pragma_table_info('failed_inputs', 'released')")?
+        .query_map([], |r| r.get(0))?
+        .collect::<Result<_, _>>()?;
+    let failed_columns = failed_columns.join(", ");
     let copied = conn.execute_batch(&format!(
         "BEGIN;
          INSERT INTO released.reports SELECT * FROM main.reports;
@@ -480,7 +500,8 @@ pub fn create_released_copy(
          INSERT INTO released.report_raw_chunks SELECT * FROM main.report_raw_chunks;
          {records}
          {rollups}
-         INSERT INTO released.failed_inputs SELECT * FROM main.failed_inputs;
+         INSERT INTO released.failed_inputs ({failed_columns})
+             SELECT {failed_columns} FROM main.failed_inputs;
          INSERT INTO released.imap_messages SELECT * FROM main.imap_messages;
          INSERT INTO released.rdns_cache SELECT * FROM main.rdns_cache;
          COMMIT;"

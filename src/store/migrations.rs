@@ -19,6 +19,7 @@ const MIGRATIONS: &[&str] = &[
     COMPACT_RECORDS,
     SUBDOMAIN_SPLIT,
     STREAMS,
+    include_str!("../../schemas/migrations/0012_failed_kinds.sql"),
 ];
 
 /// The version whose migration adds the rollups, which the program then

@@ -55,7 +55,7 @@ use std::path::{Path, PathBuf};
 use rusqlite::{Connection, OptionalExtension, params};
 use sha2::{Digest, Sha256};
 
-use crate::model::{Record, ReportHeader};
+use crate::model::{FailureKind, Record, ReportHeader};
 
 /// A storage failure. These stop the run: the database is unusable.
 #[derive(Debug, thiserror::Error)]
@@ -229,8 +229,23 @@ pub struct FailedInput {
     pub last_seen: i64,
     /// How many times it was tried.
     pub attempts: i64,
-    /// Bytes kept (0 when it was too large to keep).
+    /// Bytes kept (0 when it was too large to keep, or dismissed).
     pub size: i64,
+    /// What kind of failure it is.
+    pub kind: FailureKind,
+    /// When the user dismissed it (Unix seconds); `None` while it is listed
+    /// and retried.
+    pub dismissed_at: Option<i64>,
+}
+
+/// What [`Store::record_failure`] did with a failed input.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RecordedFailure {
+    /// Its row id (the same one when the same input failed before).
+    pub id: i64,
+    /// It was dismissed before: it stays dismissed (its bytes are not kept
+    /// again) and is not to be reported as a new failure.
+    pub dismissed: bool,
 }
 
 /// What is needed, besides its bytes, to parse a stored report again
@@ -775,35 +790,47 @@ impl SqliteStore {
     }
 
     /// Keeps an input that failed, with its bytes (`None` when too large to
-    /// keep). The same bytes failing again update the existing row.
+    /// keep) and its kind. The same bytes failing again (or, kept without
+    /// bytes, the same name) update the existing row; one that was
+    /// dismissed stays dismissed, without its bytes.
     pub fn record_failure(
         &self,
         name: &str,
         data: Option<&[u8]>,
+        kind: FailureKind,
         error: &str,
         now: i64,
-    ) -> Result<i64, StoreError> {
+    ) -> Result<RecordedFailure, StoreError> {
         let sha = data.map(|d| Sha256::digest(d).to_vec());
-        if let Some(sha) = &sha {
-            let existing: Option<i64> = self
+        let existing: Option<(i64, Option<i64>)> = match &sha {
+            Some(sha) => self
                 .conn
-                .query_row("SELECT id FROM failed_inputs WHERE sha256 = ?1", [sha], |r| r.get(0))
-                .optional()?;
-            if let Some(id) = existing {
-                self.conn.execute(
-                    "UPDATE failed_inputs SET error = ?2, last_seen = ?3, attempts = attempts + 1,
-                         name = ?4 WHERE id = ?1",
-                    params![id, error, now, name],
-                )?;
-                return Ok(id);
-            }
+                .prepare_cached("SELECT id, dismissed_at FROM failed_inputs WHERE sha256 = ?1")?
+                .query_row([sha], |r| Ok((r.get(0)?, r.get(1)?)))
+                .optional()?,
+            None => self
+                .conn
+                .prepare_cached(
+                    "SELECT id, dismissed_at FROM failed_inputs
+                     WHERE sha256 IS NULL AND name = ?1",
+                )?
+                .query_row([name], |r| Ok((r.get(0)?, r.get(1)?)))
+                .optional()?,
+        };
+        if let Some((id, dismissed_at)) = existing {
+            self.conn.execute(
+                "UPDATE failed_inputs SET error = ?2, kind = ?3, last_seen = ?4,
+                     attempts = attempts + 1, name = ?5 WHERE id = ?1",
+                params![id, error, kind.as_str(), now, name],
+            )?;
+            return Ok(RecordedFailure { id, dismissed: dismissed_at.is_some() });
         }
         self.conn.execute(
-            "INSERT INTO failed_inputs (name, sha256, data, error, first_seen, last_seen)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?5)",
-            params![name, sha, data, error, now],
+            "INSERT INTO failed_inputs (name, sha256, data, error, kind, first_seen, last_seen)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6)",
+            params![name, sha, data, error, kind.as_str(), now],
         )?;
-        Ok(self.conn.last_insert_rowid())
+        Ok(RecordedFailure { id: self.conn.last_insert_rowid(), dismissed: false })
     }
 
     /// Forgets a failed input (it was stored after all).
@@ -820,12 +847,23 @@ impl SqliteStore {
         Ok(())
     }
 
-    /// Every failed input, oldest first.
+    /// The failed inputs that are listed and retried (not dismissed),
+    /// oldest first.
     pub fn failures(&self) -> Result<Vec<FailedInput>, StoreError> {
-        let mut stmt = self.conn.prepare(
-            "SELECT id, name, error, first_seen, last_seen, attempts, COALESCE(length(data), 0)
-             FROM failed_inputs ORDER BY id",
-        )?;
+        self.failures_where("dismissed_at IS NULL")
+    }
+
+    /// The dismissed failed inputs, oldest first.
+    pub fn dismissed_failures(&self) -> Result<Vec<FailedInput>, StoreError> {
+        self.failures_where("dismissed_at IS NOT NULL")
+    }
+
+    fn failures_where(&self, filter: &str) -> Result<Vec<FailedInput>, StoreError> {
+        let mut stmt = self.conn.prepare(&format!(
+            "SELECT id, name, error, first_seen, last_seen, attempts, COALESCE(length(data), 0),
+                 kind, dismissed_at
+             FROM failed_inputs WHERE {filter} ORDER BY id"
+        ))?;
         let rows = stmt.query_map([], |r| {
             Ok(FailedInput {
                 id: r.get(0)?,
@@ -835,6 +873,8 @@ impl SqliteStore {
                 last_seen: r.get(4)?,
                 attempts: r.get(5)?,
                 size: r.get(6)?,
+                kind: dismiss::kind_named(&r.get::<_, String>(7)?),
+                dismissed_at: r.get(8)?,
             })
         })?;
         Ok(rows.collect::<Result<_, _>>()?)

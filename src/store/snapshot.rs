@@ -56,10 +56,10 @@ pub(super) fn snapshot(conn: &Connection) -> Result<Value, StoreError> {
     }
     let mut failed = Vec::new();
     let mut stmt =
-        conn.prepare("SELECT name, error, length(data) FROM failed_inputs ORDER BY name")?;
+        conn.prepare("SELECT name, kind, error, length(data) FROM failed_inputs ORDER BY name")?;
     let mut rows = stmt.query([])?;
     while let Some(row) = rows.next()? {
-        failed.push(Value::Object(columns(row, &["name", "error", "size"], 0)?));
+        failed.push(Value::Object(columns(row, &["name", "kind", "error", "size"], 0)?));
     }
     Ok(json!({ "reports": reports, "failed": failed }))
 }

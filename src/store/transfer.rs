@@ -18,7 +18,7 @@ use super::checks::StoredFinding;
 use super::notify::NotifyFact;
 use super::{MessageOutcome, SqliteStore, StoreError, Undo};
 use crate::model::{
-    Alignment, Disposition, DkimAuth, DkimResult, DmarcResult, OverrideReason, Policy,
+    Alignment, Disposition, DkimAuth, DkimResult, DmarcResult, FailureKind, OverrideReason, Policy,
     PolicyPublished, Reason, Record, ReportHeader, Schema, SpfAuth, SpfResult, SpfScope,
 };
 
@@ -47,10 +47,17 @@ pub struct KeptFailure {
     pub id: i64,
     /// File path or message it came from.
     pub name: String,
-    /// Its bytes; `None` when it was too large to keep.
+    /// Its bytes; `None` when it was too large to keep, or dismissed.
     pub data: Option<Vec<u8>>,
+    /// The SHA-256 of its bytes, which a dismissed input keeps without
+    /// them; `None` for one kept without bytes (known by its name).
+    pub sha256: Option<Vec<u8>>,
     /// Every problem found in it.
     pub error: String,
+    /// What kind of failure it is.
+    pub kind: FailureKind,
+    /// When it was dismissed (Unix seconds).
+    pub dismissed_at: Option<i64>,
     /// When it first failed, Unix seconds.
     pub first_seen: i64,
     /// When it last failed, Unix seconds.
@@ -379,7 +386,8 @@ impl SqliteStore {
         Ok(self
             .conn
             .query_row(
-                "SELECT id, name, data, error, first_seen, last_seen, attempts
+                "SELECT id, name, data, error, first_seen, last_seen, attempts, sha256, kind,
+                     dismissed_at
                  FROM failed_inputs WHERE id = ?1",
                 [id],
                 |r| {
@@ -391,6 +399,9 @@ impl SqliteStore {
                         first_seen: r.get(4)?,
                         last_seen: r.get(5)?,
                         attempts: r.get(6)?,
+                        sha256: r.get(7)?,
+                        kind: super::dismiss::kind_named(&r.get::<_, String>(8)?),
+                        dismissed_at: r.get(9)?,
                     })
                 },
             )
@@ -399,11 +410,11 @@ impl SqliteStore {
 
     /// Keeps a failed input read from another database, under its id when
     /// that id is free here; `false` when the same input is here already
-    /// (the same bytes, or for one kept without bytes the same name, error
-    /// and first time).
+    /// (the same bytes, or for one kept without bytes the same name).
     pub fn import_failure(&self, f: &KeptFailure) -> Result<bool, StoreError> {
         let undo = Undo::start(self, "import_failure")?;
-        let sha = f.data.as_deref().map(|d| Sha256::digest(d).to_vec());
+        let sha =
+            f.sha256.clone().or_else(|| f.data.as_deref().map(|d| Sha256::digest(d).to_vec()));
         let present: Option<i64> = match &sha {
             Some(sha) => self
                 .conn
@@ -412,9 +423,8 @@ impl SqliteStore {
             None => self
                 .conn
                 .query_row(
-                    "SELECT id FROM failed_inputs WHERE data IS NULL AND name = ?1 AND error = ?2
-                         AND first_seen = ?3",
-                    params![f.name, f.error, f.first_seen],
+                    "SELECT id FROM failed_inputs WHERE sha256 IS NULL AND name = ?1",
+                    [&f.name],
                     |r| r.get(0),
                 )
                 .optional()?,
@@ -430,8 +440,8 @@ impl SqliteStore {
         )?;
         self.conn.execute(
             "INSERT INTO failed_inputs (id, name, sha256, data, error, first_seen, last_seen,
-                 attempts)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                 attempts, kind, dismissed_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
             params![
                 (!taken).then_some(f.id),
                 f.name,
@@ -440,7 +450,9 @@ impl SqliteStore {
                 f.error,
                 f.first_seen,
                 f.last_seen,
-                f.attempts
+                f.attempts,
+                f.kind.as_str(),
+                f.dismissed_at
             ],
         )?;
         undo.keep()?;

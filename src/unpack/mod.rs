@@ -182,6 +182,17 @@ pub enum UnpackError {
     /// A limit was reached.
     #[error("{0}")]
     Limit(LimitExceeded),
+    /// A zip archive with more entries than `--max-zip-entries`.
+    #[error(
+        "the zip archive has {entries} entries, more than the limit of {limit} \
+         (raise it with --max-zip-entries)"
+    )]
+    TooManyEntries {
+        /// Entries in the archive.
+        entries: usize,
+        /// The limit.
+        limit: usize,
+    },
     /// Archives inside archives, too deep.
     #[error("archives or forwarded messages are nested more than {MAX_NESTING} deep")]
     TooDeep,
@@ -384,12 +395,10 @@ impl<S: Sink> Ctx<'_, S> {
         if archive.len() > self.limits.max_zip_entries {
             self.problem(
                 location,
-                UnpackError::Unrecognised(format!(
-                    "the zip archive has {} entries, more than the limit of {} (raise it with \
-                     --max-zip-entries)",
-                    archive.len(),
-                    self.limits.max_zip_entries
-                )),
+                UnpackError::TooManyEntries {
+                    entries: archive.len(),
+                    limit: self.limits.max_zip_entries,
+                },
             );
             return Ok(());
         }

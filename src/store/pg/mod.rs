@@ -35,11 +35,15 @@ use postgres::types::ToSql;
 use sha2::{Digest, Sha256};
 
 use super::checks::{RecordCheck, StoredFinding};
+use super::dismiss::kind_named;
 use super::notify::{FactChange, NewEvent, NotifyFact, StoredEvent};
 use super::overview::StoredByReporter;
 use super::rollup::RecordKeys;
-use super::{FailedInput, MessageOutcome, RawMeta, RecordRow, ReportTail, StoreError, json_list};
-use crate::model::ReportHeader;
+use super::{
+    FailedInput, MessageOutcome, RawMeta, RecordRow, RecordedFailure, ReportTail, StoreError,
+    json_list,
+};
+use crate::model::{FailureKind, ReportHeader};
 
 /// The migrations, in order; migration `i` (1-based) moves the schema from
 /// version `i - 1` to `i`.
@@ -48,6 +52,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../../schemas/postgres/0002_views.sql"),
     SUBDOMAIN_SPLIT,
     STREAMS,
+    include_str!("../../../schemas/postgres/0005_failed_kinds.sql"),
 ];
 
 /// The migration that adds the subdomain part of each source's day to the
@@ -354,34 +359,34 @@ impl PgStore {
         rebuild_rollups(&mut *self.c(), domain, day)
     }
 
-    /// Keeps an input that failed, with its bytes; the same bytes failing
-    /// again (here or in another worker) update the existing row.
+    /// Keeps an input that failed, with its bytes and its kind; the same
+    /// bytes failing again (here or in another worker), or, kept without
+    /// bytes, the same name, update the existing row. One that was
+    /// dismissed stays dismissed, without its bytes.
     pub fn record_failure(
         &self,
         name: &str,
         data: Option<&[u8]>,
+        kind: FailureKind,
         error: &str,
         now: i64,
-    ) -> Result<i64, StoreError> {
+    ) -> Result<RecordedFailure, StoreError> {
         let sha = data.map(|d| Sha256::digest(d).to_vec());
-        let row = if sha.is_some() {
-            self.c().query_one(
-                "INSERT INTO failed_inputs (name, sha256, data, error, first_seen, last_seen)
-                 VALUES ($1, $2, $3, $4, $5, $5)
-                 ON CONFLICT (sha256) DO UPDATE SET error = excluded.error,
-                     last_seen = excluded.last_seen, attempts = failed_inputs.attempts + 1,
-                     name = excluded.name
-                 RETURNING id",
-                &[&name, &sha, &data, &error, &now],
-            )?
-        } else {
-            self.c().query_one(
-                "INSERT INTO failed_inputs (name, error, first_seen, last_seen)
-                 VALUES ($1, $2, $3, $3) RETURNING id",
-                &[&name, &error, &now],
-            )?
-        };
-        Ok(row.get(0))
+        // A conflict updates everything but the bytes (a dismissed row has
+        // none and keeps none; the others hold these same bytes).
+        let conflict = if sha.is_some() { "(sha256)" } else { "(name) WHERE sha256 IS NULL" };
+        let row = self.c().query_one(
+            &format!(
+                "INSERT INTO failed_inputs (name, sha256, data, error, kind, first_seen, last_seen)
+                 VALUES ($1, $2, $3, $4, $5, $6, $6)
+                 ON CONFLICT {conflict} DO UPDATE SET error = excluded.error,
+                     kind = excluded.kind, last_seen = excluded.last_seen,
+                     attempts = failed_inputs.attempts + 1, name = excluded.name
+                 RETURNING id, dismissed_at IS NOT NULL"
+            ),
+            &[&name, &sha, &data, &error, &kind.as_str(), &now],
+        )?;
+        Ok(RecordedFailure { id: row.get(0), dismissed: row.get(1) })
     }
 
     /// Forgets a failed input (it was stored after all).
@@ -396,12 +401,23 @@ impl PgStore {
         Ok(())
     }
 
-    /// Every failed input, oldest first.
+    /// The failed inputs that are listed and retried, oldest first.
     pub fn failures(&self) -> Result<Vec<FailedInput>, StoreError> {
+        self.failures_where("dismissed_at IS NULL")
+    }
+
+    /// The dismissed failed inputs, oldest first.
+    pub fn dismissed_failures(&self) -> Result<Vec<FailedInput>, StoreError> {
+        self.failures_where("dismissed_at IS NOT NULL")
+    }
+
+    fn failures_where(&self, filter: &str) -> Result<Vec<FailedInput>, StoreError> {
         let rows = self.c().query(
-            "SELECT id, name, error, first_seen, last_seen, attempts,
-                    COALESCE(length(data), 0)::int8
-             FROM failed_inputs ORDER BY id",
+            &format!(
+                "SELECT id, name, error, first_seen, last_seen, attempts,
+                        COALESCE(length(data), 0)::int8, kind, dismissed_at
+                 FROM failed_inputs WHERE {filter} ORDER BY id"
+            ),
             &[],
         )?;
         Ok(rows
@@ -414,6 +430,8 @@ impl PgStore {
                 last_seen: r.get(4),
                 attempts: r.get(5),
                 size: r.get(6),
+                kind: kind_named(r.get(7)),
+                dismissed_at: r.get(8),
             })
             .collect())
     }
@@ -428,20 +446,31 @@ impl PgStore {
         }))
     }
 
-    /// Forgets the failed inputs `ids`; returns the ids that were not there.
-    pub fn dismiss_failures(&self, ids: &[i64]) -> Result<Vec<i64>, StoreError> {
+    /// Dismisses the failed inputs `ids` at `now` and deletes their kept
+    /// bytes; returns the ids that were not listed.
+    pub fn dismiss_failures(&self, ids: &[i64], now: i64) -> Result<Vec<i64>, StoreError> {
         let mut missing = Vec::new();
         for id in ids {
-            if self.exec("DELETE FROM failed_inputs WHERE id = $1", &[id])? == 0 {
+            let changed = self.exec(
+                "UPDATE failed_inputs SET dismissed_at = $2, data = NULL
+                 WHERE id = $1 AND dismissed_at IS NULL",
+                &[id, &now],
+            )?;
+            if changed == 0 {
                 missing.push(*id);
             }
         }
         Ok(missing)
     }
 
-    /// Forgets every failed input; returns how many there were.
-    pub fn dismiss_all_failures(&self) -> Result<usize, StoreError> {
-        Ok(usize::try_from(self.exec("DELETE FROM failed_inputs", &[])?).unwrap_or(usize::MAX))
+    /// Dismisses every listed failed input at `now`; returns how many there
+    /// were.
+    pub fn dismiss_all_failures(&self, now: i64) -> Result<usize, StoreError> {
+        let changed = self.exec(
+            "UPDATE failed_inputs SET dismissed_at = $1, data = NULL WHERE dismissed_at IS NULL",
+            &[&now],
+        )?;
+        Ok(usize::try_from(changed).unwrap_or(usize::MAX))
     }
 
     /// Ids of all stored reports, in insertion order.

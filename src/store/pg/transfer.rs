@@ -95,7 +95,8 @@ impl PgStore {
     /// A failed input with its bytes; `None` when there is no such row.
     pub fn kept_failure(&self, id: i64) -> Result<Option<KeptFailure>, StoreError> {
         let row = self.c().query_opt(
-            "SELECT id, name, data, error, first_seen, last_seen, attempts
+            "SELECT id, name, data, error, first_seen, last_seen, attempts, sha256, kind,
+                 dismissed_at
              FROM failed_inputs WHERE id = $1",
             &[&id],
         )?;
@@ -107,22 +108,26 @@ impl PgStore {
             first_seen: r.get(4),
             last_seen: r.get(5),
             attempts: r.get(6),
+            sha256: r.get(7),
+            kind: crate::store::dismiss::kind_named(r.get(8)),
+            dismissed_at: r.get(9),
         }))
     }
 
     /// Keeps a failed input read from another database, under its id when
-    /// that id is free here; `false` when the same input is here already.
+    /// that id is free here; `false` when the same input is here already
+    /// (the same bytes, or for one kept without bytes the same name).
     pub fn import_failure(&self, f: &KeptFailure) -> Result<bool, StoreError> {
-        let sha = f.data.as_deref().map(|d| Sha256::digest(d).to_vec());
+        let sha =
+            f.sha256.clone().or_else(|| f.data.as_deref().map(|d| Sha256::digest(d).to_vec()));
         self.atomically(|| {
             let present = match &sha {
                 Some(sha) => {
                     self.c().query_opt("SELECT 1 FROM failed_inputs WHERE sha256 = $1", &[sha])?
                 }
                 None => self.c().query_opt(
-                    "SELECT 1 FROM failed_inputs WHERE data IS NULL AND name = $1
-                         AND error = $2 AND first_seen = $3",
-                    &[&f.name, &f.error, &f.first_seen],
+                    "SELECT 1 FROM failed_inputs WHERE sha256 IS NULL AND name = $1",
+                    &[&f.name],
                 )?,
             };
             if present.is_some() {
@@ -132,21 +137,31 @@ impl PgStore {
                 .c()
                 .query_opt("SELECT 1 FROM failed_inputs WHERE id = $1", &[&f.id])?
                 .is_none();
-            let args: [&(dyn ToSql + Sync); 7] =
-                [&f.name, &sha, &f.data, &f.error, &f.first_seen, &f.last_seen, &f.attempts];
+            let kind = f.kind.as_str();
+            let args: [&(dyn ToSql + Sync); 9] = [
+                &f.name,
+                &sha,
+                &f.data,
+                &f.error,
+                &f.first_seen,
+                &f.last_seen,
+                &f.attempts,
+                &kind,
+                &f.dismissed_at,
+            ];
             if free {
                 self.exec(
                     "INSERT INTO failed_inputs (id, name, sha256, data, error, first_seen,
-                         last_seen, attempts) OVERRIDING SYSTEM VALUE
-                     VALUES ($8, $1, $2, $3, $4, $5, $6, $7)",
+                         last_seen, attempts, kind, dismissed_at) OVERRIDING SYSTEM VALUE
+                     VALUES ($10, $1, $2, $3, $4, $5, $6, $7, $8, $9)",
                     &[&args[..], &[&f.id]].concat(),
                 )?;
                 self.follow_identity("failed_inputs")?;
             } else {
                 self.exec(
                     "INSERT INTO failed_inputs (name, sha256, data, error, first_seen,
-                         last_seen, attempts)
-                     VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                         last_seen, attempts, kind, dismissed_at)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
                     &args,
                 )?;
             }
