@@ -135,7 +135,7 @@ pub struct NotifyArgs {
     pub format: Format,
 }
 
-/// `copy`.
+/// The flags of `dmarc-report copy` (its help text is the subcommand's doc comment).
 #[derive(Debug, Args)]
 pub struct CopyArgs {
     /// The database to copy from, and the config file
@@ -150,7 +150,7 @@ pub struct CopyArgs {
     pub verbose: bool,
 }
 
-/// `metrics`.
+/// The flags of `dmarc-report metrics` (its help text is the subcommand's doc comment).
 #[derive(Debug, Args)]
 pub struct MetricsArgs {
     /// Database and config file
@@ -170,7 +170,7 @@ pub enum CheckFormat {
     Json,
 }
 
-/// `check`.
+/// The flags of `dmarc-report check` (its help text is the subcommand's doc comment).
 #[derive(Debug, Clone, Args)]
 pub struct CheckArgs {
     /// The domains to check.
@@ -298,7 +298,7 @@ pub struct LimitArgs {
     pub max_zip_entries: Option<usize>,
 }
 
-/// `summary`.
+/// The flags of `dmarc-report summary` (its help text is the subcommand's doc comment).
 #[derive(Debug, Args)]
 pub struct SummaryArgs {
     /// Database and config file
@@ -322,7 +322,7 @@ pub struct SummaryArgs {
     pub resolve_timeout: u64,
 }
 
-/// `report`.
+/// The flags of `dmarc-report report` (its help text is the subcommand's doc comment).
 #[derive(Debug, Args)]
 pub struct ReportArgs {
     /// Database and config file
@@ -336,7 +336,7 @@ pub struct ReportArgs {
     pub out: PathBuf,
 }
 
-/// `ingest`.
+/// The flags of `dmarc-report ingest` (its help text is the subcommand's doc comment).
 #[derive(Debug, Args)]
 pub struct IngestArgs {
     /// Database and config file
@@ -539,7 +539,7 @@ impl OAuth2Args {
     }
 }
 
-/// `auth`.
+/// The flags of `dmarc-report auth` (its help text is the subcommand's doc comment).
 #[derive(Debug, Args)]
 pub struct AuthArgs {
     /// What to do.
@@ -584,7 +584,7 @@ pub struct AuthAccountArgs {
     pub oauth2: OAuth2Args,
 }
 
-/// `reparse`.
+/// The flags of `dmarc-report reparse` (its help text is the subcommand's doc comment).
 #[derive(Debug, Args)]
 pub struct ReparseArgs {
     /// Database and config file
@@ -599,7 +599,7 @@ pub struct ReparseArgs {
     pub limit: ReportSizeArg,
 }
 
-/// `errors`.
+/// The flags of `dmarc-report errors` (its help text is the subcommand's doc comment).
 #[derive(Debug, Args)]
 pub struct ErrorsArgs {
     /// Database and config file
@@ -627,7 +627,7 @@ pub struct ErrorsArgs {
     pub dismissed: bool,
 }
 
-/// `demo`.
+/// The flags of `dmarc-report demo` (its help text is the subcommand's doc comment).
 #[derive(Debug, Args)]
 pub struct DemoArgs {
     /// The sample reports [default: ./sample-reports, else the bundled ones]
