@@ -10,8 +10,8 @@ use serde::Serialize;
 
 use crate::config::{Account, Auth};
 use crate::fetch::imap::{
-    self, Connection, Destination, FetchCounts, FetchError, FolderId, FolderResult, Known,
-    LocalError, Login, Outcome,
+    self, Connection, Destination, FetchCounts, FetchError, FetchFailureKind, FolderId,
+    FolderResult, Known, LocalError, Login, Outcome,
 };
 use crate::fetch::oauth;
 use crate::ingest::{FailureKind, IngestSummary, Ingester};
@@ -34,11 +34,34 @@ pub struct FetchSummary {
     /// What ingesting the messages did.
     #[serde(flatten)]
     pub ingest: IngestSummary,
-    /// Folders that could not be read (the others were processed): one
-    /// line each.
-    pub folder_errors: Vec<String>,
-    /// Accounts that could not be processed: one line each, naming the host.
-    pub errors: Vec<String>,
+    /// Folders that could not be read (the others were processed).
+    pub folder_errors: Vec<FolderFailure>,
+    /// Accounts that could not be processed.
+    pub errors: Vec<AccountFailure>,
+}
+
+/// A folder that could not be read; the account's other folders were
+/// processed.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct FolderFailure {
+    /// The account's label.
+    pub account: String,
+    /// The folder's name, as configured.
+    pub folder: String,
+    /// What went wrong, in words, naming the account, the folder and the host.
+    pub message: String,
+}
+
+/// An account that could not be processed (what was stored before the
+/// failure is kept).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct AccountFailure {
+    /// The account's label.
+    pub account: String,
+    /// What kind of failure.
+    pub kind: FetchFailureKind,
+    /// What went wrong, in words, naming the host.
+    pub message: String,
 }
 
 /// The store as the destination of fetched messages.
@@ -164,11 +187,15 @@ fn fetch_folder(
         match imap::process_folder(conn, account, folder, dest, &mut summary.counts, log)? {
             FolderResult::Done => return Ok(()),
             FolderResult::Missing => {
-                summary.folder_errors.push(format!(
-                    "{}: folder \"{folder}\" does not exist on {}; the other folders were \
-                     processed",
-                    account.label, account.host
-                ));
+                summary.folder_errors.push(FolderFailure {
+                    account: account.label.clone(),
+                    folder: folder.to_owned(),
+                    message: format!(
+                        "{}: folder \"{folder}\" does not exist on {}; the other folders were \
+                         processed",
+                        account.label, account.host
+                    ),
+                });
                 return Ok(());
             }
             // Committed and acknowledged so far; the folder's state says
@@ -201,7 +228,11 @@ pub fn fetch_all(
         });
         // Whatever was ingested before a failure is kept.
         if let Err(e) = ingester.commit().map_err(|e| FetchError::Local(e.into())).and(result) {
-            summary.errors.push(e.to_string());
+            summary.errors.push(AccountFailure {
+                account: account.label.clone(),
+                kind: e.kind(),
+                message: e.to_string(),
+            });
         }
     }
     summary.ingest = ingester.summary().clone();

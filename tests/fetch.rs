@@ -190,6 +190,24 @@ fn a_wrong_password_exits_two_with_one_line_that_does_not_contain_it() {
 }
 
 #[test]
+fn a_refused_login_is_a_login_failure_in_json_without_the_password() {
+    let server = Dovecot::start().unwrap();
+    let sandbox = temp_dir();
+    let db = sandbox.path().join("dmarc.db");
+    let secret = "not-the-Password-42";
+    let mut cmd = fetch(&server, sandbox.path(), &db, &["--format", "json"]);
+    cmd.env("DMARC_REPORT_PASSWORD", secret);
+    let out = run(&mut cmd);
+    assert_eq!(out.code, Some(2), "{out:?}");
+    let v = out.json();
+    let failure = &v["errors"][0];
+    assert_eq!(failure["kind"], "login", "{v}");
+    assert!(failure["message"].as_str().unwrap().contains("login refused"), "{v}");
+    assert!(!failure["account"].as_str().unwrap().is_empty(), "{v}");
+    assert!(!out.stdout.contains(secret) && !out.stderr.contains(secret));
+}
+
+#[test]
 fn an_unreachable_server_exits_two_naming_the_host_and_the_cause() {
     let sandbox = temp_dir();
     let pw = sandbox.path().join("pw");
@@ -571,6 +589,16 @@ fn a_missing_folder_is_reported_and_the_other_folders_are_still_processed() {
     assert_eq!(reports(&db), 1);
     assert!(server.list_uids("INBOX").unwrap().is_empty());
     assert_eq!(server.list_uids("Done").unwrap().len(), 1);
+
+    // In JSON the folder is named apart from the words.
+    let out =
+        run(&mut fetch(&server, sandbox.path(), &db, &[&args[..], &["--format", "json"]].concat()));
+    assert_eq!(out.code, Some(1), "{out:?}");
+    let v = out.json();
+    let failure = &v["folder_errors"][0];
+    assert_eq!(failure["folder"], "Nope", "{v}");
+    assert!(failure["message"].as_str().unwrap().contains("does not exist"), "{v}");
+    assert_eq!(v["errors"].as_array().map(Vec::len), Some(0), "{v}");
 }
 
 #[test]

@@ -157,10 +157,10 @@ fn print(s: &FetchSummary, format: Format, verbose: bool) -> Result<()> {
         note(&format!("failed: {}", f.error));
     }
     for e in &s.folder_errors {
-        note(&format!("dmarc-report: error: {e}"));
+        note(&format!("dmarc-report: error: {}", e.message));
     }
     for e in &s.errors {
-        note(&format!("dmarc-report: error: {e}"));
+        note(&format!("dmarc-report: error: {}", e.message));
     }
     if verbose {
         emit(&format!(

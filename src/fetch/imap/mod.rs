@@ -90,6 +90,43 @@ pub enum FetchError {
     Local(LocalError),
 }
 
+/// What kind of failure stopped an account, for callers that match on it
+/// (`fetch --format json` writes it as `kind`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum FetchFailureKind {
+    /// The server could not be reached.
+    Connect,
+    /// TLS failed.
+    Tls,
+    /// The server refused the login.
+    Login,
+    /// An IMAP command failed.
+    Imap,
+    /// The account's settings (its password file, ...) are wrong.
+    Config,
+    /// No OAuth2 access token could be had.
+    #[serde(rename = "oauth")]
+    OAuth,
+    /// The database failed; nothing more was acknowledged on the server.
+    Local,
+}
+
+impl FetchError {
+    /// The kind of failure, without its words.
+    pub fn kind(&self) -> FetchFailureKind {
+        match self {
+            FetchError::Connect { .. } => FetchFailureKind::Connect,
+            FetchError::Tls { .. } => FetchFailureKind::Tls,
+            FetchError::Login { .. } => FetchFailureKind::Login,
+            FetchError::Imap { .. } => FetchFailureKind::Imap,
+            FetchError::Config(_) => FetchFailureKind::Config,
+            FetchError::OAuth(_) => FetchFailureKind::OAuth,
+            FetchError::Local(_) => FetchFailureKind::Local,
+        }
+    }
+}
+
 /// Where fetched messages go, and where what became of each UID is
 /// remembered. Everything handed over must be durable once
 /// [`Destination::commit`] returns: only then are the messages moved or
