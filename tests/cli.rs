@@ -294,6 +294,7 @@ fn a_missing_input_path_is_a_failed_input_not_a_fatal_error() {
 fn the_failed_entry_names_the_input_even_when_the_file_name_has_a_colon() {
     let tmp = temp_dir();
     let db = tmp.path().join("dmarc.db");
+    // Malformed on purpose (an unknown element in place of the metadata).
     let bad = write_file(tmp.path(), "report: broken.xml", "<feedback><oops></feedback>");
     let out = ingest(tmp.path(), &db, &[path_str(&bad)]);
     assert_eq!(out.code, Some(1), "{out:?}");
@@ -306,6 +307,7 @@ fn the_failed_entry_names_the_input_even_when_the_file_name_has_a_colon() {
 fn an_input_that_fails_again_is_kept_once_with_its_attempts_counted() {
     let tmp = temp_dir();
     let db = tmp.path().join("dmarc.db");
+    // Cut short on purpose.
     let bad = write_file(tmp.path(), "bad.xml", "<feedback><report_metadata>");
     for _ in 0..2 {
         let out = ingest(tmp.path(), &db, &[path_str(&bad)]);
@@ -479,6 +481,7 @@ fn standard_input_is_ingested_and_a_bad_one_is_kept_for_retry() {
     assert_eq!((n(&v, "inputs"), n(&v, "reports_new"), n(&v, "records")), (1, 1, 3), "{v}");
     assert_eq!(counts(&db).reports, 1);
 
+    // A report cut short on purpose.
     let junk = b"<feedback><report_metadata><org_name>x</org_name>".to_vec();
     let out = run_with_stdin(
         command(tmp.path()).arg("--db").arg(&db).args(["ingest", "--format", "json", "-"]),

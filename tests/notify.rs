@@ -211,6 +211,7 @@ fn each_event_is_told_once_across_runs_starting_with_the_baseline() {
     assert!(events[2]["fix"].as_str().is_some_and(|f| !f.is_empty()), "{}", events[2]);
 
     // A failed input is told once, then nothing again.
+    // Cut short on purpose.
     write_file(s.path(), "broken.xml", "<feedback><report_metadata>");
     let out = run(command(s.path())
         .arg("--db")
