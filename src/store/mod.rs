@@ -618,7 +618,7 @@ impl SqliteStore {
         conn.busy_timeout(std::time::Duration::from_secs(30))?;
         // WAL: readers do not block the writer; NORMAL sync is durable at
         // every checkpoint and never corrupts on power loss in WAL mode.
-        let _mode: String = conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))?;
+        Self::switch_to_wal(conn)?;
         // temp_store MEMORY: the journal of a report's savepoint (what undoes
         // a report that fails half-way) stays in memory, never a temporary
         // file per report.
@@ -631,6 +631,29 @@ impl SqliteStore {
         conn.set_prepared_statement_cache_capacity(64);
         rollup::register(conn)?;
         Ok(())
+    }
+
+    /// Puts the database in WAL mode. Of two processes that open a new file
+    /// at once, one may hold a read lock while the other switches the
+    /// journal: SQLite reports that as busy at once rather than waiting
+    /// (waiting could deadlock), so the switch is tried again for as long
+    /// as the busy timeout allows.
+    fn switch_to_wal(conn: &Connection) -> Result<(), StoreError> {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        let mut pause = std::time::Duration::from_millis(5);
+        loop {
+            match conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get::<_, String>(0)) {
+                Ok(_) => return Ok(()),
+                Err(e)
+                    if e.sqlite_error_code() == Some(rusqlite::ErrorCode::DatabaseBusy)
+                        && std::time::Instant::now() < deadline =>
+                {
+                    std::thread::sleep(pause);
+                    pause = (pause * 2).min(std::time::Duration::from_millis(200));
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
     }
 
     /// A second handle on the same database file, for reading on another
