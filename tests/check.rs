@@ -351,6 +351,54 @@ fn a_live_policy_weaker_than_the_reports_support_is_noted_with_the_next_record()
 }
 
 #[test]
+fn the_next_record_keeps_the_rua_and_ruf_of_the_live_record_when_the_config_has_none() {
+    let dkim = format!("v=DKIM1; k=rsa; p={}", dkim_key(2048));
+    let live = "v=DMARC1; p=none; rua=mailto:d@kept.test; ruf=mailto:f@kept.test";
+    let server = Dnsmasq::start(&[
+        Rr::Txt("_dmarc.kept.test", live),
+        Rr::Txt("kept.test", GOOD_SPF),
+        Rr::Txt("fromreport._domainkey.kept.test", &dkim),
+        Rr::Mx("kept.test", "mx.kept.test", 10),
+    ]);
+    let dir = temp_dir();
+    store_reports_of(dir.path(), "kept.test", "none", false);
+    let readiness = |dir: &std::path::Path| {
+        let out = run(command(dir).args(["--db", "check.db", "summary", "--format", "json"]));
+        assert_eq!(out.code, Some(0), "{out:?}");
+        out.json()["domains"][0]["readiness"].clone()
+    };
+    // Before any check, nothing says where reports go: the record has no
+    // rua, and the advice says it is needed.
+    let before = readiness(dir.path());
+    assert_eq!(before["recommended_record"], "v=DMARC1; p=quarantine; np=reject; pct=25; t=y");
+    assert!(
+        before["advice"].to_string().contains("the next record needs your rua= tag"),
+        "{before:#}"
+    );
+    // After a check, the published rua and ruf go on in the next record
+    // and every step of its ramp.
+    let out = check(&server, dir.path(), &["kept.test"]);
+    assert_eq!(out.code, Some(0), "{out:?}");
+    let after = readiness(dir.path());
+    assert_eq!(
+        after["recommended_record"],
+        "v=DMARC1; p=quarantine; np=reject; pct=25; t=y; rua=mailto:d@kept.test; ruf=mailto:f@kept.test"
+    );
+    for step in after["ramp"].as_array().unwrap() {
+        assert!(
+            step.as_str().unwrap().ends_with("; rua=mailto:d@kept.test; ruf=mailto:f@kept.test"),
+            "{step}"
+        );
+    }
+    assert!(
+        after["advice"].to_string().contains(
+            "rua=mailto:d@kept.test and ruf=mailto:f@kept.test kept from the record published at _dmarc.kept.test"
+        ),
+        "{after:#}"
+    );
+}
+
+#[test]
 fn check_without_a_database_lints_the_live_records_and_creates_none() {
     let server = Dnsmasq::start(&[
         Rr::Txt("_dmarc.nodb.test", "v=DMARC1; p=none"),

@@ -379,6 +379,7 @@ fn verdict_of(
             streams: &streams,
             policy: &history,
             rua: None,
+            live_record: None,
         },
         &Criteria::default(),
     );

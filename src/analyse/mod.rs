@@ -140,7 +140,17 @@ pub fn summarise_domain(
     }
     mark_new(store, domain, window, &mut senders, opts.criteria.new_sender_days)?;
     let streams = streams::of_senders(store, domain, window, &senders)?;
-    Ok(assess_domain(domain, window, totals, senders, &streams, sender_index, history, opts))
+    let live = store.live_dmarc(domain)?;
+    Ok(assess_domain(
+        domain,
+        window,
+        totals,
+        (senders, &streams),
+        sender_index,
+        history,
+        live.as_deref(),
+        opts,
+    ))
 }
 
 /// Reads every source of a summarised domain again, in byte order of the
@@ -217,10 +227,10 @@ fn assess_domain(
     domain: &str,
     window: Window,
     totals: DomainTotals,
-    senders: Vec<Sender>,
-    streams: &[Vec<streams::Stream>],
+    (senders, streams): (Vec<Sender>, &[Vec<streams::Stream>]),
     sender_index: SenderIndex,
     history: PolicyHistory,
+    live_record: Option<&str>,
     opts: &Options<'_>,
 ) -> DomainSummary {
     // Measured from the window's end: a window in the past is not stale
@@ -252,6 +262,7 @@ fn assess_domain(
             streams,
             policy: &history,
             rua: opts.rua.get(domain).map(String::as_str),
+            live_record,
         },
         &opts.criteria,
     );

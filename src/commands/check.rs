@@ -165,8 +165,8 @@ pub fn run(settings: &Settings, args: &CheckArgs) -> Result<ExitCode> {
     for domain in &domains {
         let section = summary.as_ref().and_then(|s| s.domains.iter().find(|d| &d.domain == domain));
         let evidence = evidence(store.as_ref(), section, &options, domain)?;
-        let findings = dns::check_domain(&lookup, domain, &args.selectors, &evidence);
-        let stored: Vec<StoredFinding> = findings
+        let (findings, live) = dns::check_domain_live(&lookup, domain, &args.selectors, &evidence);
+        let mut stored: Vec<StoredFinding> = findings
             .iter()
             .map(|f| StoredFinding {
                 code: f.code.to_owned(),
@@ -176,6 +176,17 @@ pub fn run(settings: &Settings, args: &CheckArgs) -> Result<ExitCode> {
                 fix: f.fix.clone(),
             })
             .collect();
+        // The published record, kept for the summary's next record (its
+        // rua and ruf, which reports do not carry).
+        if let Some(record) = live {
+            stored.push(StoredFinding {
+                code: crate::store::LIVE_DMARC.to_owned(),
+                severity: "info".to_owned(),
+                record: "dmarc".to_owned(),
+                message: record,
+                fix: String::new(),
+            });
+        }
         if let Some(store) = &store
             && let Err(e) = store.save_check(domain, now, &stored)
         {

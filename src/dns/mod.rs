@@ -287,9 +287,28 @@ pub fn check_domain(
     extra_selectors: &[String],
     evidence: &Evidence,
 ) -> Vec<Finding> {
+    check_domain_live(lookup, domain, extra_selectors, evidence).0
+}
+
+/// The findings for one domain, worst first, and the DMARC record found
+/// published (its tags as `k=v; ...`), when one was.
+pub fn check_domain_live(
+    lookup: &dyn Lookup,
+    domain: &str,
+    extra_selectors: &[String],
+    evidence: &Evidence,
+) -> (Vec<Finding>, Option<String>) {
     let domain = domain.trim().trim_end_matches('.').to_ascii_lowercase();
     let mut out = Vec::new();
     let live = dmarc::check(lookup, &domain, &mut out);
+    let live_text = live.as_ref().map(|tags| {
+        tags.0
+            .iter()
+            .filter(|(k, _)| !k.is_empty())
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join("; ")
+    });
     dmarc::compare(&domain, live.as_ref(), evidence, &mut out);
     spf::check(lookup, &domain, evidence, &mut out);
     let mut selectors: Vec<(String, String)> =
@@ -316,5 +335,5 @@ pub fn check_domain(
         Err(e) => out.push(lookup_failed(RecordKind::Mx, &domain, &e)),
     }
     out.sort_by_key(|f| std::cmp::Reverse(f.severity));
-    out
+    (out, live_text)
 }

@@ -67,6 +67,9 @@ pub trait SummaryReads {
         visit: &mut dyn FnMut(&StreamDay<'_>),
     ) -> Result<(), StoreError>;
 
+    /// The DMARC record the newest `check` of `domain` found published.
+    fn live_dmarc(&self, domain: &str) -> Result<Option<String>, StoreError>;
+
     /// `domain`'s dispositions and subdomains over the same days.
     fn domain_days(
         &self,

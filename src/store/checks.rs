@@ -1,9 +1,16 @@
 //! The findings of `check` (`record_checks`), kept per run with its time.
+//!
+//! Two codes are not findings: `ok` marks a run without findings, and
+//! [`LIVE_DMARC`] keeps the DMARC record the run found published (its
+//! message is the record), whose `rua` and `ruf` the next record keeps.
 
 use rusqlite::params;
 use serde::Serialize;
 
 use super::{SqliteStore, StoreError};
+
+/// The code of the row that keeps the published DMARC record of a run.
+pub const LIVE_DMARC: &str = "dmarc-live-record";
 
 /// One finding as stored.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -27,6 +34,24 @@ pub struct RecordCheck {
     pub checked_at: i64,
     /// Its findings, as stored (worst first).
     pub findings: Vec<StoredFinding>,
+    /// The DMARC record it found published, when it found one.
+    pub live_dmarc: Option<String>,
+}
+
+impl RecordCheck {
+    /// Splits the rows of a run into its findings and its live record.
+    pub(super) fn from_rows(checked_at: i64, rows: Vec<StoredFinding>) -> RecordCheck {
+        let mut live_dmarc = None;
+        let mut findings = Vec::with_capacity(rows.len());
+        for row in rows {
+            if row.code == LIVE_DMARC {
+                live_dmarc = Some(row.message);
+            } else {
+                findings.push(row);
+            }
+        }
+        RecordCheck { checked_at, findings, live_dmarc }
+    }
 }
 
 impl SqliteStore {
@@ -80,7 +105,7 @@ impl SqliteStore {
                 })
             })?
             .collect::<Result<_, _>>()?;
-        Ok(Some(RecordCheck { checked_at, findings }))
+        Ok(Some(RecordCheck::from_rows(checked_at, findings)))
     }
 
     /// DKIM selectors the reports show for `d=` domains under `domain`
@@ -118,5 +143,22 @@ mod tests {
         store.save_check("example.com", 200, &[]).unwrap();
         let last = store.last_check("example.com").unwrap().unwrap();
         assert_eq!((last.checked_at, last.findings.len()), (200, 0));
+        assert_eq!(last.live_dmarc, None);
+    }
+
+    #[test]
+    fn the_live_record_of_a_run_is_kept_apart_from_its_findings() {
+        let store = crate::store::Store::open_in_memory().unwrap();
+        let live = StoredFinding {
+            code: LIVE_DMARC.into(),
+            severity: "info".into(),
+            record: "dmarc".into(),
+            message: "v=DMARC1; p=none; rua=mailto:d@example.com".into(),
+            fix: String::new(),
+        };
+        store.save_check("example.com", 100, std::slice::from_ref(&live)).unwrap();
+        let last = store.last_check("example.com").unwrap().unwrap();
+        assert!(last.findings.is_empty(), "{:?}", last.findings);
+        assert_eq!(last.live_dmarc.as_deref(), Some("v=DMARC1; p=none; rua=mailto:d@example.com"));
     }
 }

@@ -535,6 +535,10 @@ impl SummaryReads for Store {
         on!(self, s => s.scan_streams(domain, ips, first_day, end_day, visit))
     }
 
+    fn live_dmarc(&self, domain: &str) -> Result<Option<String>, StoreError> {
+        on!(self, s => s.live_dmarc(domain))
+    }
+
     fn domain_days(
         &self,
         domain: &str,

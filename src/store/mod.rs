@@ -42,7 +42,7 @@ mod streams;
 pub mod transfer;
 
 pub use backend::{Backend, RdnsCache, SummaryReads};
-pub use checks::{RecordCheck, StoredFinding};
+pub use checks::{LIVE_DMARC, RecordCheck, StoredFinding};
 pub use engine::{Location, Replacement, ReportWriter, Store};
 pub use rdns::{RdnsEntry, RdnsStatus};
 pub use reads::{

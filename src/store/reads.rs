@@ -464,6 +464,10 @@ impl SummaryReads for SqliteStore {
         Ok(())
     }
 
+    fn live_dmarc(&self, domain: &str) -> Result<Option<String>, StoreError> {
+        Ok(self.last_check(domain)?.and_then(|c| c.live_dmarc))
+    }
+
     fn domain_days(
         &self,
         domain: &str,

@@ -276,6 +276,10 @@ pub struct Input<'a> {
     pub policy: &'a PolicyHistory,
     /// The rua URI to put in the record, when the config names one.
     pub rua: Option<&'a str>,
+    /// The DMARC record published now, as the newest `check` found it:
+    /// without a rua in the config, the next record keeps its rua (and,
+    /// either way, its ruf), which reports do not carry.
+    pub live_record: Option<&'a str>,
 }
 
 /// One sender's recent days and subdomain mail.
@@ -324,6 +328,7 @@ pub(crate) struct Context<'a> {
     /// Per sender (same order, possibly shorter): its streams.
     pub streams: &'a [Vec<Stream>],
     pub rua: Option<&'a str>,
+    pub live_record: Option<&'a str>,
     pub c: &'a Criteria,
 }
 
@@ -375,6 +380,7 @@ impl<'a> Context<'a> {
             recent,
             streams: input.streams,
             rua: input.rua,
+            live_record: input.live_record,
             c,
         }
     }

@@ -193,18 +193,46 @@ pub(super) fn next_record(ctx: &Context<'_>, verdict: Verdict, found: &Found) ->
             }
         }
     }
-    let with_rua = |p: &PublishedPolicy| match ctx.rua {
-        Some(rua) => format!("{}; rua={rua}", p.record()),
-        None => p.record(),
+    // Reports do not carry rua and ruf: the config's rua, else the live
+    // record's; the live ruf either way.
+    let live = |tag: &str| ctx.live_record.and_then(|r| tag_value(r, tag));
+    let live_rua = live("rua");
+    let rua = ctx.rua.or(live_rua);
+    let ruf = live("ruf");
+    let with_rua = |p: &PublishedPolicy| {
+        let mut record = p.record();
+        if let Some(rua) = rua {
+            record.push_str(&format!("; rua={rua}"));
+        }
+        if let Some(ruf) = ruf {
+            record.push_str(&format!("; ruf={ruf}"));
+        }
+        record
     };
-    if ctx.rua.is_none() {
-        advice.push(format!(
-            "reports do not say where they are sent: add your rua= tag to the record (or set rua for {domain} in the config)"
-        ));
+    match (ctx.rua, live_rua) {
+        (Some(_), _) => {}
+        (None, Some(live)) => advice.push(format!(
+            "rua={live}{} kept from the record published at _dmarc.{domain} (as the last `check` found it): reports do not say where they are sent",
+            ruf.map(|f| format!(" and ruf={f}")).unwrap_or_default()
+        )),
+        (None, None) => advice.push(format!(
+            "reports do not say where they are sent: the next record needs your rua= tag; set rua for {domain} in the config, or run `dmarc-report check {domain}` so that the published record's rua is kept"
+        )),
     }
     let record = chain.first().map(with_rua).unwrap_or_default();
     let ramp = chain.iter().skip(1).map(with_rua).collect();
     Next { record, ramp, advice }
+}
+
+/// The value of `tag` in a DMARC record (`k=v; ...`, tag names
+/// case-insensitive), when present and not empty.
+fn tag_value<'r>(record: &'r str, tag: &str) -> Option<&'r str> {
+    record
+        .split(';')
+        .filter_map(|part| part.split_once('='))
+        .find(|(k, _)| k.trim().eq_ignore_ascii_case(tag))
+        .map(|(_, v)| v.trim())
+        .filter(|v| !v.is_empty())
 }
 
 #[cfg(test)]
@@ -218,6 +246,14 @@ mod tests {
             np: np.map(Into::into),
             ..PublishedPolicy::default()
         }
+    }
+
+    #[test]
+    fn a_tag_is_found_whatever_its_case_and_spacing() {
+        let r = "v=DMARC1; p=none;RUA = mailto:a@example.com,mailto:b@example.net; ruf=";
+        assert_eq!(tag_value(r, "rua"), Some("mailto:a@example.com,mailto:b@example.net"));
+        assert_eq!(tag_value(r, "ruf"), None);
+        assert_eq!(tag_value(r, "sp"), None);
     }
 
     #[test]

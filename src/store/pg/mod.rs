@@ -643,7 +643,7 @@ impl PgStore {
                 fix: r.get(4),
             })
             .collect();
-        Ok(Some(RecordCheck { checked_at, findings }))
+        Ok(Some(RecordCheck::from_rows(checked_at, findings)))
     }
 
     /// DKIM selectors the reports show for `d=` domains under `domain`.

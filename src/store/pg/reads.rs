@@ -196,6 +196,10 @@ impl SummaryReads for PgStore {
         Ok(())
     }
 
+    fn live_dmarc(&self, domain: &str) -> Result<Option<String>, StoreError> {
+        Ok(self.last_check(domain)?.and_then(|c| c.live_dmarc))
+    }
+
     fn domain_days(
         &self,
         domain: &str,
