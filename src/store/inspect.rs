@@ -339,6 +339,31 @@ impl Inspector<'_> {
         Ok(lines)
     }
 
+    /// Every row of the daily rollups (`source_days` with its policy domain
+    /// as text, then `domain_days`), each as one line, sorted. SQLite only.
+    pub fn rollups(&self) -> Result<Vec<String>, StoreError> {
+        let by_id =
+            self.one("SELECT count(*) FROM sqlite_master WHERE name = 'source_days_v'")? > 0;
+        let columns = "source_ip, day, messages, dmarc_pass, spf_aligned_pass,
+             dkim_aligned_pass, authenticated, disposition_none, disposition_quarantine,
+             disposition_reject, first_begin, last_end, dkim_domains, spf_domains, reasons,
+             envelope_from, sub_messages, sub_dmarc_pass, sub_spf_aligned_pass,
+             sub_dkim_aligned_pass, sub_authenticated";
+        let table = if by_id { "source_days_v" } else { "source_days" };
+        let mut lines: Vec<String> = self
+            .rows(&format!("SELECT 'source', domain, {columns} FROM {table}"))?
+            .into_iter()
+            .chain(self.rows(
+                "SELECT 'domain', domain, day, kind, key, messages, dmarc_pass,
+                     spf_aligned_pass, dkim_aligned_pass, authenticated
+                 FROM domain_days",
+            )?)
+            .map(|row| row.join(" | "))
+            .collect();
+        lines.sort();
+        Ok(lines)
+    }
+
     /// Every row of the documented view `reports_v` but its ids and
     /// ingestion times, each as one line, sorted: the same data gives the
     /// same lines in SQLite and PostgreSQL.
@@ -481,9 +506,16 @@ pub fn create_released_copy(
                 // Not in that release yet.
                 continue;
             }
+            // Until source_days named its domain by id, it named it as
+            // text: its view gives the rows in that shape.
+            let from = if table == "source_days" && !columns.iter().any(|c| c == "domain_id") {
+                "source_days_v"
+            } else {
+                table
+            };
             let columns = columns.join(", ");
             rollups.push_str(&format!(
-                "INSERT INTO released.{table} ({columns}) SELECT {columns} FROM main.{table};\n"
+                "INSERT INTO released.{table} ({columns}) SELECT {columns} FROM main.{from};\n"
             ));
         }
     }

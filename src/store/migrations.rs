@@ -20,6 +20,7 @@ const MIGRATIONS: &[&str] = &[
     SUBDOMAIN_SPLIT,
     STREAMS,
     include_str!("../../schemas/migrations/0012_failed_kinds.sql"),
+    include_str!("../../schemas/migrations/0013_source_days_domain_ids.sql"),
 ];
 
 /// The version whose migration adds the rollups, which the program then

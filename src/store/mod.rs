@@ -548,6 +548,9 @@ pub struct SqliteStore {
     conn: Connection,
     /// Ids of the strings written (see [`layout::Interner`]).
     interner: std::cell::RefCell<Box<layout::Interner>>,
+    /// The rollup rows of the batch's finished reports, written at its
+    /// commit (see [`rollup::Pending`]).
+    pending: std::cell::RefCell<Box<rollup::Pending>>,
 }
 
 impl SqliteStore {
@@ -597,7 +600,7 @@ impl SqliteStore {
         let conn = Connection::open(path).map_err(|e| open_error(open_reason(path, &e)))?;
         Self::configure(&conn).map_err(|e| open_error(store_reason(path, e)))?;
         match migrations::apply(&conn) {
-            Ok(()) => Ok(SqliteStore { conn, interner: Default::default() }),
+            Ok(()) => Ok(SqliteStore::with(conn)),
             Err(e @ StoreError::TooNew { .. }) => Err(e),
             Err(e) => Err(open_error(store_reason(path, e))),
         }
@@ -611,7 +614,11 @@ impl SqliteStore {
     fn setup(conn: Connection) -> Result<SqliteStore, StoreError> {
         Self::configure(&conn)?;
         migrations::apply(&conn)?;
-        Ok(SqliteStore { conn, interner: Default::default() })
+        Ok(SqliteStore::with(conn))
+    }
+
+    fn with(conn: Connection) -> SqliteStore {
+        SqliteStore { conn, interner: Default::default(), pending: Default::default() }
     }
 
     fn configure(conn: &Connection) -> Result<(), StoreError> {
@@ -622,11 +629,17 @@ impl SqliteStore {
         // temp_store MEMORY: the journal of a report's savepoint (what undoes
         // a report that fails half-way) stays in memory, never a temporary
         // file per report.
+        // wal_autocheckpoint: a checkpoint copies each page written since
+        // the last one into the database file once, however many batches
+        // rewrote it; every 8,192 pages (32 MiB of WAL) instead of SQLite's
+        // 1,000, an ingest copies the pages its batches share (the rollups'
+        // B-tree) a few times instead of after nearly every batch.
         conn.execute_batch(
             "PRAGMA synchronous = NORMAL;
              PRAGMA foreign_keys = ON;
              PRAGMA temp_store = MEMORY;
-             PRAGMA cache_size = -8000;",
+             PRAGMA cache_size = -8000;
+             PRAGMA wal_autocheckpoint = 8192;",
         )?;
         conn.set_prepared_statement_cache_capacity(64);
         rollup::register(conn)?;
@@ -663,7 +676,7 @@ impl SqliteStore {
         let conn = Connection::open(path)?;
         conn.busy_timeout(std::time::Duration::from_secs(30))?;
         conn.set_prepared_statement_cache_capacity(64);
-        Ok(Some(SqliteStore { conn, interner: Default::default() }))
+        Ok(Some(SqliteStore::with(conn)))
     }
 
     /// Bulk loading, for generating large databases (benchmarks): no
@@ -695,14 +708,34 @@ impl SqliteStore {
     pub fn begin(&self) -> Result<(), StoreError> {
         // Whatever the last batch learnt and did not commit is gone.
         self.interner.borrow_mut().rolled_back();
+        self.pending.borrow_mut().clear();
         self.conn.execute_batch("BEGIN IMMEDIATE")?;
         Ok(())
     }
 
     /// Commits the batch.
     pub fn commit(&self) -> Result<(), StoreError> {
+        self.write_pending()?;
         self.conn.execute_batch("COMMIT")?;
         self.interner.borrow_mut().committed();
+        Ok(())
+    }
+
+    /// Writes the rollup rows the batch's finished reports gathered
+    /// (before the commit, and before anything on this connection reads or
+    /// rebuilds the rollups). A failure half-way rolls the whole batch
+    /// back: rows half-written would be counted again by no one.
+    fn write_pending(&self) -> Result<(), StoreError> {
+        let mut pending = self.pending.borrow_mut();
+        if pending.is_empty() {
+            return Ok(());
+        }
+        if let Err(e) = pending.flush(&self.conn) {
+            pending.clear();
+            self.interner.borrow_mut().rolled_back();
+            let _ = self.conn.execute_batch("ROLLBACK");
+            return Err(e);
+        }
         Ok(())
     }
 
@@ -751,6 +784,8 @@ impl SqliteStore {
     /// [`Replacement::keep`] keeps the change, dropping the guard brings
     /// the old report back.
     pub fn replace_report(&self, id: i64) -> Result<SqliteReplacement<'_>, StoreError> {
+        // The rebuild below must see the batch's earlier reports.
+        self.write_pending()?;
         let undo = Undo::start(self, "replace")?;
         let found: Option<(String, i64)> = self
             .conn
@@ -1185,7 +1220,6 @@ impl SqliteWriter<'_> {
     /// is needed to parse its raw copy again. Returns the number of records.
     pub fn finish(mut self, done: &ReportTail, raw: &RawMeta) -> Result<u64, StoreError> {
         let conn = &self.store.conn;
-        self.rollup.flush(conn)?;
         let mut stmt = conn.prepare_cached(
             "UPDATE reports SET record_count = ?2, message_count = ?3, warnings = ?4,
                  extensions = COALESCE(?5, extensions) WHERE id = ?1",
@@ -1207,8 +1241,13 @@ impl SqliteWriter<'_> {
             raw.known_utf8,
             i64::try_from(self.raw_size).unwrap_or(i64::MAX)
         ])?;
+        // Last: its sources join the batch's only once the rest is in.
+        self.rollup.finish(conn, &mut self.store.pending.borrow_mut())?;
         if let Some(undo) = self.undo.take() {
             undo.keep()?;
+        }
+        if self.store.pending.borrow().is_large() {
+            self.store.write_pending()?;
         }
         Ok(self.records)
     }

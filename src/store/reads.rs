@@ -376,11 +376,13 @@ impl SummaryReads for SqliteStore {
     }
 
     fn seen_before(&self, domain: &str, ips: &[String], before: i64) -> Result<bool, StoreError> {
+        self.write_pending()?;
         // A report that began before `before` is on an earlier day, or on
         // that day with an earlier begin.
         let day = before.div_euclid(86_400) * 86_400;
         let mut stmt = self.conn.prepare_cached(
-            "SELECT 1 FROM source_days WHERE domain = ?1 AND source_ip = ?2
+            "SELECT 1 FROM source_days
+             WHERE domain_id = (SELECT id FROM strings WHERE value = ?1) AND source_ip = ?2
                AND (day < ?3 OR (day = ?3 AND first_begin < ?4)) LIMIT 1",
         )?;
         for ip in ips {
@@ -398,14 +400,17 @@ impl SummaryReads for SqliteStore {
         end_day: i64,
         visit: &mut dyn FnMut(&SourceDay<'_>),
     ) -> Result<(), StoreError> {
+        self.write_pending()?;
         let mut stmt = self.conn.prepare_cached(
             "SELECT source_ip, day, messages, dmarc_pass, spf_aligned_pass, dkim_aligned_pass,
                     authenticated, disposition_none, disposition_quarantine, disposition_reject,
                     first_begin, last_end, dkim_domains, spf_domains, reasons, envelope_from,
                     sub_messages, sub_dmarc_pass, sub_spf_aligned_pass, sub_dkim_aligned_pass,
                     sub_authenticated
-             FROM source_days WHERE domain = ?1 AND day >= ?2 AND day < ?3
-             ORDER BY domain, source_ip, day",
+             FROM source_days
+             WHERE domain_id = (SELECT id FROM strings WHERE value = ?1)
+               AND day >= ?2 AND day < ?3
+             ORDER BY domain_id, source_ip, day",
         )?;
         let mut rows = stmt.query(params![domain, first_day, end_day])?;
         while let Some(row) = rows.next()? {

@@ -16,13 +16,21 @@
 //! - `stream_days`: per domain, source address and day, the mail split by
 //!   the identity it authenticated with (see `streams.rs`).
 //!
-//! A report adds to the rollups inside its own savepoint, so they are undone
-//! with it. Deleting a report (`reparse`) rebuilds the rollups of its
-//! domain and day from the records that remain.
+//! `source_days` names its domain by id in `strings` (the view
+//! `source_days_v` gives it as text).
+//!
+//! A report's additions are gathered in memory while it is written. When
+//! it is finished, its sources join those of the batch's earlier reports
+//! ([`Pending`]), merged per key, and the batch writes them once per key,
+//! in key order, just before it commits; a report abandoned half-way never
+//! joins. Its other additions are written at once, inside its savepoint,
+//! so they are undone with it. Deleting a report (`reparse`) rebuilds the
+//! rollups of its domain and day from the records that remain.
 
+use std::collections::hash_map::Entry;
 use std::collections::{BTreeSet, HashMap};
 
-use rusqlite::{Connection, params};
+use rusqlite::{Connection, OptionalExtension, params};
 
 use super::StoreError;
 use crate::units::DAY;
@@ -76,8 +84,10 @@ pub fn from_subdomain(header_from: &str, domain: &str) -> bool {
         && from[from.len() - domain.len()..].eq_ignore_ascii_case(domain)
 }
 
-#[derive(Default)]
 struct SourceAcc {
+    /// The earliest begin and latest end of the reports that mention it.
+    first_begin: i64,
+    last_end: i64,
     sums: Sums,
     /// The part of `sums` From a subdomain.
     sub: Sums,
@@ -86,6 +96,41 @@ struct SourceAcc {
     spf: BTreeSet<String>,
     reasons: BTreeSet<String>,
     envelope: BTreeSet<String>,
+}
+
+impl SourceAcc {
+    fn new(first_begin: i64, last_end: i64) -> SourceAcc {
+        SourceAcc {
+            first_begin,
+            last_end,
+            sums: Sums::default(),
+            sub: Sums::default(),
+            disposition: [0; 3],
+            dkim: BTreeSet::new(),
+            spf: BTreeSet::new(),
+            reasons: BTreeSet::new(),
+            envelope: BTreeSet::new(),
+        }
+    }
+
+    /// Adds `other` (the same source and day, from another report).
+    fn merge(&mut self, other: SourceAcc) {
+        self.first_begin = self.first_begin.min(other.first_begin);
+        self.last_end = self.last_end.max(other.last_end);
+        for (a, b) in self.sums.iter_mut().zip(other.sums) {
+            *a = a.saturating_add(b);
+        }
+        for (a, b) in self.sub.iter_mut().zip(other.sub) {
+            *a = a.saturating_add(b);
+        }
+        for (a, b) in self.disposition.iter_mut().zip(other.disposition) {
+            *a = a.saturating_add(b);
+        }
+        self.dkim.extend(other.dkim);
+        self.spf.extend(other.spf);
+        self.reasons.extend(other.reasons);
+        self.envelope.extend(other.envelope);
+    }
 }
 
 fn add(sums: &mut Sums, count: u64, dkim: bool, spf: bool, authenticated: bool) {
@@ -164,9 +209,12 @@ impl Rollup {
             };
             add(sums, r.count, r.dkim_aligned, r.spf_aligned, authenticated);
         }
+        let (begin, end) = (self.begin, self.end);
         let acc = match self.sources.get_mut(r.ip) {
             Some(acc) => acc,
-            None => self.sources.entry(r.ip.to_owned()).or_default(),
+            None => {
+                self.sources.entry(r.ip.to_owned()).or_insert_with(|| SourceAcc::new(begin, end))
+            }
         };
         add(&mut acc.sums, r.count, r.dkim_aligned, r.spf_aligned, authenticated);
         if r.header_from.is_some_and(|from| from_subdomain(from, &self.domain)) {
@@ -196,71 +244,50 @@ impl Rollup {
         Ok(())
     }
 
+    /// Finishes the report: the rest is written out now, then its sources
+    /// join the batch's (`pending`), once nothing of it can fail any more.
+    pub(super) fn finish(
+        &mut self,
+        conn: &Connection,
+        pending: &mut Pending,
+    ) -> Result<(), StoreError> {
+        let sources = std::mem::take(&mut self.sources);
+        let streams = std::mem::take(&mut self.streams);
+        self.flush(conn)?;
+        let day = self.day;
+        if streams.len() > 0 {
+            pending.entries += streams.len();
+            let key = (self.domain.clone(), day);
+            pending.streams.entry(key).or_default().merge(streams);
+        }
+        if sources.is_empty() {
+            return Ok(());
+        }
+        let merged = match pending.domains.get_mut(self.domain.as_str()) {
+            Some(m) => m,
+            None => pending.domains.entry(self.domain.clone()).or_default(),
+        };
+        for (ip, acc) in sources {
+            pending.entries += 1;
+            match merged.entry((ip, day)) {
+                Entry::Occupied(mut e) => e.get_mut().merge(acc),
+                Entry::Vacant(e) => {
+                    e.insert(acc);
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// Writes out what was gathered.
     pub(super) fn flush(&mut self, conn: &Connection) -> Result<(), StoreError> {
         let (domain, day) = (self.domain.as_str(), self.day);
         let n = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
         if !self.sources.is_empty() {
-            let mut stmt = conn.prepare_cached(
-                "INSERT INTO source_days (domain, source_ip, day, messages, dmarc_pass,
-                     spf_aligned_pass, dkim_aligned_pass, authenticated, disposition_none,
-                     disposition_quarantine, disposition_reject, first_begin, last_end,
-                     dkim_domains, spf_domains, reasons, envelope_from, sub_messages,
-                     sub_dmarc_pass, sub_spf_aligned_pass, sub_dkim_aligned_pass,
-                     sub_authenticated)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16,
-                     ?17, ?18, ?19, ?20, ?21, ?22)
-                 ON CONFLICT DO UPDATE SET
-                     messages = messages + excluded.messages,
-                     dmarc_pass = dmarc_pass + excluded.dmarc_pass,
-                     spf_aligned_pass = spf_aligned_pass + excluded.spf_aligned_pass,
-                     dkim_aligned_pass = dkim_aligned_pass + excluded.dkim_aligned_pass,
-                     authenticated = authenticated + excluded.authenticated,
-                     disposition_none = disposition_none + excluded.disposition_none,
-                     disposition_quarantine =
-                         disposition_quarantine + excluded.disposition_quarantine,
-                     disposition_reject = disposition_reject + excluded.disposition_reject,
-                     first_begin = min(first_begin, excluded.first_begin),
-                     last_end = max(last_end, excluded.last_end),
-                     dkim_domains = dmarc_report_union(dkim_domains, excluded.dkim_domains),
-                     spf_domains = dmarc_report_union(spf_domains, excluded.spf_domains),
-                     reasons = dmarc_report_union(reasons, excluded.reasons),
-                     envelope_from = dmarc_report_union(envelope_from, excluded.envelope_from),
-                     sub_messages = sub_messages + excluded.sub_messages,
-                     sub_dmarc_pass = sub_dmarc_pass + excluded.sub_dmarc_pass,
-                     sub_spf_aligned_pass = sub_spf_aligned_pass + excluded.sub_spf_aligned_pass,
-                     sub_dkim_aligned_pass =
-                         sub_dkim_aligned_pass + excluded.sub_dkim_aligned_pass,
-                     sub_authenticated = sub_authenticated + excluded.sub_authenticated",
-            )?;
-            for (ip, acc) in self.sources.drain() {
-                let s = acc.sums;
-                let d = acc.disposition;
-                stmt.execute(params![
-                    domain,
-                    ip,
-                    day,
-                    n(s[0]),
-                    n(s[1]),
-                    n(s[2]),
-                    n(s[3]),
-                    n(s[4]),
-                    n(d[0]),
-                    n(d[1]),
-                    n(d[2]),
-                    self.begin,
-                    self.end,
-                    join(&acc.dkim),
-                    join(&acc.spf),
-                    join(&acc.reasons),
-                    join(&acc.envelope),
-                    n(acc.sub[0]),
-                    n(acc.sub[1]),
-                    n(acc.sub[2]),
-                    n(acc.sub[3]),
-                    n(acc.sub[4]),
-                ])?;
-            }
+            let domain_id = domain_id(conn, domain)?;
+            let mut sources: Vec<((String, i64), SourceAcc)> =
+                self.sources.drain().map(|(ip, acc)| ((ip, day), acc)).collect();
+            write_sources(conn, domain_id, &mut sources)?;
         }
         let mut stmt = conn.prepare_cached(
             "INSERT INTO domain_days (domain, day, kind, key, messages, dmarc_pass,
@@ -292,6 +319,139 @@ impl Rollup {
         self.streams.write_sqlite(conn, domain, day)?;
         Ok(())
     }
+}
+
+/// The sources of a batch's finished reports, merged per policy domain,
+/// source and day, written at its commit (see the module's description).
+#[derive(Default)]
+pub(super) struct Pending {
+    domains: HashMap<String, HashMap<(String, i64), SourceAcc>>,
+    /// The streams, per domain and day.
+    streams: HashMap<(String, i64), super::streams::Streams>,
+    /// Sources added since the last write (merged or not): bounds memory.
+    entries: usize,
+}
+
+impl Pending {
+    /// Whether the batch should write its sources now rather than at its
+    /// commit (memory stays bounded in a batch of many reports).
+    pub(super) fn is_large(&self) -> bool {
+        self.entries >= FLUSH_AT
+    }
+
+    /// Whether nothing waits to be written.
+    pub(super) fn is_empty(&self) -> bool {
+        self.domains.is_empty() && self.streams.is_empty()
+    }
+
+    /// Forgets what was gathered (the batch was rolled back).
+    pub(super) fn clear(&mut self) {
+        self.domains.clear();
+        self.streams.clear();
+        self.entries = 0;
+    }
+
+    /// Writes what was gathered, each domain's rows in key order.
+    pub(super) fn flush(&mut self, conn: &Connection) -> Result<(), StoreError> {
+        self.entries = 0;
+        for (domain, merged) in self.domains.drain() {
+            let domain_id = domain_id(conn, &domain)?;
+            let mut sources: Vec<((String, i64), SourceAcc)> = merged.into_iter().collect();
+            write_sources(conn, domain_id, &mut sources)?;
+        }
+        for ((domain, day), mut streams) in self.streams.drain() {
+            streams.write_sqlite(conn, &domain, day)?;
+        }
+        Ok(())
+    }
+}
+
+/// The id of `domain` in `strings`, adding it when new.
+fn domain_id(conn: &Connection, domain: &str) -> Result<i64, StoreError> {
+    let found: Option<i64> = conn
+        .prepare_cached("SELECT id FROM strings WHERE value = ?1")?
+        .query_row([domain], |r| r.get(0))
+        .optional()?;
+    Ok(match found {
+        Some(id) => id,
+        None => {
+            conn.prepare_cached("INSERT INTO strings (value) VALUES (?1)")?.execute([domain])?;
+            conn.last_insert_rowid()
+        }
+    })
+}
+
+/// Adds `sources` ((address, day) and what it adds) of the domain
+/// `domain_id` to `source_days`, in key order (neighbouring rows share the
+/// B-tree's pages).
+fn write_sources(
+    conn: &Connection,
+    domain_id: i64,
+    sources: &mut [((String, i64), SourceAcc)],
+) -> Result<(), StoreError> {
+    let n = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
+    sources.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+    let mut stmt = conn.prepare_cached(
+        "INSERT INTO source_days (domain_id, source_ip, day, messages, dmarc_pass,
+             spf_aligned_pass, dkim_aligned_pass, authenticated, disposition_none,
+             disposition_quarantine, disposition_reject, first_begin, last_end,
+             dkim_domains, spf_domains, reasons, envelope_from, sub_messages,
+             sub_dmarc_pass, sub_spf_aligned_pass, sub_dkim_aligned_pass,
+             sub_authenticated)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16,
+             ?17, ?18, ?19, ?20, ?21, ?22)
+         ON CONFLICT DO UPDATE SET
+             messages = messages + excluded.messages,
+             dmarc_pass = dmarc_pass + excluded.dmarc_pass,
+             spf_aligned_pass = spf_aligned_pass + excluded.spf_aligned_pass,
+             dkim_aligned_pass = dkim_aligned_pass + excluded.dkim_aligned_pass,
+             authenticated = authenticated + excluded.authenticated,
+             disposition_none = disposition_none + excluded.disposition_none,
+             disposition_quarantine =
+                 disposition_quarantine + excluded.disposition_quarantine,
+             disposition_reject = disposition_reject + excluded.disposition_reject,
+             first_begin = min(first_begin, excluded.first_begin),
+             last_end = max(last_end, excluded.last_end),
+             dkim_domains = dmarc_report_union(dkim_domains, excluded.dkim_domains),
+             spf_domains = dmarc_report_union(spf_domains, excluded.spf_domains),
+             reasons = dmarc_report_union(reasons, excluded.reasons),
+             envelope_from = dmarc_report_union(envelope_from, excluded.envelope_from),
+             sub_messages = sub_messages + excluded.sub_messages,
+             sub_dmarc_pass = sub_dmarc_pass + excluded.sub_dmarc_pass,
+             sub_spf_aligned_pass = sub_spf_aligned_pass + excluded.sub_spf_aligned_pass,
+             sub_dkim_aligned_pass =
+                 sub_dkim_aligned_pass + excluded.sub_dkim_aligned_pass,
+             sub_authenticated = sub_authenticated + excluded.sub_authenticated",
+    )?;
+    for ((ip, day), acc) in sources.iter() {
+        let s = acc.sums;
+        let d = acc.disposition;
+        stmt.execute(params![
+            domain_id,
+            ip,
+            day,
+            n(s[0]),
+            n(s[1]),
+            n(s[2]),
+            n(s[3]),
+            n(s[4]),
+            n(d[0]),
+            n(d[1]),
+            n(d[2]),
+            acc.first_begin,
+            acc.last_end,
+            join(&acc.dkim),
+            join(&acc.spf),
+            join(&acc.reasons),
+            join(&acc.envelope),
+            n(acc.sub[0]),
+            n(acc.sub[1]),
+            n(acc.sub[2]),
+            n(acc.sub[3]),
+            n(acc.sub[4]),
+        ])?;
+    }
+    Ok(())
 }
 
 /// The union of two sets as stored (sorted, joined by [`SEP`]; NULL when
@@ -335,8 +495,11 @@ pub(super) fn register(conn: &Connection) -> Result<(), StoreError> {
 /// Rebuilds the rollups of `domain` on `day` (Unix seconds at 00:00 UTC)
 /// from the records stored for it.
 pub(super) fn rebuild(conn: &Connection, domain: &str, day: i64) -> Result<(), StoreError> {
-    conn.prepare_cached("DELETE FROM source_days WHERE domain = ?1 AND day = ?2")?
-        .execute(params![domain, day])?;
+    conn.prepare_cached(
+        "DELETE FROM source_days
+         WHERE domain_id = (SELECT id FROM strings WHERE value = ?1) AND day = ?2",
+    )?
+    .execute(params![domain, day])?;
     conn.prepare_cached("DELETE FROM domain_days WHERE domain = ?1 AND day = ?2")?
         .execute(params![domain, day])?;
     conn.prepare_cached("DELETE FROM stream_days WHERE domain = ?1 AND day = ?2")?

@@ -88,6 +88,17 @@ impl Streams {
         }
     }
 
+    /// Adds the entries of `other` (another report's, of the same domain
+    /// and day).
+    pub(super) fn merge(&mut self, other: Streams) {
+        for (key, sums) in other.map {
+            let slot = self.map.entry(key).or_default();
+            for (a, b) in slot.iter_mut().zip(sums) {
+                *a = a.saturating_add(b);
+            }
+        }
+    }
+
     /// Entries gathered.
     pub(super) fn len(&self) -> usize {
         self.map.len()
