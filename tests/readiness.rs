@@ -477,6 +477,14 @@ fn a_new_unaligned_stream_of_a_known_service_is_judged_on_its_own() {
         "{}",
         r.blocking[0].reason
     );
+    // It names the stream its failing mail comes from.
+    assert!(
+        r.blocking[0].reason.ends_with(
+            "Most of its failing mail, 180 messages, is the stream signing d=sendgrid.net (envelope em456.sendgrid.net)."
+        ),
+        "{}",
+        r.blocking[0].reason
+    );
     assert_eq!(r.what_if.authorized_affected, 15 * 2 * 6);
 }
 

@@ -238,6 +238,10 @@ pub(super) fn find(ctx: &Context<'_>) -> Found {
                             if stake == Stake::Reject { "rejected" } else { "quarantined" }
                         )
                     };
+                    let reason = match failing_stream_of(ctx, i, domain_only, failing) {
+                        Some(text) => format!("{reason} {text}"),
+                        None => reason,
+                    };
                     f.blocking.push(Blocking {
                         sender: s.name.clone(),
                         class: s.class,
@@ -358,6 +362,28 @@ fn stream_mail(ctx: &Context<'_>, st: &Stream, domain_only: bool) -> StreamMail 
         recent = minus(&recent, &recent_sub);
     }
     StreamMail { window, recent, enforced }
+}
+
+/// For a legitimate sender `i` that blocks as a whole with `failing`
+/// messages: the stream most of them come from, when one of its streams
+/// holds more than half of them.
+fn failing_stream_of(
+    ctx: &Context<'_>,
+    i: usize,
+    domain_only: bool,
+    failing: u64,
+) -> Option<String> {
+    let streams = ctx.streams.get(i).filter(|s| s.len() >= 2)?;
+    let (st, worst) = streams
+        .iter()
+        .map(|st| {
+            let w = stream_mail(ctx, st, domain_only).window;
+            (st, w.messages.saturating_sub(w.dmarc_pass))
+        })
+        .max_by_key(|(_, n)| *n)?;
+    (worst.saturating_mul(2) > failing).then(|| {
+        format!("Most of its failing mail, {worst} messages, is the stream {}.", st.describe())
+    })
 }
 
 /// The streams of legitimate sender `i` (which does not block as a whole)
