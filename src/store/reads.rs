@@ -444,6 +444,7 @@ impl SummaryReads for SqliteStore {
         end_day: i64,
         visit: &mut dyn FnMut(&StreamDay<'_>),
     ) -> Result<(), StoreError> {
+        self.write_pending()?;
         let mut stmt = self.conn.prepare_cached(
             "SELECT day, subdomain, dkim_domain, spf_domain, messages, dmarc_pass,
                     spf_aligned_pass, dkim_aligned_pass, authenticated
