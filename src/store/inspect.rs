@@ -44,6 +44,7 @@ enum Conn<'a> {
     Owned(Connection),
     Borrowed(&'a Connection),
     Postgres(&'a PgStore),
+    PostgresOwned(Box<PgStore>),
 }
 
 impl<'a> Inspector<'a> {
@@ -60,9 +61,18 @@ impl Inspector<'_> {
         match &self.conn {
             Conn::Owned(c) => Ok(c),
             Conn::Borrowed(c) => Ok(c),
-            Conn::Postgres(_) => Err(StoreError::Database(
+            Conn::Postgres(_) | Conn::PostgresOwned(_) => Err(StoreError::Database(
                 "this inspection is available on SQLite databases only".to_owned(),
             )),
+        }
+    }
+
+    /// The PostgreSQL database, when it is one.
+    fn pg(&self) -> Option<&PgStore> {
+        match &self.conn {
+            Conn::Postgres(pg) => Some(pg),
+            Conn::PostgresOwned(pg) => Some(pg),
+            Conn::Owned(_) | Conn::Borrowed(_) => None,
         }
     }
 }
@@ -79,8 +89,14 @@ fn count(n: i64) -> u64 {
 }
 
 impl Inspector<'static> {
-    /// Opens the database file at `path` read-only, as it is (no migration).
+    /// Opens the database at `path` as it is: a SQLite file (never created,
+    /// never migrated), or a `postgresql://` URL (opened as the program
+    /// opens it: an empty database gets the schema).
     pub fn open(path: &Path) -> Result<Inspector<'static>, StoreError> {
+        if let super::engine::Location::Postgres(url) = super::engine::Location::parse(path)? {
+            let store = PgStore::open(super::pg::Target::parse(&url)?)?;
+            return Ok(Inspector { conn: Conn::PostgresOwned(Box::new(store)) });
+        }
         if !path.is_file() {
             return Err(StoreError::Open {
                 path: path.display().to_string(),
@@ -98,7 +114,7 @@ impl Inspector<'static> {
 
 impl Inspector<'_> {
     fn one(&self, sql: &str) -> Result<i64, StoreError> {
-        if let Conn::Postgres(pg) = &self.conn {
+        if let Some(pg) = self.pg() {
             return pg.inspect_one(sql);
         }
         Ok(self.sqlite()?.query_row(sql, [], |r| r.get(0))?)
@@ -106,7 +122,7 @@ impl Inspector<'_> {
 
     /// The schema version (0: no schema yet).
     pub fn schema_version(&self) -> Result<i64, StoreError> {
-        if let Conn::Postgres(pg) = &self.conn {
+        if let Some(pg) = self.pg() {
             return pg.schema_version();
         }
         self.one("PRAGMA user_version")
@@ -139,7 +155,7 @@ impl Inspector<'_> {
 
     /// How many rows of each kind it holds (all zero without a schema).
     pub fn counts(&self) -> Result<Counts, StoreError> {
-        if !matches!(self.conn, Conn::Postgres(_))
+        if self.pg().is_none()
             && self.one("SELECT count(*) FROM sqlite_master WHERE name = 'reports'")? == 0
         {
             return Ok(Counts::default());
@@ -187,14 +203,20 @@ impl Inspector<'_> {
 
     /// The canonical image of the data (see [`super::snapshot`]).
     pub fn snapshot(&self) -> Result<serde_json::Value, StoreError> {
-        super::snapshot::snapshot(self.sqlite()?)
+        match self.pg() {
+            Some(pg) => super::snapshot::snapshot(&|sql| pg.inspect_values(sql)),
+            None => {
+                let conn = self.sqlite()?;
+                super::snapshot::snapshot(&|sql| super::snapshot::sqlite_values(conn, sql))
+            }
+        }
     }
 
     /// Every stored raw copy, decompressed: (the report's
     /// `org|domain|report_id|begin|end`, file name, known UTF-8, the XML).
     #[allow(clippy::type_complexity)]
     pub fn raw_copies(&self) -> Result<Vec<(String, Option<String>, bool, Vec<u8>)>, StoreError> {
-        if let Conn::Postgres(pg) = &self.conn {
+        if let Some(pg) = self.pg() {
             return pg.raw_copies();
         }
         let mut stmt = self.sqlite()?.prepare(
@@ -242,7 +264,7 @@ impl Inspector<'_> {
         // and PostgreSQL read the documented views; earlier SQLite schemas
         // (tests of upgrades read databases of earlier releases) their
         // tables.
-        let views = matches!(self.conn, Conn::Postgres(_))
+        let views = self.pg().is_some()
             || self.one("SELECT count(*) FROM sqlite_master WHERE name = 'records_v'")? > 0;
         let (records, per_record) = if views {
             (
@@ -317,7 +339,7 @@ impl Inspector<'_> {
                 lines.push(format!("{table}: {record} #{ordinal} | {}", row[1..].join(" | ")));
             }
         }
-        for row in self.rows(if matches!(self.conn, Conn::Postgres(_)) {
+        for row in self.rows(if self.pg().is_some() {
             "SELECT name, error, upper(encode(sha256, 'hex')), length(data), attempts
                  FROM failed_inputs"
         } else {
@@ -401,7 +423,7 @@ impl Inspector<'_> {
     /// `blob:<len>`).
     fn rows(&self, sql: &str) -> Result<Vec<Vec<String>>, StoreError> {
         use rusqlite::types::ValueRef;
-        if let Conn::Postgres(pg) = &self.conn {
+        if let Some(pg) = self.pg() {
             return pg.inspect_rows(sql);
         }
         let mut stmt = self.sqlite()?.prepare(sql)?;

@@ -1,27 +1,53 @@
 //! A canonical JSON image of what the database holds: every report with
 //! its records and auth results, and every failed input. Row ids and
 //! ingestion times are left out, so two databases that hold the same data
-//! give the same image (golden tests compare these).
+//! give the same image, SQLite or PostgreSQL (golden tests compare these).
 
-use rusqlite::{Connection, Row};
+use rusqlite::Connection;
 use serde_json::{Map, Value, json};
 
 use super::StoreError;
 
-/// Builds the image of everything in `conn`.
-pub(super) fn snapshot(conn: &Connection) -> Result<Value, StoreError> {
+/// Runs a query and gives each row's columns as JSON values, in column
+/// order: integers as numbers, text as strings, NULL as null, bytes as
+/// their length, booleans as 0 or 1.
+pub(super) type Rows<'a> = dyn Fn(&str) -> Result<Vec<Vec<Value>>, StoreError> + 'a;
+
+/// [`Rows`] on a SQLite connection.
+pub(super) fn sqlite_values(conn: &Connection, sql: &str) -> Result<Vec<Vec<Value>>, StoreError> {
+    use rusqlite::types::ValueRef;
+    let mut stmt = conn.prepare(sql)?;
+    let columns = stmt.column_count();
+    let mut rows = stmt.query([])?;
+    let mut out = Vec::new();
+    while let Some(row) = rows.next()? {
+        let mut values = Vec::with_capacity(columns);
+        for i in 0..columns {
+            values.push(match row.get_ref(i)? {
+                ValueRef::Null => Value::Null,
+                ValueRef::Integer(n) => json!(n),
+                ValueRef::Real(f) => json!(f),
+                ValueRef::Text(t) => Value::String(String::from_utf8_lossy(t).into_owned()),
+                ValueRef::Blob(b) => json!(b.len()),
+            });
+        }
+        out.push(values);
+    }
+    Ok(out)
+}
+
+/// Builds the image of everything the database holds.
+pub(super) fn snapshot(rows: &Rows<'_>) -> Result<Value, StoreError> {
     let mut reports = Vec::new();
-    let mut stmt = conn.prepare(
+    for row in rows(
         "SELECT id, org_name, policy_domain, report_id, begin_ts, end_ts, schema, version, email,
              extra_contact_info, generator, errors, adkim, aspf, p, sp, np, pct, fo, testing,
              discovery_method, extensions, source, warnings, record_count, message_count
          FROM reports ORDER BY policy_domain, begin_ts, org_name, report_id, end_ts",
-    )?;
-    let mut rows = stmt.query([])?;
-    while let Some(row) = rows.next()? {
-        let id: i64 = row.get(0)?;
+    )? {
+        let id = id_of(&row)?;
         let mut report = columns(
-            row,
+            &row[1..],
             &[
                 "org_name",
                 "policy_domain",
@@ -49,33 +75,58 @@ pub(super) fn snapshot(conn: &Connection) -> Result<Value, StoreError> {
                 "record_count",
                 "message_count",
             ],
-            1,
-        )?;
-        report.insert("records".into(), Value::Array(records(conn, id)?));
+        );
+        report.insert("records".into(), Value::Array(records(rows, id)?));
         reports.push(Value::Object(report));
     }
     let mut failed = Vec::new();
-    let mut stmt =
-        conn.prepare("SELECT name, kind, error, length(data) FROM failed_inputs ORDER BY name")?;
-    let mut rows = stmt.query([])?;
-    while let Some(row) = rows.next()? {
-        failed.push(Value::Object(columns(row, &["name", "kind", "error", "size"], 0)?));
+    for row in rows("SELECT name, kind, error, length(data) FROM failed_inputs ORDER BY name, id")?
+    {
+        failed.push(Value::Object(columns(&row, &["name", "kind", "error", "size"])));
     }
     Ok(json!({ "reports": reports, "failed": failed }))
 }
 
-fn records(conn: &Connection, report: i64) -> Result<Vec<Value>, StoreError> {
+fn id_of(row: &[Value]) -> Result<i64, StoreError> {
+    row.first()
+        .and_then(Value::as_i64)
+        .ok_or_else(|| StoreError::Database("snapshot: a row without its id".to_owned()))
+}
+
+fn records(rows: &Rows<'_>, report: i64) -> Result<Vec<Value>, StoreError> {
+    // The reasons and auth results of the whole report, one query each,
+    // dealt out to their records by record number.
+    let mut parts = Vec::new();
+    for (key, sql, names) in [
+        ("reasons", "SELECT record, type, comment FROM reasons_v", &["type", "comment"][..]),
+        (
+            "auth_dkim",
+            "SELECT record, domain, selector, result, human_result FROM dkim_results_v",
+            &["domain", "selector", "result", "human_result"][..],
+        ),
+        (
+            "auth_spf",
+            "SELECT record, domain, scope, result, human_result FROM spf_results_v",
+            &["domain", "scope", "result", "human_result"][..],
+        ),
+    ] {
+        let mut by_record: std::collections::HashMap<i64, Vec<Value>> =
+            std::collections::HashMap::new();
+        for row in rows(&format!("{sql} WHERE report = {report} ORDER BY record, seq"))? {
+            let record = id_of(&row)?;
+            by_record.entry(record).or_default().push(Value::Object(columns(&row[1..], names)));
+        }
+        parts.push((key, by_record));
+    }
     let mut out = Vec::new();
-    let mut stmt = conn.prepare_cached(
+    for row in rows(&format!(
         "SELECT record, source_ip, count, disposition, dkim, spf, header_from, envelope_from,
              envelope_to, extensions
-         FROM records_v WHERE report = ?1 ORDER BY record",
-    )?;
-    let mut rows = stmt.query([report])?;
-    while let Some(row) = rows.next()? {
-        let id: i64 = row.get(0)?;
+         FROM records_v WHERE report = {report} ORDER BY record"
+    ))? {
+        let id = id_of(&row)?;
         let mut record = columns(
-            row,
+            &row[1..],
             &[
                 "source_ip",
                 "count",
@@ -87,60 +138,28 @@ fn records(conn: &Connection, report: i64) -> Result<Vec<Value>, StoreError> {
                 "envelope_to",
                 "extensions",
             ],
-            1,
-        )?;
-        for (key, sql, names) in [
-            (
-                "reasons",
-                "SELECT type, comment FROM reasons_v WHERE report = ?1 AND record = ?2 ORDER BY seq",
-                &["type", "comment"][..],
-            ),
-            (
-                "auth_dkim",
-                "SELECT domain, selector, result, human_result FROM dkim_results_v
-                 WHERE report = ?1 AND record = ?2 ORDER BY seq",
-                &["domain", "selector", "result", "human_result"][..],
-            ),
-            (
-                "auth_spf",
-                "SELECT domain, scope, result, human_result FROM spf_results_v
-                 WHERE report = ?1 AND record = ?2 ORDER BY seq",
-                &["domain", "scope", "result", "human_result"][..],
-            ),
-        ] {
-            let mut stmt = conn.prepare_cached(sql)?;
-            let mut rows = stmt.query([report, id])?;
-            let mut items = Vec::new();
-            while let Some(row) = rows.next()? {
-                items.push(Value::Object(columns(row, names, 0)?));
-            }
-            record.insert(key.into(), Value::Array(items));
+        );
+        for (key, by_record) in &mut parts {
+            let items = by_record.remove(&id).unwrap_or_default();
+            record.insert((*key).into(), Value::Array(items));
         }
         out.push(Value::Object(record));
     }
     Ok(out)
 }
 
-/// Reads consecutive columns from `first` into a JSON object. Columns that
-/// hold JSON text (lists) are embedded as JSON.
-fn columns(row: &Row<'_>, names: &[&str], first: usize) -> Result<Map<String, Value>, StoreError> {
+/// Names a row's columns in a JSON object. Columns that hold JSON text
+/// (lists) are embedded as JSON.
+fn columns(row: &[Value], names: &[&str]) -> Map<String, Value> {
     let mut map = Map::new();
-    for (i, name) in names.iter().enumerate() {
-        let value = match row.get_ref(first + i)? {
-            rusqlite::types::ValueRef::Null => Value::Null,
-            rusqlite::types::ValueRef::Integer(n) => json!(n),
-            rusqlite::types::ValueRef::Real(f) => json!(f),
-            rusqlite::types::ValueRef::Text(t) => {
-                let text = String::from_utf8_lossy(t).into_owned();
-                if matches!(*name, "errors" | "extensions" | "warnings") {
-                    serde_json::from_str(&text).unwrap_or(Value::String(text))
-                } else {
-                    Value::String(text)
-                }
+    for (name, value) in names.iter().zip(row) {
+        let value = match value {
+            Value::String(text) if matches!(*name, "errors" | "extensions" | "warnings") => {
+                serde_json::from_str(text).unwrap_or_else(|_| value.clone())
             }
-            rusqlite::types::ValueRef::Blob(b) => json!(b.len()),
+            other => other.clone(),
         };
         map.insert((*name).to_owned(), value);
     }
-    Ok(map)
+    map
 }

@@ -839,6 +839,37 @@ impl PgStore {
         Ok(out)
     }
 
+    /// Every row of a query, its columns as JSON values in column order
+    /// (booleans as 0 or 1), for [`crate::store::snapshot`].
+    pub(crate) fn inspect_values(
+        &self,
+        sql: &str,
+    ) -> Result<Vec<Vec<serde_json::Value>>, StoreError> {
+        let wrapped = format!(
+            "SELECT (SELECT json_agg(e.value ORDER BY e.n)
+                     FROM json_each(row_to_json(q)) WITH ORDINALITY AS e(key, value, n))::text
+             FROM ({sql}) AS q"
+        );
+        let rows = self.c().query(&wrapped, &[])?;
+        let mut out = Vec::with_capacity(rows.len());
+        for row in rows {
+            let text: String = row.get(0);
+            let cells: Vec<serde_json::Value> = serde_json::from_str(&text).map_err(|e| {
+                StoreError::Database(format!("inspecting: a row is not JSON ({e})"))
+            })?;
+            out.push(
+                cells
+                    .into_iter()
+                    .map(|cell| match cell {
+                        serde_json::Value::Bool(b) => serde_json::Value::from(i64::from(b)),
+                        other => other,
+                    })
+                    .collect(),
+            );
+        }
+        Ok(out)
+    }
+
     /// The first column of the first row of a query, as a number.
     pub(crate) fn inspect_one(&self, sql: &str) -> Result<i64, StoreError> {
         let rows = self.inspect_rows(sql)?;
