@@ -7,15 +7,24 @@
 
 mod common;
 
+use std::path::Path;
+
 use common::dnsmasq::{Dnsmasq, Rr, dkim_key};
-use common::{command, run, temp_dir, write_file};
+use common::{Backend, both_backends, command, run, temp_dir, write_file};
 use dmarc_report_testkit::report::{Record, Report};
 
 const GOOD_SPF: &str = "v=spf1 ip4:192.0.2.10 -all";
 
-fn check(server: &Dnsmasq, dir: &std::path::Path, args: &[&str]) -> common::Run {
+/// `check` with a database that does not exist: the records alone.
+fn check(server: &Dnsmasq, dir: &Path, args: &[&str]) -> common::Run {
+    check_with(server, dir, Path::new("check.db"), args)
+}
+
+/// `check` with the database `db`: the records against the stored reports.
+fn check_with(server: &Dnsmasq, dir: &Path, db: &Path, args: &[&str]) -> common::Run {
     let mut cmd = command(dir);
-    cmd.args(["--db", "check.db", "check", "--resolver", &server.addr, "--timeout", "2"]);
+    cmd.arg("--db").arg(db);
+    cmd.args(["check", "--resolver", &server.addr, "--timeout", "2"]);
     cmd.args(args);
     run(&mut cmd)
 }
@@ -266,13 +275,13 @@ fn timeouts_and_servfail_are_findings_and_bad_arguments_are_fatal() {
 /// 30 days of reports from two large receivers: the domain's own servers
 /// (signing with selector `fromreport`) and SendGrid sending with an
 /// envelope-from under the domain that fails SPF.
-fn store_reports(dir: &std::path::Path) {
-    store_reports_of(dir, "reports.test", "quarantine", true);
+fn store_reports(dir: &Path, db: &Path) {
+    store_reports_of(dir, db, "reports.test", "quarantine", true);
 }
 
 /// 30 days of reports for `domain` published at `p`: its own servers, and
 /// SendGrid failing when `sendgrid`.
-fn store_reports_of(dir: &std::path::Path, domain: &str, p: &str, sendgrid: bool) {
+fn store_reports_of(dir: &Path, db: &Path, domain: &str, p: &str, sendgrid: bool) {
     let day0 = 1_792_454_400i64;
     let reports = dir.join("reports");
     std::fs::create_dir_all(&reports).unwrap();
@@ -296,7 +305,7 @@ fn store_reports_of(dir: &std::path::Path, domain: &str, p: &str, sendgrid: bool
             write_file(&reports, &format!("{org}-{day}.xml"), xml);
         }
     }
-    let out = run(command(dir).args(["--db", "check.db", "ingest", "reports"]));
+    let out = run(command(dir).arg("--db").arg(db).args(["ingest", "reports"]));
     assert_eq!(out.code, Some(0), "{out:?}");
 }
 
@@ -310,8 +319,8 @@ fn sendgrid_record(domain: &str) -> Record {
         .spf(domain, "fail")
 }
 
-#[test]
-fn a_live_policy_weaker_than_the_reports_support_is_noted_with_the_next_record() {
+both_backends!(a_live_policy_weaker_than_the_reports_support_is_noted_with_the_next_record);
+fn a_live_policy_weaker_than_the_reports_support_is_noted_with_the_next_record(backend: Backend) {
     let dkim = format!("v=DKIM1; k=rsa; p={}", dkim_key(2048));
     let server = Dnsmasq::start(&[
         Rr::Txt("_dmarc.ready.test", "v=DMARC1; p=none; rua=mailto:d@ready.test"),
@@ -320,8 +329,9 @@ fn a_live_policy_weaker_than_the_reports_support_is_noted_with_the_next_record()
         Rr::Mx("ready.test", "mx.ready.test", 10),
     ]);
     let dir = temp_dir();
-    store_reports_of(dir.path(), "ready.test", "none", false);
-    let out = check(&server, dir.path(), &["--format", "json", "ready.test"]);
+    let db = backend.db(dir.path());
+    store_reports_of(dir.path(), &db, "ready.test", "none", false);
+    let out = check_with(&server, dir.path(), &db, &["--format", "json", "ready.test"]);
     assert_eq!(out.code, Some(0), "{out:?}");
     let json = out.json();
     let found = codes(&json, "ready.test");
@@ -343,15 +353,17 @@ fn a_live_policy_weaker_than_the_reports_support_is_noted_with_the_next_record()
     // The live report address goes on in the next record.
     assert!(message.ends_with("; rua=mailto:d@ready.test\""), "{message}");
     // summary shows it beside the verdict.
-    let out = run(command(dir.path()).args(["--db", "check.db", "summary", "--color", "never"]));
+    let out = run(command(dir.path()).arg("--db").arg(&db).args(["summary", "--color", "never"]));
     assert_eq!(out.code, Some(0), "{out:?}");
     assert!(out.stdout.contains("READY-FOR-QUARANTINE"), "{}", out.stdout);
     assert!(out.stdout.contains("dmarc-next-record"), "{}", out.stdout);
     assert!(out.stdout.contains("dmarc-policy-weaker-than-evidence"), "{}", out.stdout);
 }
 
-#[test]
-fn the_next_record_keeps_the_rua_and_ruf_of_the_live_record_when_the_config_has_none() {
+both_backends!(the_next_record_keeps_the_rua_and_ruf_of_the_live_record_when_the_config_has_none);
+fn the_next_record_keeps_the_rua_and_ruf_of_the_live_record_when_the_config_has_none(
+    backend: Backend,
+) {
     let dkim = format!("v=DKIM1; k=rsa; p={}", dkim_key(2048));
     let live = "v=DMARC1; p=none; rua=mailto:d@kept.test; ruf=mailto:f@kept.test";
     let server = Dnsmasq::start(&[
@@ -361,9 +373,10 @@ fn the_next_record_keeps_the_rua_and_ruf_of_the_live_record_when_the_config_has_
         Rr::Mx("kept.test", "mx.kept.test", 10),
     ]);
     let dir = temp_dir();
-    store_reports_of(dir.path(), "kept.test", "none", false);
+    let db = backend.db(dir.path());
+    store_reports_of(dir.path(), &db, "kept.test", "none", false);
     let readiness = |dir: &std::path::Path| {
-        let out = run(command(dir).args(["--db", "check.db", "summary", "--format", "json"]));
+        let out = run(command(dir).arg("--db").arg(&db).args(["summary", "--format", "json"]));
         assert_eq!(out.code, Some(0), "{out:?}");
         out.json()["domains"][0]["readiness"].clone()
     };
@@ -377,7 +390,7 @@ fn the_next_record_keeps_the_rua_and_ruf_of_the_live_record_when_the_config_has_
     );
     // After a check, the published rua and ruf go on in the next record
     // and every step of its ramp.
-    let out = check(&server, dir.path(), &["kept.test"]);
+    let out = check_with(&server, dir.path(), &db, &["kept.test"]);
     assert_eq!(out.code, Some(0), "{out:?}");
     let after = readiness(dir.path());
     assert_eq!(
@@ -398,6 +411,7 @@ fn the_next_record_keeps_the_rua_and_ruf_of_the_live_record_when_the_config_has_
     );
 }
 
+// SQLite only: no database file is created.
 #[test]
 fn check_without_a_database_lints_the_live_records_and_creates_none() {
     let server = Dnsmasq::start(&[
@@ -425,8 +439,8 @@ fn check_without_a_database_lints_the_live_records_and_creates_none() {
     assert!(!dir.path().join("absent").exists(), "check created the database");
 }
 
-#[test]
-fn the_live_records_are_compared_with_the_reports_and_shown_by_summary() {
+both_backends!(the_live_records_are_compared_with_the_reports_and_shown_by_summary);
+fn the_live_records_are_compared_with_the_reports_and_shown_by_summary(backend: Backend) {
     let key = dkim_key(2048);
     let dkim = format!("v=DKIM1; k=rsa; p={key}");
     let server = Dnsmasq::start(&[
@@ -436,8 +450,9 @@ fn the_live_records_are_compared_with_the_reports_and_shown_by_summary() {
         Rr::Mx("reports.test", "mx.reports.test", 10),
     ]);
     let dir = temp_dir();
-    store_reports(dir.path());
-    let out = check(&server, dir.path(), &["--format", "json", "reports.test"]);
+    let db = backend.db(dir.path());
+    store_reports(dir.path(), &db);
+    let out = check_with(&server, dir.path(), &db, &["--format", "json", "reports.test"]);
     assert_eq!(out.code, Some(0), "{out:?}");
     let found = codes(&out.json(), "reports.test");
     // SendGrid fails SPF with our envelope-from, and the record lacks its include.
@@ -453,7 +468,7 @@ fn the_live_records_are_compared_with_the_reports_and_shown_by_summary() {
     );
     // The selector seen in the reports was checked, and its key is fine.
     assert!(!found.iter().any(|(c, _)| c.starts_with("dkim-")), "{found:?}");
-    let text = check(&server, dir.path(), &["reports.test"]).stdout;
+    let text = check_with(&server, dir.path(), &db, &["reports.test"]).stdout;
     assert!(text.contains("include:sendgrid.net"), "{text}");
 
     // The selector is looked up: remove its key and it is missing.
@@ -462,17 +477,17 @@ fn the_live_records_are_compared_with_the_reports_and_shown_by_summary() {
         Rr::Txt("_dmarc.reports.test", "v=DMARC1; p=quarantine"),
         Rr::Txt("reports.test", GOOD_SPF),
     ]);
-    let out = check(&server, dir.path(), &["--format", "json", "reports.test"]);
+    let out = check_with(&server, dir.path(), &db, &["--format", "json", "reports.test"]);
     let found = codes(&out.json(), "reports.test");
     assert!(found.iter().any(|(c, _)| c == "dkim-missing"), "{found:?}");
     assert_eq!(out.code, Some(1));
 
     // summary shows the newest check next to the verdict.
-    let out = run(command(dir.path()).args(["--db", "check.db", "summary", "--color", "never"]));
+    let out = run(command(dir.path()).arg("--db").arg(&db).args(["summary", "--color", "never"]));
     assert_eq!(out.code, Some(0), "{out:?}");
     assert!(out.stdout.contains("Live records"), "{}", out.stdout);
     assert!(out.stdout.contains("dkim-missing"), "{}", out.stdout);
-    let out = run(command(dir.path()).args(["--db", "check.db", "summary", "--format", "json"]));
+    let out = run(command(dir.path()).arg("--db").arg(&db).args(["summary", "--format", "json"]));
     let json = out.json();
     let check = &json["domains"][0]["record_check"];
     assert!(check["checked_at"].as_str().unwrap().ends_with('Z'), "{check}");

@@ -49,6 +49,8 @@ fn assert_fatal_one_line(out: &Run, needle: &str) {
 // ---------------------------------------------------------------------------
 // One database for every command
 
+// SQLite only: where a path in the config, the variable or the default
+// leads (folders, the default file under XDG_DATA_HOME).
 #[test]
 fn every_command_uses_the_config_database_and_accepts_config() {
     let tmp = temp_dir();
@@ -109,10 +111,12 @@ fn every_command_uses_the_config_database_and_accepts_config() {
 // ---------------------------------------------------------------------------
 // Maildir
 
-#[test]
-fn a_dovecot_maildir_is_read_from_cur_and_new_only_and_verbose_says_what_was_skipped() {
+both_backends!(a_dovecot_maildir_is_read_from_cur_and_new_only_and_verbose_says_what_was_skipped);
+fn a_dovecot_maildir_is_read_from_cur_and_new_only_and_verbose_says_what_was_skipped(
+    backend: Backend,
+) {
     let tmp = temp_dir();
-    let db = tmp.path().join("dmarc.db");
+    let db = backend.db(tmp.path());
     let md = tmp.path().join("Maildir/.DMARC");
     let mail = email_with_attachment(
         "Report domain: example.com",
@@ -142,10 +146,10 @@ fn a_dovecot_maildir_is_read_from_cur_and_new_only_and_verbose_says_what_was_ski
 // ---------------------------------------------------------------------------
 // Dismissing failed inputs
 
-#[test]
-fn dismissed_failures_leave_the_list_and_retry_passes_over_non_reports() {
+both_backends!(dismissed_failures_leave_the_list_and_retry_passes_over_non_reports);
+fn dismissed_failures_leave_the_list_and_retry_passes_over_non_reports(backend: Backend) {
     let tmp = temp_dir();
-    let db = tmp.path().join("dmarc.db");
+    let db = backend.db(tmp.path());
     let dir = tmp.path().join("in");
     write_file(&dir, "invoice.txt", "Invoice 2026-117: 3 widgets");
     write_file(&dir, "tls.json", r#"{"organization-name":"x","policies":[]}"#);
@@ -194,10 +198,10 @@ fn dismissed_failures_leave_the_list_and_retry_passes_over_non_reports() {
     assert_eq!(out.code, Some(0), "dismissed inputs were retried: {out:?}");
 }
 
-#[test]
-fn errors_out_needs_export_and_dash_writes_to_standard_output() {
+both_backends!(errors_out_needs_export_and_dash_writes_to_standard_output);
+fn errors_out_needs_export_and_dash_writes_to_standard_output(backend: Backend) {
     let tmp = temp_dir();
-    let db = tmp.path().join("dmarc.db");
+    let db = backend.db(tmp.path());
     let junk = write_file(tmp.path(), "junk.txt", "not a report at all");
     run(command(tmp.path()).arg("--db").arg(&db).arg("ingest").arg(&junk));
     let out = run(command(tmp.path()).arg("--db").arg(&db).args(["errors", "--out", "x"]));
@@ -215,6 +219,7 @@ fn errors_out_needs_export_and_dash_writes_to_standard_output() {
 // ---------------------------------------------------------------------------
 // Demo
 
+// SQLite only: it compares the user's database file byte for byte.
 #[test]
 fn demo_never_touches_the_configured_database() {
     let tmp = temp_dir();
@@ -245,10 +250,10 @@ fn demo_never_touches_the_configured_database() {
 // ---------------------------------------------------------------------------
 // Date windows
 
-#[test]
-fn impossible_windows_exit_two_and_empty_windows_give_no_verdict() {
+both_backends!(impossible_windows_exit_two_and_empty_windows_give_no_verdict);
+fn impossible_windows_exit_two_and_empty_windows_give_no_verdict(backend: Backend) {
     let tmp = temp_dir();
-    let db = tmp.path().join("samples.db");
+    let db = backend.db(tmp.path());
     ingest_samples(tmp.path(), &db);
     let summary =
         |args: &[&str]| run(command(tmp.path()).arg("--db").arg(&db).arg("summary").args(args));
@@ -281,10 +286,10 @@ fn impossible_windows_exit_two_and_empty_windows_give_no_verdict() {
     assert_eq!(out.json()["window"]["begin"], "2026-11-12T00:00:00Z", "{out:?}");
 }
 
-#[test]
-fn a_past_window_is_not_stale_because_reports_came_after_it() {
+both_backends!(a_past_window_is_not_stale_because_reports_came_after_it);
+fn a_past_window_is_not_stale_because_reports_came_after_it(backend: Backend) {
     let tmp = temp_dir();
-    let db = tmp.path().join("dmarc.db");
+    let db = backend.db(tmp.path());
     let dir = tmp.path().join("in");
     for day in (0..10).chain(30..40) {
         write_file(&dir, &format!("{day}.xml"), daily_report("a.example", "example.com", day));
@@ -319,10 +324,10 @@ fn a_past_window_is_not_stale_because_reports_came_after_it() {
 // ---------------------------------------------------------------------------
 // JSON and the report folder
 
-#[test]
-fn summary_json_has_each_key_once() {
+both_backends!(summary_json_has_each_key_once);
+fn summary_json_has_each_key_once(backend: Backend) {
     let tmp = temp_dir();
-    let db = tmp.path().join("samples.db");
+    let db = backend.db(tmp.path());
     ingest_samples(tmp.path(), &db);
     let out = run(command(tmp.path()).arg("--db").arg(&db).args(["summary", "--format", "json"]));
     assert_eq!(out.code, Some(0), "{out:?}");
@@ -332,10 +337,10 @@ fn summary_json_has_each_key_once() {
     assert_eq!(text.matches("\"domain\":").count(), domains, "{text}");
 }
 
-#[test]
-fn report_into_the_same_folder_leaves_exactly_one_report_and_foreign_files_alone() {
+both_backends!(report_into_the_same_folder_leaves_exactly_one_report_and_foreign_files_alone);
+fn report_into_the_same_folder_leaves_exactly_one_report_and_foreign_files_alone(backend: Backend) {
     let tmp = temp_dir();
-    let db = tmp.path().join("samples.db");
+    let db = backend.db(tmp.path());
     ingest_samples(tmp.path(), &db);
     let out_dir = tmp.path().join("report");
     let report = |args: &[&str]| {
@@ -379,10 +384,10 @@ fn report_into_the_same_folder_leaves_exactly_one_report_and_foreign_files_alone
 // ---------------------------------------------------------------------------
 // Charts agree with the text
 
-#[test]
-fn charts_use_the_summary_classes_and_the_pass_rate_of_authorized_senders_only() {
+both_backends!(charts_use_the_summary_classes_and_the_pass_rate_of_authorized_senders_only);
+fn charts_use_the_summary_classes_and_the_pass_rate_of_authorized_senders_only(backend: Backend) {
     let tmp = temp_dir();
-    let db = tmp.path().join("samples.db");
+    let db = backend.db(tmp.path());
     ingest_samples(tmp.path(), &db);
     // example.org: one authorized sender passing 100 %, and a misconfigured
     // service that fails DMARC.
@@ -469,13 +474,13 @@ fn config_errors_name_the_account_and_the_file_and_a_missing_ca_file_is_one() {
     assert!(out.stderr.contains("rua in "), "{out:?}");
 }
 
-#[test]
-fn ingesting_an_empty_folder_warns_that_there_was_no_input() {
+both_backends!(ingesting_an_empty_folder_warns_that_there_was_no_input);
+fn ingesting_an_empty_folder_warns_that_there_was_no_input(backend: Backend) {
     let tmp = temp_dir();
     let empty = tmp.path().join("empty");
     std::fs::create_dir_all(&empty).unwrap();
     let out =
-        run(command(tmp.path()).arg("--db").arg(tmp.path().join("d.db")).arg("ingest").arg(&empty));
+        run(command(tmp.path()).arg("--db").arg(backend.db(tmp.path())).arg("ingest").arg(&empty));
     assert_eq!(out.code, Some(0), "{out:?}");
     assert!(out.stderr.contains("warning: no inputs found in"), "{out:?}");
     assert_eq!(out.stdout, "0 inputs: 0 new reports with 0 records, 0 duplicates, 0 failed\n");

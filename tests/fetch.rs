@@ -11,7 +11,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::dovecot::Dovecot;
-use common::{command, counts, open_db, rua, run, temp_dir};
+use common::{Backend, both_backends, command, counts, open_db, rua, run, temp_dir};
 
 /// `fetch` against the test server, implicit TLS with its CA.
 fn fetch(server: &Dovecot, sandbox: &Path, db: &Path, extra: &[&str]) -> Command {
@@ -53,8 +53,12 @@ fn distinct_reports(db: &Path) -> i64 {
     i64::try_from(counts(db).distinct_reports).unwrap()
 }
 
-#[test]
-fn a_mailbox_of_rua_emails_is_stored_once_archived_and_the_bad_one_goes_to_the_error_folder() {
+both_backends!(
+    a_mailbox_of_rua_emails_is_stored_once_archived_and_the_bad_one_goes_to_the_error_folder
+);
+fn a_mailbox_of_rua_emails_is_stored_once_archived_and_the_bad_one_goes_to_the_error_folder(
+    backend: Backend,
+) {
     let server = Dovecot::start().unwrap();
     let inbox = [
         // gzip, zip, plain XML, forwarded, two reports in one message, not a report
@@ -82,7 +86,7 @@ fn a_mailbox_of_rua_emails_is_stored_once_archived_and_the_bad_one_goes_to_the_e
         server.append("INBOX", &std::fs::read(&file).unwrap()).unwrap();
     }
     let sandbox = temp_dir();
-    let db = sandbox.path().join("dmarc.db");
+    let db = backend.db(sandbox.path());
     let out = run(&mut fetch(
         &server,
         sandbox.path(),
@@ -125,14 +129,14 @@ fn a_mailbox_of_rua_emails_is_stored_once_archived_and_the_bad_one_goes_to_the_e
     assert_eq!(reports(&db), 6);
 }
 
-#[test]
-fn without_an_archive_folder_messages_are_flagged_seen_and_not_downloaded_again() {
+both_backends!(without_an_archive_folder_messages_are_flagged_seen_and_not_downloaded_again);
+fn without_an_archive_folder_messages_are_flagged_seen_and_not_downloaded_again(backend: Backend) {
     let server = Dovecot::start().unwrap();
     for i in 0..4 {
         server.append("INBOX", &rua(&format!("flag-{i}"), i)).unwrap();
     }
     let sandbox = temp_dir();
-    let db = sandbox.path().join("dmarc.db");
+    let db = backend.db(sandbox.path());
     let out = run(&mut fetch(&server, sandbox.path(), &db, &["--format", "json"]));
     assert_eq!(out.code, Some(0), "{out:?}");
     assert_eq!(out.json()["messages_flagged"], 4);
@@ -145,12 +149,14 @@ fn without_an_archive_folder_messages_are_flagged_seen_and_not_downloaded_again(
     assert_eq!(reports(&db), 4);
 }
 
-#[test]
-fn starttls_works_and_an_untrusted_certificate_is_refused_unless_its_ca_is_configured() {
+both_backends!(starttls_works_and_an_untrusted_certificate_is_refused_unless_its_ca_is_configured);
+fn starttls_works_and_an_untrusted_certificate_is_refused_unless_its_ca_is_configured(
+    backend: Backend,
+) {
     let server = Dovecot::start().unwrap();
     server.append("INBOX", &rua("tls-1", 0)).unwrap();
     let sandbox = temp_dir();
-    let db = sandbox.path().join("dmarc.db");
+    let db = backend.db(sandbox.path());
 
     // No CA given: the system roots do not know the test CA.
     let (host, user, pw) = (server.host(), server.user(), server.password_file());
@@ -221,20 +227,21 @@ fn an_unreachable_server_exits_two_naming_the_host_and_the_cause() {
     assert!(out.stderr.contains(&format!("127.0.0.1:{port}: cannot connect")), "{out:?}");
 }
 
-#[test]
-fn accounts_come_from_the_config_file() {
+both_backends!(accounts_come_from_the_config_file);
+fn accounts_come_from_the_config_file(backend: Backend) {
     let server = Dovecot::start().unwrap();
     server.append("Reports", &rua("cfg-1", 0)).unwrap();
     let sandbox = temp_dir();
     let config_dir = sandbox.path().join("xdg-config/dmarc-report");
     std::fs::create_dir_all(&config_dir).unwrap();
-    let db = sandbox.path().join("from-config.db");
+    let db = backend.db(sandbox.path());
     std::fs::write(
         config_dir.join("config.toml"),
         format!(
-            "database = {db:?}\n[[account]]\nname = \"test\"\nhost = \"{}\"\nport = {}\n\
+            "database = {:?}\n[[account]]\nname = \"test\"\nhost = \"{}\"\nport = {}\n\
              user = \"{}\"\npassword_file = {:?}\nca_file = {:?}\nfolders = [\"Reports\"]\n\
              archive_folder = \"Done\"\n",
+            db.as_os_str(),
             server.host(),
             server.imaps_port(),
             server.user(),
@@ -252,15 +259,15 @@ fn accounts_come_from_the_config_file() {
     assert_eq!(server.list_uids("Done").unwrap().len(), 1);
 }
 
-#[test]
-fn a_message_over_the_size_limit_is_skipped_reported_and_left_alone() {
+both_backends!(a_message_over_the_size_limit_is_skipped_reported_and_left_alone);
+fn a_message_over_the_size_limit_is_skipped_reported_and_left_alone(backend: Backend) {
     let server = Dovecot::start().unwrap();
     server.append("INBOX", &rua("small", 0)).unwrap();
     let mut big = rua("big", 1);
     big.extend(std::iter::repeat_n(b'x', 20_000));
     server.append("INBOX", &big).unwrap();
     let sandbox = temp_dir();
-    let db = sandbox.path().join("dmarc.db");
+    let db = backend.db(sandbox.path());
     let out = run(&mut fetch(
         &server,
         sandbox.path(),
@@ -282,15 +289,15 @@ fn a_message_over_the_size_limit_is_skipped_reported_and_left_alone() {
     assert!(server.list_uids("INBOX").unwrap().is_empty());
 }
 
-#[test]
-fn a_new_uidvalidity_falls_back_to_report_deduplication() {
+both_backends!(a_new_uidvalidity_falls_back_to_report_deduplication);
+fn a_new_uidvalidity_falls_back_to_report_deduplication(backend: Backend) {
     let server = Dovecot::start().unwrap();
     let messages: Vec<Vec<u8>> = (0..3).map(|i| rua(&format!("uv-{i}"), i)).collect();
     for m in &messages {
         server.append("Reports", m).unwrap();
     }
     let sandbox = temp_dir();
-    let db = sandbox.path().join("dmarc.db");
+    let db = backend.db(sandbox.path());
     let first = run(&mut fetch(&server, sandbox.path(), &db, &["--folder", "Reports"]));
     assert_eq!(first.code, Some(0), "{first:?}");
     // Recreating the folder gives it a new UIDVALIDITY.
@@ -310,8 +317,8 @@ fn a_new_uidvalidity_falls_back_to_report_deduplication() {
     assert_eq!(reports(&db), 3);
 }
 
-#[test]
-fn servers_without_move_get_copy_deleted_and_expunge_and_other_mail_stays() {
+both_backends!(servers_without_move_get_copy_deleted_and_expunge_and_other_mail_stays);
+fn servers_without_move_get_copy_deleted_and_expunge_and_other_mail_stays(backend: Backend) {
     // With UIDPLUS the expunge is limited to our UIDs (UID EXPUNGE); without
     // it a plain EXPUNGE runs, which removes only messages marked \Deleted.
     for capabilities in ["IMAP4rev1 LITERAL+ IDLE UIDPLUS", "IMAP4rev1 LITERAL+ IDLE"] {
@@ -328,7 +335,7 @@ fn servers_without_move_get_copy_deleted_and_expunge_and_other_mail_stays() {
         let other = b"From: a@example.net\r\nSubject: hello\r\n\r\nNot a report.\r\n";
         server.append("INBOX", other).unwrap();
         let sandbox = temp_dir();
-        let db = sandbox.path().join("dmarc.db");
+        let db = backend.db(sandbox.path());
         let out = run(&mut fetch(
             &server,
             sandbox.path(),
@@ -345,6 +352,8 @@ fn servers_without_move_get_copy_deleted_and_expunge_and_other_mail_stays() {
     }
 }
 
+// SQLite only: the lock file beside the database (PostgreSQL locks the
+// folder in the database: tests/postgres.rs).
 #[test]
 fn a_fetch_finds_the_lock_held_and_leaves_without_touching_anything() {
     let server = Dovecot::start().unwrap();
@@ -363,14 +372,14 @@ fn a_fetch_finds_the_lock_held_and_leaves_without_touching_anything() {
     assert_eq!(reports(&db), 1);
 }
 
-#[test]
-fn two_fetches_started_at_once_store_everything_exactly_once() {
+both_backends!(two_fetches_started_at_once_store_everything_exactly_once);
+fn two_fetches_started_at_once_store_everything_exactly_once(backend: Backend) {
     let server = Dovecot::start().unwrap();
     for i in 0..40 {
         server.append("INBOX", &rua(&format!("twin-{i}"), i % 30)).unwrap();
     }
     let sandbox = temp_dir();
-    let db = sandbox.path().join("dmarc.db");
+    let db = backend.db(sandbox.path());
     let spawn = || {
         fetch(&server, sandbox.path(), &db, &["--archive-folder", "Done", "--batch-size", "5"])
             .stdout(Stdio::piped())
@@ -391,8 +400,8 @@ fn two_fetches_started_at_once_store_everything_exactly_once() {
     assert_eq!(server.list_uids("Done").unwrap().len(), 40);
 }
 
-#[test]
-fn the_server_dying_mid_batch_loses_and_doubles_nothing() {
+both_backends!(the_server_dying_mid_batch_loses_and_doubles_nothing);
+fn the_server_dying_mid_batch_loses_and_doubles_nothing(backend: Backend) {
     let server = Dovecot::start().unwrap();
     let total: i64 = 60;
     let mut originals = Vec::new();
@@ -402,7 +411,7 @@ fn the_server_dying_mid_batch_loses_and_doubles_nothing() {
         originals.push(m);
     }
     let sandbox = temp_dir();
-    let db = sandbox.path().join("dmarc.db");
+    let db = backend.db(sandbox.path());
     let args = ["--archive-folder", "Done", "--batch-size", "4"];
     let mut interrupted = 0;
     for delay_ms in [60u64, 120, 200, 300] {
@@ -434,11 +443,11 @@ fn the_server_dying_mid_batch_loses_and_doubles_nothing() {
     server.assert_holds_each_once("Done", &originals);
 }
 
-#[test]
-fn watch_stores_reports_as_they_arrive_and_reconnects_after_the_server_dies() {
+both_backends!(watch_stores_reports_as_they_arrive_and_reconnects_after_the_server_dies);
+fn watch_stores_reports_as_they_arrive_and_reconnects_after_the_server_dies(backend: Backend) {
     let server = Dovecot::start().unwrap();
     let sandbox = temp_dir();
-    let db = sandbox.path().join("dmarc.db");
+    let db = backend.db(sandbox.path());
     let mut child = fetch(&server, sandbox.path(), &db, &["--watch", "--archive-folder", "Done"])
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
@@ -483,6 +492,8 @@ fn watch_stores_reports_as_they_arrive_and_reconnects_after_the_server_dies() {
     assert!(server.list_uids("INBOX").unwrap().is_empty(), "not archived: {stderr}");
 }
 
+// SQLite only: it checks the SQLite file after each kill (PostgreSQL:
+// tests/postgres.rs kills fetches and ingests).
 #[test]
 fn fetch_killed_at_random_moments_loses_and_doubles_nothing() {
     let server = Dovecot::start().unwrap();
@@ -575,12 +586,12 @@ fn implicit_tls_against_the_plain_port_fails_at_once_and_says_to_try_starttls() 
     assert!(out.stderr.contains("--tls starttls"), "{out:?}");
 }
 
-#[test]
-fn a_missing_folder_is_reported_and_the_other_folders_are_still_processed() {
+both_backends!(a_missing_folder_is_reported_and_the_other_folders_are_still_processed);
+fn a_missing_folder_is_reported_and_the_other_folders_are_still_processed(backend: Backend) {
     let server = Dovecot::start().unwrap();
     server.append("INBOX", &rua("beside-missing-1", 0)).unwrap();
     let sandbox = temp_dir();
-    let db = sandbox.path().join("dmarc.db");
+    let db = backend.db(sandbox.path());
     let args = ["--folder", "Nope", "--folder", "INBOX", "--archive-folder", "Done"];
     let out = run(&mut fetch(&server, sandbox.path(), &db, &args));
     assert_eq!(out.code, Some(1), "{out:?}");

@@ -3,8 +3,10 @@
 //! equal `tests/golden/<input>.json`. Failed inputs are part of the image,
 //! so the error messages are pinned too.
 //!
-//! On a mismatch the actual image is written next to the golden file as
-//! `.failed` and the test panics with its path. `UPDATE_GOLDEN=1 cargo test
+//! Each test runs on SQLite and on PostgreSQL (the same golden files). On a
+//! mismatch the actual image is written next to the golden file as
+//! `.failed` (`.postgresql.failed` from PostgreSQL) and the test panics
+//! with its path. `UPDATE_GOLDEN=1 cargo test
 //! --test golden` rewrites the golden files after an intended change.
 //!
 //! The same inputs are also checked against `tests/data/samples-expected.json`,
@@ -14,7 +16,7 @@
 
 mod common;
 
-use common::totals;
+use common::{Backend, both_backends, totals};
 
 use std::path::{Path, PathBuf};
 
@@ -36,26 +38,30 @@ fn inputs() -> Vec<PathBuf> {
     inputs
 }
 
-fn ingest_one(input: &Path) -> Store {
-    let store = Store::open_in_memory().unwrap();
+fn ingest_one(backend: Backend, input: &Path) -> Store {
+    let store = backend.new_store();
     let mut ingester = Ingester::new(&store, Limits::default());
     ingester.ingest_file(input).unwrap();
     ingester.finish().unwrap();
     store
 }
 
-#[test]
-fn every_sample_stores_exactly_its_golden_image() {
-    let update = std::env::var_os("UPDATE_GOLDEN").is_some();
+both_backends!(every_sample_stores_exactly_its_golden_image);
+fn every_sample_stores_exactly_its_golden_image(backend: Backend) {
+    // The files are written from SQLite; PostgreSQL must give the same.
+    let update = std::env::var_os("UPDATE_GOLDEN").is_some() && backend == Backend::Sqlite;
     let mut checked = 0;
     let mut mismatches = Vec::new();
     for input in inputs() {
-        let store = ingest_one(&input);
+        let store = ingest_one(backend, &input);
         let image = store.inspect().snapshot().unwrap();
         let actual = serde_json::to_string_pretty(&image).unwrap() + "\n";
         let rel = input.strip_prefix(SAMPLES).unwrap();
         let golden = Path::new(GOLDEN).join(format!("{}.json", rel.display()));
-        let failed = golden.with_extension("json.failed");
+        let failed = golden.with_extension(match backend {
+            Backend::Sqlite => "json.failed".to_owned(),
+            other => format!("json.{}.failed", other.name()),
+        });
         if update {
             std::fs::create_dir_all(golden.parent().unwrap()).unwrap();
             std::fs::write(&golden, &actual).unwrap();
@@ -100,15 +106,18 @@ fn no_golden_file_is_left_without_its_sample() {
     assert!(stale.is_empty(), "golden files without a sample: {stale:?}");
 }
 
+// SQLite only: the same stored data is pinned on PostgreSQL, more strictly,
+// by the golden images above.
 #[test]
 fn samples_match_the_generators_independent_reading() {
+    let backend = Backend::Sqlite;
     let expected = totals::load(Path::new("tests/data/samples-expected.json"));
     let mut checked = 0;
     for input in inputs() {
         let rel = input.strip_prefix(SAMPLES).unwrap().display().to_string();
         let entry =
             expected.get(&rel).unwrap_or_else(|| panic!("{rel} is not in samples-expected.json"));
-        let store = ingest_one(&input);
+        let store = ingest_one(backend, &input);
         let want = totals::expected(entry);
         let got = totals::stored(&store);
         assert_eq!(got, want, "{rel}: stored reports differ from the independent reading");
@@ -122,9 +131,9 @@ fn samples_match_the_generators_independent_reading() {
     assert!(checked >= 50, "only {checked} samples checked");
 }
 
-#[test]
-fn the_whole_sample_set_stores_each_report_once() {
-    let store = Store::open_in_memory().unwrap();
+both_backends!(the_whole_sample_set_stores_each_report_once);
+fn the_whole_sample_set_stores_each_report_once(backend: Backend) {
+    let store = backend.new_store();
     let mut ingester = Ingester::new(&store, Limits::default());
     ingester.ingest_paths(&[SAMPLES.to_owned()]).unwrap();
     let summary = ingester.finish().unwrap();

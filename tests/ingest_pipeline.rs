@@ -5,9 +5,12 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
+use common::{Backend, both_backends};
 use dmarc_report::ingest::{IngestSummary, Ingester, reparse};
 use dmarc_report::limits::Limits;
 use dmarc_report::store::Store;
@@ -49,20 +52,20 @@ fn summary_json(summary: &IngestSummary) -> String {
     serde_json::to_string(summary).unwrap()
 }
 
-#[test]
-fn many_inputs_at_once_are_stored_as_one_at_a_time_in_input_order() {
+both_backends!(many_inputs_at_once_are_stored_as_one_at_a_time_in_input_order);
+fn many_inputs_at_once_are_stored_as_one_at_a_time_in_input_order(backend: Backend) {
     let inputs: Vec<PathBuf> = files(&samples());
     assert!(inputs.len() > 40, "{} sample inputs", inputs.len());
     // Twice over: the second copy of each report is a duplicate.
     let names: Vec<String> =
         inputs.iter().chain(&inputs).map(|p| p.display().to_string()).collect();
 
-    let together = Store::open_in_memory().unwrap();
+    let together = backend.new_store();
     let mut ingester = Ingester::new(&together, Limits::default());
     ingester.ingest_paths(&names).unwrap();
     let all_at_once = ingester.finish().unwrap();
 
-    let alone = Store::open_in_memory().unwrap();
+    let alone = backend.new_store();
     let mut ingester = Ingester::new(&alone, Limits::default());
     for name in &names {
         ingester.ingest_file(Path::new(name)).unwrap();
@@ -114,8 +117,8 @@ fn gunzip(bytes: &[u8]) -> Vec<u8> {
 
 /// Ingests `bytes` as one input, checks that it stored one report, and
 /// that `reparse` reads its raw copy back to the same database.
-fn ingest_and_reparse(bytes: &[u8]) -> Store {
-    let store = Store::open_in_memory().unwrap();
+fn ingest_and_reparse(backend: Backend, bytes: &[u8]) -> Store {
+    let store = backend.new_store();
     let mut ingester = Ingester::new(&store, Limits::default());
     let outcome = ingester.ingest_bytes("input", bytes, &Hints::default()).unwrap();
     ingester.finish().unwrap();
@@ -127,20 +130,20 @@ fn ingest_and_reparse(bytes: &[u8]) -> Store {
     store
 }
 
-#[test]
-fn a_gzip_report_keeps_the_gzip_that_arrived_as_its_raw_copy() {
+both_backends!(a_gzip_report_keeps_the_gzip_that_arrived_as_its_raw_copy);
+fn a_gzip_report_keeps_the_gzip_that_arrived_as_its_raw_copy(backend: Backend) {
     let xml = sample_xml();
     let gz = archive::gzip(&xml);
-    let store = Store::open_in_memory().unwrap();
+    let store = backend.new_store();
     let mut ingester = Ingester::new(&store, Limits::default());
     assert!(ingester.ingest_bytes("r.xml.gz", &gz, &Hints::default()).unwrap().is_ok());
     ingester.finish().unwrap();
     assert_eq!(raw_copy(&store), gz);
-    ingest_and_reparse(&gz);
+    ingest_and_reparse(backend, &gz);
 }
 
-#[test]
-fn a_zip_report_keeps_its_deflate_data_wrapped_as_gzip() {
+both_backends!(a_zip_report_keeps_its_deflate_data_wrapped_as_gzip);
+fn a_zip_report_keeps_its_deflate_data_wrapped_as_gzip(backend: Backend) {
     let xml = sample_xml();
     let bytes = archive::zip(&[("report.xml", &xml)]);
     let entry_data = {
@@ -149,9 +152,9 @@ fn a_zip_report_keeps_its_deflate_data_wrapped_as_gzip() {
         let start = entry.data_start().unwrap() as usize;
         bytes[start..start + entry.compressed_size() as usize].to_vec()
     };
-    let store = ingest_and_reparse(&bytes);
+    let store = ingest_and_reparse(backend, &bytes);
     // reparse made a copy of its own; the first one is checked here.
-    let first = Store::open_in_memory().unwrap();
+    let first = backend.new_store();
     let mut ingester = Ingester::new(&first, Limits::default());
     assert!(ingester.ingest_bytes("r.zip", &bytes, &Hints::default()).unwrap().is_ok());
     ingester.finish().unwrap();
@@ -161,10 +164,10 @@ fn a_zip_report_keeps_its_deflate_data_wrapped_as_gzip() {
     assert_eq!(gunzip(&raw_copy(&store)), xml);
 }
 
-#[test]
-fn a_plain_xml_report_is_compressed_into_its_raw_copy() {
+both_backends!(a_plain_xml_report_is_compressed_into_its_raw_copy);
+fn a_plain_xml_report_is_compressed_into_its_raw_copy(backend: Backend) {
     let xml = sample_xml();
-    let store = ingest_and_reparse(&xml);
+    let store = ingest_and_reparse(backend, &xml);
     assert_eq!(gunzip(&raw_copy(&store)), xml);
 }
 
@@ -185,8 +188,10 @@ fn large_report(records: usize, report_id: &str) -> String {
     report.xml()
 }
 
-#[test]
-fn a_large_report_is_streamed_its_duplicate_is_skipped_and_a_broken_one_leaves_nothing() {
+both_backends!(a_large_report_is_streamed_its_duplicate_is_skipped_and_a_broken_one_leaves_nothing);
+fn a_large_report_is_streamed_its_duplicate_is_skipped_and_a_broken_one_leaves_nothing(
+    backend: Backend,
+) {
     let big = large_report(6000, "big-1");
     assert!(big.len() > 2 << 20, "{} bytes: more than is held whole", big.len());
     // Written by hand on purpose: a last record whose count is not a number,
@@ -196,7 +201,7 @@ fn a_large_report_is_streamed_its_duplicate_is_skipped_and_a_broken_one_leaves_n
         "<record><row><source_ip>192.0.2.1</source_ip><count>abc</count></row></record></feedback>",
     );
 
-    let store = Store::open_in_memory().unwrap();
+    let store = backend.new_store();
     let mut ingester = Ingester::new(&store, Limits::default());
     let dir = tempfile::tempdir().unwrap();
     let mut names = Vec::new();
@@ -218,8 +223,8 @@ fn a_large_report_is_streamed_its_duplicate_is_skipped_and_a_broken_one_leaves_n
     assert_eq!(gunzip(&raw_copy(&store)), big.as_bytes());
 }
 
-#[test]
-fn a_gzip_member_far_larger_than_its_report_fails_instead_of_growing_the_copy() {
+both_backends!(a_gzip_member_far_larger_than_its_report_fails_instead_of_growing_the_copy);
+fn a_gzip_member_far_larger_than_its_report_fails_instead_of_growing_the_copy(backend: Backend) {
     let xml = sample_xml();
     assert!(xml.len() < 65_535);
     // A valid member: 400,000 empty stored blocks (2 MB that decompress to
@@ -239,7 +244,7 @@ fn a_gzip_member_far_larger_than_its_report_fails_instead_of_growing_the_copy() 
     gz.extend_from_slice(&(xml.len() as u32).to_le_bytes());
     assert_eq!(gunzip(&gz), xml, "the member itself is valid");
 
-    let store = Store::open_in_memory().unwrap();
+    let store = backend.new_store();
     let mut ingester = Ingester::new(&store, Limits::default());
     let outcome = ingester.ingest_bytes("padded.xml.gz", &gz, &Hints::default()).unwrap();
     ingester.finish().unwrap();
@@ -253,8 +258,8 @@ fn a_gzip_member_far_larger_than_its_report_fails_instead_of_growing_the_copy() 
     assert_eq!(store.failures().unwrap().len(), 1, "kept as a failed input");
 }
 
-#[test]
-fn a_fetched_message_that_starts_with_an_mbox_from_line_is_read_as_an_email() {
+both_backends!(a_fetched_message_that_starts_with_an_mbox_from_line_is_read_as_an_email);
+fn a_fetched_message_that_starts_with_an_mbox_from_line_is_read_as_an_email(backend: Backend) {
     let xml = sample_xml();
     let email = dmarc_report_testkit::archive::email_with_attachment(
         "Report domain: example.com",
@@ -265,7 +270,7 @@ fn a_fetched_message_that_starts_with_an_mbox_from_line_is_read_as_an_email() {
     // One message as some servers and exports keep it: its envelope line first.
     let one = dmarc_report_testkit::archive::mbox(std::slice::from_ref(&email));
     assert!(one.starts_with(b"From "));
-    let store = Store::open_in_memory().unwrap();
+    let store = backend.new_store();
     let mut ingester = Ingester::new(&store, Limits::default());
     let outcome = ingester.ingest_bytes("imap message 7", &one, &Hints::default()).unwrap();
     assert!(outcome.is_ok() && outcome.reports_new == 1, "{outcome:?}");

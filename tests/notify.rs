@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, mpsc};
 
 use common::smtp::{self, Smtpd};
-use common::{command, run, temp_dir, write_file};
+use common::{Backend, TestDb, both_backends, command, run, temp_dir, write_file};
 use dmarc_report_testkit::report::{Record, Report};
 use mail_parser::{MessageParser, MimeHeaders};
 
@@ -59,15 +59,15 @@ fn report(org: &str, domain: &str, id: &str, day: i64, records: &[Record]) -> St
 /// A database and a folder for inputs and config.
 struct Setup {
     dir: tempfile::TempDir,
-    db: PathBuf,
+    db: TestDb,
     config: PathBuf,
     batch: u32,
 }
 
 impl Setup {
-    fn new() -> Setup {
+    fn new(backend: Backend) -> Setup {
         let dir = temp_dir();
-        let db = dir.path().join("dmarc.db");
+        let db = backend.db(dir.path());
         let config = dir.path().join("config.toml");
         std::fs::write(&config, "").unwrap();
         Setup { dir, db, config, batch: 0 }
@@ -163,9 +163,9 @@ fn kinds(json: &serde_json::Value) -> Vec<String> {
         .collect()
 }
 
-#[test]
-fn each_event_is_told_once_across_runs_starting_with_the_baseline() {
-    let mut s = Setup::new();
+both_backends!(each_event_is_told_once_across_runs_starting_with_the_baseline);
+fn each_event_is_told_once_across_runs_starting_with_the_baseline(backend: Backend) {
+    let mut s = Setup::new(backend);
     s.ingest(&clean_history());
 
     // A dry run shows the baseline and records nothing.
@@ -261,9 +261,13 @@ fn parts(raw: &[u8]) -> (String, String, String, Vec<(String, Vec<u8>)>) {
     )
 }
 
-#[test]
-fn one_mail_per_run_with_a_text_and_an_html_part_and_the_most_important_event_in_the_subject() {
-    let mut s = Setup::new();
+both_backends!(
+    one_mail_per_run_with_a_text_and_an_html_part_and_the_most_important_event_in_the_subject
+);
+fn one_mail_per_run_with_a_text_and_an_html_part_and_the_most_important_event_in_the_subject(
+    backend: Backend,
+) {
+    let mut s = Setup::new(backend);
     s.ingest(&clean_history());
     let server = Smtpd::plain(s.path(), 0);
     s.config(&smtp_config(server.port(), ""));
@@ -301,9 +305,11 @@ fn one_mail_per_run_with_a_text_and_an_html_part_and_the_most_important_event_in
     assert!(html.contains("_dmarc.a.example"), "{html}");
 }
 
-#[test]
-fn a_server_that_is_down_leaves_the_events_pending_and_they_are_delivered_once_later() {
-    let mut s = Setup::new();
+both_backends!(a_server_that_is_down_leaves_the_events_pending_and_they_are_delivered_once_later);
+fn a_server_that_is_down_leaves_the_events_pending_and_they_are_delivered_once_later(
+    backend: Backend,
+) {
+    let mut s = Setup::new(backend);
     s.ingest(&clean_history());
     let port = smtp::free_port();
     s.config(&smtp_config(port, ""));
@@ -332,9 +338,9 @@ fn a_server_that_is_down_leaves_the_events_pending_and_they_are_delivered_once_l
     assert_eq!(server.messages().len(), 1);
 }
 
-#[test]
-fn starttls_with_auth_and_a_private_ca_delivers_and_an_unknown_ca_is_refused() {
-    let mut s = Setup::new();
+both_backends!(starttls_with_auth_and_a_private_ca_delivers_and_an_unknown_ca_is_refused);
+fn starttls_with_auth_and_a_private_ca_delivers_and_an_unknown_ca_is_refused(backend: Backend) {
+    let mut s = Setup::new(backend);
     s.ingest(&clean_history());
     let server = Smtpd::starttls(s.path());
     let password = write_file(s.path(), "smtp-password", format!("{}\n", smtp::PASSWORD));
@@ -371,9 +377,9 @@ fn starttls_with_auth_and_a_private_ca_delivers_and_an_unknown_ca_is_refused() {
     assert!(subject.contains(A), "{subject}");
 }
 
-#[test]
-fn implicit_tls_with_auth_delivers_and_a_refused_login_keeps_the_events_pending() {
-    let mut s = Setup::new();
+both_backends!(implicit_tls_with_auth_delivers_and_a_refused_login_keeps_the_events_pending);
+fn implicit_tls_with_auth_delivers_and_a_refused_login_keeps_the_events_pending(backend: Backend) {
+    let mut s = Setup::new(backend);
     s.ingest(&clean_history());
     let server = Smtpd::implicit_tls(s.path());
     let config = |password: &str| {
@@ -409,9 +415,9 @@ fn implicit_tls_with_auth_delivers_and_a_refused_login_keeps_the_events_pending(
     assert!(text.contains("publish: v=DMARC1; p=quarantine"), "{text}");
 }
 
-#[test]
-fn plain_smtp_to_another_machine_warns() {
-    let mut s = Setup::new();
+both_backends!(plain_smtp_to_another_machine_warns);
+fn plain_smtp_to_another_machine_warns(backend: Backend) {
+    let mut s = Setup::new(backend);
     s.ingest(&clean_history());
     s.config(
         "[notify]\nsmtp_host = \"192.0.2.1\"\nsmtp_port = 25\nsmtp_tls = \"plain\"\n\
@@ -498,9 +504,11 @@ fn serve_webhook(
     (port, rx)
 }
 
-#[test]
-fn the_webhook_gets_one_json_post_per_run_and_a_refusal_leaves_the_events_pending() {
-    let mut s = Setup::new();
+both_backends!(the_webhook_gets_one_json_post_per_run_and_a_refusal_leaves_the_events_pending);
+fn the_webhook_gets_one_json_post_per_run_and_a_refusal_leaves_the_events_pending(
+    backend: Backend,
+) {
+    let mut s = Setup::new(backend);
     s.ingest(&clean_history());
     let (port, requests) = webhook_server(vec![503, 200]);
     s.config(&format!("[notify]\nwebhook_url = \"http://127.0.0.1:{port}/hooks/dmarc?t=1\"\n"));
@@ -527,10 +535,13 @@ fn the_webhook_gets_one_json_post_per_run_and_a_refusal_leaves_the_events_pendin
     assert_eq!(s.notify(&[]).code, Some(0));
 }
 
-#[test]
-fn an_https_webhook_with_a_private_ca_gets_the_post_and_an_unknown_ca_is_refused_with_events_pending()
- {
-    let mut s = Setup::new();
+both_backends!(
+    an_https_webhook_with_a_private_ca_gets_the_post_and_an_unknown_ca_is_refused_with_events_pending
+);
+fn an_https_webhook_with_a_private_ca_gets_the_post_and_an_unknown_ca_is_refused_with_events_pending(
+    backend: Backend,
+) {
+    let mut s = Setup::new(backend);
     s.ingest(&clean_history());
     let (port, requests, ca) = https_webhook_server(s.path(), vec![200, 200]);
     let url = format!("https://127.0.0.1:{port}/hooks/dmarc");
@@ -554,9 +565,9 @@ fn an_https_webhook_with_a_private_ca_gets_the_post_and_an_unknown_ca_is_refused
     assert_eq!(s.notify(&[]).code, Some(0));
 }
 
-#[test]
-fn the_digest_mail_shows_every_domain_with_its_charts_inline() {
-    let mut s = Setup::new();
+both_backends!(the_digest_mail_shows_every_domain_with_its_charts_inline);
+fn the_digest_mail_shows_every_domain_with_its_charts_inline(backend: Backend) {
+    let mut s = Setup::new(backend);
     s.ingest(&clean_history());
     let server = Smtpd::plain(s.path(), 0);
     s.config(&smtp_config(server.port(), ""));
@@ -592,9 +603,9 @@ fn the_digest_mail_shows_every_domain_with_its_charts_inline() {
     assert_eq!(server.messages().len(), 3, "a dry run sends nothing");
 }
 
-#[test]
-fn metrics_are_a_prometheus_text_file_written_atomically() {
-    let mut s = Setup::new();
+both_backends!(metrics_are_a_prometheus_text_file_written_atomically);
+fn metrics_are_a_prometheus_text_file_written_atomically(backend: Backend) {
+    let mut s = Setup::new(backend);
     s.ingest(&clean_history());
     s.ingest(&trouble());
     let out_file = s.path().join("textfile").join("dmarc.prom");
@@ -666,7 +677,7 @@ fn metrics_are_a_prometheus_text_file_written_atomically() {
 
 /// A Dovecot whose `Reports` folder holds A's clean history, one email per
 /// report, and a setup whose config points `fetch` at it.
-fn dovecot_with_a_history_of_a() -> (common::dovecot::Dovecot, Setup) {
+fn dovecot_with_a_history_of_a(backend: Backend) -> (common::dovecot::Dovecot, Setup) {
     let server = common::dovecot::Dovecot::start().unwrap();
     for (name, xml) in clean_history().into_iter().filter(|(n, _)| n.contains(A)) {
         let mail = common::email_with_attachment(
@@ -677,7 +688,7 @@ fn dovecot_with_a_history_of_a() -> (common::dovecot::Dovecot, Setup) {
         );
         server.append("Reports", &mail).unwrap();
     }
-    let s = Setup::new();
+    let s = Setup::new(backend);
     s.config(&format!(
         "[[account]]\nhost = \"{}\"\nport = {}\nuser = \"{}\"\npassword_file = {:?}\n\
          ca_file = {:?}\nfolders = [\"Reports\"]\n",
@@ -690,9 +701,9 @@ fn dovecot_with_a_history_of_a() -> (common::dovecot::Dovecot, Setup) {
     (server, s)
 }
 
-#[test]
-fn fetch_with_notify_tells_what_the_fetched_reports_changed_once() {
-    let (_server, s) = dovecot_with_a_history_of_a();
+both_backends!(fetch_with_notify_tells_what_the_fetched_reports_changed_once);
+fn fetch_with_notify_tells_what_the_fetched_reports_changed_once(backend: Backend) {
+    let (_server, s) = dovecot_with_a_history_of_a(backend);
     let fetch = |s: &Setup| {
         run(command(s.path())
             .arg("--db")
@@ -711,9 +722,9 @@ fn fetch_with_notify_tells_what_the_fetched_reports_changed_once() {
     assert_eq!((second.code, second.stdout.as_str()), (Some(0), ""), "{second:?}");
 }
 
-#[test]
-fn fetch_with_notify_as_json_prints_one_document_with_the_notification_inside() {
-    let (_server, s) = dovecot_with_a_history_of_a();
+both_backends!(fetch_with_notify_as_json_prints_one_document_with_the_notification_inside);
+fn fetch_with_notify_as_json_prints_one_document_with_the_notification_inside(backend: Backend) {
+    let (_server, s) = dovecot_with_a_history_of_a(backend);
     let fetch = |s: &Setup| {
         run(command(s.path())
             .arg("--db")

@@ -1,10 +1,14 @@
 //! The readiness verdict on databases with known truth: each scenario
 //! stores 30 days (or fewer) of reports from two large receivers, written
 //! here in code, and pins the verdict, the blocking senders and the what-if
-//! numbers. A property test checks that senders and the what-if always add
-//! up to the domain.
+//! numbers, on SQLite and on PostgreSQL. A property test checks that
+//! senders and the what-if always add up to the domain.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use common::{Backend, both_backends};
 
 use dmarc_report::analyse::classify::SenderClass;
 use dmarc_report::analyse::senders::{Catalogue, parse};
@@ -149,8 +153,8 @@ impl Scenario {
         report.xml()
     }
 
-    fn store(&self) -> Store {
-        let store = Store::open_in_memory().unwrap();
+    fn store(&self, backend: Backend) -> Store {
+        let store = backend.new_store();
         let mut ingester = Ingester::new(&store, Limits::default());
         for day in 0..self.days {
             for r in 0..self.reporters.len() {
@@ -165,8 +169,8 @@ impl Scenario {
         store
     }
 
-    fn summarise_with(&self, catalogue: Catalogue) -> DomainSummary {
-        let store = self.store();
+    fn summarise_with(&self, backend: Backend, catalogue: Catalogue) -> DomainSummary {
+        let store = self.store(backend);
         let options = Options {
             domains: vec![DOMAIN.to_owned()],
             window: WindowSpec::LastDays(30),
@@ -181,8 +185,8 @@ impl Scenario {
         summary.domains.remove(0)
     }
 
-    fn summarise(&self) -> DomainSummary {
-        self.summarise_with(Catalogue::builtin())
+    fn summarise(&self, backend: Backend) -> DomainSummary {
+        self.summarise_with(backend, Catalogue::builtin())
     }
 }
 
@@ -194,9 +198,9 @@ fn class_of(d: &DomainSummary, name: &str) -> SenderClass {
         .class
 }
 
-#[test]
-fn a_clean_domain_over_thirty_days_is_ready_for_quarantine_with_a_ramp() {
-    let d = Scenario::new(vec![own(), forwarder(), spoofing(10)]).summarise();
+both_backends!(a_clean_domain_over_thirty_days_is_ready_for_quarantine_with_a_ramp);
+fn a_clean_domain_over_thirty_days_is_ready_for_quarantine_with_a_ramp(backend: Backend) {
+    let d = Scenario::new(vec![own(), forwarder(), spoofing(10)]).summarise(backend);
     let r = &d.readiness;
     assert_eq!(r.verdict, Verdict::ReadyForQuarantine, "{r:#?}");
     assert!(r.blocking.is_empty(), "{:#?}", r.blocking);
@@ -218,9 +222,9 @@ fn a_clean_domain_over_thirty_days_is_ready_for_quarantine_with_a_ramp() {
     assert!(r.reasons.iter().any(|x| x.contains("30 days covered")), "{:?}", r.reasons);
 }
 
-#[test]
-fn an_esp_signing_as_itself_blocks_with_its_fix_and_the_what_if_counts_its_mail() {
-    let d = Scenario::new(vec![own(), sendgrid(), spoofing(5)]).summarise();
+both_backends!(an_esp_signing_as_itself_blocks_with_its_fix_and_the_what_if_counts_its_mail);
+fn an_esp_signing_as_itself_blocks_with_its_fix_and_the_what_if_counts_its_mail(backend: Backend) {
+    let d = Scenario::new(vec![own(), sendgrid(), spoofing(5)]).summarise(backend);
     let r = &d.readiness;
     assert_eq!(r.verdict, Verdict::NotReady);
     assert_eq!(r.blocking.len(), 1, "{:#?}", r.blocking);
@@ -237,11 +241,11 @@ fn an_esp_signing_as_itself_blocks_with_its_fix_and_the_what_if_counts_its_mail(
     assert!(r.sentence.contains("not ready for p=quarantine"), "{}", r.sentence);
 }
 
-#[test]
-fn an_spf_only_sender_blocks_reject_but_not_quarantine() {
+both_backends!(an_spf_only_sender_blocks_reject_but_not_quarantine);
+fn an_spf_only_sender_blocks_reject_but_not_quarantine(backend: Backend) {
     let spf_only = source("198.51.100.5", 50, &[], ("bounce.example.com", "pass"));
     // At p=none it does not stop quarantine; the reasons name it for later.
-    let r = Scenario::new(vec![own(), spf_only.clone()]).summarise().readiness;
+    let r = Scenario::new(vec![own(), spf_only.clone()]).summarise(backend).readiness;
     assert_eq!(r.verdict, Verdict::ReadyForQuarantine, "{r:#?}");
     assert!(r.blocking.is_empty(), "{:#?}", r.blocking);
     assert!(r.reasons.iter().any(|x| x.contains("before reject")), "{:?}", r.reasons);
@@ -251,7 +255,7 @@ fn an_spf_only_sender_blocks_reject_but_not_quarantine() {
     // alone).
     let mut s = Scenario::new(vec![own(), spf_only]);
     s.policy = Box::new(|_| "p=quarantine; pct=100");
-    let d = s.summarise();
+    let d = s.summarise(backend);
     let r = &d.readiness;
     assert_eq!(r.verdict, Verdict::NotReady, "{r:#?}");
     assert!(r.sentence.contains("not ready for p=reject"), "{}", r.sentence);
@@ -272,7 +276,7 @@ fn an_spf_only_sender_blocks_reject_but_not_quarantine() {
     // Without it, 30 days at quarantine make reject the next step.
     let mut s = Scenario::new(vec![own(), spoofing(3)]);
     s.policy = Box::new(|_| "p=quarantine; pct=100");
-    let r = s.summarise().readiness;
+    let r = s.summarise(backend).readiness;
     assert_eq!(r.verdict, Verdict::ReadyForReject, "{r:#?}");
     assert_eq!(r.what_if.policy, "reject");
     // np follows sp, which follows p: reject already, so neither is written.
@@ -283,9 +287,9 @@ fn an_spf_only_sender_blocks_reject_but_not_quarantine() {
     );
 }
 
-#[test]
-fn quarantine_comes_before_reject_even_when_everything_passes() {
-    let r = Scenario::new(vec![own()]).summarise().readiness;
+both_backends!(quarantine_comes_before_reject_even_when_everything_passes);
+fn quarantine_comes_before_reject_even_when_everything_passes(backend: Backend) {
+    let r = Scenario::new(vec![own()]).summarise(backend).readiness;
     assert_eq!(r.verdict, Verdict::ReadyForQuarantine);
     assert!(
         r.reasons.iter().any(|x| x.contains("reject comes after 14 days at p=quarantine")),
@@ -295,7 +299,7 @@ fn quarantine_comes_before_reject_even_when_everything_passes() {
     // Ten days at quarantine are not enough.
     let mut s = Scenario::new(vec![own()]);
     s.policy = Box::new(|day| if day >= 20 { "p=quarantine" } else { "p=none" });
-    let d = s.summarise();
+    let d = s.summarise(backend);
     assert_eq!(d.readiness.verdict, Verdict::ReadyForQuarantine);
     assert!(
         d.readiness.reasons.iter().any(|x| x.contains("at p=quarantine for 10 days")),
@@ -308,9 +312,9 @@ fn quarantine_comes_before_reject_even_when_everything_passes() {
     assert_eq!(change[0].day, DAY0 + 20 * DAY);
 }
 
-#[test]
-fn forwarders_and_mailing_lists_are_explained_and_do_not_block() {
-    let d = Scenario::new(vec![own(), forwarder(), mailing_list()]).summarise();
+both_backends!(forwarders_and_mailing_lists_are_explained_and_do_not_block);
+fn forwarders_and_mailing_lists_are_explained_and_do_not_block(backend: Backend) {
+    let d = Scenario::new(vec![own(), forwarder(), mailing_list()]).summarise(backend);
     assert_eq!(d.readiness.verdict, Verdict::ReadyForQuarantine, "{:#?}", d.readiness);
     assert_eq!(class_of(&d, "lists.example.net"), SenderClass::Forwarder);
     let list = d.senders.iter().find(|s| s.name == "lists.example.net").unwrap();
@@ -319,21 +323,21 @@ fn forwarders_and_mailing_lists_are_explained_and_do_not_block() {
     assert_eq!(d.readiness.what_if.authorized_affected, 0);
 }
 
-#[test]
-fn a_spoofing_flood_does_not_block_and_counts_as_stopped() {
+both_backends!(a_spoofing_flood_does_not_block_and_counts_as_stopped);
+fn a_spoofing_flood_does_not_block_and_counts_as_stopped(backend: Backend) {
     let mut flood = spoofing(2000);
     flood.days = 25..28;
-    let d = Scenario::new(vec![own(), flood]).summarise();
+    let d = Scenario::new(vec![own(), flood]).summarise(backend);
     assert_eq!(d.readiness.verdict, Verdict::ReadyForQuarantine);
     assert_eq!(d.readiness.what_if.unauthorized_stopped, 2000 * 2 * 3);
     assert!(d.readiness.sentence.contains("12,000 spoofed messages"), "{}", d.readiness.sentence);
 }
 
-#[test]
-fn too_little_data_says_what_is_missing() {
+both_backends!(too_little_data_says_what_is_missing);
+fn too_little_data_says_what_is_missing(backend: Backend) {
     let mut s = Scenario::new(vec![own()]);
     s.days = 5;
-    let r = s.summarise().readiness;
+    let r = s.summarise(backend).readiness;
     assert_eq!(r.verdict, Verdict::InsufficientData);
     assert!(r.reasons[0].contains("5 days covered (14 needed"), "{:?}", r.reasons);
     assert!(r.recommended_record.contains("p=none"));
@@ -341,17 +345,17 @@ fn too_little_data_says_what_is_missing() {
     // Thirty days, but from one large reporter only.
     let mut s = Scenario::new(vec![own()]);
     s.reporters = vec!["google.com", "small-isp.example"];
-    let r = s.summarise().readiness;
+    let r = s.summarise(backend).readiness;
     assert_eq!(r.verdict, Verdict::InsufficientData);
     assert!(r.reasons[0].contains("1 of them large"), "{:?}", r.reasons);
 }
 
-#[test]
-fn a_new_authenticating_source_in_the_last_week_blocks_even_when_small() {
+both_backends!(a_new_authenticating_source_in_the_last_week_blocks_even_when_small);
+fn a_new_authenticating_source_in_the_last_week_blocks_even_when_small(backend: Backend) {
     let mut crm =
         source("192.0.2.99", 1, &[("crm-mailer.example", "pass")], ("crm-mailer.example", "pass"));
     crm.days = 25..30;
-    let d = Scenario::new(vec![own(), crm.clone()]).summarise();
+    let d = Scenario::new(vec![own(), crm.clone()]).summarise(backend);
     let r = &d.readiness;
     assert_eq!(r.verdict, Verdict::NotReady, "{r:#?}");
     assert_eq!(r.blocking.len(), 1);
@@ -366,28 +370,28 @@ fn a_new_authenticating_source_in_the_last_week_blocks_even_when_small() {
     let mut quiet = crm.clone();
     quiet.days = 0..1;
     quiet.per_day = 5;
-    let r = Scenario::new(vec![own(), quiet]).summarise().readiness;
+    let r = Scenario::new(vec![own(), quiet]).summarise(backend).readiness;
     assert_eq!(r.verdict, Verdict::ReadyForQuarantine, "{r:#?}");
 
     // A new source that authenticates nothing is spoofing: it does not block.
     let mut fresh_spoof = spoofing(50);
     fresh_spoof.days = 27..30;
-    let r = Scenario::new(vec![own(), fresh_spoof]).summarise().readiness;
+    let r = Scenario::new(vec![own(), fresh_spoof]).summarise(backend).readiness;
     assert_eq!(r.verdict, Verdict::ReadyForQuarantine);
 }
 
-#[test]
-fn already_at_reject_is_enforced_unless_authorized_mail_is_lost() {
+both_backends!(already_at_reject_is_enforced_unless_authorized_mail_is_lost);
+fn already_at_reject_is_enforced_unless_authorized_mail_is_lost(backend: Backend) {
     let mut s = Scenario::new(vec![own(), spoofing(10)]);
     s.policy = Box::new(|_| "p=reject");
-    let d = s.summarise();
+    let d = s.summarise(backend);
     assert_eq!(d.readiness.verdict, Verdict::Enforced);
     assert!(d.readiness.sentence.contains("enforced at p=reject"), "{}", d.readiness.sentence);
     assert_eq!(d.policy.current.record(), "v=DMARC1; p=reject; adkim=r; aspf=r");
 
     let mut s = Scenario::new(vec![own(), sendgrid()]);
     s.policy = Box::new(|_| "p=reject");
-    let r = s.summarise().readiness;
+    let r = s.summarise(backend).readiness;
     assert_eq!(r.verdict, Verdict::NotReady);
     assert!(r.reasons[0].contains("being lost now"), "{:?}", r.reasons);
     // At p=reject the step at stake is reject: no entry may say quarantine.
@@ -395,20 +399,20 @@ fn already_at_reject_is_enforced_unless_authorized_mail_is_lost() {
     assert!(!r.sentence.contains("not ready for p=reject"), "{}", r.sentence);
 }
 
-#[test]
-fn declared_senders_override_the_evidence() {
+both_backends!(declared_senders_override_the_evidence);
+fn declared_senders_override_the_evidence(backend: Backend) {
     let mut crm =
         source("192.0.2.99", 30, &[("crm-mailer.example", "pass")], ("crm-mailer.example", "pass"));
     crm.days = 0..30;
     let s = Scenario::new(vec![own(), crm]);
     // Unclassified with meaningful volume: blocks.
-    assert_eq!(s.summarise().readiness.verdict, Verdict::NotReady);
+    assert_eq!(s.summarise(backend).readiness.verdict, Verdict::NotReady);
     // Declared not ours: spoofing that a stricter policy stops.
     let extra = parse(
         "[[known_sender]]\nname = \"Not us\"\ndkim = [\"crm-mailer.example\"]\nclass = \"unauthorized\"\n",
     )
     .unwrap();
-    let d = s.summarise_with(Catalogue::builtin().with(extra));
+    let d = s.summarise_with(backend, Catalogue::builtin().with(extra));
     assert_eq!(class_of(&d, "Not us"), SenderClass::Unauthorized);
     assert_eq!(d.readiness.verdict, Verdict::ReadyForQuarantine);
     // Declared ours by address: its failures are losses, with a fix.
@@ -416,7 +420,7 @@ fn declared_senders_override_the_evidence() {
         "[[known_sender]]\nname = \"Our CRM\"\nips = [\"192.0.2.96/28\"]\nclass = \"authorized\"\n",
     )
     .unwrap();
-    let d = s.summarise_with(Catalogue::builtin().with(extra));
+    let d = s.summarise_with(backend, Catalogue::builtin().with(extra));
     assert_eq!(class_of(&d, "Our CRM"), SenderClass::Authorized);
     let r = &d.readiness;
     assert_eq!(r.verdict, Verdict::NotReady);
@@ -429,10 +433,11 @@ fn with_policy(mut s: Scenario, policy: &'static str) -> Scenario {
     s
 }
 
-#[test]
-fn at_reject_mail_passing_through_spf_alone_is_not_enforced_rfc9989() {
+both_backends!(at_reject_mail_passing_through_spf_alone_is_not_enforced_rfc9989);
+fn at_reject_mail_passing_through_spf_alone_is_not_enforced_rfc9989(backend: Backend) {
     let spf_only = source("198.51.100.5", 50, &[], ("bounce.example.com", "pass"));
-    let r = with_policy(Scenario::new(vec![own(), spf_only]), "p=reject").summarise().readiness;
+    let r =
+        with_policy(Scenario::new(vec![own(), spf_only]), "p=reject").summarise(backend).readiness;
     assert_eq!(r.verdict, Verdict::NotReady, "{r:#?}");
     assert_eq!(r.blocking.len(), 1, "{:#?}", r.blocking);
     assert_eq!(r.blocking[0].blocks, "reject");
@@ -441,10 +446,10 @@ fn at_reject_mail_passing_through_spf_alone_is_not_enforced_rfc9989() {
     assert!(r.recommended_record.starts_with("v=DMARC1; p=reject"), "{}", r.recommended_record);
 }
 
+both_backends!(a_new_unaligned_stream_of_a_known_service_is_judged_on_its_own);
 /// A known service's aligned stream and a new sub-account that signs as
 /// the service: on other addresses, the new stream is a sender of its own.
-#[test]
-fn a_new_unaligned_stream_of_a_known_service_is_judged_on_its_own() {
+fn a_new_unaligned_stream_of_a_known_service_is_judged_on_its_own(backend: Backend) {
     let aligned = source(
         "167.89.1.1",
         200,
@@ -454,7 +459,7 @@ fn a_new_unaligned_stream_of_a_known_service_is_judged_on_its_own() {
     let mut sub =
         source("167.89.1.2", 15, &[("sendgrid.net", "pass")], ("em456.sendgrid.net", "pass"));
     sub.days = 24..30;
-    let d = Scenario::new(vec![own(), aligned.clone(), sub.clone()]).summarise();
+    let d = Scenario::new(vec![own(), aligned.clone(), sub.clone()]).summarise(backend);
     let r = &d.readiness;
     assert_eq!(r.verdict, Verdict::NotReady, "{r:#?}");
     assert_eq!(class_of(&d, "SendGrid"), SenderClass::Authorized);
@@ -465,7 +470,7 @@ fn a_new_unaligned_stream_of_a_known_service_is_judged_on_its_own() {
     // On the same addresses the streams share a row: 1.5% of the window,
     // but 6% of the last week, which is what blocks.
     sub.ips = aligned.ips.clone();
-    let d = Scenario::new(vec![own(), aligned, sub]).summarise();
+    let d = Scenario::new(vec![own(), aligned, sub]).summarise(backend);
     let r = &d.readiness;
     assert_eq!(r.verdict, Verdict::NotReady, "{r:#?}");
     assert_eq!(r.blocking[0].sender, "SendGrid");
@@ -488,8 +493,8 @@ fn a_new_unaligned_stream_of_a_known_service_is_judged_on_its_own() {
     assert_eq!(r.what_if.authorized_affected, 15 * 2 * 6);
 }
 
-#[test]
-fn a_new_unaligned_stream_on_the_services_own_addresses_blocks_on_its_own() {
+both_backends!(a_new_unaligned_stream_on_the_services_own_addresses_blocks_on_its_own);
+fn a_new_unaligned_stream_on_the_services_own_addresses_blocks_on_its_own(backend: Backend) {
     // SendGrid's aligned stream, and a sub-account on the same address
     // that signs as sendgrid.net only: 3 of 203 messages a day (1.5%),
     // every day, so the address as a whole passes on 98.5%, inside the 2%
@@ -502,10 +507,10 @@ fn a_new_unaligned_stream_on_the_services_own_addresses_blocks_on_its_own() {
     );
     let subaccount =
         source("167.89.1.1", 3, &[("sendgrid.net", "pass")], ("em456.sendgrid.net", "pass"));
-    let clean = Scenario::new(vec![own(), aligned.clone()]).summarise().readiness;
+    let clean = Scenario::new(vec![own(), aligned.clone()]).summarise(backend).readiness;
     assert_eq!(clean.verdict, Verdict::ReadyForQuarantine, "{clean:#?}");
 
-    let d = Scenario::new(vec![own(), aligned, subaccount]).summarise();
+    let d = Scenario::new(vec![own(), aligned, subaccount]).summarise(backend);
     let r = &d.readiness;
     assert_eq!(class_of(&d, "SendGrid"), SenderClass::Authorized);
     assert_eq!(r.verdict, Verdict::NotReady, "{r:#?}");
@@ -532,19 +537,19 @@ fn a_new_unaligned_stream_on_the_services_own_addresses_blocks_on_its_own() {
     assert_eq!(r.recommended_record, "v=DMARC1; p=none; rua=mailto:dmarc@example.com");
 }
 
-#[test]
-fn mail_on_an_authorized_address_that_authenticates_as_nothing_is_not_a_stream() {
+both_backends!(mail_on_an_authorized_address_that_authenticates_as_nothing_is_not_a_stream);
+fn mail_on_an_authorized_address_that_authenticates_as_nothing_is_not_a_stream(backend: Backend) {
     // 3 of 303 messages a day from the domain's own server carry no
     // passing signature nor SPF (1%): within the tolerance, and not a
     // service's stream.
     let broken = source("192.0.2.10", 3, &[(DOMAIN, "fail")], (DOMAIN, "fail"));
-    let r = Scenario::new(vec![own(), broken]).summarise().readiness;
+    let r = Scenario::new(vec![own(), broken]).summarise(backend).readiness;
     assert_eq!(r.verdict, Verdict::ReadyForQuarantine, "{r:#?}");
     assert_eq!(r.what_if.authorized_tolerated, 3 * 2 * 30);
 }
 
-#[test]
-fn a_sender_fixed_weeks_ago_no_longer_blocks() {
+both_backends!(a_sender_fixed_weeks_ago_no_longer_blocks);
+fn a_sender_fixed_weeks_ago_no_longer_blocks(backend: Backend) {
     let mut before =
         source("167.89.1.1", 20, &[("sendgrid.net", "pass")], ("em123.sendgrid.net", "pass"));
     before.days = 0..10;
@@ -555,7 +560,7 @@ fn a_sender_fixed_weeks_ago_no_longer_blocks() {
         ("em123.sendgrid.net", "pass"),
     );
     after.days = 10..30;
-    let r = Scenario::new(vec![own(), before, after]).summarise().readiness;
+    let r = Scenario::new(vec![own(), before, after]).summarise(backend).readiness;
     assert_eq!(r.verdict, Verdict::ReadyForQuarantine, "{r:#?}");
     assert!(r.blocking.is_empty());
     assert!(r.reasons.iter().any(|x| x.contains("fixed, it no longer blocks")), "{:?}", r.reasons);
@@ -563,33 +568,35 @@ fn a_sender_fixed_weeks_ago_no_longer_blocks() {
     assert_eq!(r.what_if.authorized_tolerated, 20 * 2 * 10);
 }
 
-#[test]
-fn legitimate_mail_failing_under_an_enforcing_policy_now_blocks_within_the_tolerance() {
+both_backends!(legitimate_mail_failing_under_an_enforcing_policy_now_blocks_within_the_tolerance);
+fn legitimate_mail_failing_under_an_enforcing_policy_now_blocks_within_the_tolerance(
+    backend: Backend,
+) {
     // 4 of 304 messages a day fail (1.3%, inside the 2% tolerance), but at
     // p=quarantine they are being quarantined now.
     let broken = source("192.0.2.10", 4, &[(DOMAIN, "fail")], (DOMAIN, "fail"));
     let s = with_policy(Scenario::new(vec![own(), broken.clone()]), "p=quarantine");
-    let r = s.summarise().readiness;
+    let r = s.summarise(backend).readiness;
     assert_eq!(r.verdict, Verdict::NotReady, "{r:#?}");
     assert!(r.reasons[0].contains("being lost now: 56 messages"), "{:?}", r.reasons);
     assert_eq!(r.blocking[0].messages, 4 * 2 * 30);
     assert_eq!(r.what_if.authorized_affected, 4 * 2 * 30);
     // At p=none nothing is lost yet, and 1.3% is within the tolerance.
-    let r = Scenario::new(vec![own(), broken]).summarise().readiness;
+    let r = Scenario::new(vec![own(), broken]).summarise(backend).readiness;
     assert_eq!(r.verdict, Verdict::ReadyForQuarantine, "{r:#?}");
     assert_eq!(r.what_if.authorized_affected, 0);
     assert_eq!(r.what_if.authorized_tolerated, 4 * 2 * 30);
 }
 
-#[test]
-fn failing_service_mail_from_a_subdomain_keeps_sp_where_it_is() {
+both_backends!(failing_service_mail_from_a_subdomain_keeps_sp_where_it_is);
+fn failing_service_mail_from_a_subdomain_keeps_sp_where_it_is(backend: Backend) {
     // The domain's own servers also send From news.example.com, where strict
     // alignment fails it: authenticated (SPF passes), yet failing DMARC.
     let mut news = source("192.0.2.10", 4, &[], (DOMAIN, "pass"));
     news.from = Some("news.example.com");
     news.evaluated = Some((false, false));
     let s = with_policy(Scenario::new(vec![own(), news]), "p=none; sp=none");
-    let r = s.summarise().readiness;
+    let r = s.summarise(backend).readiness;
     assert_eq!(r.verdict, Verdict::ReadyForQuarantine, "{r:#?}");
     assert!(
         r.recommended_record.contains("p=quarantine; sp=none; np=reject"),
@@ -600,22 +607,22 @@ fn failing_service_mail_from_a_subdomain_keeps_sp_where_it_is() {
     assert_eq!(r.what_if.authorized_affected, 0);
 }
 
-#[test]
-fn subdomain_spoofing_and_echoed_sp_do_not_exempt_subdomains() {
+both_backends!(subdomain_spoofing_and_echoed_sp_do_not_exempt_subdomains);
+fn subdomain_spoofing_and_echoed_sp_do_not_exempt_subdomains(backend: Backend) {
     let mut phish = spoofing(30);
     phish.from = Some("login.example.com");
     // Reports echo sp=none for a record that has no sp.
     let s = with_policy(Scenario::new(vec![own(), phish]), "p=none; sp=none");
-    let r = s.summarise().readiness;
+    let r = s.summarise(backend).readiness;
     assert_eq!(r.verdict, Verdict::ReadyForQuarantine, "{r:#?}");
     assert!(!r.recommended_record.contains("sp="), "{}", r.recommended_record);
     assert!(r.recommended_record.contains("np=reject"), "{}", r.recommended_record);
 }
 
-#[test]
-fn a_published_sp_is_never_lowered() {
+both_backends!(a_published_sp_is_never_lowered);
+fn a_published_sp_is_never_lowered(backend: Backend) {
     let s = with_policy(Scenario::new(vec![own()]), "p=none; sp=reject");
-    let r = s.summarise().readiness;
+    let r = s.summarise(backend).readiness;
     assert_eq!(r.verdict, Verdict::ReadyForQuarantine, "{r:#?}");
     assert!(
         r.recommended_record.starts_with("v=DMARC1; p=quarantine; sp=reject; pct=25"),
@@ -628,14 +635,14 @@ fn a_published_sp_is_never_lowered() {
         source("167.89.9.9", 40, &[("sendgrid.net", "pass")], ("em9.sendgrid.net", "pass"));
     news.from = Some("news.example.com");
     let s = with_policy(Scenario::new(vec![own(), news]), "p=none; sp=quarantine");
-    let r = s.summarise().readiness;
+    let r = s.summarise(backend).readiness;
     assert_eq!(r.verdict, Verdict::NotReady, "{r:#?}");
     assert!(r.recommended_record.contains("sp=quarantine"), "{}", r.recommended_record);
     assert!(!r.recommended_record.contains("sp=none"), "{}", r.recommended_record);
 }
 
-#[test]
-fn a_mailing_list_whose_failures_carry_arc_overrides_is_a_forwarder() {
+both_backends!(a_mailing_list_whose_failures_carry_arc_overrides_is_a_forwarder);
+fn a_mailing_list_whose_failures_carry_arc_overrides_is_a_forwarder(backend: Backend) {
     let pass = source(
         "203.0.113.6",
         10,
@@ -650,7 +657,7 @@ fn a_mailing_list_whose_failures_carry_arc_overrides_is_a_forwarder() {
     );
     fail.reason = Some("local_policy");
     fail.comment = Some("arc=pass");
-    let d = Scenario::new(vec![own(), pass, fail]).summarise();
+    let d = Scenario::new(vec![own(), pass, fail]).summarise(backend);
     assert_eq!(class_of(&d, "lists.example.net"), SenderClass::Forwarder);
     let r = &d.readiness;
     assert_eq!(r.verdict, Verdict::ReadyForQuarantine, "{r:#?}");
@@ -659,11 +666,11 @@ fn a_mailing_list_whose_failures_carry_arc_overrides_is_a_forwarder() {
     assert!(list.fix.is_none(), "{:?}", list.fix);
 }
 
-#[test]
-fn the_owners_relay_missing_from_spf_is_not_a_forwarder() {
+both_backends!(the_owners_relay_missing_from_spf_is_not_a_forwarder);
+fn the_owners_relay_missing_from_spf_is_not_a_forwarder(backend: Backend) {
     let signed = source("192.0.2.20", 200, &[(DOMAIN, "pass")], (DOMAIN, "fail"));
     let unsigned = source("192.0.2.20", 20, &[], (DOMAIN, "fail"));
-    let d = Scenario::new(vec![own(), signed, unsigned]).summarise();
+    let d = Scenario::new(vec![own(), signed, unsigned]).summarise(backend);
     assert_eq!(class_of(&d, "example.com (DKIM only)"), SenderClass::Authorized);
     let r = &d.readiness;
     assert_eq!(r.verdict, Verdict::NotReady, "{r:#?}");
@@ -671,9 +678,9 @@ fn the_owners_relay_missing_from_spf_is_not_a_forwarder() {
     assert!(r.blocking[0].fix.contains("192.0.2.20"), "{}", r.blocking[0].fix);
 }
 
-#[test]
-fn a_parked_domain_with_only_spoofing_goes_to_reject_at_once() {
-    let r = Scenario::new(vec![spoofing(30)]).summarise().readiness;
+both_backends!(a_parked_domain_with_only_spoofing_goes_to_reject_at_once);
+fn a_parked_domain_with_only_spoofing_goes_to_reject_at_once(backend: Backend) {
+    let r = Scenario::new(vec![spoofing(30)]).summarise(backend).readiness;
     assert_eq!(r.verdict, Verdict::ReadyForReject, "{r:#?}");
     assert!(r.parked);
     assert_eq!(
@@ -686,11 +693,11 @@ fn a_parked_domain_with_only_spoofing_goes_to_reject_at_once() {
     assert_eq!(r.what_if.policy, "reject");
 
     let s = with_policy(Scenario::new(vec![spoofing(30)]), "p=reject; sp=reject; np=reject");
-    assert_eq!(s.summarise().readiness.verdict, Verdict::Enforced);
+    assert_eq!(s.summarise(backend).readiness.verdict, Verdict::Enforced);
 }
 
-#[test]
-fn a_signature_with_the_domains_own_subdomain_key_is_the_domains_mail() {
+both_backends!(a_signature_with_the_domains_own_subdomain_key_is_the_domains_mail);
+fn a_signature_with_the_domains_own_subdomain_key_is_the_domains_mail(backend: Backend) {
     // Strict DKIM alignment: d=mg.example.com passes but does not align.
     let mut mg = source(
         "198.51.100.40",
@@ -699,7 +706,7 @@ fn a_signature_with_the_domains_own_subdomain_key_is_the_domains_mail() {
         ("bounce.esp-mailer.net", "pass"),
     );
     mg.evaluated = Some((false, false));
-    let d = Scenario::new(vec![own(), mg]).summarise();
+    let d = Scenario::new(vec![own(), mg]).summarise(backend);
     assert_eq!(class_of(&d, "bounce.esp-mailer.net"), SenderClass::Misconfigured);
     let sender = d.senders.iter().find(|s| s.name == "bounce.esp-mailer.net").unwrap();
     assert!(sender.explanation.contains("d=mg.example.com"), "{}", sender.explanation);
@@ -710,13 +717,13 @@ fn a_signature_with_the_domains_own_subdomain_key_is_the_domains_mail() {
     assert!(fix.contains("d=mg.example.com") && fix.contains("adkim=r"), "{fix}");
 }
 
-#[test]
-fn at_quarantine_too_briefly_the_sentence_does_not_promise_reject() {
+both_backends!(at_quarantine_too_briefly_the_sentence_does_not_promise_reject);
+fn at_quarantine_too_briefly_the_sentence_does_not_promise_reject(backend: Backend) {
     let s = Scenario {
         policy: Box::new(|day| if day >= 23 { "p=quarantine" } else { "p=none" }),
         ..Scenario::new(vec![own()])
     };
-    let r = s.summarise().readiness;
+    let r = s.summarise(backend).readiness;
     assert_eq!(r.verdict, Verdict::ReadyForQuarantine, "{r:#?}");
     assert_eq!(r.what_if.policy, "quarantine");
     assert!(!r.sentence.contains("p=reject"), "{}", r.sentence);
@@ -732,7 +739,9 @@ proptest! {
     #![proptest_config(ProptestConfig::with_cases(24))]
 
     /// Whatever the mix, senders add up to the domain, and the what-if
-    /// splits exactly the failing messages.
+    /// splits exactly the failing messages. On SQLite only: the
+    /// arithmetic of the analysis, whatever the backend (the scenarios
+    /// above run on both).
     #[test]
     fn senders_and_the_what_if_add_up_to_the_domain(
         picks in proptest::collection::vec(0usize..6, 1..6),
@@ -750,7 +759,7 @@ proptest! {
         }
         let mut s = Scenario::new(sources);
         s.days = 16;
-        let d = s.summarise();
+        let d = s.summarise(Backend::Sqlite);
         let messages: u64 = d.senders.iter().map(|s| s.totals.messages).sum();
         let pass: u64 = d.senders.iter().map(|s| s.totals.dmarc_pass).sum();
         prop_assert_eq!(messages, d.totals.totals.messages);
@@ -764,7 +773,7 @@ proptest! {
         );
         // Every source (the summary keeps the busiest whole; the others
         // are read again when listed).
-        let all = summary::domain_totals(&s.store(), DOMAIN, d.window, &Catalogue::builtin())
+        let all = summary::domain_totals(&s.store(Backend::Sqlite), DOMAIN, d.window, &Catalogue::builtin())
             .unwrap()
             .sources;
         let by_sources: u64 = all.iter().map(|s| s.totals.messages).sum();
@@ -776,8 +785,8 @@ proptest! {
     }
 }
 
-#[test]
-fn failing_subdomain_mail_under_sp_none_does_not_count_against_p() {
+both_backends!(failing_subdomain_mail_under_sp_none_does_not_count_against_p);
+fn failing_subdomain_mail_under_sp_none_does_not_count_against_p(backend: Backend) {
     // The domain's own servers send From the domain (passing) and From
     // news.example.com, which strict alignment fails: 40 of 340 a day.
     // sp=none governs that mail; p=quarantine, published for the whole
@@ -789,7 +798,7 @@ fn failing_subdomain_mail_under_sp_none_does_not_count_against_p() {
     let mut phish = spoofing(25);
     phish.from = Some("login.example.com");
     let s = with_policy(Scenario::new(vec![own(), news, phish]), "p=quarantine; sp=none");
-    let r = s.summarise().readiness;
+    let r = s.summarise(backend).readiness;
     assert_eq!(r.verdict, Verdict::ReadyForReject, "{r:#?}");
     // The what-if does not claim to stop what the record leaves under sp.
     assert_eq!(r.what_if.unauthorized_stopped, 0, "{:#?}", r.what_if);
@@ -813,14 +822,16 @@ fn failing_subdomain_mail_under_sp_none_does_not_count_against_p() {
     news.from = Some("news.example.com");
     news.evaluated = Some((false, false));
     let s = with_policy(Scenario::new(vec![own(), news]), "p=quarantine; sp=quarantine");
-    let r = s.summarise().readiness;
+    let r = s.summarise(backend).readiness;
     assert_eq!(r.verdict, Verdict::NotReady, "{r:#?}");
     assert!(r.reasons[0].contains("being lost now"), "{:?}", r.reasons);
     assert!(r.recommended_record.contains("p=quarantine"), "{}", r.recommended_record);
 }
 
-#[test]
-fn an_unknown_service_sending_from_a_subdomain_under_sp_none_does_not_block_reject() {
+both_backends!(an_unknown_service_sending_from_a_subdomain_under_sp_none_does_not_block_reject);
+fn an_unknown_service_sending_from_a_subdomain_under_sp_none_does_not_block_reject(
+    backend: Backend,
+) {
     // p=reject; sp=none: an unknown ESP sends From news.example.com,
     // authenticated as itself. sp=none governs that mail and stays.
     let mut news = source(
@@ -831,7 +842,7 @@ fn an_unknown_service_sending_from_a_subdomain_under_sp_none_does_not_block_reje
     );
     news.from = Some("news.example.com");
     let s = with_policy(Scenario::new(vec![own(), news.clone()]), "p=reject; sp=none");
-    let r = s.summarise().readiness;
+    let r = s.summarise(backend).readiness;
     assert_eq!(r.verdict, Verdict::Enforced, "{r:#?}");
     assert!(r.blocking.is_empty(), "{:#?}", r.blocking);
     assert!(r.recommended_record.contains("sp=none"), "{}", r.recommended_record);
@@ -841,15 +852,15 @@ fn an_unknown_service_sending_from_a_subdomain_under_sp_none_does_not_block_reje
     // does not call it authorized mail.
     news.from = None;
     let s = with_policy(Scenario::new(vec![own(), news]), "p=reject; sp=none");
-    let r = s.summarise().readiness;
+    let r = s.summarise(backend).readiness;
     assert_eq!(r.verdict, Verdict::NotReady, "{r:#?}");
     assert_eq!(r.blocking[0].blocks, "reject");
     assert!(r.sentence.contains("that may be yours"), "{}", r.sentence);
     assert!(!r.sentence.contains("authorized mail"), "{}", r.sentence);
 }
 
-#[test]
-fn mail_from_an_unrelated_domain_in_the_reports_does_not_hold_sp() {
+both_backends!(mail_from_an_unrelated_domain_in_the_reports_does_not_hold_sp);
+fn mail_from_an_unrelated_domain_in_the_reports_does_not_hold_sp(backend: Backend) {
     // A receiver lists mail From example.net under example.com's policy:
     // sp governs subdomains only, so it keeps no sp=none. (Too little of
     // the domain's mail to block as an unclassified sender.)
@@ -859,7 +870,7 @@ fn mail_from_an_unrelated_domain_in_the_reports_does_not_hold_sp() {
     other.from = Some("example.net");
     other.evaluated = Some((false, false));
     let s = with_policy(Scenario::new(vec![busy, other]), "p=none; sp=none");
-    let r = s.summarise().readiness;
+    let r = s.summarise(backend).readiness;
     assert_eq!(r.verdict, Verdict::ReadyForQuarantine, "{r:#?}");
     assert!(!r.recommended_record.contains("sp=none"), "{}", r.recommended_record);
     assert!(!r.advice.iter().any(|a| a.contains("example.net")), "{:?}", r.advice);

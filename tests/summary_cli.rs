@@ -6,17 +6,18 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::OnceLock;
 
-use common::{command, run, temp_dir};
+use common::{Backend, TestDb, both_backends, command, run, temp_dir};
 
-/// One database of the samples for the whole file (ingested once).
-fn samples_db() -> &'static Path {
-    static DB: OnceLock<PathBuf> = OnceLock::new();
-    DB.get_or_init(|| {
+/// One database of the samples per backend for the whole file (ingested
+/// once).
+fn samples_db(backend: Backend) -> &'static TestDb {
+    static DB: [OnceLock<TestDb>; 2] = [OnceLock::new(), OnceLock::new()];
+    DB[backend as usize].get_or_init(|| {
         let dir = temp_dir().keep();
-        let db = dir.join("samples.db");
+        let db = backend.db_named(&dir, "samples");
         let samples = Path::new(env!("CARGO_MANIFEST_DIR")).join("sample-reports");
         let out = run(command(&dir).arg("--db").arg(&db).arg("ingest").arg(&samples));
         // The malformed samples fail on purpose: exit 1.
@@ -25,14 +26,14 @@ fn samples_db() -> &'static Path {
     })
 }
 
-fn summary(args: &[&str]) -> common::Run {
+fn summary(backend: Backend, args: &[&str]) -> common::Run {
     let dir = temp_dir();
-    run(command(dir.path()).arg("--db").arg(samples_db()).arg("summary").args(args))
+    run(command(dir.path()).arg("--db").arg(samples_db(backend)).arg("summary").args(args))
 }
 
-#[test]
-fn json_output_keeps_the_contract_and_tells_the_samples_story() {
-    let out = summary(&["--format", "json"]);
+both_backends!(json_output_keeps_the_contract_and_tells_the_samples_story);
+fn json_output_keeps_the_contract_and_tells_the_samples_story(backend: Backend) {
+    let out = summary(backend, &["--format", "json"]);
     assert_eq!(out.code, Some(0), "{out:?}");
     let v = out.json();
     assert_eq!(v["window"]["begin"], "2026-10-20T00:00:00Z");
@@ -102,9 +103,9 @@ fn json_output_keeps_the_contract_and_tells_the_samples_story() {
     assert_eq!(zendesk["class"], "misconfigured");
 }
 
-#[test]
-fn json_and_csv_list_every_source_in_address_order_with_its_sender_and_class() {
-    let json = summary(&["--format", "json"]).json();
+both_backends!(json_and_csv_list_every_source_in_address_order_with_its_sender_and_class);
+fn json_and_csv_list_every_source_in_address_order_with_its_sender_and_class(backend: Backend) {
+    let json = summary(backend, &["--format", "json"]).json();
     let mut all = Vec::new();
     for d in json["domains"].as_array().unwrap() {
         let senders: std::collections::BTreeMap<&str, &str> = d["senders"]
@@ -125,7 +126,7 @@ fn json_and_csv_list_every_source_in_address_order_with_its_sender_and_class() {
         }
         all.extend(ips.iter().map(|ip| format!("{},{ip}", d["domain"].as_str().unwrap())));
     }
-    let csv = summary(&["--format", "csv"]);
+    let csv = summary(backend, &["--format", "csv"]);
     let rows: Vec<String> = csv
         .stdout
         .lines()
@@ -135,9 +136,9 @@ fn json_and_csv_list_every_source_in_address_order_with_its_sender_and_class() {
     assert_eq!(rows, all, "CSV rows in the order of the JSON sources");
 }
 
-#[test]
-fn csv_has_one_row_per_source_and_domain() {
-    let out = summary(&["--format", "csv"]);
+both_backends!(csv_has_one_row_per_source_and_domain);
+fn csv_has_one_row_per_source_and_domain(backend: Backend) {
+    let out = summary(backend, &["--format", "csv"]);
     assert_eq!(out.code, Some(0), "{out:?}");
     let mut lines = out.stdout.lines();
     let header = lines.next().unwrap();
@@ -145,7 +146,7 @@ fn csv_has_one_row_per_source_and_domain() {
         header.starts_with("domain,ip,reverse_dns,sender,class,messages,dmarc_pass"),
         "{header}"
     );
-    let json = summary(&["--format", "json"]).json();
+    let json = summary(backend, &["--format", "json"]).json();
     let sources: usize = json["domains"]
         .as_array()
         .unwrap()
@@ -156,9 +157,9 @@ fn csv_has_one_row_per_source_and_domain() {
     assert!(out.stdout.contains("example.org,167.89."), "SendGrid rows");
 }
 
-#[test]
-fn the_table_fits_100_columns_and_colours_only_when_asked() {
-    let plain = summary(&["--color", "never"]);
+both_backends!(the_table_fits_100_columns_and_colours_only_when_asked);
+fn the_table_fits_100_columns_and_colours_only_when_asked(backend: Backend) {
+    let plain = summary(backend, &["--color", "never"]);
     assert_eq!(plain.code, Some(0), "{plain:?}");
     for line in plain.stdout.lines() {
         assert!(line.chars().count() <= 100, "{} columns: {line}", line.chars().count());
@@ -168,53 +169,57 @@ fn the_table_fits_100_columns_and_colours_only_when_asked() {
     assert!(plain.stdout.contains("NOT-READY  example.org is not ready"));
     assert!(plain.stdout.contains("fix: Authenticate example.org in SendGrid"));
     // Not a terminal: auto means no colour; always forces it.
-    assert!(!summary(&[]).stdout.contains('\x1b'));
-    let coloured = summary(&["--color", "always"]);
+    assert!(!summary(backend, &[]).stdout.contains('\x1b'));
+    let coloured = summary(backend, &["--color", "always"]);
     assert!(coloured.stdout.contains("\x1b["), "no escape codes");
     let dir = temp_dir();
     let out = run(command(dir.path())
         .env("NO_COLOR", "1")
         .arg("--db")
-        .arg(samples_db())
+        .arg(samples_db(backend))
         .args(["summary", "--color", "auto"]));
     assert!(!out.stdout.contains('\x1b'));
 }
 
-#[test]
-fn window_flags_select_the_days() {
-    let week = summary(&["--domain", "example.org", "--days", "7", "--format", "json"]).json();
+both_backends!(window_flags_select_the_days);
+fn window_flags_select_the_days(backend: Backend) {
+    let week =
+        summary(backend, &["--domain", "example.org", "--days", "7", "--format", "json"]).json();
     let d = &week["domains"][0];
     assert_eq!(d["window"]["begin"], "2026-11-12T00:00:00Z");
     assert_eq!(d["days_covered"], 7);
-    let range = summary(&[
-        "--domain",
-        "EXAMPLE.ORG",
-        "--since",
-        "2026-11-01",
-        "--until",
-        "2026-11-03",
-        "--format",
-        "json",
-    ])
+    let range = summary(
+        backend,
+        &[
+            "--domain",
+            "EXAMPLE.ORG",
+            "--since",
+            "2026-11-01",
+            "--until",
+            "2026-11-03",
+            "--format",
+            "json",
+        ],
+    )
     .json();
     let d = &range["domains"][0];
     assert_eq!(d["window"]["begin"], "2026-11-01T00:00:00Z");
     assert_eq!(d["window"]["end"], "2026-11-04T00:00:00Z");
     assert_eq!(d["days_covered"], 3);
     assert_eq!(d["readiness"]["verdict"], "insufficient-data");
-    let all = summary(&["--all", "--format", "json", "--domain", "example.com"]).json();
+    let all = summary(backend, &["--all", "--format", "json", "--domain", "example.com"]).json();
     assert_eq!(all["domains"][0]["messages"], 70_400);
 }
 
-#[test]
-fn every_output_writes_a_span_with_its_last_day_included() {
+both_backends!(every_output_writes_a_span_with_its_last_day_included);
+fn every_output_writes_a_span_with_its_last_day_included(backend: Backend) {
     // The whole history is whole days, the same as the default 30 here.
-    let table = summary(&["--all", "--domain", "example.org", "--color", "never"]);
+    let table = summary(backend, &["--all", "--domain", "example.org", "--color", "never"]);
     assert_eq!(table.code, Some(0), "{table:?}");
     let first = table.stdout.lines().next().unwrap();
     assert_eq!(first, "example.org  2026-10-20 .. 2026-11-18 (30 days)");
-    let all = summary(&["--all", "--format", "json"]).json();
-    let default = summary(&["--format", "json"]).json();
+    let all = summary(backend, &["--all", "--format", "json"]).json();
+    let default = summary(backend, &["--format", "json"]).json();
     assert_eq!(all["window"], default["window"]);
     assert_eq!(all["window"]["end"], "2026-11-19T00:00:00Z", "the first second after");
 
@@ -242,7 +247,7 @@ fn every_output_writes_a_span_with_its_last_day_included() {
         }
     }
     assert!(at_midnight > 0, "the samples have reports that end at midnight");
-    let csv = summary(&["--all", "--format", "csv"]);
+    let csv = summary(backend, &["--all", "--format", "csv"]);
     let mut rows = csv.stdout.lines();
     let header: Vec<&str> = rows.next().unwrap().split(',').collect();
     let column = |name: &str| header.iter().position(|h| *h == name).unwrap();
@@ -258,15 +263,15 @@ fn every_output_writes_a_span_with_its_last_day_included() {
     assert_eq!(checked, last_days.len());
 }
 
-#[test]
-fn bad_requests_fail_with_one_clear_line() {
-    let out = summary(&["--domain", "nope.example"]);
+both_backends!(bad_requests_fail_with_one_clear_line);
+fn bad_requests_fail_with_one_clear_line(backend: Backend) {
+    let out = summary(backend, &["--domain", "nope.example"]);
     assert_eq!(out.code, Some(2));
     assert_eq!(out.stderr.trim(), "dmarc-report: error: no reports stored for nope.example");
-    let out = summary(&["--days", "7", "--all"]);
+    let out = summary(backend, &["--days", "7", "--all"]);
     assert_eq!(out.code, Some(2));
     assert_eq!(out.stderr.trim().lines().count(), 1, "{}", out.stderr);
-    let out = summary(&["--since", "yesterday"]);
+    let out = summary(backend, &["--since", "yesterday"]);
     assert_eq!(out.code, Some(2));
     assert!(out.stderr.contains("is not a date (YYYY-MM-DD)"), "{}", out.stderr);
     let dir = temp_dir();
@@ -278,7 +283,7 @@ fn bad_requests_fail_with_one_clear_line() {
     let blocker = common::write_file(dir.path(), "a-file", "x");
     let out = run(command(dir.path())
         .arg("--db")
-        .arg(samples_db())
+        .arg(samples_db(backend))
         .args(["report", "--out"])
         .arg(blocker.join("sub")));
     assert_eq!(out.code, Some(2));
@@ -287,8 +292,8 @@ fn bad_requests_fail_with_one_clear_line() {
     assert_eq!(out.stderr.matches("Not a directory").count(), 1, "{}", out.stderr);
 }
 
-#[test]
-fn a_config_declares_senders_thresholds_and_the_rua_address() {
+both_backends!(a_config_declares_senders_thresholds_and_the_rua_address);
+fn a_config_declares_senders_thresholds_and_the_rua_address(backend: Backend) {
     let dir = temp_dir();
     let config = common::write_file(
         dir.path(),
@@ -308,7 +313,7 @@ class = "authorized"
     );
     let out = run(command(dir.path())
         .arg("--db")
-        .arg(samples_db())
+        .arg(samples_db(backend))
         .args(["summary", "--format", "json", "--config"])
         .arg(&config));
     assert_eq!(out.code, Some(0), "{out:?}");
@@ -333,15 +338,15 @@ class = "authorized"
     let bad = common::write_file(dir.path(), "bad.toml", "[readiness]\npass_rate = 2\n");
     let out = run(command(dir.path())
         .arg("--db")
-        .arg(samples_db())
+        .arg(samples_db(backend))
         .args(["summary", "--config"])
         .arg(&bad));
     assert_eq!(out.code, Some(2));
     assert!(out.stderr.contains("readiness.pass_rate must be between 0 and 1"), "{}", out.stderr);
 }
 
-#[test]
-fn resolve_names_sources_by_forward_confirmed_reverse_dns_and_caches_them() {
+both_backends!(resolve_names_sources_by_forward_confirmed_reverse_dns_and_caches_them);
+fn resolve_names_sources_by_forward_confirmed_reverse_dns_and_caches_them(backend: Backend) {
     let hosts = std::fs::read_to_string("/etc/hosts").unwrap_or_default();
     if !hosts.lines().any(|l| l.split_whitespace().next() == Some("127.0.0.1")) {
         eprintln!("skipping: /etc/hosts has no entry for 127.0.0.1");
@@ -357,7 +362,7 @@ fn resolve_names_sources_by_forward_confirmed_reverse_dns_and_caches_them() {
         &[("127.0.0.1", 5), ("not-an-address", 2)],
     );
     let file = common::write_file(dir.path(), "r.xml", xml);
-    let db = dir.path().join("d.db");
+    let db = backend.db(dir.path());
     let out = run(command(dir.path()).arg("--db").arg(&db).arg("ingest").arg(&file));
     assert_eq!(out.code, Some(0), "{out:?}");
     let summary = |extra: &[&str]| {
@@ -377,20 +382,20 @@ fn resolve_names_sources_by_forward_confirmed_reverse_dns_and_caches_them() {
     assert!(!name.is_empty());
     let junk = sources.iter().find(|s| s["ip"] == "not-an-address").unwrap();
     assert!(junk.get("rdns").is_none());
-    let store = dmarc_report::store::Store::open_existing(&db).unwrap();
+    let store = db.store();
     let cached = dmarc_report::store::RdnsCache::rdns_entries(&store).unwrap();
     let cached: Vec<_> =
         cached.iter().map(|e| (e.ip.as_str(), e.name.as_deref(), e.status)).collect();
     assert_eq!(cached, [("127.0.0.1", Some(name), dmarc_report::store::RdnsStatus::Ok)]);
 }
 
-#[test]
-fn report_writes_the_page_and_charts_of_the_samples() {
+both_backends!(report_writes_the_page_and_charts_of_the_samples);
+fn report_writes_the_page_and_charts_of_the_samples(backend: Backend) {
     let dir = temp_dir();
     let out_dir = dir.path().join("out");
     let out = run(command(dir.path())
         .arg("--db")
-        .arg(samples_db())
+        .arg(samples_db(backend))
         .args(["report", "--out"])
         .arg(&out_dir));
     assert_eq!(out.code, Some(0), "{out:?}");
@@ -410,7 +415,7 @@ fn report_writes_the_page_and_charts_of_the_samples() {
     let one = dir.path().join("one");
     let out = run(command(dir.path())
         .arg("--db")
-        .arg(samples_db())
+        .arg(samples_db(backend))
         .args(["report", "--domain", "example.com", "--days", "7", "--out"])
         .arg(&one));
     assert_eq!(out.code, Some(0), "{out:?}");
@@ -418,8 +423,8 @@ fn report_writes_the_page_and_charts_of_the_samples() {
     assert!(!html.contains("example.org"), "only the chosen domain");
 }
 
-#[test]
-fn a_hostile_reporter_cannot_inject_markup_into_the_report() {
+both_backends!(a_hostile_reporter_cannot_inject_markup_into_the_report);
+fn a_hostile_reporter_cannot_inject_markup_into_the_report(backend: Backend) {
     let dir = temp_dir();
     // Escaped in the XML, so that the stored values are the raw markup.
     let xml = common::report_xml(
@@ -431,7 +436,7 @@ fn a_hostile_reporter_cannot_inject_markup_into_the_report() {
         &[("&lt;b&gt;192.0.2.1&lt;/b&gt;", 5)],
     );
     let file = common::write_file(dir.path(), "evil.xml", xml);
-    let db = dir.path().join("d.db");
+    let db = backend.db(dir.path());
     let out = run(command(dir.path()).arg("--db").arg(&db).arg("ingest").arg(&file));
     assert_eq!(out.code, Some(0), "{out:?}");
     let out_dir = dir.path().join("out");

@@ -17,6 +17,8 @@ use std::process::{Command, Output, Stdio};
 
 use dmarc_report::store::inspect::{Counts, Inspector};
 
+pub(crate) use backend::both_backends;
+pub use backend::{Backend, TestDb};
 pub use dmarc_report_testkit::Rng;
 pub use dmarc_report_testkit::archive::{
     base64_lines, email_with_attachment, gzip, mbox, rua_email, zip,
@@ -107,10 +109,11 @@ pub fn write_file(dir: &Path, name: &str, data: impl AsRef<[u8]>) -> PathBuf {
     path
 }
 
-/// Opens a database file the binary wrote, for inspection (read only, no
-/// migration).
+/// Opens a database the binary wrote, for inspection: a SQLite file (read
+/// only, no migration) or a PostgreSQL URL (see [`backend`]).
 pub fn open_db(path: &Path) -> Inspector<'static> {
-    assert!(path.is_file(), "no database at {}", path.display());
+    let url = path.to_str().is_some_and(|p| p.starts_with("postgresql://"));
+    assert!(url || path.is_file(), "no database at {}", path.display());
     Inspector::open(path).expect("open the database")
 }
 
@@ -124,6 +127,7 @@ pub fn integrity_check(db: &Inspector<'_>) -> String {
     db.integrity_check().expect("integrity check")
 }
 
+pub mod backend;
 pub mod dnsmasq;
 pub mod dovecot;
 pub mod oauth_server;

@@ -143,7 +143,42 @@ impl Cluster {
 /// not installed (outside CI).
 pub fn database(test: &str) -> Option<String> {
     let cluster = cluster()?;
-    let name: String = format!(
+    let name = database_name(test);
+    let mut admin = postgres::Client::connect(&cluster.url("postgres"), postgres::NoTls)
+        .expect("connect to the test cluster");
+    admin.batch_execute(&format!("CREATE DATABASE {name}")).expect("create the test database");
+    Some(cluster.url(&name))
+}
+
+/// A new database that already has the program's schema, for tests that
+/// use the store directly: a copy (`CREATE DATABASE ... TEMPLATE`) of one
+/// database that the program migrated once for this test binary, instead
+/// of every test migrating its own. Its URL; `None` when PostgreSQL is not
+/// installed (outside CI).
+pub fn migrated_database(test: &str) -> Option<String> {
+    static TEMPLATE: OnceLock<String> = OnceLock::new();
+    let cluster = cluster()?;
+    let template = TEMPLATE.get_or_init(|| {
+        let url = database("template").expect("the cluster runs");
+        let store = dmarc_report::store::Store::open(Path::new(&url));
+        drop(store.expect("migrate the template database"));
+        url.rsplit_once('/')
+            .and_then(|(_, rest)| rest.split('?').next())
+            .expect("a database name in the URL")
+            .to_owned()
+    });
+    let name = database_name(test);
+    let mut admin = postgres::Client::connect(&cluster.url("postgres"), postgres::NoTls)
+        .expect("connect to the test cluster");
+    admin
+        .batch_execute(&format!("CREATE DATABASE {name} TEMPLATE {template}"))
+        .expect("copy the migrated database");
+    Some(cluster.url(&name))
+}
+
+/// A database name of its own for `test`.
+fn database_name(test: &str) -> String {
+    format!(
         "t_{}_{}_{}",
         test.chars()
             .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
@@ -152,11 +187,7 @@ pub fn database(test: &str) -> Option<String> {
         std::process::id(),
         NEXT.fetch_add(1, Ordering::Relaxed)
     )
-    .to_ascii_lowercase();
-    let mut admin = postgres::Client::connect(&cluster.url("postgres"), postgres::NoTls)
-        .expect("connect to the test cluster");
-    admin.batch_execute(&format!("CREATE DATABASE {name}")).expect("create the test database");
-    Some(cluster.url(&name))
+    .to_ascii_lowercase()
 }
 
 /// Runs SQL on a test database (checks that go past the program's API).
