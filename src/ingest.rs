@@ -795,29 +795,35 @@ impl<'a> Storer<'a> {
     /// Stores a document read in full.
     fn whole(&mut self, doc: WholeDoc) -> Result<(), StoreError> {
         self.held.fetch_sub(doc.held, Ordering::Relaxed);
-        let Some(mut writer) = self.store.start_report(&doc.header, &doc.location, self.now)?
-        else {
-            self.outcome.reports_duplicate += 1;
-            return Ok(());
-        };
         if let Some((kind, error)) = doc.error {
-            // Broken after its header, and not stored before: it fails.
-            writer.abandon()?;
-            self.fail(&doc.location, kind, error);
+            // Broken after its header: kept only as a duplicate of a report
+            // stored before; else it fails.
+            match self.store.start_report(&doc.header, &doc.location, self.now)? {
+                None => self.outcome.reports_duplicate += 1,
+                Some(writer) => {
+                    writer.abandon()?;
+                    self.fail(&doc.location, kind, error);
+                }
+            }
             return Ok(());
         }
-        writer.rows(&doc.rows)?;
-        for piece in &doc.raw {
-            writer.raw_chunk(piece)?;
-        }
-        self.finish(
-            writer,
+        let tail = tail(&doc.header.extensions, doc.warnings, doc.late_extensions);
+        let stored = self.store.store_report(
+            &doc.header,
             &doc.location,
+            self.now,
+            &doc.rows,
+            &doc.raw,
             &doc.meta,
-            &doc.header.extensions,
-            doc.warnings,
-            doc.late_extensions,
-        )
+            &tail,
+        )?;
+        match stored {
+            None => self.outcome.reports_duplicate += 1,
+            Some(records) => {
+                self.stored(&doc.location, &tail.warnings, records);
+            }
+        }
+        Ok(())
     }
 
     /// Warnings, late extensions and the raw copy's description; the
@@ -831,16 +837,32 @@ impl<'a> Storer<'a> {
         warnings: Vec<String>,
         late_extensions: Vec<String>,
     ) -> Result<(), StoreError> {
-        let extensions = match &late_extensions[..] {
-            [] => Vec::new(),
-            late => header_extensions.iter().chain(late).cloned().collect(),
-        };
-        self.outcome.warnings.extend(warnings.iter().map(|w| format!("{location}: {w}")));
-        let records = writer.finish(&ReportTail { warnings, extensions }, meta)?;
-        self.outcome.reports_new += 1;
-        self.outcome.records += records;
+        let tail = tail(header_extensions, warnings, late_extensions);
+        let records = writer.finish(&tail, meta)?;
+        self.stored(location, &tail.warnings, records);
         Ok(())
     }
+
+    /// Counts a report stored, with its warnings.
+    fn stored(&mut self, location: &str, warnings: &[String], records: u64) {
+        self.outcome.warnings.extend(warnings.iter().map(|w| format!("{location}: {w}")));
+        self.outcome.reports_new += 1;
+        self.outcome.records += records;
+    }
+}
+
+/// A report's warnings, and its extensions when some came after the
+/// records (the header's then the late ones; none: the header's stand).
+fn tail(
+    header_extensions: &[String],
+    warnings: Vec<String>,
+    late_extensions: Vec<String>,
+) -> ReportTail {
+    let extensions = match &late_extensions[..] {
+        [] => Vec::new(),
+        late => header_extensions.iter().chain(late).cloned().collect(),
+    };
+    ReportTail { warnings, extensions }
 }
 
 /// Undoes a streamed document that will not be finished.

@@ -261,6 +261,47 @@ fn parts(raw: &[u8]) -> (String, String, String, Vec<(String, Vec<u8>)>) {
     )
 }
 
+both_backends!(notify_runs_at_once_tell_each_event_once);
+/// Four `notify` runs started at the same moment against one database with
+/// a history: the baseline's events are recorded once and mailed once, in
+/// one mail, whichever run tells them; the others find nothing to tell.
+fn notify_runs_at_once_tell_each_event_once(backend: Backend) {
+    let mut s = Setup::new(backend);
+    s.ingest(&clean_history());
+    let server = Smtpd::plain(s.path(), 0);
+    s.config(&smtp_config(server.port(), ""));
+    let mut baseline = kinds(&s.notify(&["--dry-run", "--format", "json"]).json());
+    baseline.sort();
+    assert_eq!(baseline.len(), 3, "{baseline:?}");
+    let runs: Vec<std::process::Child> = (0..4)
+        .map(|_| {
+            command(s.path())
+                .arg("--db")
+                .arg(&s.db)
+                .args(["notify", "--format", "json", "--config"])
+                .arg(&s.config)
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    let mut told = Vec::new();
+    for run in runs {
+        let out = run.wait_with_output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(0), "{stderr}");
+        let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        told.extend(kinds(&json));
+    }
+    told.sort();
+    assert_eq!(told, baseline, "each event told by exactly one run");
+    assert_eq!(server.messages().len(), 1, "one mail in all");
+    // Nothing is left to tell.
+    assert_eq!(s.notify(&[]).stdout, "");
+    assert_eq!(server.messages().len(), 1);
+}
+
 both_backends!(
     one_mail_per_run_with_a_text_and_an_html_part_and_the_most_important_event_in_the_subject
 );

@@ -115,6 +115,20 @@ pub fn notify_into(
     }
     let db = &settings.db;
     let store = open_existing_store(db)?;
+    // One run at a time reads what to tell, tells it and records that it
+    // did: runs at the same moment (two hosts' timers, `fetch --notify`)
+    // never tell an event twice. A second run waits for the first, then
+    // finds what it told recorded.
+    let _lock = if opts.dry_run {
+        None
+    } else {
+        Some(store.lock_notify(&mut || {
+            note(
+                "dmarc-report: another notify run is working on this database; waiting for it \
+                 to finish",
+            )
+        })?)
+    };
     let now = now();
     let summary = summarise(&store, analysis, notify_settings.window_days, now)?;
     if opts.digest {

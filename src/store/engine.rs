@@ -189,6 +189,34 @@ impl Store {
         })
     }
 
+    /// Stores a report read in full: its header, records (`rows`), raw
+    /// copy (`raw`, its pieces) and tail, all or nothing, as
+    /// [`Store::start_report`], [`ReportWriter::rows`],
+    /// [`ReportWriter::raw_chunk`] and [`ReportWriter::finish`] would (on
+    /// PostgreSQL in one statement). Returns the number of records; `None`
+    /// when the report is already stored. Call inside a batch.
+    #[allow(clippy::too_many_arguments)]
+    pub fn store_report(
+        &self,
+        h: &ReportHeader,
+        source: &str,
+        now: i64,
+        rows: &[RecordRow],
+        raw: &[Vec<u8>],
+        meta: &RawMeta,
+        tail: &ReportTail,
+    ) -> Result<Option<u64>, StoreError> {
+        if let Db::Postgres(p) = &self.db {
+            return p.store_report(h, source, now, rows, raw, meta, tail);
+        }
+        let Some(mut writer) = self.start_report(h, source, now)? else { return Ok(None) };
+        writer.rows(rows)?;
+        for piece in raw {
+            writer.raw_chunk(piece)?;
+        }
+        writer.finish(tail, meta).map(Some)
+    }
+
     /// Starts replacing stored report `id` (`reparse`): it is deleted now;
     /// [`Replacement::keep`] keeps the change, dropping the guard brings
     /// the old report back.
@@ -338,6 +366,42 @@ impl Store {
         match &self.db {
             Db::Sqlite(_) => Ok(()),
             Db::Postgres(p) => p.unlock_folder(account, folder),
+        }
+    }
+
+    /// Takes the lock that one `notify` run holds from reading what to
+    /// tell until it has recorded what it told, so that runs at the same
+    /// moment (cron on two hosts, `fetch --notify` beside `notify`) never
+    /// tell an event twice. When another run holds it, calls `waiting`
+    /// and waits for it. SQLite: a lock file beside the database
+    /// (`DB.notify.lock`, none for an in-memory database); PostgreSQL: an
+    /// advisory lock of the session, which the server releases when a
+    /// crashed run's connection goes away. Released when the guard is
+    /// dropped.
+    pub fn lock_notify(&self, waiting: &mut dyn FnMut()) -> Result<NotifyLock<'_>, StoreError> {
+        match &self.db {
+            Db::Sqlite(s) => {
+                let Some(path) = s.path() else { return Ok(NotifyLock { file: None, pg: None }) };
+                let lock_path = PathBuf::from(format!("{}.notify.lock", path.display()));
+                let failed = |e: std::io::Error| StoreError::Open {
+                    path: lock_path.display().to_string(),
+                    reason: format!("cannot take the notify lock: {e}"),
+                };
+                let file = std::fs::File::create(&lock_path).map_err(failed)?;
+                match file.try_lock() {
+                    Ok(()) => {}
+                    Err(std::fs::TryLockError::WouldBlock) => {
+                        waiting();
+                        file.lock().map_err(failed)?;
+                    }
+                    Err(std::fs::TryLockError::Error(e)) => return Err(failed(e)),
+                }
+                Ok(NotifyLock { file: Some(file), pg: None })
+            }
+            Db::Postgres(p) => {
+                p.lock_notify(waiting)?;
+                Ok(NotifyLock { file: None, pg: Some(p) })
+            }
         }
     }
 
@@ -560,6 +624,22 @@ impl RdnsCache for Store {
 
     fn rdns_entries(&self) -> Result<Vec<RdnsEntry>, StoreError> {
         on!(self, s => s.rdns_entries())
+    }
+}
+
+/// The lock of one `notify` run (see [`Store::lock_notify`]).
+pub struct NotifyLock<'s> {
+    file: Option<std::fs::File>,
+    pg: Option<&'s PgStore>,
+}
+
+impl Drop for NotifyLock<'_> {
+    fn drop(&mut self) {
+        if let Some(p) = self.pg {
+            // A failure leaves it to the end of the session.
+            let _ = p.unlock_notify();
+        }
+        drop(self.file.take());
     }
 }
 

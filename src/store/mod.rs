@@ -43,7 +43,7 @@ pub mod transfer;
 
 pub use backend::{Backend, RdnsCache, SummaryReads};
 pub use checks::{LIVE_DMARC, RecordCheck, StoredFinding};
-pub use engine::{Location, Replacement, ReportWriter, Store};
+pub use engine::{Location, NotifyLock, Replacement, ReportWriter, Store};
 pub use rdns::{RdnsEntry, RdnsStatus};
 pub use reads::{
     DomainDays, PolicyReport, RecordFacts, ReportRef, SourceDay, StoredReason, StreamDay,

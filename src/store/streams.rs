@@ -106,7 +106,7 @@ impl Streams {
 
     /// The gathered entries, in key order: (address, subdomain, DKIM
     /// domain, SPF domain, sums); empties the map.
-    fn drain(&mut self) -> impl Iterator<Item = (String, i16, String, String, Sums)> {
+    pub(super) fn drain(&mut self) -> impl Iterator<Item = (String, i16, String, String, Sums)> {
         std::mem::take(&mut self.map).into_iter().map(|(key, sums)| {
             let mut parts = key.split(SEP);
             let mut next = || parts.next().unwrap_or_default().to_owned();
@@ -154,56 +154,6 @@ impl Streams {
                 n(s[4]),
             ])?;
         }
-        Ok(())
-    }
-
-    /// Adds what was gathered to `stream_days` of `domain` on `day`
-    /// (PostgreSQL): one statement, rows in key order, so that workers
-    /// adding to the same rows take their locks in the same order.
-    pub(super) fn write_pg(
-        &mut self,
-        client: &mut impl postgres::GenericClient,
-        domain: &str,
-        day: i64,
-    ) -> Result<(), StoreError> {
-        if self.map.is_empty() {
-            return Ok(());
-        }
-        let mut ips = Vec::with_capacity(self.map.len());
-        let mut subs = Vec::with_capacity(self.map.len());
-        let mut dkims = Vec::with_capacity(self.map.len());
-        let mut spfs = Vec::with_capacity(self.map.len());
-        let mut cols: [Vec<i64>; 5] = Default::default();
-        for (ip, sub, dkim, spf, s) in self.drain() {
-            ips.push(ip);
-            subs.push(sub);
-            dkims.push(dkim);
-            spfs.push(spf);
-            for (col, v) in cols.iter_mut().zip(s) {
-                col.push(n(v));
-            }
-        }
-        client.execute(
-            "INSERT INTO stream_days AS t (domain, source_ip, day, subdomain, dkim_domain,
-                 spf_domain, messages, dmarc_pass, spf_aligned_pass, dkim_aligned_pass,
-                 authenticated)
-             SELECT $1, u.ip, $2, u.sub, u.dk, u.sf, u.m, u.dp, u.sp, u.kp, u.au
-             FROM unnest($3::text[], $4::int2[], $5::text[], $6::text[], $7::int8[],
-                         $8::int8[], $9::int8[], $10::int8[], $11::int8[])
-                  WITH ORDINALITY AS u(ip, sub, dk, sf, m, dp, sp, kp, au, o)
-             ORDER BY u.o
-             ON CONFLICT (domain, source_ip, day, subdomain, dkim_domain, spf_domain)
-             DO UPDATE SET
-                 messages = t.messages + excluded.messages,
-                 dmarc_pass = t.dmarc_pass + excluded.dmarc_pass,
-                 spf_aligned_pass = t.spf_aligned_pass + excluded.spf_aligned_pass,
-                 dkim_aligned_pass = t.dkim_aligned_pass + excluded.dkim_aligned_pass,
-                 authenticated = t.authenticated + excluded.authenticated",
-            &[
-                &domain, &day, &ips, &subs, &dkims, &spfs, &cols[0], &cols[1], &cols[2], &cols[3],
-                &cols[4],
-            ],
-        )?;
         Ok(())
     }
 }

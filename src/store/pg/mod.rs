@@ -7,13 +7,21 @@
 //!   two workers storing the same report at once meet there, the second
 //!   waits for the first to commit and then stores nothing. There is no
 //!   read-then-write.
-//! - Each report is its own transaction (header, records, raw copy,
-//!   rollups), committed when the report is finished: a killed worker
-//!   leaves no part of a report, and workers never hold each other up for
-//!   more than one report. `begin`/`commit` of the caller's batch only mark
-//!   its bounds (SQLite groups a batch into one transaction instead).
-//! - Rollup rows are added to in key order (see [`rollup`]), so two
-//!   workers never deadlock on them.
+//! - The caller's batch (`begin` .. `commit`) is one transaction, as in
+//!   SQLite: a killed worker leaves nothing of the batch it was writing,
+//!   and the next run stores it. Inside it, a report that is abandoned
+//!   (broken half-way) is deleted again, its rows with it.
+//! - A worker never waits for another while it holds anything: before it
+//!   stores a report it takes a transaction advisory lock on the report's
+//!   key without waiting. When another worker holds that lock (it is
+//!   storing the same report right now), this worker commits its batch
+//!   first and only then waits for the lock, so two workers reading the
+//!   same reports in different orders never deadlock.
+//! - Rollup additions are gathered for the whole transaction and written
+//!   just before it commits, rows in key order (see [`rollup`]), so
+//!   workers take those row locks in one order and hold them only briefly.
+//! - Statements are prepared once per connection, and a report is written
+//!   with two of them (its row; then its records, raw copy and totals).
 //! - `fetch` locks each account's folder with a session advisory lock
 //!   ([`PgStore::lock_folder`]): a second worker skips the folder, and a
 //!   crashed worker's lock goes with its connection.
@@ -30,8 +38,8 @@ pub use connect::{Target, redact};
 use std::cell::{Cell, RefCell};
 use std::collections::{HashMap, HashSet};
 
-use postgres::Client;
 use postgres::types::ToSql;
+use postgres::{Client, Row, Statement};
 use sha2::{Digest, Sha256};
 
 use super::checks::{RecordCheck, StoredFinding};
@@ -70,6 +78,9 @@ pub const LATEST: i64 = MIGRATIONS.len() as i64;
 /// The advisory lock key under which migrations run (any fixed number;
 /// "dmarc-re" in ASCII).
 const MIGRATION_LOCK: i64 = 0x646d_6172_632d_7265;
+
+/// The advisory lock key of `notify` ("dmarc-no").
+const NOTIFY_LOCK: i64 = 0x646d_6172_632d_6e6f;
 
 /// A database error in plain words: the server's message when it sent one.
 fn describe(e: &postgres::Error) -> String {
@@ -111,9 +122,74 @@ fn lock_key(parts: &[&str]) -> i64 {
     i64::from_be_bytes([d[0], d[1], d[2], d[3], d[4], d[5], d[6], d[7]])
 }
 
+/// The advisory lock key of a report's identity.
+fn report_key(h: &ReportHeader) -> i64 {
+    lock_key(&[
+        "report",
+        &h.org_name,
+        &h.policy.domain,
+        &h.report_id,
+        &h.begin.to_string(),
+        &h.end.to_string(),
+    ])
+}
+
 fn count(v: u64) -> i64 {
     i64::try_from(v).unwrap_or(i64::MAX)
 }
+
+/// The statement that stores a whole report (see
+/// [`PgStore::store_report`]): the advisory lock of its identity
+/// (`$lock`, filtered by `$filter`), its row, records, raw copy and the raw
+/// copy's row; returns whether the lock was had and the new id (NULL when
+/// the report is stored already).
+macro_rules! whole_report {
+    ($lock:literal, $filter:literal, $got:literal) => {
+        concat!(
+            "WITH held AS (SELECT ",
+            $lock,
+            "),
+             new AS (
+                 INSERT INTO reports (org_name, policy_domain, report_id, begin_ts, end_ts,
+                     schema, version, email, extra_contact_info, generator, errors, adkim, aspf,
+                     p, sp, np, pct, fo, testing, discovery_method, extensions, source,
+                     ingested_at, warnings, record_count, message_count)
+                 SELECT $1::text, $2::text, $3::text, $4::int8, $5::int8, $6::text, $7::text,
+                     $8::text, $9::text, $10::text, $11::text, $12::text, $13::text, $14::text,
+                     $15::text, $16::text, $17::int8, $18::text, $19::text, $20::text,
+                     $21::text, $22::text, $23::int8, $25::text, $26::int8, $27::int8
+                 FROM held ",
+            $filter,
+            "
+                 ON CONFLICT DO NOTHING RETURNING id),
+             new_records AS (
+                 INSERT INTO records (report, source_ip, count, disposition, dkim, spf,
+                     header_from, envelope_from, envelope_to, extensions, reasons, dkim_auth,
+                     spf_auth)
+                 SELECT new.id, u.ip, u.n, u.d, u.k, u.s, u.hf, u.ef, u.et, u.x, u.r::json,
+                        u.da::json, u.sa::json
+                 FROM new, unnest($28::text[], $29::int8[], $30::text[], $31::text[],
+                                  $32::text[], $33::text[], $34::text[], $35::text[],
+                                  $36::text[], $37::text[], $38::text[], $39::text[])
+                      WITH ORDINALITY AS u(ip, n, d, k, s, hf, ef, et, x, r, da, sa, o)
+                 ORDER BY u.o),
+             new_chunks AS (
+                 INSERT INTO report_raw_chunks (report, seq, data)
+                 SELECT new.id, (u.o - 1)::int4, u.d
+                 FROM new, unnest($40::bytea[]) WITH ORDINALITY AS u(d, o)),
+             new_raw AS (
+                 INSERT INTO report_raw (report, compression, file_name, known_utf8, size)
+                 SELECT new.id, 'gzip', $41::text, $42::bool, $43::int8 FROM new)
+             SELECT (SELECT ",
+            $got,
+            " FROM held), (SELECT id FROM new)"
+        )
+    };
+}
+
+/// Rollup rows gathered in a batch before it is committed early (bounds
+/// its memory and the time its rollup locks are held).
+const ADDITIONS_AT: usize = 50_000;
 
 /// An open PostgreSQL database.
 pub struct PgStore {
@@ -123,6 +199,14 @@ pub struct PgStore {
     depth: Cell<u32>,
     /// The caller's batch is open (see the module's documentation).
     batch: Cell<bool>,
+    /// Level 1 is the batch's transaction (opened by its first report).
+    batch_tx: Cell<bool>,
+    /// Statements prepared on this connection.
+    statements: RefCell<rollup::Statements>,
+    /// The batch's rollup additions, written just before it commits.
+    additions: RefCell<rollup::Additions>,
+    /// Inputs read in full in this batch, whose failures go at its commit.
+    cleared: RefCell<Vec<String>>,
 }
 
 impl PgStore {
@@ -135,23 +219,26 @@ impl PgStore {
             }
             other => other,
         })?;
-        Ok(PgStore {
+        Ok(PgStore::new(client, target))
+    }
+
+    fn new(client: Client, target: Target) -> PgStore {
+        PgStore {
             client: RefCell::new(client),
             target,
             depth: Cell::new(0),
             batch: Cell::new(false),
-        })
+            batch_tx: Cell::new(false),
+            statements: RefCell::new(rollup::Statements::new()),
+            additions: RefCell::new(rollup::Additions::default()),
+            cleared: RefCell::new(Vec::new()),
+        }
     }
 
     /// A second connection to the same database (already migrated).
     pub fn reader(&self) -> Result<PgStore, StoreError> {
         let client = self.target.connect()?;
-        Ok(PgStore {
-            client: RefCell::new(client),
-            target: self.target.clone(),
-            depth: Cell::new(0),
-            batch: Cell::new(false),
-        })
+        Ok(PgStore::new(client, self.target.clone()))
     }
 
     /// The URL of the database, without parameters.
@@ -169,6 +256,103 @@ impl PgStore {
 
     fn batch_sql(&self, sql: &str) -> Result<(), StoreError> {
         Ok(self.c().batch_execute(sql)?)
+    }
+
+    /// A statement prepared once on this connection.
+    fn statement(&self, sql: &'static str) -> Result<Statement, StoreError> {
+        if let Some(s) = self.statements.borrow().get(sql) {
+            return Ok(s.clone());
+        }
+        let s = self.c().prepare(sql)?;
+        self.statements.borrow_mut().insert(sql, s.clone());
+        Ok(s)
+    }
+
+    /// Runs a prepared statement; the number of rows it changed.
+    fn run(&self, sql: &'static str, params: &[&(dyn ToSql + Sync)]) -> Result<u64, StoreError> {
+        let s = self.statement(sql)?;
+        Ok(self.c().execute(&s, params)?)
+    }
+
+    /// Runs a prepared statement; the rows it returned.
+    fn rows(
+        &self,
+        sql: &'static str,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> Result<Vec<Row>, StoreError> {
+        let s = self.statement(sql)?;
+        Ok(self.c().query(&s, params)?)
+    }
+
+    /// Whether the next report goes into the batch's transaction (opened
+    /// now if needed), rather than into a transaction of its own.
+    fn in_batch(&self) -> Result<bool, StoreError> {
+        if !self.batch.get() {
+            return Ok(false);
+        }
+        match self.depth.get() {
+            0 => {
+                self.push()?;
+                self.batch_tx.set(true);
+                Ok(true)
+            }
+            1 => Ok(self.batch_tx.get()),
+            _ => Ok(false),
+        }
+    }
+
+    /// Writes what the batch's transaction holds back (rollup additions,
+    /// failures of inputs read in full), in it.
+    fn write_pending(&self) -> Result<(), StoreError> {
+        self.clear_failures()?;
+        let mut additions = self.additions.borrow_mut();
+        let mut statements = self.statements.borrow_mut();
+        additions.flush(&mut *self.c(), &mut statements)
+    }
+
+    /// Forgets, in the open transaction, the failures of the inputs read in
+    /// full so far, locking their rows in id order.
+    fn clear_failures(&self) -> Result<(), StoreError> {
+        let names = std::mem::take(&mut *self.cleared.borrow_mut());
+        if !names.is_empty() {
+            self.run(
+                "DELETE FROM failed_inputs WHERE id IN (
+                     SELECT id FROM failed_inputs WHERE name = ANY($1) ORDER BY id FOR UPDATE)",
+                &[&names],
+            )?;
+        }
+        Ok(())
+    }
+
+    /// Commits the batch's transaction, if open, with what it holds back;
+    /// the batch goes on (its next report opens another). On failure the
+    /// transaction is rolled back.
+    fn commit_batch(&self) -> Result<(), StoreError> {
+        if !self.batch_tx.get() {
+            return Ok(());
+        }
+        while self.depth.get() > 1 {
+            if let Err(e) = self.pop(true) {
+                self.rollback_batch();
+                return Err(e);
+            }
+        }
+        if let Err(e) = self.write_pending() {
+            self.rollback_batch();
+            return Err(e);
+        }
+        self.batch_tx.set(false);
+        self.pop(true)
+    }
+
+    /// Drops the batch's transaction and what it held back.
+    fn rollback_batch(&self) {
+        *self.additions.borrow_mut() = rollup::Additions::default();
+        self.cleared.borrow_mut().clear();
+        self.batch_tx.set(false);
+        while self.depth.get() > 0 {
+            let _ = self.pop(false);
+        }
     }
 
     /// Opens a transaction, or a savepoint inside the open one.
@@ -235,14 +419,15 @@ impl PgStore {
         Ok(row.get(0))
     }
 
-    /// Marks the start of a batch.
+    /// Starts a batch: one transaction, opened by its first report.
     pub fn begin(&self) -> Result<(), StoreError> {
         self.batch.set(true);
         Ok(())
     }
 
-    /// Marks the end of a batch (each report was committed already).
+    /// Commits the batch.
     pub fn commit(&self) -> Result<(), StoreError> {
+        self.commit_batch()?;
         self.batch.set(false);
         while self.depth.get() > 0 {
             self.pop(true)?;
@@ -255,86 +440,264 @@ impl PgStore {
         self.batch.get() || self.depth.get() > 0
     }
 
-    /// Starts storing a report in its own transaction; `None` when it is
-    /// stored already (by this worker or another).
+    /// Starts storing a report: in the batch's transaction when a batch is
+    /// open, else in a transaction (or savepoint) of its own. `None` when
+    /// it is stored already (by this worker or another).
     pub fn start_report(
         &self,
         h: &ReportHeader,
         source: &str,
         now: i64,
     ) -> Result<Option<PgWriter<'_>>, StoreError> {
-        self.push()?;
-        let inserted = self.insert_report(h, source, now);
-        let report = match inserted {
-            Ok(Some(id)) => id,
-            Ok(None) => {
-                self.pop(true)?;
-                return Ok(None);
+        let key = report_key(h);
+        let in_batch = self.in_batch()?;
+        let report = if in_batch {
+            match self.insert_report(h, source, now, key, false)? {
+                Inserted::Busy => {
+                    // Another worker is storing this report now: commit
+                    // ours before waiting for it, so that neither waits
+                    // on the other.
+                    self.commit_batch()?;
+                    self.in_batch()?;
+                    self.insert_report(h, source, now, key, true)?
+                }
+                done => done,
             }
-            Err(e) => {
-                let _ = self.pop(false);
-                return Err(e);
+        } else {
+            self.push()?;
+            match self.insert_report(h, source, now, key, true) {
+                Ok(done) => done,
+                Err(e) => {
+                    let _ = self.pop(false);
+                    return Err(e);
+                }
+            }
+        };
+        let report = match report {
+            Inserted::New(id) => id,
+            _ => {
+                if !in_batch {
+                    self.pop(true)?;
+                }
+                return Ok(None);
             }
         };
         Ok(Some(PgWriter {
             store: self,
             open: true,
+            in_batch,
+            savepoint: false,
             report,
             rollup: rollup::Rollup::new(&h.policy.domain, h.begin, h.end),
             records: 0,
             messages: 0,
             seq: 0,
             raw_size: 0,
+            buffer: RecordBuffer::default(),
+            chunks: Vec::new(),
+            chunk_bytes: 0,
         }))
     }
 
+    /// Stores a report read in full (see
+    /// [`crate::store::Store::store_report`]); in a batch, with one
+    /// statement. `None` when it is stored already.
+    #[allow(clippy::too_many_arguments)]
+    pub fn store_report(
+        &self,
+        h: &ReportHeader,
+        source: &str,
+        now: i64,
+        rows: &[RecordRow],
+        raw: &[Vec<u8>],
+        meta: &RawMeta,
+        tail: &ReportTail,
+    ) -> Result<Option<u64>, StoreError> {
+        if rows.len() > RECORDS_AT || !self.in_batch()? {
+            let Some(mut writer) = self.start_report(h, source, now)? else { return Ok(None) };
+            writer.rows(rows)?;
+            for piece in raw {
+                writer.raw_chunk(piece)?;
+            }
+            return writer.finish(tail, meta).map(Some);
+        }
+        let key = report_key(h);
+        let mut buffer = RecordBuffer::default();
+        let mut rollup = rollup::Rollup::new(&h.policy.domain, h.begin, h.end);
+        let mut messages = 0u64;
+        for row in rows {
+            buffer.push(row);
+            // At most RECORDS_AT records: never full.
+            rollup.add(&record_keys(row));
+            messages = messages.saturating_add(row.count);
+        }
+        let raw_size: usize = raw.iter().map(Vec::len).sum();
+        let p = &h.policy;
+        let text = |v: Option<&str>| v.map(str::to_owned);
+        let extensions = json_list(&tail.extensions).or_else(|| json_list(&h.extensions));
+        let c = &buffer.columns;
+        let params: [&(dyn ToSql + Sync); 43] = [
+            &h.org_name,
+            &p.domain,
+            &h.report_id,
+            &h.begin,
+            &h.end,
+            &h.schema.as_str(),
+            &h.version,
+            &h.email,
+            &h.extra_contact_info,
+            &h.generator,
+            &json_list(&h.errors),
+            &text(p.adkim.as_ref().map(|v| v.as_str())),
+            &text(p.aspf.as_ref().map(|v| v.as_str())),
+            &text(p.p.as_ref().map(|v| v.as_str())),
+            &text(p.sp.as_ref().map(|v| v.as_str())),
+            &text(p.np.as_ref().map(|v| v.as_str())),
+            &p.pct.map(i64::from),
+            &p.fo,
+            &p.testing,
+            &p.discovery_method,
+            &extensions,
+            &source,
+            &now,
+            &key,
+            &json_list(&tail.warnings),
+            &count(rows.len() as u64),
+            &count(messages),
+            &c[0],
+            &buffer.counts,
+            &c[1],
+            &c[2],
+            &c[3],
+            &c[4],
+            &c[5],
+            &c[6],
+            &c[7],
+            &c[8],
+            &c[9],
+            &c[10],
+            &raw,
+            &meta.file_name,
+            &meta.known_utf8,
+            &count(raw_size as u64),
+        ];
+        let mut rows_back = self.rows(
+            whole_report!("pg_try_advisory_xact_lock($24) AS got", "WHERE got", "got"),
+            &params,
+        )?;
+        if rows_back.first().is_some_and(|r| !r.get::<_, bool>(0)) {
+            // Another worker is storing this report now: commit ours
+            // before waiting for it, so that neither waits on the other.
+            self.commit_batch()?;
+            self.in_batch()?;
+            rows_back =
+                self.rows(whole_report!("pg_advisory_xact_lock($24)", "", "true"), &params)?;
+        }
+        let row = rows_back
+            .first()
+            .ok_or_else(|| StoreError::Database("storing a report returned nothing".to_owned()))?;
+        if row.get::<_, Option<i64>>(1).is_none() {
+            return Ok(None);
+        }
+        let held = {
+            let mut additions = self.additions.borrow_mut();
+            additions.absorb(&mut rollup);
+            additions.len()
+        };
+        if held >= ADDITIONS_AT {
+            self.commit_batch()?;
+        }
+        Ok(Some(rows.len() as u64))
+    }
+
+    /// Inserts a report's row under the transaction advisory lock `key`:
+    /// waiting for the lock when `wait`, else [`Inserted::Busy`] when
+    /// another transaction holds it.
     fn insert_report(
         &self,
         h: &ReportHeader,
         source: &str,
         now: i64,
-    ) -> Result<Option<i64>, StoreError> {
+        key: i64,
+        wait: bool,
+    ) -> Result<Inserted, StoreError> {
         let p = &h.policy;
         let text = |v: Option<&str>| v.map(str::to_owned);
-        let rows = self.c().query(
-            "INSERT INTO reports (org_name, policy_domain, report_id, begin_ts, end_ts, schema,
-                 version, email, extra_contact_info, generator, errors, adkim, aspf, p, sp, np,
-                 pct, fo, testing, discovery_method, extensions, source, ingested_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16,
-                 $17, $18, $19, $20, $21, $22, $23)
-             ON CONFLICT DO NOTHING RETURNING id",
-            &[
-                &h.org_name,
-                &p.domain,
-                &h.report_id,
-                &h.begin,
-                &h.end,
-                &h.schema.as_str(),
-                &h.version,
-                &h.email,
-                &h.extra_contact_info,
-                &h.generator,
-                &json_list(&h.errors),
-                &text(p.adkim.as_ref().map(|v| v.as_str())),
-                &text(p.aspf.as_ref().map(|v| v.as_str())),
-                &text(p.p.as_ref().map(|v| v.as_str())),
-                &text(p.sp.as_ref().map(|v| v.as_str())),
-                &text(p.np.as_ref().map(|v| v.as_str())),
-                &p.pct.map(i64::from),
-                &p.fo,
-                &p.testing,
-                &p.discovery_method,
-                &json_list(&h.extensions),
-                &source,
-                &now,
-            ],
-        )?;
-        Ok(rows.first().map(|r| r.get(0)))
+        let params: [&(dyn ToSql + Sync); 24] = [
+            &h.org_name,
+            &p.domain,
+            &h.report_id,
+            &h.begin,
+            &h.end,
+            &h.schema.as_str(),
+            &h.version,
+            &h.email,
+            &h.extra_contact_info,
+            &h.generator,
+            &json_list(&h.errors),
+            &text(p.adkim.as_ref().map(|v| v.as_str())),
+            &text(p.aspf.as_ref().map(|v| v.as_str())),
+            &text(p.p.as_ref().map(|v| v.as_str())),
+            &text(p.sp.as_ref().map(|v| v.as_str())),
+            &text(p.np.as_ref().map(|v| v.as_str())),
+            &p.pct.map(i64::from),
+            &p.fo,
+            &p.testing,
+            &p.discovery_method,
+            &json_list(&h.extensions),
+            &source,
+            &now,
+            &key,
+        ];
+        let rows = if wait {
+            self.rows(
+                "WITH held AS (SELECT pg_advisory_xact_lock($24)),
+                 new AS (
+                     INSERT INTO reports (org_name, policy_domain, report_id, begin_ts, end_ts,
+                         schema, version, email, extra_contact_info, generator, errors, adkim,
+                         aspf, p, sp, np, pct, fo, testing, discovery_method, extensions, source,
+                         ingested_at)
+                     SELECT $1::text, $2::text, $3::text, $4::int8, $5::int8, $6::text, $7::text,
+                         $8::text, $9::text, $10::text, $11::text, $12::text, $13::text, $14::text,
+                         $15::text, $16::text, $17::int8, $18::text, $19::text, $20::text,
+                         $21::text, $22::text, $23::int8 FROM held
+                     ON CONFLICT DO NOTHING RETURNING id)
+                 SELECT true, (SELECT id FROM new)",
+                &params,
+            )?
+        } else {
+            self.rows(
+                "WITH held AS (SELECT pg_try_advisory_xact_lock($24) AS got),
+                 new AS (
+                     INSERT INTO reports (org_name, policy_domain, report_id, begin_ts, end_ts,
+                         schema, version, email, extra_contact_info, generator, errors, adkim,
+                         aspf, p, sp, np, pct, fo, testing, discovery_method, extensions, source,
+                         ingested_at)
+                     SELECT $1::text, $2::text, $3::text, $4::int8, $5::int8, $6::text, $7::text,
+                         $8::text, $9::text, $10::text, $11::text, $12::text, $13::text, $14::text,
+                         $15::text, $16::text, $17::int8, $18::text, $19::text, $20::text,
+                         $21::text, $22::text, $23::int8 FROM held WHERE got
+                     ON CONFLICT DO NOTHING RETURNING id)
+                 SELECT (SELECT got FROM held), (SELECT id FROM new)",
+                &params,
+            )?
+        };
+        let row = rows.first().ok_or_else(|| {
+            StoreError::Database("storing a report's row returned nothing".to_owned())
+        })?;
+        Ok(match (row.get::<_, bool>(0), row.get::<_, Option<i64>>(1)) {
+            (false, _) => Inserted::Busy,
+            (true, Some(id)) => Inserted::New(id),
+            (true, None) => Inserted::Stored,
+        })
     }
 
     /// Starts replacing stored report `id` (`reparse`): deleted now, in a
     /// transaction that [`PgReplacement::keep`] commits.
     pub fn replace_report(&self, id: i64) -> Result<PgReplacement<'_>, StoreError> {
+        // The rollups are rebuilt from the stored records: what the batch
+        // holds back must be in them first.
+        self.commit_batch()?;
         self.push()?;
         let done = (|| {
             let found = self
@@ -356,7 +719,7 @@ impl PgStore {
 
     /// Rebuilds the rollups of `domain` on `day` from its stored records.
     fn rebuild_rollups(&self, domain: &str, day: i64) -> Result<(), StoreError> {
-        rebuild_rollups(&mut *self.c(), domain, day)
+        rebuild_rollups(&mut *self.c(), &mut self.statements.borrow_mut(), domain, day)
     }
 
     /// Keeps an input that failed, with its bytes and its kind; the same
@@ -371,6 +734,9 @@ impl PgStore {
         error: &str,
         now: i64,
     ) -> Result<RecordedFailure, StoreError> {
+        // Committed on its own, after the batch so far: rows of
+        // failed_inputs are never held while reports are being stored.
+        self.commit_batch()?;
         let sha = data.map(|d| Sha256::digest(d).to_vec());
         // A conflict updates everything but the bytes (a dismissed row has
         // none and keeps none; the others hold these same bytes).
@@ -397,7 +763,12 @@ impl PgStore {
 
     /// Forgets the failures of an input that has now been read in full.
     pub fn delete_failures_named(&self, name: &str) -> Result<(), StoreError> {
-        self.exec("DELETE FROM failed_inputs WHERE name = $1", &[&name])?;
+        if self.in_batch()? {
+            // With the batch's other inputs, at its commit.
+            self.cleared.borrow_mut().push(name.to_owned());
+            return Ok(());
+        }
+        self.run("DELETE FROM failed_inputs WHERE name = $1", &[&name])?;
         Ok(())
     }
 
@@ -412,6 +783,7 @@ impl PgStore {
     }
 
     fn failures_where(&self, filter: &str) -> Result<Vec<FailedInput>, StoreError> {
+        self.clear_failures()?;
         let rows = self.c().query(
             &format!(
                 "SELECT id, name, error, first_seen, last_seen, attempts,
@@ -438,6 +810,7 @@ impl PgStore {
 
     /// The kept bytes of a failed input (`None` if it had none).
     pub fn failure_data(&self, id: i64) -> Result<Option<(String, Vec<u8>)>, StoreError> {
+        self.clear_failures()?;
         let row =
             self.c().query_opt("SELECT name, data FROM failed_inputs WHERE id = $1", &[&id])?;
         Ok(row.and_then(|r| {
@@ -586,6 +959,24 @@ impl PgStore {
         let key = lock_key(&["fetch", account, folder]);
         let row = self.c().query_one("SELECT pg_try_advisory_lock($1)", &[&key])?;
         Ok(row.get(0))
+    }
+
+    /// Takes the session advisory lock of `notify` (see
+    /// [`crate::store::Store::lock_notify`]), after calling `waiting` when
+    /// another session holds it.
+    pub fn lock_notify(&self, waiting: &mut dyn FnMut()) -> Result<(), StoreError> {
+        let row = self.c().query_one("SELECT pg_try_advisory_lock($1)", &[&NOTIFY_LOCK])?;
+        if !row.get::<_, bool>(0) {
+            waiting();
+            self.c().execute("SELECT pg_advisory_lock($1)", &[&NOTIFY_LOCK])?;
+        }
+        Ok(())
+    }
+
+    /// Releases the lock taken by [`PgStore::lock_notify`].
+    pub fn unlock_notify(&self) -> Result<(), StoreError> {
+        self.c().query_one("SELECT pg_advisory_unlock($1)", &[&NOTIFY_LOCK])?;
+        Ok(())
     }
 
     /// Releases the lock of [`PgStore::lock_folder`].
@@ -907,6 +1298,7 @@ impl PgStore {
 /// Rebuilds the rollups of `domain` on `day` from its stored records.
 fn rebuild_rollups(
     c: &mut impl postgres::GenericClient,
+    statements: &mut rollup::Statements,
     domain: &str,
     day: i64,
 ) -> Result<(), StoreError> {
@@ -937,23 +1329,23 @@ fn rebuild_rollups(
                 .iter()
                 .filter_map(|r| super::reason_label(r.kind.as_deref(), r.comment.as_deref()))
                 .collect();
-            rollup.add(
-                c,
-                &RecordKeys {
-                    ip: row.get(0),
-                    count: u64::try_from(row.get::<_, i64>(1)).unwrap_or(0),
-                    disposition: row.get(2),
-                    dkim_aligned: row.get::<_, Option<bool>>(3).unwrap_or(false),
-                    spf_aligned: row.get::<_, Option<bool>>(4).unwrap_or(false),
-                    header_from: row.get(5),
-                    envelope_from: row.get(6),
-                    dkim_pass: &dkim.join(&sep),
-                    spf_pass: &spf.join(&sep),
-                    reasons: &labels.join(&sep),
-                },
-            )?;
+            let full = rollup.add(&RecordKeys {
+                ip: row.get(0),
+                count: u64::try_from(row.get::<_, i64>(1)).unwrap_or(0),
+                disposition: row.get(2),
+                dkim_aligned: row.get::<_, Option<bool>>(3).unwrap_or(false),
+                spf_aligned: row.get::<_, Option<bool>>(4).unwrap_or(false),
+                header_from: row.get(5),
+                envelope_from: row.get(6),
+                dkim_pass: &dkim.join(&sep),
+                spf_pass: &spf.join(&sep),
+                reasons: &labels.join(&sep),
+            });
+            if full {
+                rollup.flush(c, statements)?;
+            }
         }
-        rollup.flush(c)?;
+        rollup.flush(c, statements)?;
     }
     Ok(())
 }
@@ -989,95 +1381,140 @@ fn migrate(client: &mut Client) -> Result<(), StoreError> {
     }
     // The rollups, rebuilt from the records under the same lock.
     if rebuild {
+        let mut statements = rollup::Statements::new();
         let days = tx.query(
             "SELECT DISTINCT policy_domain, begin_ts - ((begin_ts % 86400) + 86400) % 86400
              FROM reports ORDER BY 1, 2",
             &[],
         )?;
         for row in days {
-            rebuild_rollups(&mut tx, row.get(0), row.get(1))?;
+            rebuild_rollups(&mut tx, &mut statements, row.get(0), row.get(1))?;
         }
     }
     tx.commit()?;
     Ok(())
 }
 
+/// What [`PgStore::insert_report`] found.
+enum Inserted {
+    /// The report is new: its id.
+    New(i64),
+    /// The report is stored already.
+    Stored,
+    /// Another transaction is storing the same report now.
+    Busy,
+}
+
+/// Records kept back to be written with the next statement, as the
+/// columns of the records table.
+#[derive(Default)]
+struct RecordBuffer {
+    counts: Vec<i64>,
+    /// source_ip, disposition, dkim, spf, header_from, envelope_from,
+    /// envelope_to, extensions, reasons, dkim_auth, spf_auth.
+    columns: [Vec<Option<String>>; 11],
+}
+
+impl RecordBuffer {
+    fn push(&mut self, row: &RecordRow) {
+        self.counts.push(count(row.count));
+        for (col, value) in self.columns.iter_mut().zip(row.wide_columns()) {
+            col.push(value.map(|v| v.into_owned()));
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.counts.len()
+    }
+
+    fn is_empty(&self) -> bool {
+        self.counts.is_empty()
+    }
+}
+
+/// What a record adds to the rollups.
+fn record_keys(row: &RecordRow) -> RecordKeys<'_> {
+    let col = |i| row.column(i);
+    let [dkim_pass, spf_pass, reasons] = row.rollup_lists();
+    RecordKeys {
+        ip: col(0).unwrap_or(""),
+        count: row.count,
+        disposition: col(1),
+        dkim_aligned: col(2) == Some("pass"),
+        spf_aligned: col(3) == Some("pass"),
+        header_from: col(4),
+        envelope_from: col(5),
+        dkim_pass,
+        spf_pass,
+        reasons,
+    }
+}
+
+/// Records kept back before they are written on their own (a large
+/// report); a small report's go with its totals, in one statement.
+const RECORDS_AT: usize = 5_000;
+/// Bytes of raw copy kept back before they are written on their own.
+const RAW_AT: usize = 4 << 20;
+
 /// Writes one report (see [`PgStore::start_report`]); dropped before
 /// [`PgWriter::finish`], it leaves nothing of the report.
 pub struct PgWriter<'s> {
     store: &'s PgStore,
     open: bool,
+    /// In the batch's transaction (else in a level of its own).
+    in_batch: bool,
+    /// A savepoint was taken before rollup rows were written for this
+    /// report (a report too large to hold them back).
+    savepoint: bool,
     report: i64,
     rollup: rollup::Rollup,
     records: u64,
     messages: u64,
     seq: i32,
     raw_size: u64,
+    buffer: RecordBuffer,
+    chunks: Vec<Vec<u8>>,
+    chunk_bytes: usize,
+}
+
+/// The records insert, for the records of [`RecordBuffer`] ($1 the report).
+macro_rules! insert_records {
+    () => {
+        "INSERT INTO records (report, source_ip, count, disposition, dkim, spf, header_from,
+             envelope_from, envelope_to, extensions, reasons, dkim_auth, spf_auth)
+         SELECT $1, u.ip, u.n, u.d, u.k, u.s, u.hf, u.ef, u.et, u.x, u.r::json, u.da::json,
+                u.sa::json
+         FROM unnest($2::text[], $3::int8[], $4::text[], $5::text[], $6::text[], $7::text[],
+                     $8::text[], $9::text[], $10::text[], $11::text[], $12::text[],
+                     $13::text[])
+              WITH ORDINALITY AS u(ip, n, d, k, s, hf, ef, et, x, r, da, sa, o)
+         ORDER BY u.o"
+    };
+}
+
+/// The raw copy's pieces insert ($1 the report, $14 the first piece's
+/// number, $15 the pieces).
+macro_rules! insert_chunks {
+    () => {
+        "INSERT INTO report_raw_chunks (report, seq, data)
+         SELECT $1, $14::int4 + (u.o - 1)::int4, u.d
+         FROM unnest($15::bytea[]) WITH ORDINALITY AS u(d, o)"
+    };
 }
 
 impl PgWriter<'_> {
-    /// Stores records already encoded as rows, in order, with one
-    /// statement.
+    /// Stores records already encoded as rows, in order.
     pub fn rows(&mut self, rows: &[RecordRow]) -> Result<(), StoreError> {
-        if rows.is_empty() {
-            return Ok(());
-        }
-        let mut counts = Vec::with_capacity(rows.len());
-        let wide: Vec<_> = rows.iter().map(RecordRow::wide_columns).collect();
-        let mut cols: [Vec<Option<&str>>; 11] = Default::default();
-        for (row, columns) in rows.iter().zip(&wide) {
-            counts.push(count(row.count));
-            for (col, value) in cols.iter_mut().zip(columns) {
-                col.push(value.as_deref());
-            }
-        }
-        let mut c = self.store.c();
-        c.execute(
-            "INSERT INTO records (report, source_ip, count, disposition, dkim, spf, header_from,
-                 envelope_from, envelope_to, extensions, reasons, dkim_auth, spf_auth)
-             SELECT $1, u.ip, u.n, u.d, u.k, u.s, u.hf, u.ef, u.et, u.x, u.r::json, u.da::json,
-                    u.sa::json
-             FROM unnest($2::text[], $3::int8[], $4::text[], $5::text[], $6::text[], $7::text[],
-                         $8::text[], $9::text[], $10::text[], $11::text[], $12::text[],
-                         $13::text[])
-                  WITH ORDINALITY AS u(ip, n, d, k, s, hf, ef, et, x, r, da, sa, o)
-             ORDER BY u.o",
-            &[
-                &self.report,
-                &cols[0],
-                &counts,
-                &cols[1],
-                &cols[2],
-                &cols[3],
-                &cols[4],
-                &cols[5],
-                &cols[6],
-                &cols[7],
-                &cols[8],
-                &cols[9],
-                &cols[10],
-            ],
-        )?;
         for row in rows {
-            let col = |i| row.column(i);
-            let [dkim_pass, spf_pass, reasons] = row.rollup_lists();
-            self.rollup.add(
-                &mut *c,
-                &RecordKeys {
-                    ip: col(0).unwrap_or(""),
-                    count: row.count,
-                    disposition: col(1),
-                    dkim_aligned: col(2) == Some("pass"),
-                    spf_aligned: col(3) == Some("pass"),
-                    header_from: col(4),
-                    envelope_from: col(5),
-                    dkim_pass,
-                    spf_pass,
-                    reasons,
-                },
-            )?;
+            self.buffer.push(row);
+            if self.rollup.add(&record_keys(row)) {
+                self.flush_rollup()?;
+            }
             self.records += 1;
             self.messages = self.messages.saturating_add(row.count);
+        }
+        if self.buffer.len() >= RECORDS_AT {
+            self.write_records()?;
         }
         Ok(())
     }
@@ -1087,14 +1524,71 @@ impl PgWriter<'_> {
         self.rows(std::slice::from_ref(row))
     }
 
+    /// Writes this report's rollup additions now (a report with more
+    /// sources than can be held), under a savepoint in a batch so that
+    /// abandoning the report takes them back.
+    fn flush_rollup(&mut self) -> Result<(), StoreError> {
+        if self.in_batch && !self.savepoint {
+            self.store.batch_sql("SAVEPOINT report_rollup")?;
+            self.savepoint = true;
+        }
+        let store = self.store;
+        self.rollup.flush(&mut *store.c(), &mut store.statements.borrow_mut())
+    }
+
+    /// Writes the records kept back.
+    fn write_records(&mut self) -> Result<(), StoreError> {
+        if self.buffer.is_empty() {
+            return Ok(());
+        }
+        let b = std::mem::take(&mut self.buffer);
+        let c = &b.columns;
+        self.store.run(
+            insert_records!(),
+            &[
+                &self.report,
+                &c[0],
+                &b.counts,
+                &c[1],
+                &c[2],
+                &c[3],
+                &c[4],
+                &c[5],
+                &c[6],
+                &c[7],
+                &c[8],
+                &c[9],
+                &c[10],
+            ],
+        )?;
+        Ok(())
+    }
+
     /// Stores the next piece of the report's raw gzip stream.
     pub fn raw_chunk(&mut self, data: &[u8]) -> Result<(), StoreError> {
-        self.store.exec(
-            "INSERT INTO report_raw_chunks (report, seq, data) VALUES ($1, $2, $3)",
-            &[&self.report, &self.seq, &data],
-        )?;
-        self.seq += 1;
+        if self.chunk_bytes + data.len() > RAW_AT {
+            self.write_chunks()?;
+        }
+        self.chunks.push(data.to_vec());
+        self.chunk_bytes += data.len();
         self.raw_size += data.len() as u64;
+        Ok(())
+    }
+
+    /// Writes the raw copy's pieces kept back.
+    fn write_chunks(&mut self) -> Result<(), StoreError> {
+        if self.chunks.is_empty() {
+            return Ok(());
+        }
+        let chunks = std::mem::take(&mut self.chunks);
+        self.chunk_bytes = 0;
+        self.store.run(
+            "INSERT INTO report_raw_chunks (report, seq, data)
+             SELECT $1, $2::int4 + (u.o - 1)::int4, u.d
+             FROM unnest($3::bytea[]) WITH ORDINALITY AS u(d, o)",
+            &[&self.report, &self.seq, &chunks],
+        )?;
+        self.seq += i32::try_from(chunks.len()).unwrap_or(i32::MAX);
         Ok(())
     }
 
@@ -1103,46 +1597,98 @@ impl PgWriter<'_> {
         self.records
     }
 
-    /// Completes the report and commits it. Returns the number of records.
+    /// Completes the report: what was kept back and its totals in one
+    /// statement; commits it unless it is part of a batch. Returns the
+    /// number of records.
     pub fn finish(mut self, done: &ReportTail, raw: &RawMeta) -> Result<u64, StoreError> {
-        {
-            let mut c = self.store.c();
-            self.rollup.flush(&mut *c)?;
-            c.execute(
-                "UPDATE reports SET record_count = $2, message_count = $3, warnings = $4,
-                     extensions = COALESCE($5, extensions) WHERE id = $1",
-                &[
-                    &self.report,
-                    &count(self.records),
-                    &count(self.messages),
-                    &json_list(&done.warnings),
-                    &json_list(&done.extensions),
-                ],
-            )?;
-            c.execute(
-                "INSERT INTO report_raw (report, compression, file_name, known_utf8, size)
-                 VALUES ($1, 'gzip', $2, $3, $4)",
-                &[&self.report, &raw.file_name, &raw.known_utf8, &count(self.raw_size)],
-            )?;
-        }
+        let b = std::mem::take(&mut self.buffer);
+        let chunks = std::mem::take(&mut self.chunks);
+        let c = &b.columns;
+        self.store.run(
+            concat!(
+                "WITH new_records AS (",
+                insert_records!(),
+                "), new_chunks AS (",
+                insert_chunks!(),
+                "), new_raw AS (
+                     INSERT INTO report_raw (report, compression, file_name, known_utf8, size)
+                     VALUES ($1, 'gzip', $16, $17, $18))
+                 UPDATE reports SET record_count = $19, message_count = $20, warnings = $21,
+                     extensions = COALESCE($22, extensions) WHERE id = $1"
+            ),
+            &[
+                &self.report,
+                &c[0],
+                &b.counts,
+                &c[1],
+                &c[2],
+                &c[3],
+                &c[4],
+                &c[5],
+                &c[6],
+                &c[7],
+                &c[8],
+                &c[9],
+                &c[10],
+                &self.seq,
+                &chunks,
+                &raw.file_name,
+                &raw.known_utf8,
+                &count(self.raw_size),
+                &count(self.records),
+                &count(self.messages),
+                &json_list(&done.warnings),
+                &json_list(&done.extensions),
+            ],
+        )?;
         self.open = false;
-        self.store.pop(true)?;
+        let store = self.store;
+        if !self.in_batch {
+            self.rollup.flush(&mut *store.c(), &mut store.statements.borrow_mut())?;
+            store.pop(true)?;
+            return Ok(self.records);
+        }
+        if self.savepoint {
+            store.batch_sql("RELEASE SAVEPOINT report_rollup")?;
+        }
+        let held = {
+            let mut additions = store.additions.borrow_mut();
+            additions.absorb(&mut self.rollup);
+            additions.len()
+        };
+        if held >= ADDITIONS_AT {
+            store.commit_batch()?;
+        }
         Ok(self.records)
     }
 
     /// Leaves nothing of the report.
     pub fn abandon(mut self) -> Result<(), StoreError> {
         self.open = false;
-        self.store.pop(false)
+        self.undo()
+    }
+
+    fn undo(&mut self) -> Result<(), StoreError> {
+        if !self.in_batch {
+            return self.store.pop(false);
+        }
+        if self.savepoint {
+            self.store.batch_sql(
+                "ROLLBACK TO SAVEPOINT report_rollup; RELEASE SAVEPOINT report_rollup",
+            )?;
+        }
+        // The report's rows go with it (ON DELETE CASCADE).
+        self.store.run("DELETE FROM reports WHERE id = $1", &[&self.report])?;
+        Ok(())
     }
 }
 
 impl Drop for PgWriter<'_> {
     fn drop(&mut self) {
         if std::mem::replace(&mut self.open, false) {
-            // Nothing to report to: a failed rollback ends with the
-            // connection, which the server then rolls back.
-            let _ = self.store.pop(false);
+            // Nothing to report to: a failure here leaves the transaction
+            // unusable, and the batch's commit then fails and rolls back.
+            let _ = self.undo();
         }
     }
 }
