@@ -423,8 +423,7 @@ impl Dovecot {
     /// Like [`Dovecot::folder_messages`], each with its UID.
     pub fn messages_with_uids(&self, folder: &str) -> Result<Vec<(u32, Vec<u8>)>> {
         self.with_session(|s| {
-            let mailbox = examine(s, folder)?;
-            if mailbox.exists == 0 {
+            if examine(s, folder)? == 0 {
                 return Ok(Vec::new());
             }
             let fetches = s.uid_fetch("1:*", "(UID BODY.PEEK[])")?;
@@ -443,8 +442,7 @@ impl Dovecot {
     /// in UID order; `\Recent` is left out (it depends on the session).
     pub fn flags(&self, folder: &str) -> Result<Vec<(u32, Vec<String>)>> {
         self.with_session(|s| {
-            let mailbox = examine(s, folder)?;
-            if mailbox.exists == 0 {
+            if examine(s, folder)? == 0 {
                 return Ok(Vec::new());
             }
             let fetches = s.uid_fetch("1:*", "(UID FLAGS)")?;
@@ -773,8 +771,19 @@ pub fn crlf(text: &[u8]) -> Vec<u8> {
     out
 }
 
-fn examine(s: &mut imap::Session<TcpStream>, folder: &str) -> Result<imap::types::Mailbox> {
-    s.examine(folder).with_context(|| format!("EXAMINE {folder} (does the folder exist?)"))
+/// EXAMINEs `folder` and returns how many messages it holds. The reply is
+/// read here: the IMAP library panics on an untagged `NO` in it, which
+/// Dovecot sends after it repaired an index (as after a kill -9).
+fn examine(s: &mut imap::Session<TcpStream>, folder: &str) -> Result<u32> {
+    let reply = s
+        .run_command_and_read_response(format!("EXAMINE \"{folder}\""))
+        .with_context(|| format!("EXAMINE {folder} (does the folder exist?)"))?;
+    let exists = String::from_utf8_lossy(&reply)
+        .lines()
+        .filter_map(|line| line.strip_prefix("* ")?.strip_suffix(" EXISTS")?.parse().ok())
+        .next_back()
+        .unwrap_or(0);
+    Ok(exists)
 }
 
 fn list_folders(s: &mut imap::Session<TcpStream>) -> Result<Vec<String>> {

@@ -145,16 +145,26 @@ impl Connection {
         account: &Account,
         folder: &str,
     ) -> Result<Option<Selected>, FetchError> {
-        let mailbox = match self.session.select(folder) {
-            Ok(mailbox) => mailbox,
+        let what = format!("selecting folder \"{folder}\"");
+        let Some(name) = quoted(folder) else {
+            return Err(FetchError::Imap {
+                host: account.host.clone(),
+                what,
+                cause: "a folder name cannot hold a line break".to_owned(),
+            });
+        };
+        // The reply is read here rather than by the IMAP library, which
+        // panics on an untagged NO or BAD (a server's warning, such as
+        // Dovecot's after it repaired an index) inside a SELECT reply.
+        let reply = match self.session.run_command_and_read_response(format!("SELECT {name}")) {
+            Ok(reply) => reply,
             Err(imap::Error::No(no)) if self.folder_is_missing(folder, &no.information) => {
                 return Ok(None);
             }
-            Err(e) => {
-                return Err(imap_error(account, &format!("selecting folder \"{folder}\""), e));
-            }
+            Err(e) => return Err(imap_error(account, &what, e)),
         };
-        let validity = mailbox.uid_validity.unwrap_or(0);
+        let mailbox = SelectReply::read(&reply);
+        let validity = mailbox.validity.unwrap_or(0);
         let present = if mailbox.exists == 0 {
             HashSet::new()
         } else {
@@ -344,8 +354,86 @@ fn uid_set(uids: &[u32]) -> String {
     uids.iter().map(u32::to_string).collect::<Vec<_>>().join(",")
 }
 
+/// `folder` as an IMAP quoted string; `None` when it holds a line break,
+/// which no quoted string may.
+fn quoted(folder: &str) -> Option<String> {
+    if folder.contains(['\r', '\n']) {
+        return None;
+    }
+    let mut out = String::with_capacity(folder.len() + 2);
+    out.push('"');
+    for c in folder.chars() {
+        if c == '"' || c == '\\' {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out.push('"');
+    Some(out)
+}
+
+/// What a SELECT reply says that `fetch` uses; other untagged lines
+/// (flags, warnings, `NO` notices) are passed over.
+#[derive(Debug, Default, PartialEq, Eq)]
+struct SelectReply {
+    /// `* N EXISTS`: messages in the folder.
+    exists: u32,
+    /// `[UIDVALIDITY N]`.
+    validity: Option<u32>,
+}
+
+impl SelectReply {
+    fn read(reply: &[u8]) -> SelectReply {
+        let mut out = SelectReply::default();
+        for line in reply.split(|&b| b == b'\n') {
+            let line = String::from_utf8_lossy(line);
+            let Some(rest) = line.trim_end().strip_prefix("* ") else { continue };
+            let mut words = rest.split_ascii_whitespace();
+            if let (Some(n), Some(word)) = (words.next(), words.next())
+                && word.eq_ignore_ascii_case("EXISTS")
+                && let Ok(n) = n.parse()
+            {
+                out.exists = n;
+            }
+            let upper = rest.to_ascii_uppercase();
+            if let Some(at) = upper.find("[UIDVALIDITY ") {
+                let digits: String = rest[at + "[UIDVALIDITY ".len()..]
+                    .chars()
+                    .take_while(char::is_ascii_digit)
+                    .collect();
+                if let Ok(v) = digits.parse() {
+                    out.validity = Some(v);
+                }
+            }
+        }
+        out
+    }
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_select_reply_gives_the_count_and_uidvalidity_past_untagged_warnings() {
+        let reply = b"* FLAGS (\\Answered \\Seen)\r\n\
+            * NO Mailbox index was repaired\r\n\
+            * 12 EXISTS\r\n\
+            * 0 RECENT\r\n\
+            * OK [UIDVALIDITY 3857529045] UIDs valid\r\n\
+            * OK [UIDNEXT 13] Predicted next UID\r\n";
+        assert_eq!(
+            super::SelectReply::read(reply),
+            super::SelectReply { exists: 12, validity: Some(3_857_529_045) }
+        );
+        assert_eq!(super::SelectReply::read(b""), super::SelectReply::default());
+    }
+
+    #[test]
+    fn folder_names_are_quoted_and_line_breaks_refused() {
+        assert_eq!(super::quoted("INBOX").as_deref(), Some("\"INBOX\""));
+        assert_eq!(super::quoted("a \"b\" \\c").as_deref(), Some("\"a \\\"b\\\" \\\\c\""));
+        assert_eq!(super::quoted("a\r\nb"), None);
+    }
+
     use super::*;
 
     #[test]
