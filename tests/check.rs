@@ -462,7 +462,7 @@ fn the_live_records_are_compared_with_the_reports_and_shown_by_summary(backend: 
     assert!(found.iter().any(|(c, _)| c == "dmarc-policy-stricter-than-evidence"), "{found:?}");
     // It names the mail that is lost.
     assert!(
-        out.stdout.contains("legitimate mail is being lost (SendGrid: 2400 messages)"),
+        out.stdout.contains("legitimate mail is being lost (SendGrid: 2,400 messages)"),
         "{}",
         out.stdout
     );

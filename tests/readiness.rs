@@ -478,7 +478,7 @@ fn a_new_unaligned_stream_of_a_known_service_is_judged_on_its_own(backend: Backe
     assert!(
         r.blocking[0]
             .reason
-            .starts_with("passes DMARC on 94.0% of its 2980 messages in the last 7 days"),
+            .starts_with("passes DMARC on 94.0% of its 2,980 messages in the last 7 days"),
         "{}",
         r.blocking[0].reason
     );

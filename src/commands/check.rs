@@ -71,7 +71,9 @@ fn evidence(
         .blocking
         .iter()
         .take(3)
-        .map(|b| format!("{}: {} messages", b.sender, b.messages))
+        .map(|b| {
+            format!("{}: {}", b.sender, crate::units::plural(b.messages, "message", "messages"))
+        })
         .collect();
     // Every source of the window, read again one at a time (in address
     // order); the services are listed in the order of their busiest source.

@@ -6,6 +6,7 @@ use std::collections::BTreeSet;
 
 use super::{Evidence, Finding, Lookup, RecordKind, Severity, lookup_failed};
 use crate::analyse::senders::within;
+use crate::units::plural;
 
 const R: RecordKind = RecordKind::Spf;
 /// RFC 7208 section 4.6.4.
@@ -278,7 +279,9 @@ fn compare(
             Severity::Info,
             R,
             format!(
-                "the reports show {sources} source(s) passing SPF aligned with {domain}, with {messages} messages"
+                "the reports show {} passing SPF aligned with {domain}, with {}",
+                plural(sources as u64, "source", "sources"),
+                plural(messages, "message", "messages")
             ),
             "compare them with what the record lists; a source you do not know is worth a look",
         ));

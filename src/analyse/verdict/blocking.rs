@@ -35,7 +35,7 @@ use crate::analyse::policy::Enforcement;
 use crate::analyse::senders::aligned_with;
 use crate::analyse::streams::Stream;
 use crate::analyse::summary::Totals;
-use crate::units::{DAY, format_date, percent, percent_rate};
+use crate::units::{DAY, count, format_date, percent, percent_rate, plural};
 
 /// The blocking list and what the other steps need from the judgement.
 #[derive(Debug, Default)]
@@ -158,9 +158,10 @@ fn held_subdomains(ctx: &Context<'_>, f: &mut Found) {
         {
             f.held.push(name.clone());
             f.notes.push(format!(
-                "mail From {name} fails DMARC on {} of {} messages, {failing_authenticated} of them authenticated as some domain (a service, not spoofing): the next record keeps sp where it is",
-                t.messages - t.dmarc_pass,
-                t.messages
+                "mail From {name} fails DMARC on {} of {}, {} of them authenticated as some domain (a service, not spoofing): the next record keeps sp where it is",
+                count(t.messages - t.dmarc_pass),
+                plural(t.messages, "message", "messages"),
+                count(failing_authenticated)
             ));
         }
     }
@@ -204,14 +205,17 @@ pub(super) fn find(ctx: &Context<'_>) -> Found {
                     f.losses = f.losses.saturating_add(failing);
                     let reason = if j.losing_now {
                         format!(
-                            "{} of its messages failed DMARC in {recent_text} under the published {}: they are being {} now ({failing} failing in the window).{new_note}",
-                            j.recent_failing,
+                            "{} of its messages failed DMARC in {recent_text} under the published {}: they are being {} now ({} failing in the window).{new_note}",
+                            count(j.recent_failing),
                             enforced_text(ctx),
-                            if ctx.current.p() == "reject" { "rejected" } else { "quarantined" }
+                            if ctx.current.p() == "reject" { "rejected" } else { "quarantined" },
+                            count(failing)
                         )
                     } else if s.class == SenderClass::Misconfigured {
                         format!(
-                            "legitimate service whose mail fails DMARC: {failing} of {messages} messages{}.{new_note}",
+                            "legitimate service whose mail fails DMARC: {} of {}{}.{new_note}",
+                            count(failing),
+                            plural(messages, "message", "messages"),
                             if j.on_recent {
                                 format!(", still failing in {recent_text}")
                             } else {
@@ -220,21 +224,25 @@ pub(super) fn find(ctx: &Context<'_>) -> Found {
                         )
                     } else if j.on_recent {
                         format!(
-                            "passes DMARC on {} of its {} messages in {recent_text} ({} needed; {} of {messages} over the window): {failing} would be {}",
+                            "passes DMARC on {} of its {} in {recent_text} ({} needed; {} of {} over the window): {} would be {}",
                             percent(
                                 j.recent.messages.saturating_sub(j.recent_judged_failing),
                                 j.recent.messages
                             ),
-                            j.recent.messages,
+                            plural(j.recent.messages, "message", "messages"),
                             percent_rate(c.pass_rate),
                             percent(messages.saturating_sub(failing), messages),
+                            count(messages),
+                            count(failing),
                             if stake == Stake::Reject { "rejected" } else { "quarantined" }
                         )
                     } else {
                         format!(
-                            "passes DMARC on {} of {messages} messages ({} needed): {failing} would be {}",
+                            "passes DMARC on {} of {} ({} needed): {} would be {}",
                             percent(messages.saturating_sub(failing), messages),
+                            plural(messages, "message", "messages"),
                             percent_rate(c.pass_rate),
+                            count(failing),
                             if stake == Stake::Reject { "rejected" } else { "quarantined" }
                         )
                     };
@@ -258,9 +266,9 @@ pub(super) fn find(ctx: &Context<'_>) -> Found {
                         messages: j.spf_only,
                         blocks: "reject".into(),
                         reason: format!(
-                            "{} of {} messages pass DMARC through SPF alone (aligned DKIM {}, {} needed for reject): forwarding breaks SPF, so p=reject would lose them",
-                            j.spf_only,
-                            messages,
+                            "{} of {} pass DMARC through SPF alone (aligned DKIM {}, {} needed for reject): forwarding breaks SPF, so p=reject would lose them",
+                            count(j.spf_only),
+                            plural(messages, "message", "messages"),
                             percent(j.window.dkim_aligned_pass, messages),
                             percent_rate(c.dkim_rate_for_reject)
                         ),
@@ -269,14 +277,17 @@ pub(super) fn find(ctx: &Context<'_>) -> Found {
                 } else {
                     if failing > 0 && share(failing, messages) > 1.0 - c.pass_rate && j.on_recent {
                         f.notes.push(format!(
-                            "{} failed DMARC on {failing} of {messages} messages over the window but passes in {recent_text}: fixed, it no longer blocks",
-                            s.name
+                            "{} failed DMARC on {} of {} over the window but passes in {recent_text}: fixed, it no longer blocks",
+                            s.name,
+                            count(failing),
+                            plural(messages, "message", "messages")
                         ));
                     }
                     if stake == Stake::Quarantine && j.spf_alone {
                         f.notes.push(format!(
-                            "before reject: {} passes through SPF alone on {} messages; sign its mail with DKIM d={domain} (RFC 9989 does not allow reject on SPF alone)",
-                            s.name, j.spf_only
+                            "before reject: {} passes through SPF alone on {}; sign its mail with DKIM d={domain} (RFC 9989 does not allow reject on SPF alone)",
+                            s.name,
+                            plural(j.spf_only, "message", "messages")
                         ));
                     }
                 }
@@ -298,14 +309,14 @@ pub(super) fn find(ctx: &Context<'_>) -> Found {
                 }
                 let why = if meaningful {
                     format!(
-                        "authenticates but is not aligned, with {} messages ({} of the domain); nothing says whether it is yours.{new_note}",
-                        t.messages,
+                        "authenticates but is not aligned, with {} ({} of the domain); nothing says whether it is yours.{new_note}",
+                        plural(t.messages, "message", "messages"),
                         percent(t.messages, ctx.d.totals.messages)
                     )
                 } else {
                     format!(
-                        "new sender ({} messages) that authenticates without being authorized: it may be a service just switched on",
-                        t.messages
+                        "new sender ({}) that authenticates without being authorized: it may be a service just switched on",
+                        plural(t.messages, "message", "messages")
                     )
                 };
                 f.blocking.push(Blocking {
@@ -440,10 +451,11 @@ fn failing_streams(ctx: &Context<'_>, i: usize, s: &Sender, domain_only: bool, f
             String::new()
         };
         let reason = format!(
-            "the stream {} from {} is not aligned with {domain}: {failing} of its {} messages fail DMARC ({} pass, {} needed). It is {} of {}'s mail, which passes on {} as a whole: merged, the stream would hide under the tolerance.{now}",
+            "the stream {} from {} is not aligned with {domain}: {} of its {} fail DMARC ({} pass, {} needed). It is {} of {}'s mail, which passes on {} as a whole: merged, the stream would hide under the tolerance.{now}",
             st.describe(),
             s.name,
-            w.messages,
+            count(failing),
+            plural(w.messages, "message", "messages"),
             percent(judged.dmarc_pass, judged.messages),
             percent_rate(c.pass_rate),
             percent(w.messages, s.totals.messages),

@@ -406,8 +406,8 @@ pub fn assess(input: &Input<'_>, c: &Criteria) -> Readiness {
     let mut reasons = enough.missing.clone();
     if found.losing_now {
         reasons.push(format!(
-            "authorized mail is being lost now: {} messages of legitimate senders fail DMARC at {}",
-            found.losing_now_messages,
+            "authorized mail is being lost now: {} of legitimate senders fail DMARC at {}",
+            crate::units::plural(found.losing_now_messages, "message", "messages"),
             blocking::enforced_text(&ctx)
         ));
     }

@@ -2,6 +2,7 @@
 //! and volume, each stated with its numbers whether met or missing.
 
 use super::Context;
+use crate::units::{count, plural};
 
 /// What the data covers.
 pub(super) struct Sufficiency {
@@ -28,8 +29,10 @@ pub(super) fn check(ctx: &Context<'_>) -> Sufficiency {
     record(
         d.days_covered >= u64::from(c.min_days_quarantine),
         format!(
-            "{} days covered ({} needed for quarantine, {} for reject)",
-            d.days_covered, c.min_days_quarantine, c.min_days_reject
+            "{} covered ({} needed for quarantine, {} for reject)",
+            plural(d.days_covered, "day", "days"),
+            c.min_days_quarantine,
+            c.min_days_reject
         ),
     );
     let large: Vec<&str> = d
@@ -44,8 +47,8 @@ pub(super) fn check(ctx: &Context<'_>) -> Sufficiency {
     record(
         large.len() as u64 >= u64::from(c.min_large_reporters),
         format!(
-            "reports from {} organisations, {} of them large{} ({} needed)",
-            d.reporting_orgs.len(),
+            "reports from {}, {} of them large{} ({} needed)",
+            plural(d.reporting_orgs.len() as u64, "organisation", "organisations"),
             large.len(),
             if large.is_empty() { String::new() } else { format!(": {}", large.join(", ")) },
             c.min_large_reporters
@@ -55,14 +58,18 @@ pub(super) fn check(ctx: &Context<'_>) -> Sufficiency {
         record(
             true,
             format!(
-                "{} messages, none of them legitimate: a domain that sends no mail needs no volume",
-                d.totals.messages
+                "{}, none of them legitimate: a domain that sends no mail needs no volume",
+                plural(d.totals.messages, "message", "messages")
             ),
         );
     } else {
         record(
             d.totals.messages >= c.min_messages,
-            format!("{} messages (at least {} needed)", d.totals.messages, c.min_messages),
+            format!(
+                "{} (at least {} needed)",
+                plural(d.totals.messages, "message", "messages"),
+                count(c.min_messages)
+            ),
         );
     }
     s

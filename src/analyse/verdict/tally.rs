@@ -2,7 +2,7 @@
 
 use super::Context;
 use crate::analyse::classify::{Sender, SenderClass};
-use crate::units::{percent, percent_rate};
+use crate::units::{count, percent, percent_rate, plural};
 
 /// Senders, messages and failing messages of one class.
 #[derive(Debug, Clone, Copy, Default)]
@@ -41,9 +41,9 @@ pub(super) fn reasons(ctx: &Context<'_>, t: &Tallies) -> Vec<String> {
     let a = t.of(SenderClass::Authorized);
     if a.senders > 0 {
         out.push(format!(
-            "{} authorized sender(s): {} messages, {} pass DMARC overall ({} needed per sender, on its last {} days when it has mail there)",
-            a.senders,
-            a.messages,
+            "{}: {}, {} pass DMARC overall ({} needed per sender, on its last {} days when it has mail there)",
+            plural(a.senders, "authorized sender", "authorized senders"),
+            plural(a.messages, "message", "messages"),
             percent(a.messages - a.failing, a.messages),
             percent_rate(ctx.c.pass_rate),
             ctx.c.recent_days
@@ -52,29 +52,41 @@ pub(super) fn reasons(ctx: &Context<'_>, t: &Tallies) -> Vec<String> {
     let m = t.of(SenderClass::Misconfigured);
     if m.senders > 0 {
         out.push(format!(
-            "{} legitimate service(s) not aligned with {domain}: {} messages, {} failing DMARC",
-            m.senders, m.messages, m.failing
+            "{} not aligned with {domain}: {}, {} failing DMARC",
+            plural(m.senders, "legitimate service", "legitimate services"),
+            plural(m.messages, "message", "messages"),
+            count(m.failing)
         ));
     }
     let f = t.of(SenderClass::Forwarder);
     if f.senders > 0 {
         out.push(format!(
-            "{} forwarder(s) and mailing list(s): {} messages, {} failing; explained, they do not block",
-            f.senders, f.messages, f.failing
+            "{}: {}, {} failing; explained, they do not block",
+            plural(f.senders, "forwarder or mailing list", "forwarders and mailing lists"),
+            plural(f.messages, "message", "messages"),
+            count(f.failing)
         ));
     }
     let u = t.of(SenderClass::Unclassified);
     if u.senders > 0 {
         out.push(format!(
-            "{} unclassified sender(s) that authenticate as another domain: {} messages, {} failing",
-            u.senders, u.messages, u.failing
+            "{} as another domain: {}, {} failing",
+            plural(
+                u.senders,
+                "unclassified sender that authenticates",
+                "unclassified senders that authenticate"
+            ),
+            plural(u.messages, "message", "messages"),
+            count(u.failing)
         ));
     }
     let b = t.of(SenderClass::Unauthorized);
     if b.senders > 0 {
         out.push(format!(
-            "{} unauthorized source group(s): {} messages, {} failing; spoofing, which a stricter policy stops",
-            b.senders, b.messages, b.failing
+            "{}: {}, {} failing; spoofing, which a stricter policy stops",
+            plural(b.senders, "unauthorized source group", "unauthorized source groups"),
+            plural(b.messages, "message", "messages"),
+            count(b.failing)
         ));
     }
     out
