@@ -350,6 +350,15 @@ fn too_little_data_says_what_is_missing(backend: Backend) {
     assert!(r.reasons[0].contains("1 of them large"), "{:?}", r.reasons);
 }
 
+both_backends!(too_little_data_still_names_the_one_sender_that_blocks_in_the_singular);
+fn too_little_data_still_names_the_one_sender_that_blocks_in_the_singular(backend: Backend) {
+    let mut s = Scenario::new(vec![own(), sendgrid()]);
+    s.days = 5;
+    let r = s.summarise(backend).readiness;
+    assert_eq!(r.verdict, Verdict::InsufficientData);
+    assert!(r.sentence.contains("but 1 sender already blocks p=quarantine"), "{}", r.sentence);
+}
+
 both_backends!(a_new_authenticating_source_in_the_last_week_blocks_even_when_small);
 fn a_new_authenticating_source_in_the_last_week_blocks_even_when_small(backend: Backend) {
     let mut crm =

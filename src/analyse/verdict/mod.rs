@@ -537,11 +537,12 @@ fn sentence(ctx: &Context<'_>, verdict: Verdict, blocking: &[Blocking], w: &What
     let spoofed = |n: u64| plural(n, "spoofed message", "spoofed messages");
     match verdict {
         Verdict::InsufficientData if !blocking.is_empty() => format!(
-            "{domain}: too little data to judge yet ({}, {}, {}), but {} already block p={}, with {} that would fail ({}).",
+            "{domain}: too little data to judge yet ({}, {}, {}), but {} already {} p={}, with {} that would fail ({}).",
             plural(d.days_covered, "day", "days"),
             plural(d.totals.messages, "message", "messages"),
             plural(d.reporters, "reporter", "reporters"),
             senders(),
+            if blocking.len() == 1 { "blocks" } else { "block" },
             w.policy,
             plural(lost, "message", "messages"),
             names()
@@ -557,9 +558,10 @@ fn sentence(ctx: &Context<'_>, verdict: Verdict, blocking: &[Blocking], w: &What
                 && blocking.iter().all(|b| b.class == SenderClass::Unclassified) =>
         {
             format!(
-                "{domain} is at p={}, but {} that may be yours fail DMARC ({}): {}.",
+                "{domain} is at p={}, but {} that may be yours {} DMARC ({}): {}.",
                 ctx.current.p(),
                 senders(),
+                if blocking.len() == 1 { "fails" } else { "fail" },
                 names(),
                 what_fails()
             )
