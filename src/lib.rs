@@ -30,6 +30,8 @@ pub mod notify;
 pub mod parse;
 pub mod render;
 pub mod store;
+#[cfg(test)]
+mod testing;
 pub mod tls;
 pub mod units;
 pub mod unpack;

@@ -178,12 +178,9 @@ mod tests {
     use crate::store::raw;
 
     fn xml(n: usize) -> Vec<u8> {
-        let mut x = 7u64;
-        (0..n)
-            .map(|_| {
-                x = x.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-                b"<record> 0123456789abcdef</>\n"[(x >> 59) as usize % 29]
-            })
+        crate::testing::pseudo_random(7)
+            .take(n)
+            .map(|x| b"<record> 0123456789abcdef</>\n"[(x >> 59) as usize % 29])
             .collect()
     }
 

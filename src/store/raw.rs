@@ -77,13 +77,8 @@ mod tests {
     #[test]
     fn capture_round_trips_in_pieces_including_the_unread_tail() {
         // Incompressible enough to produce several pieces.
-        let mut x = 1u64;
-        let doc: Vec<u8> = (0..3_000_000)
-            .map(|_| {
-                x = x.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-                (x >> 56) as u8
-            })
-            .collect();
+        let doc: Vec<u8> =
+            crate::testing::pseudo_random(1).take(3_000_000).map(|x| (x >> 56) as u8).collect();
         let mut capture = RawCapture::new(&doc[..]);
         let mut pieces = Vec::new();
         let mut buf = vec![0u8; 64 * 1024];
